@@ -1,0 +1,50 @@
+import { Hono } from 'hono';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Sql } from '../db.ts';
+import { requireBearer } from '../http/auth.ts';
+import { notFound, onError } from '../http/errors.ts';
+import { VERSION } from '../version.ts';
+import { checkHealth } from './health.ts';
+import { businessHealth, listAgentSummaries } from './queries.ts';
+
+export interface ApiDeps {
+  sql: Sql;
+  mirror: Sql | null;
+  config: Pick<Config, 'functionSecret' | 'serviceRoleKey' | 'dbPoolMax'>;
+  clock: Clock;
+  /** The application_name of `sql`'s connections, for the pool figures in /health. */
+  applicationName: string;
+}
+
+/** The `api` function: health, agents and business health for operators and the dashboard. */
+export function createApiApp(deps: ApiDeps) {
+  const app = new Hono().basePath('/api');
+  app.onError(onError);
+  app.notFound(notFound);
+  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+
+  app.get('/health', async (c) => {
+    const health = await checkHealth({
+      sql: deps.sql,
+      mirror: deps.mirror,
+      applicationName: deps.applicationName,
+      poolMax: deps.config.dbPoolMax,
+      clock: deps.clock,
+      version: VERSION,
+    });
+    return c.json(health, health.status === 'unhealthy' ? 503 : 200);
+  });
+
+  app.get('/health/business', async (c) => {
+    const now = deps.clock.now();
+    return c.json({ timestamp: now.toISOString(), ...(await businessHealth(deps.sql, now)) });
+  });
+
+  app.get('/agents', async (c) => {
+    const agents = await listAgentSummaries(deps.sql, deps.clock.now());
+    return c.json({ agents, count: agents.length });
+  });
+
+  return app;
+}

@@ -1,0 +1,102 @@
+import type { Sql } from '../db.ts';
+import type { Clock } from '../clock.ts';
+import { poolUsage, serverVersion } from './queries.ts';
+
+export type ComponentStatus = 'up' | 'down' | 'not_configured';
+
+export interface DatabaseHealth {
+  status: ComponentStatus;
+  kind: 'postgresql';
+  ping_ms: number | null;
+  pool: { size: number; free: number; max: number } | null;
+  error?: string;
+}
+
+export interface MirrorHealth {
+  status: ComponentStatus;
+  kind: 'cockroachdb' | 'postgresql' | null;
+  ping_ms: number | null;
+  error?: string;
+}
+
+export interface Health {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  timestamp: string;
+  version: string;
+  components: { database: DatabaseHealth; mirror: MirrorHealth };
+}
+
+export interface HealthDeps {
+  sql: Sql;
+  mirror: Sql | null;
+  applicationName: string;
+  poolMax: number;
+  clock: Clock;
+  version: string;
+  /** A component that has not answered within this many milliseconds is down. */
+  timeoutMs?: number;
+}
+
+/**
+ * Pings the primary and the mirror in parallel. The primary down makes the system
+ * unhealthy (503); the mirror down only degrades it, since the primary keeps working and
+ * the sync catches up later.
+ */
+export async function checkHealth(deps: HealthDeps): Promise<Health> {
+  const timeoutMs = deps.timeoutMs ?? 2000;
+  const [database, mirror] = await Promise.all([
+    timed(async () => {
+      await serverVersion(deps.sql);
+    }, timeoutMs).then(async (ping): Promise<DatabaseHealth> => {
+      if (!ping.ok) return { status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: ping.error };
+      const usage = await poolUsage(deps.sql, deps.applicationName);
+      return { status: 'up', kind: 'postgresql', ping_ms: ping.ms, pool: { ...usage, max: deps.poolMax } };
+    }).catch((err): DatabaseHealth => ({
+      status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: describe(err),
+    })),
+    deps.mirror === null
+      ? Promise.resolve<MirrorHealth>({ status: 'not_configured', kind: null, ping_ms: null })
+      : timed(() => serverVersion(deps.mirror!), timeoutMs).then((ping): MirrorHealth =>
+        ping.ok
+          ? {
+            status: 'up',
+            kind: /cockroach/i.test(ping.value) ? 'cockroachdb' : 'postgresql',
+            ping_ms: ping.ms,
+          }
+          : { status: 'down', kind: null, ping_ms: null, error: ping.error }
+      ),
+  ]);
+  const status = database.status !== 'up' ? 'unhealthy' : mirror.status === 'down' ? 'degraded' : 'healthy';
+  return {
+    status,
+    timestamp: deps.clock.now().toISOString(),
+    version: deps.version,
+    components: { database, mirror },
+  };
+}
+
+type Timed<T> = { ok: true; ms: number; value: T } | { ok: false; error: string };
+
+async function timed<T>(work: () => Promise<T>, timeoutMs: number): Promise<Timed<T>> {
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const value = await Promise.race([work(), timeout]);
+    return { ok: true, ms: Math.round((performance.now() - started) * 100) / 100, value };
+  } catch (err) {
+    return { ok: false, error: describe(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

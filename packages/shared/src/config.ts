@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL');
+
+// Supabase and shells hand unset secrets over as empty strings: treat them as absent.
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+/**
+ * Every setting the functions and scripts read, with the names production uses.
+ * Parsed once at start-up; nothing in packages/shared reads the environment itself.
+ */
+export const envSchema = z.object({
+  /** The primary database; Supabase sets it in every Edge Function. */
+  SUPABASE_DB_URL: postgresUrl,
+  /** The CockroachDB mirror (the local stack's second PostgreSQL); absent: no mirror. */
+  COCKROACH_DB_URL: optional(postgresUrl),
+  /** Shared secret for machine-to-function calls (pg_cron, pg_net, the CLI, operators). */
+  CESAR_FUNCTION_SECRET: z.string().min(16, 'must be at least 16 characters'),
+  /** Also accepted as a bearer token, as Supabase operators expect. */
+  SUPABASE_SERVICE_ROLE_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  /** The project's URL; functions live under `${SUPABASE_URL}/functions/v1`. */
+  SUPABASE_URL: optional(z.url()),
+  /** Connections each function instance may hold to the primary. */
+  CESAR_DB_POOL_MAX: optional(z.coerce.number().int().min(1).max(50)).default(5),
+});
+
+export interface Config {
+  databaseUrl: string;
+  mirrorUrl: string | null;
+  functionSecret: string;
+  serviceRoleKey: string | null;
+  supabaseUrl: string | null;
+  dbPoolMax: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws a ConfigError naming every missing or malformed key. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.SUPABASE_DB_URL,
+    mirrorUrl: e.COCKROACH_DB_URL ?? null,
+    functionSecret: e.CESAR_FUNCTION_SECRET,
+    serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY ?? null,
+    supabaseUrl: e.SUPABASE_URL ?? null,
+    dbPoolMax: e.CESAR_DB_POOL_MAX,
+  };
+}

@@ -1,0 +1,57 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// The local stand-in for Supabase's API gateway in front of the Edge Runtime: requests to
+// /functions/v1/<name>/<rest> reach function <name> with the path /<name>/<rest>, as they do
+// on a hosted project.
+
+export interface GatewayOptions {
+  port: number;
+  host?: string;
+  /** Where each function listens; looked up per request, so restarts can move a function. */
+  functionPort: (name: string) => number | undefined;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'];
+
+export function startGateway(options: GatewayOptions): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
+    if (!match) return reply(res, 404, `no route for ${url.pathname}; functions live under /functions/v1/<name>`);
+    const [, name, rest = ''] = match;
+    const port = options.functionPort(name!);
+    if (port === undefined) return reply(res, 404, `function ${name} is not served here`);
+    const headers = { ...req.headers };
+    for (const h of HOP_BY_HOP) delete headers[h];
+    const upstream = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: `/${name}${rest}${url.search}`, headers, agent },
+      (up) => {
+        const out = { ...up.headers };
+        for (const h of HOP_BY_HOP) delete out[h];
+        res.writeHead(up.statusCode ?? 502, out);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      if (!res.headersSent) reply(res, 502, `function ${name} did not answer: ${err.message}`);
+      else res.destroy(err);
+    });
+    req.pipe(upstream);
+  });
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve(server));
+  });
+}
+
+function reply(res: http.ServerResponse, status: number, message: string) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message } }));
+}
+
+export function serverPort(server: http.Server): number {
+  return (server.address() as AddressInfo).port;
+}

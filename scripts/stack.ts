@@ -1,0 +1,182 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { applyMigrations, connect, installPgNetStandIn, loadSeed, waitForDatabase, writeLocalSettings } from './lib/database.ts';
+import { readEnvFile, writeEnvFile } from './lib/env-file.ts';
+import { repoRoot } from './lib/paths.ts';
+import {
+  type ClusterSpec,
+  clusterUrl,
+  ensurePostgresInstalled,
+  initCluster,
+  isRunning,
+  startCluster,
+  stopCluster,
+} from './lib/pg-cluster.ts';
+import { run } from './lib/run.ts';
+
+// `npm start` / `npm stop` / `npm run stack -- status`: the whole local stack without Docker.
+// Every step checks before it acts, so starting a running stack is harmless.
+
+const localDir = path.resolve(process.env.CESAR_LOCAL_DIR ?? path.join(repoRoot, '.local'));
+const envFile = path.resolve(process.env.CESAR_ENV_FILE ?? path.join(repoRoot, '.env.local'));
+const ports = {
+  functions: Number(process.env.CESAR_FUNCTIONS_PORT ?? 54321),
+  db: Number(process.env.CESAR_DB_PORT ?? 54322),
+  mirror: Number(process.env.CESAR_MIRROR_PORT ?? 26257),
+};
+const primary: ClusterSpec = { name: 'primary', dataDir: path.join(localDir, 'db'), port: ports.db, cron: true, durable: true };
+const mirror: ClusterSpec = { name: 'mirror', dataDir: path.join(localDir, 'mirror'), port: ports.mirror, cron: false, durable: true };
+const runtimePidFile = path.join(localDir, 'runtime.pid');
+const runtimeLog = path.join(localDir, 'runtime.log');
+const seededMarker = path.join(localDir, 'db-seeded');
+// The mirror stand-in uses CockroachDB's default database name.
+const localMirrorUrl = clusterUrl(ports.mirror, 'defaultdb');
+const functionsBase = `http://127.0.0.1:${ports.functions}`;
+
+const say = (line: string) => console.log(line);
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runtimePid(): Promise<number | null> {
+  if (!existsSync(runtimePidFile)) return null;
+  const pid = Number((await readFile(runtimePidFile, 'utf8')).trim());
+  return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : null;
+}
+
+async function settings() {
+  const saved = await readEnvFile(envFile);
+  const configuredMirror = process.env.COCKROACH_DB_URL ?? saved.COCKROACH_DB_URL;
+  const externalMirror = configuredMirror && configuredMirror !== localMirrorUrl ? configuredMirror : null;
+  return {
+    externalMirror,
+    env: {
+      SUPABASE_URL: functionsBase,
+      SUPABASE_DB_URL: clusterUrl(ports.db),
+      COCKROACH_DB_URL: externalMirror ?? localMirrorUrl,
+      CESAR_FUNCTION_SECRET: saved.CESAR_FUNCTION_SECRET ?? randomBytes(32).toString('hex'),
+      SUPABASE_SERVICE_ROLE_KEY: saved.SUPABASE_SERVICE_ROLE_KEY ?? randomBytes(32).toString('hex'),
+      CESAR_FUNCTIONS_URL: `${functionsBase}/functions/v1`,
+    },
+  };
+}
+
+async function waitForApi(env: Record<string, string>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${env.CESAR_FUNCTIONS_URL}/api/health`, {
+        headers: { authorization: `Bearer ${env.CESAR_FUNCTION_SECRET}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      if (res.status === 200) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tail = await run('tail', ['-n', '30', runtimeLog], { allowFailure: true });
+  throw new Error(`the api function did not answer 200 within ${timeoutMs} ms (last: ${last})\n${tail.stdout}`);
+}
+
+async function start() {
+  await mkdir(localDir, { recursive: true });
+  await ensurePostgresInstalled({ cron: true, log: say });
+  const { env, externalMirror } = await settings();
+  await writeEnvFile(envFile, env, 'CESAR Edge local stack settings, written by `npm start`. Not committed.\nLoad with: set -a; . ./.env.local; set +a');
+
+  await initCluster(primary);
+  await startCluster(primary);
+  await waitForDatabase(env.SUPABASE_DB_URL);
+  say(`database   ${env.SUPABASE_DB_URL}`);
+
+  if (externalMirror) {
+    say('mirror     COCKROACH_DB_URL (external)');
+  } else {
+    await initCluster(mirror);
+    await startCluster(mirror);
+    await waitForDatabase(clusterUrl(ports.mirror));
+    const admin = connect(clusterUrl(ports.mirror));
+    const [exists] = await admin`select 1 from pg_database where datname = 'defaultdb'`;
+    if (!exists) await admin`create database defaultdb`;
+    await admin.end();
+    say(`mirror     ${localMirrorUrl} (PostgreSQL standing in for CockroachDB)`);
+  }
+
+  const net = await installPgNetStandIn(env.SUPABASE_DB_URL);
+  const migrated = await applyMigrations(env.SUPABASE_DB_URL);
+  say(`migrations ${/up to date/i.test(migrated) && !/Applying/.test(migrated) ? 'up to date' : 'applied'} (pg_net: ${net})`);
+  await writeLocalSettings(env.SUPABASE_DB_URL, {
+    cesar_functions_url: env.CESAR_FUNCTIONS_URL,
+    cesar_function_secret: env.CESAR_FUNCTION_SECRET,
+  });
+  if (!existsSync(seededMarker)) {
+    await loadSeed(env.SUPABASE_DB_URL);
+    await writeFile(seededMarker, `${new Date().toISOString()}\n`);
+    say('seed       supabase/seed.sql loaded');
+  }
+
+  if (await runtimePid()) {
+    say('functions  already running');
+  } else {
+    const out = openSync(runtimeLog, 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/local/runtime.ts')], {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: { ...process.env, ...env, CESAR_FUNCTIONS_PORT: String(ports.functions) },
+    });
+    await writeFile(runtimePidFile, `${child.pid}\n`);
+    child.unref();
+  }
+  await waitForApi(env, 90_000);
+  say(`functions  ${env.CESAR_FUNCTIONS_URL}/<name>  (api: ${env.CESAR_FUNCTIONS_URL}/api/health)`);
+  say(`settings   ${path.relative(process.cwd(), envFile) || envFile}  (set -a; . ./.env.local; set +a)`);
+  say('CESAR Edge is up. `npm stop` stops it.');
+}
+
+async function stop() {
+  const pid = await runtimePid();
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 15_000;
+    while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    say('functions  stopped');
+  }
+  await rm(runtimePidFile, { force: true });
+  for (const spec of [mirror, primary]) {
+    if (await stopCluster(spec)) say(`${spec.name.padEnd(10)} stopped`);
+  }
+}
+
+async function status() {
+  const pid = await runtimePid();
+  say(`primary    ${(await isRunning(primary)) ? `running on ${ports.db}` : 'stopped'}`);
+  say(`mirror     ${(await isRunning(mirror)) ? `running on ${ports.mirror}` : 'stopped (or external)'}`);
+  say(`functions  ${pid ? `running on ${ports.functions} (pid ${pid})` : 'stopped'}`);
+}
+
+const commands: Record<string, () => Promise<void>> = { start, stop, status };
+const command = process.argv[2] ?? '';
+if (!commands[command]) {
+  console.error(`usage: stack.ts ${Object.keys(commands).join('|')}`);
+  process.exit(2);
+}
+try {
+  await commands[command]!();
+} catch (err) {
+  console.error(`${command} failed: ${(err as Error).message}`);
+  process.exit(1);
+}

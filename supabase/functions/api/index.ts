@@ -1,0 +1,6 @@
+import { createApiApp } from '../../../packages/shared/src/api/app.ts';
+import { createFunctionRuntime } from '../../../packages/shared/src/runtime.ts';
+
+const runtime = createFunctionRuntime('api', Deno.env.toObject());
+
+Deno.serve(createApiApp(runtime).fetch);
