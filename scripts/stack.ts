@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { applyMigrations, connect, installPgNetStandIn, loadSeed, waitForDatabase, writeLocalSettings } from './lib/database.ts';
+import {
+  applyMigrations,
+  connect,
+  installPgNetStandIn,
+  loadSeed,
+  waitForDatabase,
+  writeLocalSettings,
+} from './lib/database.ts';
 import { readEnvFile, writeEnvFile } from './lib/env-file.ts';
 import { repoRoot } from './lib/paths.ts';
 import {
@@ -27,8 +34,20 @@ const ports = {
   db: Number(process.env.CESAR_DB_PORT ?? 54322),
   mirror: Number(process.env.CESAR_MIRROR_PORT ?? 26257),
 };
-const primary: ClusterSpec = { name: 'primary', dataDir: path.join(localDir, 'db'), port: ports.db, cron: true, durable: true };
-const mirror: ClusterSpec = { name: 'mirror', dataDir: path.join(localDir, 'mirror'), port: ports.mirror, cron: false, durable: true };
+const primary: ClusterSpec = {
+  name: 'primary',
+  dataDir: path.join(localDir, 'db'),
+  port: ports.db,
+  cron: true,
+  durable: true,
+};
+const mirror: ClusterSpec = {
+  name: 'mirror',
+  dataDir: path.join(localDir, 'mirror'),
+  port: ports.mirror,
+  cron: false,
+  durable: true,
+};
 const runtimePidFile = path.join(localDir, 'runtime.pid');
 const runtimeLog = path.join(localDir, 'runtime.log');
 const seededMarker = path.join(localDir, 'db-seeded');
@@ -56,7 +75,9 @@ async function runtimePid(): Promise<number | null> {
 async function settings() {
   const saved = await readEnvFile(envFile);
   const configuredMirror = process.env.COCKROACH_DB_URL ?? saved.COCKROACH_DB_URL;
-  const externalMirror = configuredMirror && configuredMirror !== localMirrorUrl ? configuredMirror : null;
+  const externalMirror = configuredMirror && configuredMirror !== localMirrorUrl
+    ? configuredMirror
+    : null;
   return {
     externalMirror,
     env: {
@@ -87,14 +108,20 @@ async function waitForApi(env: Record<string, string>, timeoutMs: number): Promi
     await new Promise((r) => setTimeout(r, 250));
   }
   const tail = await run('tail', ['-n', '30', runtimeLog], { allowFailure: true });
-  throw new Error(`the api function did not answer 200 within ${timeoutMs} ms (last: ${last})\n${tail.stdout}`);
+  throw new Error(
+    `the api function did not answer 200 within ${timeoutMs} ms (last: ${last})\n${tail.stdout}`,
+  );
 }
 
 async function start() {
   await mkdir(localDir, { recursive: true });
   await ensurePostgresInstalled({ cron: true, log: say });
   const { env, externalMirror } = await settings();
-  await writeEnvFile(envFile, env, 'CESAR Edge local stack settings, written by `npm start`. Not committed.\nLoad with: set -a; . ./.env.local; set +a');
+  await writeEnvFile(
+    envFile,
+    env,
+    'CESAR Edge local stack settings, written by `npm start`. Not committed.\nLoad with: set -a; . ./.env.local; set +a',
+  );
 
   await initCluster(primary);
   await startCluster(primary);
@@ -116,7 +143,11 @@ async function start() {
 
   const net = await installPgNetStandIn(env.SUPABASE_DB_URL);
   const migrated = await applyMigrations(env.SUPABASE_DB_URL);
-  say(`migrations ${/up to date/i.test(migrated) && !/Applying/.test(migrated) ? 'up to date' : 'applied'} (pg_net: ${net})`);
+  say(
+    `migrations ${
+      /up to date/i.test(migrated) && !/Applying/.test(migrated) ? 'up to date' : 'applied'
+    } (pg_net: ${net})`,
+  );
   await writeLocalSettings(env.SUPABASE_DB_URL, {
     cesar_functions_url: env.CESAR_FUNCTIONS_URL,
     cesar_function_secret: env.CESAR_FUNCTION_SECRET,
@@ -131,7 +162,11 @@ async function start() {
     say('functions  already running');
   } else {
     const out = openSync(runtimeLog, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/local/runtime.ts')], {
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'scripts/local/runtime.ts'),
+    ], {
       cwd: repoRoot,
       detached: true,
       stdio: ['ignore', out, out],
@@ -142,7 +177,11 @@ async function start() {
   }
   await waitForApi(env, 90_000);
   say(`functions  ${env.CESAR_FUNCTIONS_URL}/<name>  (api: ${env.CESAR_FUNCTIONS_URL}/api/health)`);
-  say(`settings   ${path.relative(process.cwd(), envFile) || envFile}  (set -a; . ./.env.local; set +a)`);
+  say(
+    `settings   ${
+      path.relative(process.cwd(), envFile) || envFile
+    }  (set -a; . ./.env.local; set +a)`,
+  );
   say('CESAR Edge is up. `npm stop` stops it.');
 }
 
@@ -164,7 +203,11 @@ async function stop() {
 async function status() {
   const pid = await runtimePid();
   say(`primary    ${(await isRunning(primary)) ? `running on ${ports.db}` : 'stopped'}`);
-  say(`mirror     ${(await isRunning(mirror)) ? `running on ${ports.mirror}` : 'stopped (or external)'}`);
+  say(
+    `mirror     ${
+      (await isRunning(mirror)) ? `running on ${ports.mirror}` : 'stopped (or external)'
+    }`,
+  );
   say(`functions  ${pid ? `running on ${ports.functions} (pid ${pid})` : 'stopped'}`);
 }
 

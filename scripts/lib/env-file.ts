@@ -16,5 +16,9 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
 /** Writes the file so that `source .env.local` (or `set -a; . ./.env.local`) works. */
 export async function writeEnvFile(file: string, values: Record<string, string>, header: string) {
   const lines = Object.entries(values).map(([key, value]) => `${key}='${value}'`);
-  await writeFile(file, `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${lines.join('\n')}\n`, { mode: 0o600 });
+  await writeFile(
+    file,
+    `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${lines.join('\n')}\n`,
+    { mode: 0o600 },
+  );
 }

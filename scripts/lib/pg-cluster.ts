@@ -48,14 +48,20 @@ function missingParts(cron: boolean): string[] {
  * Makes sure the PostgreSQL 15 server (and pg_cron) are installed: as root it installs
  * Debian's packages, otherwise it stops with the command to run.
  */
-export async function ensurePostgresInstalled(options: { cron: boolean; log?: (line: string) => void }) {
+export async function ensurePostgresInstalled(
+  options: { cron: boolean; log?: (line: string) => void },
+) {
   const missing = missingParts(options.cron);
   if (missing.length === 0) return;
   if (!isRoot()) {
-    throw new Error(`missing ${missing.join(', ')}; install with:\n  sudo sh -c '${INSTALL_COMMAND}'`);
+    throw new Error(
+      `missing ${missing.join(', ')}; install with:\n  sudo sh -c '${INSTALL_COMMAND}'`,
+    );
   }
   options.log?.(`installing ${missing.join(', ')} from Debian's packages...`);
-  await run('sh', ['-c', INSTALL_COMMAND], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  await run('sh', ['-c', INSTALL_COMMAND], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   const still = missingParts(options.cron);
   if (still.length > 0) throw new Error(`still missing after install: ${still.join(', ')}`);
 }
@@ -96,8 +102,15 @@ export async function initCluster(spec: ClusterSpec): Promise<void> {
     await writeFile(pwfile, `${LOCAL_PASSWORD}\n`, { mode: 0o600 });
     await chown(pwfile, uid, gid);
     await runAsOwner('initdb', [
-      '-D', spec.dataDir, '-U', 'postgres', '--encoding=UTF8', '--locale=C.UTF-8',
-      '--auth-local=peer', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`,
+      '-D',
+      spec.dataDir,
+      '-U',
+      'postgres',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+      '--auth-local=peer',
+      '--auth-host=scram-sha-256',
+      `--pwfile=${pwfile}`,
     ]);
   } finally {
     await rm(pwdir, { recursive: true, force: true });

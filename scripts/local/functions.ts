@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { bin, repoRoot } from '../lib/paths.ts';
 
@@ -12,7 +12,10 @@ export const FUNCTIONS_DIR = path.join(repoRoot, 'supabase', 'functions');
 
 export function functionNames(): string[] {
   return readdirSync(FUNCTIONS_DIR, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !d.name.startsWith('_') && existsSync(path.join(FUNCTIONS_DIR, d.name, 'index.ts')))
+    .filter((d) =>
+      d.isDirectory() && !d.name.startsWith('_') &&
+      existsSync(path.join(FUNCTIONS_DIR, d.name, 'index.ts'))
+    )
     .map((d) => d.name)
     .sort();
 }
@@ -41,7 +44,9 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -83,7 +88,10 @@ export async function serveFunctions(
     child.on('exit', (code, signal) => {
       if (stopping || served.get(name)?.child !== child) return;
       log(`[${name}] exited (${signal ?? code}); restarting in 1 s`);
-      setTimeout(() => void launch(name).catch((err) => log(`[${name}] restart failed: ${err.message}`)), 1000);
+      setTimeout(
+        () => void launch(name).catch((err) => log(`[${name}] restart failed: ${err.message}`)),
+        1000,
+      );
     });
     served.set(name, { name, port, child });
     await waitForPort(port, 60_000);

@@ -19,14 +19,27 @@ export function startGateway(options: GatewayOptions): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
-    if (!match) return reply(res, 404, `no route for ${url.pathname}; functions live under /functions/v1/<name>`);
+    if (!match) {
+      return reply(
+        res,
+        404,
+        `no route for ${url.pathname}; functions live under /functions/v1/<name>`,
+      );
+    }
     const [, name, rest = ''] = match;
     const port = options.functionPort(name!);
     if (port === undefined) return reply(res, 404, `function ${name} is not served here`);
     const headers = { ...req.headers };
     for (const h of HOP_BY_HOP) delete headers[h];
     const upstream = http.request(
-      { host: '127.0.0.1', port, method: req.method, path: `/${name}${rest}${url.search}`, headers, agent },
+      {
+        host: '127.0.0.1',
+        port,
+        method: req.method,
+        path: `/${name}${rest}${url.search}`,
+        headers,
+        agent,
+      },
       (up) => {
         const out = { ...up.headers };
         for (const h of HOP_BY_HOP) delete out[h];

@@ -52,7 +52,7 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
       const response = await fetch(request.url, {
         method: request.method,
         headers: request.headers,
-        body: request.body ?? undefined,
+        body: request.body ? new Uint8Array(request.body) : undefined,
         signal: AbortSignal.timeout(request.timeout_milliseconds),
       });
       const content = await response.text();
@@ -65,7 +65,8 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
         error_msg: null,
       };
     } catch (err) {
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+      const timedOut = err instanceof Error &&
+        (err.name === 'TimeoutError' || err.name === 'AbortError');
       row = {
         status_code: null,
         content_type: null,
@@ -74,15 +75,21 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
         timed_out: timedOut,
         error_msg: timedOut
           ? `Timeout of ${request.timeout_milliseconds} ms reached`
-          : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
+          : err instanceof Error
+          ? (err.cause instanceof Error ? err.cause.message : err.message)
+          : String(err),
       };
     }
     performed++;
     await sql`
       insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
-      values (${request.id}, ${row.status_code as number | null}, ${row.content_type as string | null},
+      values (${request.id}, ${row.status_code as number | null}, ${row.content_type as
+      | string
+      | null},
               ${row.headers === null ? null : sql.json(row.headers as Record<string, string>)},
-              ${row.content as string | null}, ${row.timed_out as boolean}, ${row.error_msg as string | null})
+              ${row.content as string | null}, ${row.timed_out as boolean}, ${row.error_msg as
+      | string
+      | null})
     `.catch((err) => log(`pg_net worker: could not record response ${request.id}: ${err.message}`));
   }
 

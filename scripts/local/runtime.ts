@@ -15,7 +15,15 @@ const required = (name: string): string => {
 };
 
 const functionEnv: Record<string, string> = {};
-for (const name of ['SUPABASE_URL', 'SUPABASE_DB_URL', 'COCKROACH_DB_URL', 'CESAR_FUNCTION_SECRET', 'SUPABASE_SERVICE_ROLE_KEY']) {
+for (
+  const name of [
+    'SUPABASE_URL',
+    'SUPABASE_DB_URL',
+    'COCKROACH_DB_URL',
+    'CESAR_FUNCTION_SECRET',
+    'SUPABASE_SERVICE_ROLE_KEY',
+  ]
+) {
   if (process.env[name]) functionEnv[name] = process.env[name]!;
 }
 

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createSql, instanceApplicationName, type Sql } from './db.ts';
 
@@ -21,9 +21,7 @@ export function createFunctionRuntime(
     config,
     applicationName,
     sql: createSql(config.databaseUrl, { applicationName, max: config.dbPoolMax }),
-    mirror: config.mirrorUrl
-      ? createSql(config.mirrorUrl, { applicationName, max: 2 })
-      : null,
+    mirror: config.mirrorUrl ? createSql(config.mirrorUrl, { applicationName, max: 2 }) : null,
     clock: systemClock,
   };
 }

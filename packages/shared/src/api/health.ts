@@ -48,11 +48,22 @@ export async function checkHealth(deps: HealthDeps): Promise<Health> {
     timed(async () => {
       await serverVersion(deps.sql);
     }, timeoutMs).then(async (ping): Promise<DatabaseHealth> => {
-      if (!ping.ok) return { status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: ping.error };
+      if (!ping.ok) {
+        return { status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: ping.error };
+      }
       const usage = await poolUsage(deps.sql, deps.applicationName);
-      return { status: 'up', kind: 'postgresql', ping_ms: ping.ms, pool: { ...usage, max: deps.poolMax } };
+      return {
+        status: 'up',
+        kind: 'postgresql',
+        ping_ms: ping.ms,
+        pool: { ...usage, max: deps.poolMax },
+      };
     }).catch((err): DatabaseHealth => ({
-      status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: describe(err),
+      status: 'down',
+      kind: 'postgresql',
+      ping_ms: null,
+      pool: null,
+      error: describe(err),
     })),
     deps.mirror === null
       ? Promise.resolve<MirrorHealth>({ status: 'not_configured', kind: null, ping_ms: null })
@@ -66,7 +77,11 @@ export async function checkHealth(deps: HealthDeps): Promise<Health> {
           : { status: 'down', kind: null, ping_ms: null, error: ping.error }
       ),
   ]);
-  const status = database.status !== 'up' ? 'unhealthy' : mirror.status === 'down' ? 'degraded' : 'healthy';
+  const status = database.status !== 'up'
+    ? 'unhealthy'
+    : mirror.status === 'down'
+    ? 'degraded'
+    : 'healthy';
   return {
     status,
     timestamp: deps.clock.now().toISOString(),

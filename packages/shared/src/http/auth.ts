@@ -11,7 +11,11 @@ export function requireBearer(tokens: Array<string | null | undefined>): Middlew
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) {
-      return errorResponse(c, 401, 'missing bearer token: send Authorization: Bearer <CESAR_FUNCTION_SECRET>');
+      return errorResponse(
+        c,
+        401,
+        'missing bearer token: send Authorization: Bearer <CESAR_FUNCTION_SECRET>',
+      );
     }
     const token = match[1]!;
     // Check every accepted token, so timing says nothing about which one nearly matched.

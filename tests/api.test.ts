@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { createApiApp } from '../packages/shared/src/api/app.ts';
+import { fixedClock } from '../packages/shared/src/clock.ts';
+import { createSql, type Sql } from '../packages/shared/src/db.ts';
+import { VERSION } from '../packages/shared/src/version.ts';
+import { databaseUrl, mirrorUrl, testSql, withRollback } from './helpers/db.ts';
+
+const SECRET = 'test-function-secret-0123456789';
+const SERVICE_KEY = 'test-service-role-key-0123456789';
+const NOW = new Date('2026-11-20T12:00:00Z');
+const sql = testSql();
+const auth = { authorization: `Bearer ${SECRET}` };
+
+function app(deps: { sql?: Sql; mirror?: Sql | null; applicationName?: string } = {}) {
+  return createApiApp({
+    sql: deps.sql ?? sql,
+    mirror: deps.mirror === undefined ? null : deps.mirror,
+    config: { functionSecret: SECRET, serviceRoleKey: SERVICE_KEY, dbPoolMax: 4 },
+    clock: fixedClock(NOW),
+    applicationName: deps.applicationName ?? 'cesar-edge/api/test',
+  });
+}
+
+describe('api authentication', () => {
+  it('answers 401 without a bearer token, with a wrong one, or with another scheme', async () => {
+    const attempts: Array<Record<string, string>> = [{}, {
+      authorization: 'Bearer wrong-secret-000000000000',
+    }, { authorization: `Basic ${SECRET}` }];
+    for (const headers of attempts) {
+      const res = await app().request('/api/health', { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({
+        error: { message: expect.stringMatching(/bearer token/) },
+      });
+    }
+  });
+
+  it('accepts the function secret and the service role key', async () => {
+    for (const token of [SECRET, SERVICE_KEY]) {
+      const res = await app().request('/api/health/business', {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+    }
+  });
+
+  it('answers unknown routes with 404 in the error shape', async () => {
+    const res = await app().request('/api/nope', { headers: auth });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { message: 'no route for GET /api/nope' } });
+  });
+});
+
+describe('GET /api/health', () => {
+  it('reports the database with ping and pool, and the mirror', async () => {
+    const applicationName = `cesar-edge/api/health-${Date.now()}`;
+    const db = createSql(databaseUrl(), { applicationName, max: 3 });
+    const mirror = createSql(mirrorUrl(), { applicationName: 'mirror-test', max: 1 });
+    try {
+      const res = await app({ sql: db, mirror, applicationName }).request('/api/health', {
+        headers: auth,
+      });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body).toEqual({
+        status: 'healthy',
+        timestamp: NOW.toISOString(),
+        version: VERSION,
+        components: {
+          database: {
+            status: 'up',
+            kind: 'postgresql',
+            ping_ms: expect.any(Number),
+            pool: { size: 1, free: 0, max: 4 },
+          },
+          mirror: { status: 'up', kind: 'postgresql', ping_ms: expect.any(Number) },
+        },
+      });
+    } finally {
+      await db.end();
+      await mirror.end();
+    }
+  });
+
+  it('is degraded, not down, when the mirror does not answer', async () => {
+    const mirror = createSql('postgresql://postgres:postgres@127.0.0.1:9/none', {
+      applicationName: 'x',
+      max: 1,
+    });
+    try {
+      const res = await app({ mirror }).request('/api/health', { headers: auth });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.status).toBe('degraded');
+      expect(body.components.mirror).toEqual({
+        status: 'down',
+        kind: null,
+        ping_ms: null,
+        error: expect.stringMatching(/ECONNREFUSED/),
+      });
+    } finally {
+      await mirror.end();
+    }
+  });
+
+  it('answers 503 naming the database when the database does not answer', async () => {
+    const db = createSql('postgresql://postgres:postgres@127.0.0.1:9/none', {
+      applicationName: 'x',
+      max: 1,
+    });
+    try {
+      const res = await app({ sql: db }).request('/api/health', { headers: auth });
+      expect(res.status).toBe(503);
+      const body = await res.json();
+      expect(body.status).toBe('unhealthy');
+      expect(body.components.database).toMatchObject({
+        status: 'down',
+        error: expect.stringMatching(/ECONNREFUSED/),
+      });
+      expect(body.components.mirror.status).toBe('not_configured');
+    } finally {
+      await db.end();
+    }
+  });
+});
+
+describe('GET /api/agents and /api/health/business', () => {
+  it('counts tasks and the 7-day success rate per agent', async () => {
+    await withRollback(sql, async (tx) => {
+      const [busy] =
+        await tx`insert into agents (name, type, capabilities) values ('api-test busy', 'monitor', '{monitoring}') returning id`;
+      const [fresh] =
+        await tx`insert into agents (name, type, status) values ('api-test fresh', 'monitor', 'offline') returning id`;
+      // Three tasks in the window (two completed), one completed 10 days ago (outside it).
+      await tx`
+        insert into tasks (agent_id, title, status, created_at, completed_at) values
+          (${busy!.id}, 'a', 'completed', ${new Date('2026-11-19T10:00:00Z')}, ${new Date(
+        '2026-11-20T09:00:00Z',
+      )}),
+          (${busy!.id}, 'b', 'completed', ${new Date('2026-11-15T10:00:00Z')}, ${new Date(
+        '2026-11-15T11:00:00Z',
+      )}),
+          (${busy!.id}, 'c', 'failed', ${new Date('2026-11-18T10:00:00Z')}, null),
+          (${busy!.id}, 'd', 'completed', ${new Date('2026-11-10T10:00:00Z')}, ${new Date(
+        '2026-11-10T11:00:00Z',
+      )})`;
+      const res = await app({ sql: tx }).request('/api/agents', { headers: auth });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.count).toBe(50);
+      const byName = Object.fromEntries(body.agents.map((a: { name: string }) => [a.name, a]));
+      expect(byName['api-test busy']).toMatchObject({
+        id: busy!.id,
+        task_count: 4,
+        tasks_7d: 3,
+        completed_7d: 2,
+        success_rate: 0.6667,
+        capabilities: ['monitoring'],
+      });
+      expect(byName['api-test fresh']).toMatchObject({
+        id: fresh!.id,
+        task_count: 0,
+        success_rate: null,
+        status: 'offline',
+      });
+    });
+  });
+
+  it('reports active agents, tasks completed today and the 7-day success rate', async () => {
+    await withRollback(sql, async (tx) => {
+      // Isolate from the seed: only this test's rows are visible in the transaction.
+      await tx`delete from tasks`;
+      await tx`delete from agents`;
+      const [a] =
+        await tx`insert into agents (name, type, status) values ('b1', 'monitor', 'active') returning id`;
+      await tx`insert into agents (name, type, status) values ('b2', 'monitor', 'offline'), ('b3', 'monitor', 'active'), ('b4', 'monitor', 'idle')`;
+      await tx`
+        insert into tasks (agent_id, title, status, created_at, completed_at) values
+          (${a!.id}, 'today', 'completed', ${new Date('2026-11-19T10:00:00Z')}, ${new Date(
+        '2026-11-20T01:00:00Z',
+      )}),
+          (${a!.id}, 'yesterday', 'completed', ${new Date('2026-11-19T10:00:00Z')}, ${new Date(
+        '2026-11-19T23:59:00Z',
+      )}),
+          (${a!.id}, 'open', 'pending', ${new Date('2026-11-20T10:00:00Z')}, null),
+          (${a!.id}, 'old', 'completed', ${new Date('2026-10-01T10:00:00Z')}, ${new Date(
+        '2026-10-01T11:00:00Z',
+      )})`;
+      const res = await app({ sql: tx }).request('/api/health/business', { headers: auth });
+      expect(await res.json()).toEqual({
+        timestamp: NOW.toISOString(),
+        active_agents: 2,
+        total_agents: 4,
+        active_ratio: 0.5,
+        tasks_completed_today: 1,
+        tasks_7d: 3,
+        completed_7d: 2,
+        success_rate_7d: 0.6667,
+      });
+    });
+  });
+
+  it('gives null rates when there is nothing to divide', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`delete from tasks`;
+      await tx`delete from agents`;
+      const res = await app({ sql: tx }).request('/api/health/business', { headers: auth });
+      expect(await res.json()).toMatchObject({
+        total_agents: 0,
+        active_ratio: null,
+        success_rate_7d: null,
+      });
+    });
+  });
+});

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../packages/shared/src/config.ts';
+
+const base = {
+  SUPABASE_DB_URL: 'postgresql://postgres:postgres@127.0.0.1:54322/postgres',
+  CESAR_FUNCTION_SECRET: 'a'.repeat(32),
+};
+
+describe('loadConfig', () => {
+  it('reads the production variable names and fills defaults', () => {
+    const config = loadConfig({
+      ...base,
+      COCKROACH_DB_URL: 'postgresql://root@db:26257/defaultdb?sslmode=verify-full',
+    });
+    expect(config).toEqual({
+      databaseUrl: base.SUPABASE_DB_URL,
+      mirrorUrl: 'postgresql://root@db:26257/defaultdb?sslmode=verify-full',
+      functionSecret: base.CESAR_FUNCTION_SECRET,
+      serviceRoleKey: null,
+      supabaseUrl: null,
+      dbPoolMax: 5,
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({
+      ...base,
+      COCKROACH_DB_URL: '',
+      SUPABASE_SERVICE_ROLE_KEY: '',
+      CESAR_DB_POOL_MAX: '',
+    });
+    expect(config.mirrorUrl).toBeNull();
+    expect(config.serviceRoleKey).toBeNull();
+    expect(config.dbPoolMax).toBe(5);
+  });
+
+  it('names every missing or malformed key at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        COCKROACH_DB_URL: 'mysql://x',
+        CESAR_FUNCTION_SECRET: 'short',
+        CESAR_DB_POOL_MAX: '0',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/^SUPABASE_DB_URL:/m);
+    expect(problems).toMatch(/^COCKROACH_DB_URL: must be a postgres/m);
+    expect(problems).toMatch(/^CESAR_FUNCTION_SECRET: must be at least 16/m);
+    expect(problems).toMatch(/^CESAR_DB_POOL_MAX:/m);
+  });
+});

@@ -1,0 +1,73 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import {
+  applyMigrations,
+  connect,
+  installPgNetStandIn,
+  loadSeed,
+} from '../../scripts/lib/database.ts';
+import { freePort } from '../../scripts/local/functions.ts';
+import {
+  type ClusterSpec,
+  clusterUrl,
+  ensurePostgresInstalled,
+  initCluster,
+  startCluster,
+  stopCluster,
+} from '../../scripts/lib/pg-cluster.ts';
+
+// One throwaway PostgreSQL 15 cluster with pg_cron for the whole run (or DATABASE_URL when
+// given), brought to production's state the way the local stack does it: pg_net stand-in,
+// migrations through the Supabase CLI, seed. A second database on it stands in for the
+// mirror. CESAR_KEEP_TEST_DB=1 keeps the cluster for inspection after a failing run.
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    mirrorUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  let databaseUrl = process.env.DATABASE_URL;
+  let cleanup = async () => {};
+  if (!databaseUrl) {
+    await ensurePostgresInstalled({ cron: true, log: console.log });
+    const dir = await mkdtemp(path.join(tmpdir(), 'cesar-test-'));
+    await chmod(dir, 0o755);
+    const spec: ClusterSpec = {
+      name: 'test',
+      dataDir: path.join(dir, 'db'),
+      port: await freePort(),
+      cron: true,
+      durable: false,
+    };
+    await initCluster(spec);
+    await startCluster(spec);
+    databaseUrl = clusterUrl(spec.port);
+    cleanup = async () => {
+      if (process.env.CESAR_KEEP_TEST_DB === '1') {
+        console.log(`test cluster kept: ${spec.dataDir} on port ${spec.port}`);
+        return;
+      }
+      await stopCluster(spec);
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  await installPgNetStandIn(databaseUrl);
+  await applyMigrations(databaseUrl);
+  await loadSeed(databaseUrl);
+
+  const admin = connect(databaseUrl);
+  await admin`drop database if exists cesar_test_mirror`;
+  await admin`create database cesar_test_mirror`;
+  await admin.end();
+  const mirrorUrl = new URL(databaseUrl);
+  mirrorUrl.pathname = '/cesar_test_mirror';
+
+  project.provide('databaseUrl', databaseUrl);
+  project.provide('mirrorUrl', mirrorUrl.toString());
+  return cleanup;
+}

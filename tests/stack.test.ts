@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEnvFile } from '../scripts/lib/env-file.ts';
+import { repoRoot } from '../scripts/lib/paths.ts';
+import { freePort } from '../scripts/local/functions.ts';
+
+// `npm start` / `npm stop` end to end, on free ports and in a temporary folder, so it
+// neither needs nor disturbs a stack the developer runs on the default ports.
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let settings: Record<string, string>;
+
+function stack(command: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'scripts/stack.ts'),
+      command,
+    ], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  return await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(
+    () => true,
+    () => false,
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'cesar-stack-'));
+  await chmod(dir, 0o755);
+  const { COCKROACH_DB_URL: _ignored, ...rest } = process.env;
+  env = {
+    ...rest,
+    CESAR_LOCAL_DIR: path.join(dir, 'local'),
+    CESAR_ENV_FILE: path.join(dir, '.env.local'),
+    CESAR_FUNCTIONS_PORT: String(await freePort()),
+    CESAR_DB_PORT: String(await freePort()),
+    CESAR_MIRROR_PORT: String(await freePort()),
+  };
+  const started = await stack('start');
+  expect(started.code, started.output).toBe(0);
+  settings = await readEnvFile(env.CESAR_ENV_FILE!);
+}, 180_000);
+
+afterAll(async () => {
+  await stack('stop');
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('npm start', () => {
+  it('writes the settings with production names and a generated secret', () => {
+    expect(settings).toMatchObject({
+      SUPABASE_URL: `http://127.0.0.1:${env.CESAR_FUNCTIONS_PORT}`,
+      SUPABASE_DB_URL: expect.stringContaining(`:${env.CESAR_DB_PORT}/postgres`),
+      COCKROACH_DB_URL: expect.stringContaining(`:${env.CESAR_MIRROR_PORT}/defaultdb`),
+      CESAR_FUNCTIONS_URL: `http://127.0.0.1:${env.CESAR_FUNCTIONS_PORT}/functions/v1`,
+    });
+    expect(settings.CESAR_FUNCTION_SECRET).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('serves the api function: 200 with database and mirror pings, 401 without the header', async () => {
+    const url = `${settings.CESAR_FUNCTIONS_URL}/api/health`;
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${settings.CESAR_FUNCTION_SECRET}` },
+    });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.components.database).toMatchObject({ status: 'up', ping_ms: expect.any(Number) });
+    expect(body.components.mirror).toMatchObject({ status: 'up', ping_ms: expect.any(Number) });
+    expect((await fetch(url)).status).toBe(401);
+  });
+
+  it('applies the migrations, pg_cron and the seed', async () => {
+    const sql = postgres(settings.SUPABASE_DB_URL!, { max: 1 });
+    try {
+      const [row] = await sql`
+        select (select count(*) from public.agents)::int as agents,
+               (select count(*) from supabase_migrations.schema_migrations)::int as migrations,
+               exists (select from pg_extension where extname = 'pg_cron') as cron`;
+      expect(row).toMatchObject({ agents: 48, cron: true });
+      expect(row!.migrations).toBeGreaterThanOrEqual(4);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('runs the pg_net worker, with URL and secret read through cesar.setting', async () => {
+    const sql = postgres(settings.SUPABASE_DB_URL!, { max: 1 });
+    try {
+      const [{ id }] = await sql`
+        select net.http_get(
+          cesar.require_setting('cesar_functions_url') || '/api/health',
+          headers => jsonb_build_object('Authorization', 'Bearer ' || cesar.require_setting('cesar_function_secret'))
+        ) as id` as unknown as [{ id: string }];
+      let response;
+      for (let i = 0; i < 200 && !response; i++) {
+        [response] = await sql`select status_code from net._http_response where id = ${id}`;
+        if (!response) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(response).toEqual({ status_code: 200 });
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('is harmless on a running stack and does not seed twice', async () => {
+    const again = await stack('start');
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toMatch(/functions\s+already running/);
+    expect(again.output).not.toMatch(/seed/);
+    expect((await readEnvFile(env.CESAR_ENV_FILE!)).CESAR_FUNCTION_SECRET).toBe(
+      settings.CESAR_FUNCTION_SECRET,
+    );
+  }, 120_000);
+});
+
+describe('npm stop', () => {
+  it('stops the functions and both databases', async () => {
+    const stopped = await stack('stop');
+    expect(stopped.code, stopped.output).toBe(0);
+    expect(stopped.output).toMatch(/functions\s+stopped/);
+    expect(stopped.output).toMatch(/primary\s+stopped/);
+    expect(stopped.output).toMatch(/mirror\s+stopped/);
+    expect(await portOpen(Number(env.CESAR_FUNCTIONS_PORT))).toBe(false);
+    const sql = postgres(settings.SUPABASE_DB_URL!, { max: 1, connect_timeout: 2 });
+    await expect(sql`select 1`).rejects.toThrow(/ECONNREFUSED/);
+    await sql.end();
+  }, 60_000);
+});
