@@ -18,6 +18,20 @@ import { databaseUrl, mirrorUrl } from './helpers/db.ts';
 
 const SECRET = 'deno-smoke-secret-0123456789abcdef';
 const children: ChildProcess[] = [];
+
+// One real request per function, answered through the database.
+const SMOKE: Record<
+  string,
+  { method: string; path: string; body?: string; expect: Record<string, unknown> }
+> = {
+  api: { method: 'GET', path: '/health', expect: { status: 'healthy' } },
+  'job-drain': {
+    method: 'POST',
+    path: '',
+    body: JSON.stringify({ job_types: ['deno_smoke.none'], budget_ms: 500 }),
+    expect: { claimed: 0, stopped: 'empty' },
+  },
+};
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 
 describe('Edge Functions under Deno', () => {
@@ -65,10 +79,14 @@ describe('Edge Functions under Deno', () => {
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${output}`);
       }
-      const url = `http://127.0.0.1:${port}/${name}/health`;
-      expect((await fetch(url)).status).toBe(401);
-      const res = await fetch(url, { headers: { authorization: `Bearer ${SECRET}` } });
+      const smoke = SMOKE[name];
+      expect(smoke, `add a smoke request for ${name} to tests/deno.test.ts`).toBeDefined();
+      const url = `http://127.0.0.1:${port}/${name}${smoke!.path}`;
+      const init = { method: smoke!.method, body: smoke!.body };
+      expect((await fetch(url, init)).status).toBe(401);
+      const res = await fetch(url, { ...init, headers: { authorization: `Bearer ${SECRET}` } });
       expect(res.status, output).toBe(200);
+      expect(await res.json()).toMatchObject(smoke!.expect);
       child.kill('SIGTERM');
     },
     90_000,

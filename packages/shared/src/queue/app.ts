@@ -1,0 +1,63 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Sql } from '../db.ts';
+import { requireBearer } from '../http/auth.ts';
+import { readJsonBody } from '../http/body.ts';
+import { notFound, onError } from '../http/errors.ts';
+import { drainQueue, type HandlerRegistry } from './drain.ts';
+
+// Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
+// A drain claims for at most 25 s by default, so it answers well inside that even when its
+// last jobs run for a while, and the next doorbell or tick carries on.
+const DEFAULT_BUDGET_MS = 25_000;
+
+export const drainRequest = z.object({
+  /** Why the drain was called: `doorbell`, `tick`, `cli`... (informational). */
+  reason: z.string().max(100).optional(),
+  budget_ms: z.number().int().min(100).max(120_000).default(DEFAULT_BUDGET_MS),
+  concurrency: z.number().int().min(1).max(200).default(10),
+  batch_size: z.number().int().min(1).max(1_000).default(100),
+  job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
+}).strict();
+
+export interface JobDrainDeps {
+  sql: Sql;
+  config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
+  clock: Clock;
+  handlers: HandlerRegistry;
+  random?: () => number;
+  fetch?: typeof fetch;
+}
+
+/** The `job-drain` function: POST /job-drain claims and runs due jobs, answering with counts. */
+export function createJobDrainApp(deps: JobDrainDeps) {
+  const app = new Hono().basePath('/job-drain');
+  app.onError(onError);
+  app.notFound(notFound);
+  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+
+  app.post('/', async (c) => {
+    const body = await readJsonBody(c, drainRequest);
+    const result = await drainQueue(
+      {
+        sql: deps.sql,
+        handlers: deps.handlers,
+        clock: deps.clock,
+        random: deps.random ?? Math.random,
+        fetch: deps.fetch ?? fetch,
+      },
+      {
+        worker: `job-drain:${crypto.randomUUID()}`,
+        budgetMs: body.budget_ms,
+        concurrency: body.concurrency,
+        batchSize: body.batch_size,
+        jobTypes: body.job_types ?? null,
+      },
+    );
+    return c.json(result);
+  });
+
+  return app;
+}

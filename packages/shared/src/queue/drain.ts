@@ -1,0 +1,197 @@
+import type { Clock } from '../clock.ts';
+import type { Sql } from '../db.ts';
+import { nextRunAt } from './backoff.ts';
+import { classifyFailure, describeError, PermanentJobError } from './errors.ts';
+import {
+  type ClaimedJob,
+  claimJobs,
+  completeJobs,
+  type Completion,
+  failJobs,
+  type Failure,
+} from './queries.ts';
+
+/** What a handler gets: its job, the database, the clock, outbound fetch, and an abort signal. */
+export interface JobContext {
+  job: ClaimedJob;
+  sql: Sql;
+  clock: Clock;
+  fetch: typeof fetch;
+  /** Aborted shortly before the job's lease runs out. */
+  signal: AbortSignal;
+}
+
+/** Does the job's work; its return value (JSON) is stored as the job's result. */
+export type JobHandler = (ctx: JobContext) => Promise<unknown>;
+export type HandlerRegistry = Readonly<Record<string, JobHandler>>;
+
+export interface DrainDeps {
+  sql: Sql;
+  handlers: HandlerRegistry;
+  clock: Clock;
+  random: () => number;
+  fetch: typeof fetch;
+}
+
+export interface DrainOptions {
+  /** Names this drain's leases; unique per call. */
+  worker: string;
+  /** Stop claiming after this long; jobs already running are finished. */
+  budgetMs: number;
+  /** Handlers running at once in this call. */
+  concurrency: number;
+  /** Most jobs taken by one claim. */
+  batchSize: number;
+  /** Only these job types, when given. */
+  jobTypes?: string[] | null;
+}
+
+export interface DrainResult {
+  worker: string;
+  claimed: number;
+  completed: number;
+  retried: number;
+  failed: number;
+  /** Outcomes refused because the job was cancelled or its lease taken over meanwhile. */
+  superseded: number;
+  duration_ms: number;
+  stopped: 'empty' | 'budget';
+}
+
+// A handler is aborted this long before its lease ends, so its failure is recorded while the
+// lease is still ours.
+const LEASE_MARGIN_MS = 2_000;
+
+/**
+ * Claims and runs jobs until the queue has nothing due or the budget is spent. Handlers run
+ * concurrently up to `concurrency`; the slots are refilled once half of them are free, with
+ * one claim, after recording the finished jobs' outcomes in one statement per kind. Two
+ * drains can overlap safely: claims skip each other's rows, and outcomes are fenced by lease.
+ */
+export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
+  const started = performance.now();
+  const deadline = started + options.budgetMs;
+  const result: DrainResult = {
+    worker: options.worker,
+    claimed: 0,
+    completed: 0,
+    retried: 0,
+    failed: 0,
+    superseded: 0,
+    duration_ms: 0,
+    stopped: 'empty',
+  };
+  const running = new Set<Promise<void>>();
+  let completions: Completion[] = [];
+  let failures: Failure[] = [];
+
+  async function flush(): Promise<void> {
+    const [done, failed] = [completions, failures];
+    completions = [];
+    failures = [];
+    const [completedIds, failedRows] = await Promise.all([
+      completeJobs(deps.sql, options.worker, done),
+      failJobs(deps.sql, options.worker, failed),
+    ]);
+    result.completed += completedIds.length;
+    for (const row of failedRows) row.status === 'failed' ? result.failed++ : result.retried++;
+    result.superseded += done.length - completedIds.length + failed.length - failedRows.length;
+  }
+
+  function start(job: ClaimedJob): void {
+    const task = runJob(deps, job).then((outcome) => {
+      if (outcome.ok) {
+        completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
+      } else failures.push(outcome.failure);
+    });
+    const tracked = task.finally(() => running.delete(tracked));
+    running.add(tracked);
+  }
+
+  const refillAt = Math.max(1, Math.floor(options.concurrency / 2));
+  for (;;) {
+    if (performance.now() >= deadline) {
+      result.stopped = 'budget';
+      break;
+    }
+    const free = options.concurrency - running.size;
+    if (running.size > 0 && free < refillAt) {
+      await Promise.race(running);
+      continue;
+    }
+    await flush();
+    const jobs = await claimJobs(deps.sql, {
+      worker: options.worker,
+      batchSize: Math.min(free, options.batchSize),
+      jobTypes: options.jobTypes,
+    });
+    result.claimed += jobs.length;
+    jobs.forEach(start);
+    if (jobs.length === 0) {
+      if (running.size === 0) break;
+      await Promise.race(running);
+    }
+  }
+  await Promise.all(running);
+  await flush();
+  result.duration_ms = Math.round(performance.now() - started);
+  return result;
+}
+
+type Outcome = { ok: true; result: unknown } | { ok: false; failure: Failure };
+
+async function runJob(deps: DrainDeps, job: ClaimedJob): Promise<Outcome> {
+  const handler = deps.handlers[job.job_type];
+  const timeoutMs = Math.max(1_000, job.lease_seconds * 1000 - LEASE_MARGIN_MS);
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`timed out after ${timeoutMs} ms`);
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+  });
+  try {
+    if (!handler) {
+      throw new PermanentJobError(
+        `no handler for job type "${job.job_type}"; known types: ${
+          Object.keys(deps.handlers).sort().join(', ')
+        }`,
+      );
+    }
+    const value = await Promise.race([
+      handler({
+        job,
+        sql: deps.sql,
+        clock: deps.clock,
+        fetch: deps.fetch,
+        signal: controller.signal,
+      }),
+      timedOut,
+    ]);
+    return { ok: true, result: value ?? null };
+  } catch (err) {
+    const failure = controller.signal.aborted
+      ? { kind: 'timeout' as const, message: describeError(controller.signal.reason) }
+      : classifyFailure(err);
+    const now = deps.clock.now();
+    const runAt = failure.retryAt ??
+      nextRunAt(job.attempts, now, deps.random, {
+        baseSeconds: job.backoff_base_seconds,
+        capSeconds: job.backoff_cap_seconds,
+      });
+    return {
+      ok: false,
+      failure: {
+        id: job.id,
+        attempt: job.attempts,
+        kind: failure.kind,
+        error: failure.message,
+        runAt,
+      },
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,23 @@
+import type { HandlerRegistry } from '../drain.ts';
+import { agentTask } from './agent-task.ts';
+import { financialDailyAnalysis } from './financial-daily-analysis.ts';
+import { httpRequest } from './http-request.ts';
+import { llmCacheRefresh } from './llm-cache-refresh.ts';
+import { maintenancePrune } from './maintenance-prune.ts';
+import { memoryConsolidate } from './memory-consolidate.ts';
+import { monitoringRefresh } from './monitoring-refresh.ts';
+import { noop } from './noop.ts';
+import { syncTable } from './sync-table.ts';
+
+/** Every job type the job-drain function runs. */
+export const builtInHandlers: HandlerRegistry = {
+  'agent.task': agentTask,
+  'financial.daily_analysis': financialDailyAnalysis,
+  'http.request': httpRequest,
+  'llm_cache.refresh': llmCacheRefresh,
+  'maintenance.prune': maintenancePrune,
+  'memory.consolidate': memoryConsolidate,
+  'monitoring.refresh': monitoringRefresh,
+  'sync.table': syncTable,
+  'system.noop': noop,
+};

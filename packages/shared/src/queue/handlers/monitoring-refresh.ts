@@ -1,0 +1,9 @@
+import type { JobHandler } from '../drain.ts';
+
+/** `monitoring.refresh`: refreshes every monitoring view (cesar.refresh_monitoring_views lists them). */
+export const monitoringRefresh: JobHandler = async ({ sql }) => {
+  const [row] = await sql<
+    Array<{ views: string[] }>
+  >`select cesar.refresh_monitoring_views() as views`;
+  return { refreshed: row!.views };
+};

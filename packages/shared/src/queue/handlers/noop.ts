@@ -1,0 +1,8 @@
+import type { JobHandler } from '../drain.ts';
+
+/**
+ * `system.noop`: does nothing and reports when it started (milliseconds since the epoch,
+ * sub-millisecond precision). Checks the queue end to end; the benchmark measures with it.
+ */
+export const noop: JobHandler = () =>
+  Promise.resolve({ started_at_ms: performance.timeOrigin + performance.now() });

@@ -1,0 +1,150 @@
+import type { Sql } from '../db.ts';
+import type { FailureKind } from './errors.ts';
+
+// The queue's runtime statements, one function each. Claiming lives in SQL
+// (cesar.claim_jobs, see its migration for the locking argument); outcomes are recorded here
+// a batch at a time, and only by the lease holder of the attempt that ran: the attempt
+// number is the fencing token, so a drain whose lease expired cannot overwrite the attempt
+// that took over.
+
+export interface ClaimedJob {
+  id: string;
+  job_type: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  max_attempts: number;
+  priority: number;
+  run_at: Date;
+  created_at: Date;
+  locked_until: Date;
+  backoff_base_seconds: number;
+  backoff_cap_seconds: number;
+  lease_seconds: number;
+}
+
+export async function claimJobs(
+  sql: Sql,
+  options: {
+    worker: string;
+    batchSize: number;
+    jobTypes?: string[] | null;
+    defaultLeaseSeconds?: number;
+  },
+): Promise<ClaimedJob[]> {
+  const rows = await sql<ClaimedJob[]>`
+    select * from cesar.claim_jobs(${options.worker}, ${options.batchSize},
+                                   ${options.jobTypes ?? null}::text[], ${
+    options.defaultLeaseSeconds ?? 60
+  })
+  `;
+  return rows.map((row) => ({
+    ...row,
+    backoff_base_seconds: Number(row.backoff_base_seconds),
+    backoff_cap_seconds: Number(row.backoff_cap_seconds),
+  }));
+}
+
+export interface Completion {
+  id: string;
+  attempt: number;
+  result: unknown;
+}
+
+/** Marks jobs completed; returns the ids whose lease was still this worker's. */
+export async function completeJobs(
+  sql: Sql,
+  worker: string,
+  completions: Completion[],
+): Promise<string[]> {
+  if (completions.length === 0) return [];
+  const rows = await sql<Array<{ id: string }>>`
+    update cesar.job_queue q
+    set status = 'completed', result = c.result, finished_at = now(), updated_at = now(),
+        locked_by = null, locked_until = null
+    from jsonb_to_recordset(${
+    sql.json(completions.map((c) => ({ ...c, result: c.result ?? null })) as never)
+  })
+      as c (id bigint, attempt integer, result jsonb)
+    where q.id = c.id and q.attempts = c.attempt and q.status = 'running' and q.locked_by = ${worker}
+    returning q.id
+  `;
+  return rows.map((r) => r.id);
+}
+
+export interface Failure {
+  id: string;
+  attempt: number;
+  kind: FailureKind;
+  error: string;
+  /** When to run again, if attempts remain and the failure is not permanent. */
+  runAt: Date;
+}
+
+/**
+ * Records failed attempts: back to pending at runAt while attempts remain, otherwise (or for
+ * a permanent failure) failed for good, out of the claim path. Every failure is appended to
+ * the job's error history. Returns what became of each job this worker still held.
+ */
+export async function failJobs(
+  sql: Sql,
+  worker: string,
+  failures: Failure[],
+): Promise<Array<{ id: string; status: 'pending' | 'failed' }>> {
+  if (failures.length === 0) return [];
+  return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
+    update cesar.job_queue q
+    set status = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then 'failed' else 'pending' end,
+        run_at = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then q.run_at else f.run_at end,
+        finished_at = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then now() end,
+        last_error = f.error,
+        errors = q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', f.kind,
+                                                'error', f.error, 'worker', q.locked_by),
+        locked_by = null, locked_until = null, updated_at = now()
+    from jsonb_to_recordset(${
+    sql.json(failures.map((f) => ({ ...f, run_at: f.runAt.toISOString() })) as never)
+  })
+      as f (id bigint, attempt integer, kind text, error text, run_at timestamptz)
+    where q.id = f.id and q.attempts = f.attempt and q.status = 'running' and q.locked_by = ${worker}
+    returning q.id, q.status
+  `;
+}
+
+export interface EnqueueOptions {
+  runAt?: Date;
+  priority?: number;
+  maxAttempts?: number;
+  dedupKey?: string;
+}
+
+/** Enqueues one job; returns its id, or the id of the unfinished job with the same dedup key. */
+export async function enqueueJob(
+  sql: Sql,
+  jobType: string,
+  payload: Record<string, unknown> = {},
+  options: EnqueueOptions = {},
+): Promise<string> {
+  const [row] = await sql<Array<{ id: string }>>`
+    select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
+                         ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
+    options.dedupKey ?? null
+  }) as id
+  `;
+  return row!.id;
+}
+
+export interface NewJob {
+  job_type: string;
+  payload?: Record<string, unknown>;
+  run_at?: string;
+  priority?: number;
+  max_attempts?: number;
+  dedup_key?: string;
+}
+
+/** Enqueues many jobs in one statement; returns how many were inserted (dedup skips the rest). */
+export async function enqueueJobs(sql: Sql, jobs: NewJob[]): Promise<number> {
+  const [row] = await sql<Array<{ inserted: number }>>`
+    select cesar.enqueue_many(${sql.json(jobs as never)}) as inserted
+  `;
+  return row!.inserted;
+}

@@ -1,0 +1,261 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixedClock } from '../packages/shared/src/clock.ts';
+import { createJobDrainApp } from '../packages/shared/src/queue/app.ts';
+import type { HandlerRegistry } from '../packages/shared/src/queue/drain.ts';
+import { PermanentJobError, RetryAfterError } from '../packages/shared/src/queue/errors.ts';
+import { enqueueJob, enqueueJobs } from '../packages/shared/src/queue/queries.ts';
+import { repoRoot } from '../scripts/lib/paths.ts';
+import { databaseUrl, testSql } from './helpers/db.ts';
+import { drain, jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
+
+const sql = testSql(undefined, 12);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('drainQueue', () => {
+  it('runs every due job once and stores its result', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 120 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    const result = await drain(sql, {
+      [type]: ({ job }) => Promise.resolve({ doubled: (job.payload.i as number) * 2 }),
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({
+      claimed: 120,
+      completed: 120,
+      retried: 0,
+      failed: 0,
+      superseded: 0,
+      stopped: 'empty',
+    });
+    const rows = await jobsOf(sql, type);
+    expect(rows.every((r) => r.status === 'completed')).toBe(true);
+    expect(rows.map((r) => (r.result as { doubled: number }).doubled).sort((a, b) => a - b))
+      .toEqual(
+        Array.from({ length: 120 }, (_, i) => i * 2),
+      );
+  });
+
+  it('never runs a job twice when two drains overlap', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 400 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    const runs = new Map<string, number>();
+    const handlers: HandlerRegistry = {
+      [type]: async ({ job }) => {
+        runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+        await sleep(Math.random() * 3);
+      },
+    };
+    const [a, b] = await Promise.all([
+      drain(sql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
+      drain(sql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
+    ]);
+    expect(a.claimed + b.claimed).toBe(400);
+    expect(a.claimed).toBeGreaterThan(0);
+    expect(b.claimed).toBeGreaterThan(0);
+    expect(runs.size).toBe(400);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect((await jobsOf(sql, type)).every((r) => r.status === 'completed')).toBe(true);
+  });
+
+  it('retries an error with backoff, fails a permanent error, honours retry-after, names unknown types', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, backoff_base_seconds, backoff_cap_seconds) values (${type}, 10, 100)`;
+    const flaky = await enqueueJob(sql, type, { mode: 'flaky' });
+    const broken = await enqueueJob(sql, type, { mode: 'broken' });
+    const limited = await enqueueJob(sql, type, { mode: 'limited' });
+    const unknownType = uniqueJobType('unknown');
+    const unknown = await enqueueJob(sql, unknownType);
+    const retryAt = new Date(Date.now() + 90_000);
+    const before = Date.now();
+    const result = await drain(sql, {
+      [type]: ({ job }) => {
+        if (job.payload.mode === 'flaky') throw new Error('connection reset');
+        if (job.payload.mode === 'broken') throw new PermanentJobError('agent 42 does not exist');
+        throw new RetryAfterError('429 from upstream', retryAt);
+      },
+    }, { jobTypes: [type, unknownType] });
+    expect(result).toMatchObject({ claimed: 4, completed: 0, retried: 2, failed: 2 });
+
+    const flakyRow = await jobById(sql, flaky);
+    expect(flakyRow).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      last_error: 'connection reset',
+    });
+    // Attempt 1 with base 10 s and random 0.5: 7.5 s later.
+    expect(flakyRow.run_at.getTime() - before).toBeGreaterThanOrEqual(7_000);
+    expect(flakyRow.run_at.getTime() - Date.now()).toBeLessThanOrEqual(7_500);
+    expect(await jobById(sql, broken)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_error: 'agent 42 does not exist',
+    });
+    expect((await jobById(sql, limited)).run_at.getTime()).toBe(retryAt.getTime());
+    expect(await jobById(sql, unknown)).toMatchObject({
+      status: 'failed',
+      last_error: expect.stringContaining(`no handler for job type "${unknownType}"`),
+    });
+  });
+
+  it('aborts a handler that overruns its lease and retries it', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds, backoff_base_seconds) values (${type}, 3, 1)`;
+    const id = await enqueueJob(sql, type);
+    let aborted = false;
+    const result = await drain(sql, {
+      [type]: ({ signal }) =>
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(signal.reason);
+          })
+        ),
+    }, { jobTypes: [type] });
+    expect(aborted).toBe(true);
+    expect(result).toMatchObject({ claimed: 1, retried: 1 });
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'pending',
+      errors: [expect.objectContaining({ kind: 'timeout', error: 'timed out after 1000 ms' })],
+    });
+  });
+
+  it('stops claiming when its budget is spent and leaves the rest pending', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(sql, Array.from({ length: 50 }, () => ({ job_type: type })));
+    const result = await drain(sql, { [type]: () => sleep(50) }, {
+      jobTypes: [type],
+      budgetMs: 120,
+      concurrency: 2,
+      batchSize: 2,
+    });
+    expect(result.stopped).toBe('budget');
+    expect(result.completed).toBe(result.claimed);
+    expect(result.claimed).toBeLessThan(50);
+    const pending = (await jobsOf(sql, type)).filter((r) => r.status === 'pending');
+    expect(pending).toHaveLength(50 - result.claimed);
+  });
+
+  it('loses nothing when a drain is killed mid-batch: the jobs run once its leases expire', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 30 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'tests/fixtures/hanging-drain.ts'),
+      databaseUrl(),
+      type,
+    ], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    await sleep(100);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const held = await jobsOf(sql, type);
+    expect(held.filter((r) => r.status === 'running' && r.locked_by === 'doomed-drain'))
+      .toHaveLength(30);
+
+    // Before the leases run out, nobody may take them.
+    expect((await drain(sql, { [type]: () => Promise.resolve() }, { jobTypes: [type] })).claimed)
+      .toBe(0);
+    await sleep(2_100);
+    const runs = new Map<number, number>();
+    const result = await drain(sql, {
+      [type]: ({ job }) => {
+        runs.set(job.payload.i as number, (runs.get(job.payload.i as number) ?? 0) + 1);
+        return Promise.resolve();
+      },
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({ claimed: 30, completed: 30 });
+    expect(runs.size).toBe(30);
+    const rows = await jobsOf(sql, type);
+    expect(rows.every((r) => r.status === 'completed' && r.attempts === 2)).toBe(true);
+    expect(rows[0]!.errors).toEqual([
+      expect.objectContaining({ kind: 'lease_expired', worker: 'doomed-drain' }),
+    ]);
+  });
+});
+
+describe('POST /job-drain', () => {
+  const SECRET = 'job-drain-test-secret-000000';
+  const app = (handlers: HandlerRegistry = {}) =>
+    createJobDrainApp({
+      sql,
+      config: { functionSecret: SECRET, serviceRoleKey: null },
+      clock: fixedClock('2026-11-20T00:00:00Z'),
+      handlers,
+    });
+  const post = (body: string, token = SECRET, headers: Record<string, string> = {}) =>
+    app().request('/job-drain', {
+      method: 'POST',
+      body,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+    });
+
+  it('answers with counts', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(sql, Array.from({ length: 5 }, () => ({ job_type: type })));
+    const res = await app({ [type]: () => Promise.resolve('ok') }).request('/job-drain', {
+      method: 'POST',
+      body: JSON.stringify({ job_types: [type], reason: 'test' }),
+      headers: { authorization: `Bearer ${SECRET}` },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      claimed: 5,
+      completed: 5,
+      retried: 0,
+      failed: 0,
+      stopped: 'empty',
+    });
+  });
+
+  it('refuses a wrong secret, bad JSON, unknown fields, out-of-range values and big bodies, claiming nothing', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const cases: Array<[Response, number, RegExp]> = [
+      [
+        await post(JSON.stringify({ job_types: [type] }), 'wrong-secret-0000000000'),
+        401,
+        /invalid bearer token/,
+      ],
+      [await post('{"job_types": [', SECRET), 400, /not valid JSON/],
+      [
+        await post(JSON.stringify({ job_types: [type], batchsize: 5 }), SECRET),
+        400,
+        /invalid request body/,
+      ],
+      [
+        await post(JSON.stringify({ job_types: [type], concurrency: 0 }), SECRET),
+        400,
+        /invalid request body/,
+      ],
+      [
+        await post(JSON.stringify({ job_types: [type], pad: 'x'.repeat(1_100_000) }), SECRET),
+        413,
+        /larger than/,
+      ],
+    ];
+    for (const [res, status, message] of cases) {
+      expect(res.status).toBe(status);
+      expect((await res.json()).error.message).toMatch(message);
+    }
+    const bad = await post(JSON.stringify({ job_types: [type], batchsize: 5 }), SECRET);
+    expect((await bad.json()).error.issues).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/batchsize/) }),
+    ]);
+    expect(await jobById(sql, id)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});

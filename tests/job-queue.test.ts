@@ -1,0 +1,324 @@
+import { describe, expect, it } from 'vitest';
+import {
+  claimJobs,
+  completeJobs,
+  enqueueJob,
+  enqueueJobs,
+  failJobs,
+} from '../packages/shared/src/queue/queries.ts';
+import { testSql, withRollback } from './helpers/db.ts';
+import { jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
+
+const sql = testSql(undefined, 12);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function defineType(
+  jobType: string,
+  policy: { concurrency?: number; lease_seconds?: number; max_attempts?: number },
+) {
+  await sql`
+    insert into cesar.job_types (job_type, concurrency, lease_seconds, max_attempts)
+    values (${jobType}, ${policy.concurrency ?? null}, ${policy.lease_seconds ?? 60}, ${
+    policy.max_attempts ?? 5
+  })`;
+}
+
+describe('enqueue', () => {
+  it('returns the new id, and the unfinished holder of a dedup key instead of a second job', async () => {
+    const type = uniqueJobType();
+    const key = `${type}:key`;
+    const first = await enqueueJob(sql, type, { n: 1 }, { dedupKey: key });
+    const second = await enqueueJob(sql, type, { n: 2 }, { dedupKey: key });
+    expect(second).toBe(first);
+    expect(await jobsOf(sql, type)).toHaveLength(1);
+    // Once finished, the key is free again.
+    const [claimed] = await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
+    await completeJobs(sql, 'w', [{ id: claimed!.id, attempt: 1, result: null }]);
+    const third = await enqueueJob(sql, type, { n: 3 }, { dedupKey: key });
+    expect(third).not.toBe(first);
+  });
+
+  it('takes max_attempts from the job type, else the inventory default of 5', async () => {
+    const typed = uniqueJobType();
+    await defineType(typed, { max_attempts: 2 });
+    const untyped = uniqueJobType();
+    expect((await jobById(sql, await enqueueJob(sql, typed))).max_attempts).toBe(2);
+    expect((await jobById(sql, await enqueueJob(sql, untyped))).max_attempts).toBe(5);
+    expect(
+      (await jobById(sql, await enqueueJob(sql, untyped, {}, { maxAttempts: 9 }))).max_attempts,
+    ).toBe(9);
+  });
+
+  it('enqueues many in one statement, honouring dedup within the batch and against the queue', async () => {
+    const type = uniqueJobType();
+    await enqueueJob(sql, type, {}, { dedupKey: `${type}:a` });
+    const inserted = await enqueueJobs(sql, [
+      { job_type: type, dedup_key: `${type}:a` },
+      { job_type: type, dedup_key: `${type}:b`, payload: { x: 1 } },
+      { job_type: type, dedup_key: `${type}:b` },
+      { job_type: type, priority: 5 },
+      ...Array.from({ length: 1000 }, (_, i) => ({ job_type: type, payload: { i } })),
+    ]);
+    expect(inserted).toBe(1002);
+    expect(await jobsOf(sql, type)).toHaveLength(1003);
+  });
+
+  it('rejects a bulk enqueue that is not an array', async () => {
+    await expect(sql`select cesar.enqueue_many('{"job_type":"x"}')`).rejects.toThrow(
+      /expects a JSON array/,
+    );
+    await expect(enqueueJobs(sql, [{ job_type: 'Not A Type' }])).rejects.toThrow(
+      /check constraint/,
+    );
+  });
+
+  it('rings the job-drain doorbell once per transaction, and not for future jobs', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`insert into cesar.local_settings (name, value) values
+                 ('cesar_functions_url', 'http://127.0.0.1:1/functions/v1'), ('cesar_function_secret', 's3cret-value-for-test')
+               on conflict (name) do update set value = excluded.value`;
+      const [before] = await tx`select coalesce(max(id), 0) as id from net.http_request_queue`;
+      const type = uniqueJobType();
+      await tx`select cesar.enqueue(${type}, run_at => now() + interval '1 hour')`;
+      const [none] = await tx`select count(*)::int as n from net.http_request_queue where id > ${
+        before!.id
+      }`;
+      expect(none!.n).toBe(0);
+      await tx`select cesar.enqueue(${type})`;
+      await tx`select cesar.enqueue(${type})`;
+      await tx`select cesar.enqueue_many(${
+        tx.json([{ job_type: type }, { job_type: type }] as never)
+      })`;
+      const rung = await tx`select url, headers from net.http_request_queue where id > ${
+        before!.id
+      }`;
+      expect(rung).toEqual([{
+        url: 'http://127.0.0.1:1/functions/v1/job-drain',
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: 'Bearer s3cret-value-for-test',
+        },
+      }]);
+    });
+  });
+});
+
+describe('claim', () => {
+  it('never gives the same job to two concurrent claimers (SKIP LOCKED)', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 300 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    const claims = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, w) => claimJobs(sql, { worker: `w${w}`, batchSize: 50, jobTypes: [type] }),
+      ),
+    );
+    const ids = claims.flat().map((j) => j.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    // A claimer skips rows another one holds at that instant; a later claim takes what is left.
+    for (;;) {
+      const rest = await claimJobs(sql, { worker: 'sweeper', batchSize: 100, jobTypes: [type] });
+      if (rest.length === 0) break;
+      ids.push(...rest.map((j) => j.id));
+    }
+    expect(new Set(ids).size).toBe(300);
+    expect(ids.length).toBe(300);
+    const rows = await jobsOf(sql, type);
+    expect(rows.every((r) => r.status === 'running' && r.attempts === 1)).toBe(true);
+  });
+
+  it('takes higher priority first, then older, and leaves future jobs', async () => {
+    const type = uniqueJobType();
+    const low = await enqueueJob(sql, type, {}, { priority: 0 });
+    const high = await enqueueJob(sql, type, {}, { priority: 10 });
+    await enqueueJob(sql, type, {}, { priority: 99, runAt: new Date(Date.now() + 3_600_000) });
+    const claimed = await claimJobs(sql, { worker: 'w', batchSize: 10, jobTypes: [type] });
+    expect(claimed.map((j) => j.id)).toEqual([high, low]);
+  });
+
+  it('holds a per-type concurrency cap across concurrent claimers', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { concurrency: 2 });
+    await enqueueJobs(sql, Array.from({ length: 20 }, () => ({ job_type: type })));
+    const claims = await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, w) => claimJobs(sql, { worker: `w${w}`, batchSize: 5, jobTypes: [type] }),
+      ),
+    );
+    expect(claims.flat()).toHaveLength(2);
+    // Finishing one frees one slot.
+    const done = claims.flat()[0]!;
+    const holder = (await jobById(sql, done.id)).locked_by!;
+    expect(await completeJobs(sql, holder, [{ id: done.id, attempt: 1, result: null }])).toEqual([
+      done.id,
+    ]);
+    const next = await claimJobs(sql, { worker: 'x', batchSize: 5, jobTypes: [type] });
+    expect(next).toHaveLength(1);
+  });
+});
+
+describe('leases and outcomes', () => {
+  it('lets only the current lease holder record an outcome', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { lease_seconds: 1 });
+    const id = await enqueueJob(sql, type);
+    const [first] = await claimJobs(sql, { worker: 'stale', batchSize: 1, jobTypes: [type] });
+    expect(first!.id).toBe(id);
+    await sleep(1_100);
+    // The stale drain's lease ran out: another drain takes the job over as attempt 2.
+    const [second] = await claimJobs(sql, { worker: 'fresh', batchSize: 1, jobTypes: [type] });
+    expect(second).toMatchObject({ id, attempts: 2 });
+    expect(await completeJobs(sql, 'stale', [{ id, attempt: 1, result: { from: 'stale' } }]))
+      .toEqual([]);
+    expect(
+      await failJobs(sql, 'stale', [{
+        id,
+        attempt: 1,
+        kind: 'retry',
+        error: 'late',
+        runAt: new Date(),
+      }]),
+    ).toEqual([]);
+    let row = await jobById(sql, id);
+    expect(row).toMatchObject({ status: 'running', locked_by: 'fresh', attempts: 2 });
+    expect(row.errors).toEqual([
+      expect.objectContaining({ attempt: 1, kind: 'lease_expired', error: 'lease expired' }),
+    ]);
+    expect(await completeJobs(sql, 'fresh', [{ id, attempt: 2, result: { from: 'fresh' } }]))
+      .toEqual([id]);
+    row = await jobById(sql, id);
+    expect(row).toMatchObject({ status: 'completed', result: { from: 'fresh' }, locked_by: null });
+  });
+
+  it('fails a job for good when the lease of its last attempt runs out', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { lease_seconds: 1, max_attempts: 1 });
+    const id = await enqueueJob(sql, type);
+    await claimJobs(sql, { worker: 'dies', batchSize: 1, jobTypes: [type] });
+    await sleep(1_100);
+    expect(await claimJobs(sql, { worker: 'next', batchSize: 1, jobTypes: [type] })).toEqual([]);
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'failed',
+      last_error: expect.stringMatching(/lease expired/),
+      errors: [expect.objectContaining({ attempt: 1, kind: 'lease_expired' })],
+    });
+  });
+
+  it('retries until max_attempts, keeping every error, then fails out of the claim path', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { max_attempts: 3 });
+    const id = await enqueueJob(sql, type);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const [job] = await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
+      expect(job).toMatchObject({ id, attempts: attempt });
+      const [row] = await failJobs(sql, 'w', [{
+        id,
+        attempt,
+        kind: 'retry',
+        error: `boom ${attempt}`,
+        runAt: new Date(0),
+      }]);
+      expect(row!.status).toBe(attempt < 3 ? 'pending' : 'failed');
+    }
+    expect(await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] })).toEqual([]);
+    const row = await jobById(sql, id);
+    expect(row).toMatchObject({
+      status: 'failed',
+      last_error: 'boom 3',
+      finished_at: expect.any(Date),
+    });
+    expect(row.errors.map((e) => e.error)).toEqual(['boom 1', 'boom 2', 'boom 3']);
+  });
+
+  it('fails a permanent error at once and schedules a retry at the given time', async () => {
+    const type = uniqueJobType();
+    const [a, b] = [await enqueueJob(sql, type), await enqueueJob(sql, type)];
+    await claimJobs(sql, { worker: 'w', batchSize: 2, jobTypes: [type] });
+    const later = new Date(Date.now() + 3_600_000);
+    await failJobs(sql, 'w', [
+      { id: a, attempt: 1, kind: 'permanent', error: 'no such agent', runAt: new Date() },
+      { id: b, attempt: 1, kind: 'retry', error: '429', runAt: later },
+    ]);
+    expect(await jobById(sql, a)).toMatchObject({ status: 'failed', attempts: 1 });
+    const retried = await jobById(sql, b);
+    expect(retried.status).toBe('pending');
+    expect(retried.run_at.getTime()).toBe(later.getTime());
+  });
+});
+
+describe('retry, redrive, cancel', () => {
+  it('requeues failed jobs with fresh attempts and keeps their history', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
+    await failJobs(sql, 'w', [{
+      id,
+      attempt: 1,
+      kind: 'permanent',
+      error: 'bad',
+      runAt: new Date(),
+    }]);
+    expect(await sql`select cesar.retry_jobs(array[${id}]::bigint[]) as id`).toEqual([{ id }]);
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      finished_at: null,
+      errors: [expect.objectContaining({ error: 'bad' })],
+    });
+  });
+
+  it('redrives the dead letters of a type since a time', async () => {
+    const type = uniqueJobType();
+    const ids = [await enqueueJob(sql, type), await enqueueJob(sql, type)];
+    await claimJobs(sql, { worker: 'w', batchSize: 2, jobTypes: [type] });
+    await failJobs(
+      sql,
+      'w',
+      ids.map((id) => ({
+        id,
+        attempt: 1,
+        kind: 'permanent' as const,
+        error: 'x',
+        runAt: new Date(),
+      })),
+    );
+    const redriven =
+      await sql`select cesar.redrive_jobs(${type}, now() - interval '1 minute') as id`;
+    expect(redriven.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect((await jobsOf(sql, type)).every((j) => j.status === 'pending')).toBe(true);
+  });
+
+  it('does not requeue a failed job whose dedup key another unfinished job holds', async () => {
+    const type = uniqueJobType();
+    const key = `${type}:k`;
+    const old = await enqueueJob(sql, type, {}, { dedupKey: key });
+    await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
+    await failJobs(sql, 'w', [{
+      id: old,
+      attempt: 1,
+      kind: 'permanent',
+      error: 'x',
+      runAt: new Date(),
+    }]);
+    await enqueueJob(sql, type, {}, { dedupKey: key });
+    expect(await sql`select cesar.retry_jobs(array[${old}]::bigint[])`).toEqual([]);
+  });
+
+  it("cancels pending and running jobs; a cancelled job refuses its drain's outcome", async () => {
+    const type = uniqueJobType();
+    const [running, pending] = [
+      await enqueueJob(sql, type),
+      await enqueueJob(sql, type, {}, { runAt: new Date(Date.now() + 60_000) }),
+    ];
+    await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
+    const cancelled =
+      await sql`select cesar.cancel_jobs(array[${running}, ${pending}]::bigint[]) as id`;
+    expect(cancelled).toHaveLength(2);
+    expect(await completeJobs(sql, 'w', [{ id: running, attempt: 1, result: null }])).toEqual([]);
+    expect((await jobsOf(sql, type)).map((j) => j.status)).toEqual(['cancelled', 'cancelled']);
+  });
+});
