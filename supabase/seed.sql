@@ -42,6 +42,7 @@ insert into public.agent_sessions (session_id, agent_id, role)
 select s.id, a.id, case when a.type = 'orchestrator' then 'lead' else 'participant' end
 from public.sessions s
 join public.agents a on a.type in ('orchestrator', 'trading_agent', 'analyst')
+  and a.metadata ->> 'seeded' = 'true'
 where s.name = 'Morning market review'
 on conflict (session_id, agent_id) do nothing;
 
@@ -58,7 +59,7 @@ select
   null,
   null
 from public.agents a
-where a.name like '% 1'
+where a.name like '% 1' and a.metadata ->> 'seeded' = 'true'
   and not exists (select from public.tasks t where t.title = 'Seed task for ' || a.name);
 
 update public.tasks

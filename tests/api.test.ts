@@ -124,6 +124,7 @@ describe('GET /api/health', () => {
   });
 });
 
+// Repeatable-read snapshots keep rows that other test files commit meanwhile out of view.
 describe('GET /api/agents and /api/health/business', () => {
   it('counts tasks and the 7-day success rate per agent', async () => {
     await withRollback(sql, async (tx) => {
@@ -144,10 +145,13 @@ describe('GET /api/agents and /api/health/business', () => {
           (${busy!.id}, 'd', 'completed', ${new Date('2026-11-10T10:00:00Z')}, ${new Date(
         '2026-11-10T11:00:00Z',
       )})`;
+      const [{ total }] = await tx`select count(*)::int as total from agents` as unknown as [
+        { total: number },
+      ];
       const res = await app({ sql: tx }).request('/api/agents', { headers: auth });
       expect(res.status).toBe(200);
       const body = await res.json();
-      expect(body.count).toBe(50);
+      expect(body.count).toBe(total);
       const byName = Object.fromEntries(body.agents.map((a: { name: string }) => [a.name, a]));
       expect(byName['api-test busy']).toMatchObject({
         id: busy!.id,
@@ -163,51 +167,57 @@ describe('GET /api/agents and /api/health/business', () => {
         success_rate: null,
         status: 'offline',
       });
-    });
+    }, 'isolation level repeatable read');
   });
 
   it('reports active agents, tasks completed today and the 7-day success rate', async () => {
     await withRollback(sql, async (tx) => {
-      // Isolate from the seed: only this test's rows are visible in the transaction.
-      await tx`delete from tasks`;
-      await tx`delete from agents`;
+      // The figures are database-wide: compare before and after adding known rows.
+      const business = async () =>
+        await (await app({ sql: tx }).request('/api/health/business', { headers: auth })).json();
+      const before = await business();
       const [a] =
         await tx`insert into agents (name, type, status) values ('b1', 'monitor', 'active') returning id`;
-      await tx`insert into agents (name, type, status) values ('b2', 'monitor', 'offline'), ('b3', 'monitor', 'active'), ('b4', 'monitor', 'idle')`;
+      await tx`insert into agents (name, type, status) values
+                 ('b2', 'monitor', 'offline'), ('b3', 'monitor', 'active'), ('b4', 'monitor', 'idle')`;
+      const at = (iso: string) => new Date(iso);
       await tx`
         insert into tasks (agent_id, title, status, created_at, completed_at) values
-          (${a!.id}, 'today', 'completed', ${new Date('2026-11-19T10:00:00Z')}, ${new Date(
-        '2026-11-20T01:00:00Z',
-      )}),
-          (${a!.id}, 'yesterday', 'completed', ${new Date('2026-11-19T10:00:00Z')}, ${new Date(
-        '2026-11-19T23:59:00Z',
-      )}),
-          (${a!.id}, 'open', 'pending', ${new Date('2026-11-20T10:00:00Z')}, null),
-          (${a!.id}, 'old', 'completed', ${new Date('2026-10-01T10:00:00Z')}, ${new Date(
-        '2026-10-01T11:00:00Z',
-      )})`;
-      const res = await app({ sql: tx }).request('/api/health/business', { headers: auth });
-      expect(await res.json()).toEqual({
+          (${a!.id}, 'today', 'completed', ${at('2026-11-19T10:00:00Z')}, ${
+        at('2026-11-20T01:00:00Z')
+      }),
+          (${a!.id}, 'yesterday', 'completed', ${at('2026-11-19T10:00:00Z')}, ${
+        at('2026-11-19T23:59:00Z')
+      }),
+          (${a!.id}, 'open', 'pending', ${at('2026-11-20T10:00:00Z')}, null),
+          (${a!.id}, 'old', 'completed', ${at('2026-10-01T10:00:00Z')}, ${
+        at('2026-10-01T11:00:00Z')
+      })`;
+      const after = await business();
+      const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+      expect(after).toEqual({
         timestamp: NOW.toISOString(),
-        active_agents: 2,
-        total_agents: 4,
-        active_ratio: 0.5,
-        tasks_completed_today: 1,
-        tasks_7d: 3,
-        completed_7d: 2,
-        success_rate_7d: 0.6667,
+        active_agents: before.active_agents + 2,
+        total_agents: before.total_agents + 4,
+        active_ratio: round4((before.active_agents + 2) / (before.total_agents + 4)),
+        tasks_completed_today: before.tasks_completed_today + 1,
+        tasks_7d: before.tasks_7d + 3,
+        completed_7d: before.completed_7d + 2,
+        success_rate_7d: round4((before.completed_7d + 2) / (before.tasks_7d + 3)),
       });
-    });
+    }, 'isolation level repeatable read');
   });
 
   it('gives null rates when there is nothing to divide', async () => {
     await withRollback(sql, async (tx) => {
-      await tx`delete from tasks`;
-      await tx`delete from agents`;
+      // Row level security shows the authenticated role no rows at all: an empty system.
+      await tx`set local role authenticated`;
       const res = await app({ sql: tx }).request('/api/health/business', { headers: auth });
       expect(await res.json()).toMatchObject({
+        active_agents: 0,
         total_agents: 0,
         active_ratio: null,
+        tasks_7d: 0,
         success_rate_7d: null,
       });
     });

@@ -18,10 +18,15 @@ class Rollback extends Error {}
  * Runs `fn` in a transaction that is always rolled back, so tests that write leave the
  * shared database as they found it. `fn` gets the transaction as a Sql.
  */
-export async function withRollback<T>(sql: Sql, fn: (tx: Sql) => Promise<T>): Promise<T> {
+export async function withRollback<T>(
+  sql: Sql,
+  fn: (tx: Sql) => Promise<T>,
+  /** e.g. 'isolation level repeatable read', for a stable view while other files commit. */
+  mode = '',
+): Promise<T> {
   let result: T | undefined;
   try {
-    await sql.begin(async (tx) => {
+    await sql.begin(mode, async (tx) => {
       result = await fn(tx as unknown as Sql);
       throw new Rollback();
     });

@@ -1,0 +1,359 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
+import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
+import { freePort } from '../scripts/local/functions.ts';
+import { testSql } from './helpers/db.ts';
+import { drain, jobById } from './helpers/queue.ts';
+
+// Every built-in handler through the real drain path, its effect checked in the database.
+const sql = testSql(undefined, 6);
+const tag = `h${Date.now().toString(36)}`;
+
+async function run(jobType: string, payload: Record<string, unknown> = {}) {
+  const id = await enqueueJob(sql, jobType, payload);
+  await drain(sql, builtInHandlers, { jobTypes: [jobType] });
+  return await jobById(sql, id);
+}
+
+describe('agent.task', () => {
+  const capability = `cap_${tag}`;
+  let busy: string;
+  let idle: string;
+
+  beforeAll(async () => {
+    const created = await sql<Array<{ id: string }>>`
+      insert into agents (name, type, capabilities) values
+        (${`${tag} busy`}, 'analyst', ${[capability]}), (${`${tag} idle`}, 'analyst', ${[
+      capability,
+    ]})
+      returning id`;
+    [busy, idle] = created.map((r) => r.id) as [string, string];
+    await sql`insert into agents (name, type, status, capabilities) values (${`${tag} off`}, 'analyst', 'offline', ${[
+      capability,
+    ]})`;
+    await sql`insert into tasks (agent_id, title, status) values (${busy}, 'open 1', 'pending'), (${busy}, 'open 2', 'in_progress')`;
+  });
+
+  it('creates a task for the least-loaded active agent with the capability and logs it', async () => {
+    const job = await run('agent.task', {
+      title: 'Analyse Q3',
+      capability,
+      priority: 3,
+      payload: { quarter: 3 },
+    });
+    expect(job).toMatchObject({ status: 'completed', result: { agent_id: idle, created: true } });
+    const [task] = await sql`select * from tasks where source_job_id = ${job.id}`;
+    expect(task).toMatchObject({
+      agent_id: idle,
+      title: 'Analyse Q3',
+      status: 'pending',
+      priority: 3,
+      required_capability: capability,
+      payload: { quarter: 3 },
+    });
+    const events =
+      await sql`select event_type, payload from agent_events where agent_id = ${idle} and payload ->> 'job_id' = ${job.id}`;
+    expect(events).toEqual([{
+      event_type: 'task.assigned',
+      payload: { task_id: task!.id, job_id: Number(job.id), title: 'Analyse Q3' },
+    }]);
+  });
+
+  it('creates one task however often the job runs', async () => {
+    const id = await enqueueJob(sql, 'agent.task', { title: 'Once', capability });
+    const [job] = await sql`select * from cesar.claim_jobs('again', 1, array['agent.task'])`;
+    const ctx = {
+      job: job as never,
+      sql,
+      clock: { now: () => new Date() },
+      fetch,
+      signal: new AbortController().signal,
+    };
+    const first = await builtInHandlers['agent.task']!(ctx);
+    const second = await builtInHandlers['agent.task']!(ctx);
+    expect(second).toEqual({ ...(first as object), created: false });
+    expect(await sql`select id from tasks where source_job_id = ${id}`).toHaveLength(1);
+    await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+  });
+
+  it('fails permanently when no active agent has the capability', async () => {
+    const job = await run('agent.task', { title: 'Nobody', capability: `${capability}_missing` });
+    expect(job).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_error: expect.stringContaining(
+        `no active agent has the capability "${capability}_missing"`,
+      ),
+    });
+  });
+
+  it('fails permanently on a payload that does not fit', async () => {
+    const job = await run('agent.task', { capability });
+    expect(job).toMatchObject({
+      status: 'failed',
+      last_error: expect.stringMatching(/agent.task: invalid payload: title/),
+    });
+  });
+});
+
+describe('memory.consolidate', () => {
+  it('folds old episodic memories into semantic memory and removes them', async () => {
+    const [agent] =
+      await sql`select id from agents where metadata ->> 'seeded' = 'true' order by name limit 1`;
+    const topic = `topic ${tag}`;
+    await sql`
+      insert into memory_episodic (agent_id, topic, content, importance, occurred_at) values
+        (${agent!.id}, ${topic}, 'met the trading desk', 0.4, now() - interval '10 days'),
+        (${agent!.id}, ${topic}, 'learned the risk limits', 0.8, now() - interval '9 days'),
+        (${agent!.id}, ${topic}, 'still fresh', 0.5, now() - interval '1 day')`;
+    const job = await run('memory.consolidate', { older_than_days: 7, agent_id: agent!.id });
+    expect(job).toMatchObject({
+      status: 'completed',
+      result: { folded: 2, topics: 1, follow_up_job: null },
+    });
+    const [semantic] = await sql`select * from memory_semantic where agent_id = ${
+      agent!.id
+    } and topic = ${topic}`;
+    expect(semantic!.source_count).toBe(2);
+    expect(semantic!.summary).toMatch(/: met the trading desk\n.*: learned the risk limits$/);
+    expect(Number(semantic!.metadata.avg_importance)).toBeCloseTo(0.6);
+    const left = await sql`select content from memory_episodic where agent_id = ${
+      agent!.id
+    } and topic = ${topic}`;
+    expect(left).toEqual([{ content: 'still fresh' }]);
+
+    await sql`update memory_episodic set occurred_at = now() - interval '8 days' where agent_id = ${
+      agent!.id
+    } and topic = ${topic}`;
+    const again = await run('memory.consolidate', { older_than_days: 7, agent_id: agent!.id });
+    expect(again.result).toMatchObject({ folded: 1 });
+    const [merged] = await sql`select * from memory_semantic where agent_id = ${
+      agent!.id
+    } and topic = ${topic}`;
+    expect(merged!.source_count).toBe(3);
+    expect(merged!.summary).toMatch(/risk limits\n.*: still fresh$/);
+  });
+});
+
+describe('llm_cache.refresh', () => {
+  it('recomputes hourly metrics per model from llm_collaborations, idempotently', async () => {
+    const model = `model-${tag}`;
+    await sql`
+      insert into llm_collaborations (prompt, local_model, cloud_model, chosen, local_latency_ms, cloud_latency_ms, cost_usd, cache_hit, created_at) values
+        ('a', ${model}, 'gpt', 'local', 100, 900, 0.001, true, date_trunc('hour', now()) + interval '1 minute'),
+        ('b', ${model}, 'gpt', 'local', 300, 800, 0.003, false, date_trunc('hour', now()) + interval '2 minutes'),
+        ('c', ${model}, 'gpt', 'local', 200, 700, 0.002, true, date_trunc('hour', now()) - interval '30 minutes')`;
+    const check = async () => {
+      const rows =
+        await sql`select requests, cache_hits, hit_rate::float8, avg_latency_ms::float8, total_cost_usd::float8, period_end - period_start as span
+                             from llm_cache_metrics where model = ${model} order by period_start`;
+      expect(rows.map(({ span: _span, ...r }) => r)).toEqual([
+        { requests: 1, cache_hits: 1, hit_rate: 1, avg_latency_ms: 200, total_cost_usd: 0.002 },
+        { requests: 2, cache_hits: 1, hit_rate: 0.5, avg_latency_ms: 200, total_cost_usd: 0.004 },
+      ]);
+    };
+    expect((await run('llm_cache.refresh', { hours: 2 })).status).toBe('completed');
+    await check();
+    await run('llm_cache.refresh', { hours: 2 });
+    await check();
+  });
+});
+
+describe('financial.daily_analysis', () => {
+  it('summarises a day per symbol', async () => {
+    const symbol = `SYM${tag}`.toUpperCase();
+    await sql`
+      insert into financial_data (symbol, source, price, volume, observed_at) values
+        (${symbol}, 'feed', 100, 10, '2026-11-19T09:00:00Z'),
+        (${symbol}, 'feed', 120, 30, '2026-11-19T12:00:00Z'),
+        (${symbol}, 'feed', 90, 10, '2026-11-19T15:00:00Z'),
+        (${symbol}, 'feed', 110, 50, '2026-11-19T20:00:00Z'),
+        (${symbol}, 'feed', 500, 1, '2026-11-20T00:00:00Z')`;
+    const job = await run('financial.daily_analysis', { day: '2026-11-19' });
+    expect(job.status).toBe('completed');
+    expect(job.result).toMatchObject({ day: '2026-11-19' });
+    const [row] = await sql`
+      select observations, open::float8, high::float8, low::float8, close::float8, volume::float8, change_pct::float8, vwap::float8
+      from financial_daily_summaries where symbol = ${symbol} and day = '2026-11-19'`;
+    expect(row).toEqual({
+      observations: 4,
+      open: 100,
+      high: 120,
+      low: 90,
+      close: 110,
+      volume: 100,
+      change_pct: 10,
+      vwap: 110,
+    });
+  });
+
+  it('rejects a day that is not a date', async () => {
+    expect((await run('financial.daily_analysis', { day: 'yesterday' })).status).toBe('failed');
+  });
+});
+
+describe('monitoring.refresh', () => {
+  it('refreshes the job queue backlog view', async () => {
+    const type = `test_${tag}.backlog`;
+    await enqueueJob(sql, type, {}, { runAt: new Date(Date.now() - 60_000) });
+    await enqueueJob(sql, type);
+    const job = await run('monitoring.refresh');
+    expect(job).toMatchObject({
+      status: 'completed',
+      result: { refreshed: ['cesar.mv_job_queue_backlog'] },
+    });
+    const [row] =
+      await sql`select jobs::int, oldest_age_seconds::int from cesar.mv_job_queue_backlog where job_type = ${type} and status = 'pending'`;
+    expect(row!.jobs).toBe(2);
+    expect(row!.oldest_age_seconds).toBeGreaterThanOrEqual(59);
+  });
+});
+
+describe('maintenance.prune', () => {
+  it('deletes what is past retention, in batches, and keeps the rest', async () => {
+    const type = `test_${tag}.prune`;
+    const ids = await sql<Array<{ id: string; label: string }>>`
+      insert into cesar.job_queue (job_type, status, finished_at, payload)
+      select ${type}, s, now() - (d || ' days')::interval, jsonb_build_object('label', s || '-' || d)
+      from (values ('completed', 10), ('completed', 10), ('completed', 10), ('completed', 1), ('failed', 10), ('failed', 40), ('cancelled', 9))
+        as v (s, d)
+      returning id, payload ->> 'label' as label`;
+    const [agent] =
+      await sql`select id from agents where metadata ->> 'seeded' = 'true' order by name limit 1`;
+    await sql`insert into agent_events (agent_id, event_type, created_at) values
+                (${agent!.id}, ${`${tag}.old`}, now() - interval '40 days'), (${
+      agent!.id
+    }, ${`${tag}.new`}, now())`;
+    await sql`insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
+              values (0, nextval('cron.runid_seq'), 0, 'postgres', 'postgres', ${`select '${tag}'`}, 'succeeded', '', now() - interval '30 days', now() - interval '30 days')`;
+
+    const job = await run('maintenance.prune', { batch_size: 2 });
+    expect(job.status).toBe('completed');
+    expect(job.result).toMatchObject({
+      complete: true,
+      deleted: { completed_jobs: expect.any(Number), cron_history: expect.any(Number) },
+    });
+    const left =
+      await sql`select payload ->> 'label' as label from cesar.job_queue where job_type = ${type} order by 1`;
+    expect(left.map((r) => r.label)).toEqual(['completed-1', 'failed-10']);
+    expect(ids).toHaveLength(7);
+    const events =
+      await sql`select event_type from agent_events where event_type like ${`${tag}.%`} order by 1`;
+    expect(events.map((e) => e.event_type)).toEqual([`${tag}.new`]);
+    expect(await sql`select 1 from cron.job_run_details where command = ${`select '${tag}'`}`)
+      .toHaveLength(0);
+  });
+});
+
+describe('http.request', () => {
+  const seen: Array<{ path: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+  let server: http.Server;
+  let base: string;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        seen.push({ path: req.url!, headers: req.headers, body });
+        const status = Number(/\/status\/(\d+)/.exec(req.url!)?.[1] ?? 200);
+        const headers: Record<string, string> = { 'content-type': 'text/plain' };
+        if (req.url!.includes('retry-after')) headers['retry-after'] = '120';
+        res.writeHead(status, headers);
+        res.end(`answer ${status}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await sql`insert into cesar.local_settings (name, value) values (${`secret_${tag}`}, 'tok-123')`;
+  });
+  afterAll(async () => {
+    server.close();
+    await sql`delete from cesar.local_settings where name = ${`secret_${tag}`}`;
+  });
+
+  it('sends the request with an Idempotency-Key and secret headers, and completes on 2xx', async () => {
+    const job = await run('http.request', {
+      url: `${base}/status/201`,
+      body: { hello: 'world' },
+      headers: { Authorization: { secret: `secret_${tag}`, prefix: 'Bearer ' }, 'X-Plain': 'yes' },
+    });
+    expect(job).toMatchObject({ status: 'completed', result: { status: 201, body: 'answer 201' } });
+    const request = seen.find((s) => s.path === '/status/201')!;
+    expect(request.headers).toMatchObject({
+      'idempotency-key': `cesar-job-${job.id}`,
+      authorization: 'Bearer tok-123',
+      'x-plain': 'yes',
+      'content-type': 'application/json',
+    });
+    expect(JSON.parse(request.body)).toEqual({ hello: 'world' });
+  });
+
+  it('retries 429/5xx (at Retry-After when given) and fails other 4xx at once', async () => {
+    const before = Date.now();
+    const limited = await run('http.request', { url: `${base}/status/429/retry-after` });
+    expect(limited).toMatchObject({
+      status: 'pending',
+      last_error: expect.stringMatching(/answered 429; retry after/),
+    });
+    expect(limited.run_at.getTime() - before).toBeGreaterThanOrEqual(119_000);
+    expect(limited.run_at.getTime() - before).toBeLessThanOrEqual(125_000);
+    expect(await run('http.request', { url: `${base}/status/503` })).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+    });
+    expect(await run('http.request', { url: `${base}/status/404` })).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_error: expect.stringMatching(/answered 404/),
+    });
+  });
+
+  it('retries network errors and fails permanently on a missing secret', async () => {
+    const port = await freePort();
+    expect(await run('http.request', { url: `http://127.0.0.1:${port}/` })).toMatchObject({
+      status: 'pending',
+      last_error: expect.any(String),
+    });
+    expect(
+      await run('http.request', {
+        url: `${base}/status/200`,
+        headers: { Authorization: { secret: 'no_such_secret' } },
+      }),
+    )
+      .toMatchObject({
+        status: 'failed',
+        last_error: 'header Authorization: secret "no_such_secret" is not configured',
+      });
+  });
+
+  it('keeps the same Idempotency-Key across retries of a job', async () => {
+    const id = await enqueueJob(sql, 'http.request', { url: `${base}/status/500/idem` });
+    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] });
+    await sql`update cesar.job_queue set run_at = now() where id = ${id}`;
+    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] });
+    const keys = seen.filter((s) => s.path === '/status/500/idem').map((s) =>
+      s.headers['idempotency-key']
+    );
+    expect(keys).toEqual([`cesar-job-${id}`, `cesar-job-${id}`]);
+  });
+});
+
+describe('sync.table, system.noop', () => {
+  it('sync.table fails permanently, saying the sync is not built yet', async () => {
+    expect(await run('sync.table', { table: 'agents' })).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      last_error: expect.stringMatching(/not built yet; nothing was synced/),
+    });
+  });
+
+  it('system.noop completes with its start time', async () => {
+    const before = Date.now();
+    const job = await run('system.noop');
+    expect(job.status).toBe('completed');
+    expect((job.result as { started_at_ms: number }).started_at_ms).toBeGreaterThanOrEqual(before);
+  });
+});
