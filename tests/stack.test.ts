@@ -1,39 +1,14 @@
-import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvFile } from '../scripts/lib/env-file.ts';
-import { repoRoot } from '../scripts/lib/paths.ts';
-import { freePort } from '../scripts/local/functions.ts';
+import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 
 // `npm start` / `npm stop` end to end, on free ports and in a temporary folder, so it
 // neither needs nor disturbs a stack the developer runs on the default ports.
 
-let dir: string;
+let stack: TempStack;
 let env: NodeJS.ProcessEnv;
 let settings: Record<string, string>;
-
-function stack(command: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [
-      '--import',
-      'tsx',
-      path.join(repoRoot, 'scripts/stack.ts'),
-      command,
-    ], {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
 
 async function portOpen(port: number): Promise<boolean> {
   return await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(
@@ -43,26 +18,12 @@ async function portOpen(port: number): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'cesar-stack-'));
-  await chmod(dir, 0o755);
-  const { COCKROACH_DB_URL: _ignored, ...rest } = process.env;
-  env = {
-    ...rest,
-    CESAR_LOCAL_DIR: path.join(dir, 'local'),
-    CESAR_ENV_FILE: path.join(dir, '.env.local'),
-    CESAR_FUNCTIONS_PORT: String(await freePort()),
-    CESAR_DB_PORT: String(await freePort()),
-    CESAR_MIRROR_PORT: String(await freePort()),
-  };
-  const started = await stack('start');
-  expect(started.code, started.output).toBe(0);
-  settings = await readEnvFile(env.CESAR_ENV_FILE!);
+  stack = await startTempStack();
+  env = stack.env;
+  settings = stack.settings;
 }, 180_000);
 
-afterAll(async () => {
-  await stack('stop');
-  await rm(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stack.destroy(), 60_000);
 
 describe('npm start', () => {
   it('writes the settings with production names and a generated secret', () => {
@@ -120,8 +81,44 @@ describe('npm start', () => {
     }
   });
 
+  it('runs an enqueued job within moments: the doorbell calls job-drain through pg_net', async () => {
+    const sql = postgres(settings.SUPABASE_DB_URL!, { max: 1 });
+    try {
+      const [{ id }] = await sql`select cesar.enqueue('system.noop') as id` as unknown as [
+        { id: string },
+      ];
+      let status = 'pending';
+      for (let i = 0; i < 200 && status !== 'completed'; i++) {
+        [{ status }] =
+          await sql`select status from cesar.job_queue where id = ${id}` as unknown as [
+            { status: string },
+          ];
+        if (status !== 'completed') await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(status).toBe('completed');
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it('schedules the queue tick and housekeeping with pg_cron', async () => {
+    const sql = postgres(settings.SUPABASE_DB_URL!, { max: 1 });
+    try {
+      const jobs = await sql`select jobname from cron.job order by jobname`;
+      expect(jobs.map((j) => j.jobname)).toEqual(
+        expect.arrayContaining([
+          'cesar-job-drain-tick',
+          'cesar-maintenance-prune',
+          'cesar-monitoring-refresh',
+        ]),
+      );
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('is harmless on a running stack and does not seed twice', async () => {
-    const again = await stack('start');
+    const again = await stack.run('start');
     expect(again.code, again.output).toBe(0);
     expect(again.output).toMatch(/functions\s+already running/);
     expect(again.output).not.toMatch(/seed/);
@@ -133,7 +130,7 @@ describe('npm start', () => {
 
 describe('npm stop', () => {
   it('stops the functions and both databases', async () => {
-    const stopped = await stack('stop');
+    const stopped = await stack.run('stop');
     expect(stopped.code, stopped.output).toBe(0);
     expect(stopped.output).toMatch(/functions\s+stopped/);
     expect(stopped.output).toMatch(/primary\s+stopped/);

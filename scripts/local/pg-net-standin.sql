@@ -10,7 +10,8 @@
 
 create schema if not exists net;
 
-create table if not exists net.http_request_queue (
+-- Unlogged, as in pg_net: requests are not worth a WAL flush, and a crash may drop them.
+create unlogged table if not exists net.http_request_queue (
   id bigserial primary key,
   method text not null check (method in ('GET', 'POST', 'DELETE')),
   url text not null,

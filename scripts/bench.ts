@@ -1,0 +1,22 @@
+import { startTempStack } from './lib/temp-stack.ts';
+import { benchQueue, reportQueue } from './bench/queue.ts';
+
+// `npm run bench`: benchmarks on a temporary local stack (see README, "Benchmarks").
+// Sections can be picked: `npm run bench -- queue`.
+
+const sections = process.argv.slice(2);
+const want = (name: string) => sections.length === 0 || sections.includes(name);
+
+const stack = await startTempStack();
+const report: string[] = [
+  `CESAR Edge benchmarks, ${new Date().toISOString()}, node ${process.version}`,
+];
+try {
+  if (want('queue')) {
+    const options = { jobs: 20_000, trickleJobs: 500, tricklePerSecond: 100 };
+    report.push(reportQueue(await benchQueue(stack, options), options));
+  }
+} finally {
+  await stack.destroy();
+}
+console.log(report.join('\n\n'));

@@ -1,0 +1,15 @@
+/** Percentile by nearest rank over a sorted copy. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+export const fmt = (n: number, digits = 1) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export const wallMs = () => performance.timeOrigin + performance.now();
