@@ -66,3 +66,46 @@ update public.tasks
 set started_at = created_at + interval '1 minute',
     completed_at = case when status in ('completed', 'failed') then created_at + interval '5 minutes' end
 where payload ->> 'seeded' = 'true' and started_at is null and status <> 'pending';
+
+-- Workflows: the source documents' examples, on database events, and their five scheduled
+-- workflows. (Writing a schedule template schedules its pg_cron job.)
+insert into cesar.workflow_templates (name, description, trigger, actions)
+values
+  ('Onboard new agent', 'A new agent gets an onboarding task from an agent that onboards.',
+   '{"type": "database_event", "table": "public.agents", "events": ["INSERT"]}',
+   '[{"type": "agent_task", "title": "Onboard {{record.name}}", "capability": "onboarding",
+      "payload": {"agent_id": "{{record.id}}", "agent_type": "{{record.type}}"}}]'),
+  ('Assign new task', 'A new task without an agent is given to the least-loaded capable agent.',
+   '{"type": "database_event", "table": "public.tasks", "events": ["INSERT"],
+     "filter": {"field": "record.agent_id", "op": "not_exists"}}',
+   '[{"type": "enqueue_job", "job_type": "task.assign", "payload": {"task_id": "{{record.id}}"}}]'),
+  ('Route new A2A message', 'A new pending agent-to-agent message is routed to its receiver.',
+   '{"type": "database_event", "table": "public.a2a_messages", "events": ["INSERT"],
+     "filter": {"field": "record.status", "op": "eq", "value": "pending"}}',
+   '[{"type": "enqueue_job", "job_type": "a2a.route", "payload": {"message_id": "{{record.id}}"}}]'),
+  ('Review LLM collaboration', 'A collaboration where the local model scored under 0.7 gets an evaluation task.',
+   '{"type": "database_event", "table": "public.llm_collaborations", "events": ["INSERT"],
+     "filter": {"field": "record.local_quality", "op": "lt", "value": 0.7}}',
+   '[{"type": "agent_task", "title": "Review LLM collaboration {{record.id}}", "capability": "evaluation",
+      "payload": {"collaboration_id": "{{record.id}}", "local_quality": "{{record.local_quality}}",
+                  "cloud_quality": "{{record.cloud_quality}}"}}]'),
+  ('Mirror sync', 'Every 15 minutes: sync every mirrored table with CockroachDB.',
+   '{"type": "schedule", "cron": "*/15 * * * *"}',
+   '[{"type": "sync_table", "direction": "both"}]'),
+  ('Daily financial analysis', 'At 09:00 UTC: summarise yesterday''s financial data.',
+   '{"type": "schedule", "cron": "0 9 * * *"}',
+   '[{"type": "enqueue_job", "job_type": "financial.daily_analysis", "payload": {}}]'),
+  ('LLM cache refresh', 'Every 4 hours: recompute the LLM cache metrics.',
+   '{"type": "schedule", "cron": "0 */4 * * *"}',
+   '[{"type": "enqueue_job", "job_type": "llm_cache.refresh", "payload": {"hours": 4}}]'),
+  ('Knowledge graph update', 'Every 30 minutes: rebuild the agent graph from their messages.',
+   '{"type": "schedule", "cron": "*/30 * * * *"}',
+   '[{"type": "enqueue_job", "job_type": "knowledge_graph.update", "payload": {}}]'),
+  ('Memory consolidation', 'At 02:00 UTC: fold week-old episodic memories into semantic memory.',
+   '{"type": "schedule", "cron": "0 2 * * *"}',
+   '[{"type": "enqueue_job", "job_type": "memory.consolidate", "payload": {"older_than_days": 7}}]')
+on conflict (name) do nothing;
+
+-- The demo rows above are not news: their captured events run no workflow.
+update cesar.event_log set status = 'ignored', processed_at = now()
+where status = 'pending' and txid = pg_current_xact_id()::text::bigint;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../packages/shared/src/api/app.ts';
 import { fixedClock } from '../packages/shared/src/clock.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
+import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { VERSION } from '../packages/shared/src/version.ts';
 import { databaseUrl, mirrorUrl, testSql, withRollback } from './helpers/db.ts';
 
@@ -18,6 +19,7 @@ function app(deps: { sql?: Sql; mirror?: Sql | null; applicationName?: string } 
     config: { functionSecret: SECRET, serviceRoleKey: SERVICE_KEY, dbPoolMax: 4 },
     clock: fixedClock(NOW),
     applicationName: deps.applicationName ?? 'cesar-edge/api/test',
+    jobTypes: Object.keys(builtInHandlers),
   });
 }
 

@@ -31,6 +31,12 @@ const SMOKE: Record<
     body: JSON.stringify({ job_types: ['deno_smoke.none'], budget_ms: 500 }),
     expect: { claimed: 0, stopped: 'empty' },
   },
+  webhook: {
+    method: 'POST',
+    path: '/drain',
+    body: JSON.stringify({ budget_ms: 200, batch_size: 1 }),
+    expect: { failed_batches: 0 },
+  },
 };
 afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 

@@ -55,7 +55,9 @@ export async function writeLocalSettings(url: string, settings: Record<string, s
 export async function loadSeed(url: string): Promise<void> {
   const sql = connect(url);
   try {
-    await sql.unsafe(await readFile(path.join(repoRoot, 'supabase/seed.sql'), 'utf8'));
+    // One transaction: the seed's last statement recognises its own captured events by it.
+    const seed = await readFile(path.join(repoRoot, 'supabase/seed.sql'), 'utf8');
+    await sql.begin((tx) => tx.unsafe(seed));
   } finally {
     await sql.end();
   }

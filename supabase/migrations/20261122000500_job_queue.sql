@@ -40,6 +40,13 @@ create table cesar.job_queue (
   errors jsonb not null default '[]' check (jsonb_typeof(errors) = 'array'),
   result jsonb,
   dedup_key text,
+  -- Jobs sharing a serial key run one at a time, in id order (per-row ordering of workflows).
+  serial_key text,
+  -- The workflow execution that made this job, if any (see the workflows migration).
+  execution_id bigint,
+  -- Overrides of the job type's backoff, from a workflow's retry policy.
+  backoff_base_seconds numeric check (backoff_base_seconds > 0),
+  backoff_cap_seconds numeric check (backoff_cap_seconds > 0),
   locked_by text,
   locked_until timestamptz,
   created_at timestamptz not null default now(),
@@ -57,6 +64,9 @@ create unique index job_queue_dedup_idx on cesar.job_queue (dedup_key)
 -- Retention and "failed in the last 15 minutes".
 create index job_queue_finished_idx on cesar.job_queue (status, finished_at) where finished_at is not null;
 create index job_queue_type_status_idx on cesar.job_queue (job_type, status);
+create index job_queue_serial_idx on cesar.job_queue (serial_key, id)
+  where serial_key is not null and status in ('pending', 'running');
+create index job_queue_execution_idx on cesar.job_queue (execution_id) where execution_id is not null;
 
 -- No trigger keeps updated_at here: every statement that changes a job sets it, which spares
 -- the hot path a trigger call per row.
@@ -66,14 +76,15 @@ create index job_queue_type_status_idx on cesar.job_queue (job_type, status);
 -- URL and secret come from cesar.setting() (Vault in production); without them, or without
 -- pg_net, it does nothing and the tick does the work. Purely for latency: pg_net delivery
 -- is never relied on.
-create function cesar.ring_doorbell(function_name text) returns boolean
+create function cesar.ring_doorbell(target text) returns boolean
 language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
 declare
-  flag text := 'cesar.doorbell.' || replace(function_name, '-', '_');
+  -- target: a function and optional path, e.g. 'job-drain' or 'webhook/drain'.
+  flag text := 'cesar.doorbell.' || regexp_replace(target, '[^a-z0-9_]', '_', 'g');
   base_url text;
   secret text;
 begin
@@ -90,7 +101,7 @@ begin
     return false;
   end if;
   perform net.http_post(
-    rtrim(base_url, '/') || '/' || function_name,
+    rtrim(base_url, '/') || '/' || target,
     jsonb_build_object('reason', 'doorbell'),
     '{}'::jsonb,
     jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || secret),
@@ -259,15 +270,19 @@ begin
   -- lease ran out. When capped types are due, look at twice the batch so that capped types
   -- with no room do not starve it; the extra rows stay locked only until this statement ends.
   with pending as (
-    select q.id, q.job_type, q.priority, q.run_at
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
     where q.status = 'pending' and q.run_at <= now()
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
+      -- A job with a serial key waits for the earlier unfinished jobs of its key.
+      and (q.serial_key is null or not exists (
+        select from cesar.job_queue e
+        where e.serial_key = q.serial_key and e.id < q.id and e.status in ('pending', 'running')))
     order by q.priority desc, q.run_at, q.id
     limit claim_jobs.batch_size + spare
     for update skip locked
   ), expired as (
-    select q.id, q.job_type, q.priority, q.run_at
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
     where q.status = 'running' and q.locked_until < now() and q.attempts < q.max_attempts
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
@@ -291,8 +306,8 @@ begin
   ), candidates as (
     select c.id, c.job_type, c.priority, c.run_at, t.concurrency,
            coalesce(t.lease_seconds, claim_jobs.default_lease_seconds) as lease_seconds,
-           coalesce(t.backoff_base_seconds, 300) as backoff_base_seconds,
-           coalesce(t.backoff_cap_seconds, 3600) as backoff_cap_seconds
+           coalesce(c.backoff_base_seconds, t.backoff_base_seconds, 300) as backoff_base_seconds,
+           coalesce(c.backoff_cap_seconds, t.backoff_cap_seconds, 3600) as backoff_cap_seconds
     from (select * from pending union all select * from expired) c
     left join cesar.job_types t on t.job_type = c.job_type
   ), chosen as (

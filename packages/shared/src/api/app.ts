@@ -7,6 +7,7 @@ import { notFound, onError } from '../http/errors.ts';
 import { VERSION } from '../version.ts';
 import { checkHealth } from './health.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
+import { registerWorkflowRoutes } from './workflow-routes.ts';
 
 export interface ApiDeps {
   sql: Sql;
@@ -15,9 +16,11 @@ export interface ApiDeps {
   clock: Clock;
   /** The application_name of `sql`'s connections, for the pool figures in /health. */
   applicationName: string;
+  /** Job types the job-drain function runs (workflow actions must name one). */
+  jobTypes: readonly string[];
 }
 
-/** The `api` function: health, agents and business health for operators and the dashboard. */
+/** The `api` function: health, agents, business health, workflows, executions and events. */
 export function createApiApp(deps: ApiDeps) {
   const app = new Hono().basePath('/api');
   app.onError(onError);
@@ -45,6 +48,8 @@ export function createApiApp(deps: ApiDeps) {
     const agents = await listAgentSummaries(deps.sql, deps.clock.now());
     return c.json({ agents, count: agents.length });
   });
+
+  registerWorkflowRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
 
   return app;
 }

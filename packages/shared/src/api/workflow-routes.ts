@@ -1,0 +1,227 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { Sql } from '../db.ts';
+import { readJsonBody } from '../http/body.ts';
+import { ApiError, parseQuery } from '../http/errors.ts';
+import {
+  deleteTemplate,
+  getTemplate,
+  insertTemplate,
+  listEvents,
+  listExecutions,
+  listTemplates,
+  replayEventIds,
+  runTemplate,
+  selectEventsForReplay,
+  setTemplateEnabled,
+  tableKeyColumn,
+  updateTemplate,
+} from '../workflows/queries.ts';
+import { type TemplateInput, templateInput, templatePatch } from '../workflows/schema.ts';
+
+export interface WorkflowRouteDeps {
+  sql: Sql;
+  /** Job types the job-drain function can run; an enqueue_job action must name one. */
+  jobTypes: readonly string[];
+}
+
+const uuid = z.uuid();
+const bigintId = z.string().regex(/^\d{1,18}$/);
+
+function templateId(raw: string): string {
+  if (!uuid.safeParse(raw).success) throw new ApiError(404, `no workflow template ${raw}`);
+  return raw;
+}
+
+async function mustGetTemplate(sql: Sql, raw: string) {
+  const template = await getTemplate(sql, templateId(raw));
+  if (!template) throw new ApiError(404, `no workflow template ${raw}`);
+  return template;
+}
+
+/** Checks what the schema cannot: known job types, an existing table with a single-column key. */
+async function checkReferences(sql: Sql, input: TemplateInput, jobTypes: readonly string[]) {
+  input.actions.forEach((action, i) => {
+    if (action.type === 'enqueue_job' && !jobTypes.includes(action.job_type)) {
+      throw new ApiError(400, 'invalid request body', [{
+        path: `actions.${i}.job_type`,
+        message: `unknown job type "${action.job_type}"; known: ${[...jobTypes].sort().join(', ')}`,
+      }]);
+    }
+  });
+  if (input.trigger.type === 'database_event') {
+    const key = await tableKeyColumn(sql, input.trigger.table);
+    if (key === undefined) throw new ApiError(422, `unknown table ${input.trigger.table}`);
+    if (key === null) {
+      throw new ApiError(
+        422,
+        `table ${input.trigger.table} needs a single-column primary key to be watched`,
+      );
+    }
+  }
+}
+
+/** Saves a template in one transaction with what it needs: its table watched. */
+async function saveTemplate(sql: Sql, input: TemplateInput, id: string | null) {
+  try {
+    return await sql.begin(async (tx) => {
+      const db = tx as unknown as Sql;
+      if (input.trigger.type === 'database_event') {
+        await db`select cesar.watch(${input.trigger.table}::regclass)`;
+      }
+      return id === null ? await insertTemplate(db, input) : await updateTemplate(db, id, input);
+    });
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === '23505') {
+      throw new ApiError(409, `a workflow template named "${input.name}" exists`);
+    }
+    if (/invalid schedule/i.test(e.message ?? '')) {
+      throw new ApiError(400, 'invalid request body', [{
+        path: 'trigger.cron',
+        message: 'pg_cron rejects this schedule',
+      }]);
+    }
+    throw err;
+  }
+}
+
+const executionsQuery = z.object({
+  template_id: z.uuid().optional(),
+  event_id: bigintId.optional(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+}).strict();
+
+const eventsQuery = z.object({
+  table: z.string().optional(),
+  status: z.enum(['pending', 'processing', 'processed', 'ignored', 'failed']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+}).strict();
+
+const replayRequest = z.object({
+  template_id: z.uuid().optional(),
+  table: z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/).optional(),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }).optional(),
+  statuses: z.array(z.enum(['processed', 'ignored', 'failed'])).min(1).default([
+    'processed',
+    'ignored',
+    'failed',
+  ]),
+  limit: z.number().int().min(1).max(100_000).default(10_000),
+}).strict();
+
+/** Workflows, executions and events on the api function. */
+export function registerWorkflowRoutes(app: Hono, deps: WorkflowRouteDeps) {
+  const { sql } = deps;
+
+  app.get('/workflows', async (c) => c.json({ workflows: await listTemplates(sql) }));
+
+  app.post('/workflows', async (c) => {
+    const input = await readJsonBody(c, templateInput);
+    await checkReferences(sql, input, deps.jobTypes);
+    return c.json(await saveTemplate(sql, input, null), 201);
+  });
+
+  app.get('/workflows/:id', async (c) => c.json(await mustGetTemplate(sql, c.req.param('id'))));
+
+  app.patch('/workflows/:id', async (c) => {
+    const existing = await mustGetTemplate(sql, c.req.param('id'));
+    const patch = await readJsonBody(c, templatePatch);
+    const merged = templateInput.safeParse({
+      name: existing.name,
+      ...(existing.description === null ? {} : { description: existing.description }),
+      enabled: existing.enabled,
+      trigger: existing.trigger,
+      actions: existing.actions,
+      retry_policy: existing.retry_policy,
+      ...patch,
+    });
+    if (!merged.success) {
+      throw new ApiError(
+        400,
+        'invalid request body',
+        merged.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    }
+    await checkReferences(sql, merged.data, deps.jobTypes);
+    return c.json(await saveTemplate(sql, merged.data, existing.id));
+  });
+
+  for (const [path, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post(`/workflows/:id/${path}`, async (c) => {
+      const template = await setTemplateEnabled(sql, templateId(c.req.param('id')), enabled);
+      if (!template) throw new ApiError(404, `no workflow template ${c.req.param('id')}`);
+      return c.json(template);
+    });
+  }
+
+  app.delete('/workflows/:id', async (c) => {
+    if (!(await deleteTemplate(sql, templateId(c.req.param('id'))))) {
+      throw new ApiError(404, `no workflow template ${c.req.param('id')}`);
+    }
+    return c.json({ deleted: true });
+  });
+
+  app.post('/workflows/:id/run', async (c) => {
+    const template = await mustGetTemplate(sql, c.req.param('id'));
+    if (template.trigger.type === 'database_event') {
+      throw new ApiError(
+        422,
+        `workflow "${template.name}" runs on database events; replay events to run it again`,
+      );
+    }
+    return c.json({ execution_id: await runTemplate(sql, template.id) }, 202);
+  });
+
+  app.get('/executions', async (c) => {
+    const q = parseQuery(c, executionsQuery);
+    return c.json({
+      executions: await listExecutions(sql, {
+        templateId: q.template_id,
+        status: q.status,
+        eventId: q.event_id,
+        limit: q.limit,
+      }),
+    });
+  });
+
+  app.get('/events', async (c) => {
+    const q = parseQuery(c, eventsQuery);
+    return c.json({ events: await listEvents(sql, q) });
+  });
+
+  app.post('/events/replay', async (c) => {
+    const body = await readJsonBody(c, replayRequest);
+    let table = body.table ?? null;
+    if (body.template_id) {
+      const template = await mustGetTemplate(sql, body.template_id);
+      if (template.trigger.type !== 'database_event') {
+        throw new ApiError(422, `workflow "${template.name}" does not run on database events`);
+      }
+      table = template.trigger.table;
+    }
+    const ids = await selectEventsForReplay(sql, {
+      table,
+      from: new Date(body.from),
+      to: body.to ? new Date(body.to) : new Date('9999-12-31T00:00:00Z'),
+      statuses: body.statuses,
+      limit: body.limit,
+    });
+    return c.json({ replayed: ids.length === 0 ? 0 : await replayEventIds(sql, ids) });
+  });
+
+  app.post('/events/:id/redeliver', async (c) => {
+    const id = c.req.param('id');
+    if (!bigintId.safeParse(id).success) throw new ApiError(404, `no event ${id}`);
+    const [event] = await sql<
+      Array<{ status: string }>
+    >`select status from cesar.event_log where id = ${id}`;
+    if (!event) throw new ApiError(404, `no event ${id}`);
+    if (event.status === 'pending' || event.status === 'processing') {
+      throw new ApiError(409, `event ${id} is ${event.status} already`);
+    }
+    return c.json({ redelivered: (await replayEventIds(sql, [id])) === 1 });
+  });
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import type { Sql } from '../../db.ts';
+import type { JobHandler } from '../drain.ts';
+import { PermanentJobError } from '../errors.ts';
+import { parsePayload } from './payload.ts';
+
+export const a2aRoutePayload = z.object({ message_id: z.uuid() });
+
+/**
+ * Routes a pending agent-to-agent message: a message without a receiver goes to another
+ * participant of its conversation, or else to the least-loaded active agent with the
+ * capability its metadata asks for (`metadata.capability`), never back to its sender. The
+ * message becomes `routed` and the receiver gets a `message.received` event.
+ */
+async function route(sql: Sql, messageId: string, jobId: string) {
+  const [row] = await sql<Array<{ receiver_id: string }>>`
+    with message as (
+      select m.id, m.sender_id, m.receiver_id, m.conversation_id, m.metadata ->> 'capability' as capability
+      from public.a2a_messages m
+      where m.id = ${messageId} and m.status = 'pending'
+      for update
+    ), receiver as (
+      select coalesce(
+        (select message.receiver_id from message),
+        (select p.agent_id
+         from message
+         join public.a2a_conversations c on c.id = message.conversation_id
+         cross join lateral unnest(c.participant_ids) as p (agent_id)
+         join public.agents a on a.id = p.agent_id and a.status = 'active'
+         where p.agent_id <> message.sender_id
+         order by a.name limit 1),
+        (select a.id from public.agents a, message
+         where a.status = 'active' and a.id <> message.sender_id
+           and (message.capability is null or message.capability = any (a.capabilities))
+         order by (select count(*) from public.a2a_messages x
+                   where x.receiver_id = a.id and x.status in ('pending', 'routed')), a.name
+         limit 1)) as id
+    ), routed as (
+      update public.a2a_messages m
+      set receiver_id = receiver.id, status = 'routed', routed_at = now()
+      from receiver, message
+      where m.id = message.id and receiver.id is not null
+      returning m.id, m.receiver_id, m.sender_id
+    ), event as (
+      insert into public.agent_events (agent_id, event_type, payload)
+      select receiver_id, 'message.received',
+             jsonb_build_object('message_id', id, 'sender_id', sender_id, 'job_id', ${jobId}::bigint)
+      from routed
+    )
+    select receiver_id from routed
+  `;
+  return row;
+}
+
+async function messageStatus(sql: Sql, messageId: string) {
+  const [row] = await sql<Array<{ status: string; receiver_id: string | null }>>`
+    select status, receiver_id from public.a2a_messages where id = ${messageId}
+  `;
+  return row;
+}
+
+/** `a2a.route`: deliver a new agent-to-agent message to its receiver. */
+export const a2aRoute: JobHandler = async ({ job, sql }) => {
+  const { message_id } = parsePayload('a2a.route', a2aRoutePayload, job.payload);
+  const routed = await route(sql, message_id, job.id);
+  if (routed) return { message_id, receiver_id: routed.receiver_id, routed: true };
+  const message = await messageStatus(sql, message_id);
+  if (!message) throw new PermanentJobError(`message ${message_id} does not exist`);
+  if (message.status !== 'pending') {
+    return { message_id, receiver_id: message.receiver_id, routed: false };
+  }
+  throw new PermanentJobError(`no active agent can receive message ${message_id}`);
+};

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import type { Sql } from '../../db.ts';
+import type { JobHandler } from '../drain.ts';
+import { PermanentJobError } from '../errors.ts';
+import { parsePayload } from './payload.ts';
+
+export const taskAssignPayload = z.object({ task_id: z.uuid() });
+
+/**
+ * Gives an unassigned task to the least-loaded active agent that has its required
+ * capability (any active agent when it names none), in one statement that only touches a
+ * task still unassigned, and logs `task.assigned`.
+ */
+async function assign(sql: Sql, taskId: string, jobId: string) {
+  const [row] = await sql<Array<{ agent_id: string }>>`
+    with task as (
+      select id, required_capability, title from public.tasks
+      where id = ${taskId} and agent_id is null
+      for update
+    ), agent as (
+      select a.id from public.agents a, task
+      where a.status = 'active'
+        and (task.required_capability is null or task.required_capability = any (a.capabilities))
+      order by (select count(*) from public.tasks t
+                where t.agent_id = a.id and t.status in ('pending', 'in_progress')), a.name
+      limit 1
+    ), assigned as (
+      update public.tasks t set agent_id = agent.id from agent, task
+      where t.id = task.id
+      returning t.id, t.agent_id, t.title
+    ), event as (
+      insert into public.agent_events (agent_id, event_type, payload)
+      select agent_id, 'task.assigned', jsonb_build_object('task_id', id, 'job_id', ${jobId}::bigint, 'title', title)
+      from assigned
+    )
+    select agent_id from assigned
+  `;
+  return row;
+}
+
+async function taskState(sql: Sql, taskId: string) {
+  const [row] = await sql<Array<{ agent_id: string | null; required_capability: string | null }>>`
+    select agent_id, required_capability from public.tasks where id = ${taskId}
+  `;
+  return row;
+}
+
+/** `task.assign`: a new task without an agent gets one. */
+export const taskAssign: JobHandler = async ({ job, sql }) => {
+  const { task_id } = parsePayload('task.assign', taskAssignPayload, job.payload);
+  const assigned = await assign(sql, task_id, job.id);
+  if (assigned) return { task_id, agent_id: assigned.agent_id, assigned: true };
+  const task = await taskState(sql, task_id);
+  if (!task) throw new PermanentJobError(`task ${task_id} does not exist`);
+  if (task.agent_id) return { task_id, agent_id: task.agent_id, assigned: false };
+  throw new PermanentJobError(
+    `no active agent has the capability "${task.required_capability}" that task ${task_id} needs`,
+  );
+};

@@ -1,0 +1,276 @@
+import type { Sql } from '../db.ts';
+import type { WorkflowEvent } from './match.ts';
+import type { Action, DatabaseWebhookPayload, Template, TemplateInput } from './schema.ts';
+
+// The workflow machinery's runtime statements, one function each.
+
+export async function loadEventTemplates(sql: Sql): Promise<Template[]> {
+  return await sql<Template[]>`
+    select * from cesar.workflow_templates
+    where enabled and trigger ->> 'type' = 'database_event'
+    order by name
+  `;
+}
+
+export async function claimEvents(
+  sql: Sql,
+  batchSize: number,
+  leaseSeconds = 60,
+): Promise<WorkflowEvent[]> {
+  return await sql<WorkflowEvent[]>`
+    select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at
+    from cesar.claim_events(${batchSize}, ${leaseSeconds})
+    order by id
+  `;
+}
+
+export interface PlannedExecution {
+  event_id: string;
+  template_id: string;
+  actions: Action[];
+  retry_policy: Record<string, unknown>;
+  serial_key: string | null;
+}
+
+/**
+ * Writes what a batch of events runs, in one transaction: one execution per (event,
+ * template) that has none yet, with its jobs, in event order; then marks the events
+ * processed (something ran) or ignored. Re-delivered events find their executions already
+ * there and make nothing twice.
+ */
+export async function recordBatch(
+  sql: Sql,
+  eventIds: string[],
+  plans: PlannedExecution[],
+): Promise<{ executions: number; jobs: number }> {
+  return await sql.begin(async (tx) => {
+    const [made] = await tx<Array<{ executions: number; jobs: number }>>`
+      with plan as (
+        select * from jsonb_to_recordset(${
+      tx.json(plans.map((p, ordinality) => ({ ...p, ordinality })) as never)
+    })
+          as p (event_id bigint, template_id uuid, actions jsonb, retry_policy jsonb, serial_key text, ordinality integer)
+      ), created as (
+        insert into cesar.workflow_executions (template_id, trigger_kind, event_id)
+        select template_id, 'database_event', event_id from plan order by ordinality
+        on conflict (event_id, template_id) where event_id is not null do nothing
+        returning id, event_id, template_id
+      )
+      select count(*)::int as executions, coalesce(sum(j.n), 0)::int as jobs
+      from (select c.id, p.actions, p.retry_policy, p.serial_key, p.ordinality
+            from created c join plan p using (event_id, template_id)
+            order by p.ordinality) x
+      cross join lateral (select cesar.insert_execution_jobs(x.id, x.actions, x.retry_policy, x.serial_key) as n) j
+    `;
+    const matched = [...new Set(plans.map((p) => p.event_id))];
+    await tx`
+      update cesar.event_log
+      set status = case when id = any(${matched}::bigint[]) then 'processed' else 'ignored' end,
+          processed_at = now(), locked_until = null, last_error = null
+      where id = any(${eventIds}::bigint[]) and status = 'processing'
+    `;
+    return made!;
+  }) as { executions: number; jobs: number };
+}
+
+/** A batch whose processing failed goes back to pending, or to failed after ten attempts. */
+export async function releaseEvents(sql: Sql, eventIds: string[], error: string): Promise<void> {
+  await sql`
+    update cesar.event_log
+    set status = case when attempts >= 10 then 'failed' else 'pending' end,
+        last_error = ${error}, locked_until = null
+    where id = any(${eventIds}::bigint[]) and status = 'processing'
+  `;
+}
+
+export async function tableKeyColumn(sql: Sql, table: string): Promise<string | null | undefined> {
+  const [row] = await sql<Array<{ exists: boolean; key: string | null }>>`
+    select to_regclass(${table}) is not null as exists,
+           (select a.attname from pg_index i
+              join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+             where i.indrelid = to_regclass(${table}) and i.indisprimary and i.indnatts = 1) as key
+  `;
+  return row!.exists ? row!.key : undefined;
+}
+
+/** Records a native Database Webhook delivery once; returns its event id and whether it was new. */
+export async function recordWebhookEvent(
+  sql: Sql,
+  payload: DatabaseWebhookPayload,
+  changedColumns: string[] | null,
+  rowKey: string | null,
+  dedupKey: string,
+): Promise<{ id: string; created: boolean }> {
+  const [inserted] = await sql<Array<{ id: string }>>`
+    insert into cesar.event_log
+      (schema_name, table_name, op, record, old_record, changed_columns, row_key, source, dedup_key)
+    values (${payload.schema}, ${payload.table}, ${payload.type}, ${
+    payload.record ? sql.json(payload.record as never) : null
+  },
+            ${
+    payload.old_record ? sql.json(payload.old_record as never) : null
+  }, ${changedColumns}, ${rowKey},
+            'webhook', ${dedupKey})
+    on conflict (dedup_key) do nothing
+    returning id
+  `;
+  if (inserted) return { id: inserted.id, created: true };
+  const [existing] = await sql<
+    Array<{ id: string }>
+  >`select id from cesar.event_log where dedup_key = ${dedupKey}`;
+  return { id: existing!.id, created: false };
+}
+
+// Templates, for the api function.
+
+export async function listTemplates(sql: Sql): Promise<Template[]> {
+  return await sql<Template[]>`select * from cesar.workflow_templates order by name`;
+}
+
+export async function getTemplate(sql: Sql, id: string): Promise<Template | undefined> {
+  const [row] = await sql<Template[]>`select * from cesar.workflow_templates where id = ${id}`;
+  return row;
+}
+
+export async function insertTemplate(sql: Sql, input: TemplateInput): Promise<Template> {
+  const [row] = await sql<Template[]>`
+    insert into cesar.workflow_templates (name, description, enabled, trigger, actions, retry_policy)
+    values (${input.name}, ${input.description ?? null}, ${input.enabled}, ${
+    sql.json(input.trigger as never)
+  },
+            ${sql.json(input.actions as never)}, ${sql.json(input.retry_policy as never)})
+    returning *
+  `;
+  return row!;
+}
+
+export async function updateTemplate(
+  sql: Sql,
+  id: string,
+  input: TemplateInput,
+): Promise<Template | undefined> {
+  const [row] = await sql<Template[]>`
+    update cesar.workflow_templates
+    set name = ${input.name}, description = ${
+    input.description ?? null
+  }, enabled = ${input.enabled},
+        trigger = ${sql.json(input.trigger as never)}, actions = ${
+    sql.json(input.actions as never)
+  },
+        retry_policy = ${sql.json(input.retry_policy as never)}
+    where id = ${id}
+    returning *
+  `;
+  return row;
+}
+
+export async function setTemplateEnabled(
+  sql: Sql,
+  id: string,
+  enabled: boolean,
+): Promise<Template | undefined> {
+  const [row] = await sql<Template[]>`
+    update cesar.workflow_templates set enabled = ${enabled} where id = ${id} returning *
+  `;
+  return row;
+}
+
+export async function deleteTemplate(sql: Sql, id: string): Promise<boolean> {
+  const rows = await sql`delete from cesar.workflow_templates where id = ${id} returning id`;
+  return rows.length > 0;
+}
+
+export async function runTemplate(sql: Sql, id: string): Promise<string> {
+  const [row] = await sql<
+    Array<{ id: string }>
+  >`select cesar.run_workflow(${id}::uuid, null, 'manual') as id`;
+  return row!.id;
+}
+
+export interface Execution {
+  id: string;
+  template_id: string;
+  template_name: string;
+  trigger_kind: string;
+  event_id: string | null;
+  schedule_slot: Date | null;
+  status: string;
+  job_count: number;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  jobs: Array<
+    { id: string; job_type: string; status: string; attempts: number; last_error: string | null }
+  >;
+}
+
+export async function listExecutions(
+  sql: Sql,
+  filter: { templateId?: string; status?: string; eventId?: string; limit: number },
+): Promise<Execution[]> {
+  return await sql<Execution[]>`
+    select x.id, x.template_id, t.name as template_name, x.trigger_kind, x.event_id, x.schedule_slot,
+           x.status, x.job_count, x.error, x.created_at, x.started_at, x.finished_at,
+           coalesce((select jsonb_agg(jsonb_build_object('id', q.id::text, 'job_type', q.job_type, 'status', q.status,
+                                                         'attempts', q.attempts, 'last_error', q.last_error) order by q.id)
+                     from cesar.job_queue q where q.execution_id = x.id), '[]') as jobs
+    from cesar.workflow_executions x
+    join cesar.workflow_templates t on t.id = x.template_id
+    where (${filter.templateId ?? null}::uuid is null or x.template_id = ${
+    filter.templateId ?? null
+  }::uuid)
+      and (${filter.status ?? null}::text is null or x.status = ${filter.status ?? null}::text)
+      and (${filter.eventId ?? null}::bigint is null or x.event_id = ${
+    filter.eventId ?? null
+  }::bigint)
+    order by x.id desc
+    limit ${filter.limit}
+  `;
+}
+
+export interface EventRow extends WorkflowEvent {
+  status: string;
+  source: string;
+  attempts: number;
+  last_error: string | null;
+  processed_at: Date | null;
+}
+
+export async function listEvents(
+  sql: Sql,
+  filter: { table?: string; status?: string; limit: number },
+): Promise<EventRow[]> {
+  return await sql<EventRow[]>`
+    select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at,
+           status, source, attempts, last_error, processed_at
+    from cesar.event_log
+    where (${filter.table ?? null}::text is null or schema_name || '.' || table_name = ${
+    filter.table ?? null
+  }::text)
+      and (${filter.status ?? null}::text is null or status = ${filter.status ?? null}::text)
+    order by id desc
+    limit ${filter.limit}
+  `;
+}
+
+export async function replayEventIds(sql: Sql, ids: string[]): Promise<number> {
+  const [row] = await sql<Array<{ n: number }>>`select cesar.replay_events(${ids}::bigint[]) as n`;
+  return row!.n;
+}
+
+/** Events to replay: of a table (or a template's table), in a time range, in given statuses. */
+export async function selectEventsForReplay(
+  sql: Sql,
+  filter: { table: string | null; from: Date; to: Date; statuses: string[]; limit: number },
+): Promise<string[]> {
+  const rows = await sql<Array<{ id: string }>>`
+    select id from cesar.event_log
+    where (${filter.table}::text is null or schema_name || '.' || table_name = ${filter.table}::text)
+      and occurred_at >= ${filter.from} and occurred_at < ${filter.to}
+      and status = any(${filter.statuses}::text[])
+    order by id
+    limit ${filter.limit}
+  `;
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,219 @@
+import { z } from 'zod';
+
+// The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
+// through the api function is parsed here; a template that does not parse is not saved.
+
+export const eventOp = z.enum(['INSERT', 'UPDATE', 'DELETE']);
+export type EventOp = z.infer<typeof eventOp>;
+
+const identifier = /^[a-z_][a-z0-9_]*$/;
+/** `schema.table`; a bare table name means `public.table`. */
+export const tableName = z
+  .string()
+  .regex(/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/, 'must be a table name like public.tasks')
+  .transform((name) => (name.includes('.') ? name : `public.${name}`));
+
+/** A path into the event: `record.status`, `old_record.metadata.priority`. */
+export const fieldPath = z
+  .string()
+  .regex(
+    /^(record|old_record)(\.[A-Za-z_][A-Za-z0-9_]*)+$/,
+    'must start with record. or old_record.',
+  );
+
+export const comparisonOps = [
+  'eq',
+  'ne',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'contains',
+  'matches',
+] as const;
+export const presenceOps = ['exists', 'not_exists', 'changed'] as const;
+
+export type Filter =
+  | { all: Filter[] }
+  | { any: Filter[] }
+  | { not: Filter }
+  | { field: string; op: (typeof comparisonOps)[number]; value: unknown }
+  | { field: string; op: (typeof presenceOps)[number] };
+
+const comparison = z
+  .object({ field: fieldPath, op: z.enum(comparisonOps), value: z.unknown() })
+  .strict()
+  .superRefine((f, ctx) => {
+    if (f.value === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `op ${f.op} needs a value` });
+    }
+    if (f.op === 'in' && !Array.isArray(f.value)) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: 'op in needs an array' });
+    }
+    if (f.op === 'matches') {
+      if (typeof f.value !== 'string') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['value'],
+          message: 'op matches needs a regular expression string',
+        });
+      } else {
+        try {
+          new RegExp(f.value);
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['value'],
+            message: `invalid regular expression: ${(err as Error).message}`,
+          });
+        }
+      }
+    }
+    if (
+      ['gt', 'gte', 'lt', 'lte'].includes(f.op) && typeof f.value !== 'number' &&
+      typeof f.value !== 'string'
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: `op ${f.op} needs a number or a string`,
+      });
+    }
+  });
+
+export const filterSchema: z.ZodType<Filter> = z.lazy(() =>
+  z.union([
+    z.object({ all: z.array(filterSchema).min(1) }).strict(),
+    z.object({ any: z.array(filterSchema).min(1) }).strict(),
+    z.object({ not: filterSchema }).strict(),
+    z.object({ field: fieldPath, op: z.enum(presenceOps) }).strict(),
+    comparison,
+  ])
+) as z.ZodType<Filter>;
+
+export const cronExpression = z
+  .string()
+  .trim()
+  .regex(/^(\S+\s+){4}\S+$/, 'must be a five-field cron expression, e.g. */15 * * * *')
+  .refine(
+    (cron) => cron.split(/\s+/).every((f) => /^[\d*,\-/A-Za-z]+$/.test(f)),
+    'has an invalid field',
+  );
+
+export const databaseEventTrigger = z
+  .object({
+    type: z.literal('database_event'),
+    table: tableName,
+    events: z.array(eventOp).min(1).refine(
+      (e) => new Set(e).size === e.length,
+      'lists an event twice',
+    ),
+    /** UPDATE only runs when one of these columns changed. */
+    columns: z.array(z.string().regex(identifier)).min(1).optional(),
+    filter: filterSchema.optional(),
+    /** Run this workflow's jobs for one row one at a time, in the order of its events. */
+    ordered: z.boolean().default(false),
+  })
+  .strict();
+
+export const triggerSchema = z.discriminatedUnion('type', [
+  databaseEventTrigger,
+  z.object({ type: z.literal('schedule'), cron: cronExpression }).strict(),
+  z.object({ type: z.literal('manual') }).strict(),
+]);
+export type Trigger = z.infer<typeof triggerSchema>;
+
+const jobType = z.string().regex(
+  /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/,
+  'must look like agent.task',
+);
+const headerValue = z.union([
+  z.string(),
+  z.object({ secret: z.string().regex(identifier), prefix: z.string().optional() }).strict(),
+]);
+
+export const actionSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('enqueue_job'),
+    job_type: jobType,
+    payload: z.record(z.string(), z.unknown()).default({}),
+  })
+    .strict(),
+  z.object({
+    type: z.literal('agent_task'),
+    title: z.string().min(1).max(500),
+    capability: z.string().min(1).optional(),
+    agent_id: z.string().min(1).optional(),
+    description: z.string().max(10_000).optional(),
+    priority: z.number().int().optional(),
+    payload: z.record(z.string(), z.unknown()).optional(),
+  }).strict(),
+  z.object({
+    type: z.literal('sync_table'),
+    /** Absent: every mirrored table. */
+    table: tableName.optional(),
+    direction: z.enum(['up', 'down', 'both']).default('up'),
+  }).strict(),
+  z.object({
+    type: z.literal('http_request'),
+    url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL'),
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
+    headers: z.record(z.string(), headerValue).default({}),
+    body: z.unknown().optional(),
+  }).strict(),
+]);
+export type Action = z.infer<typeof actionSchema>;
+
+export const retryPolicySchema = z
+  .object({
+    max_attempts: z.number().int().min(1).max(100).optional(),
+    backoff_base_seconds: z.number().positive().max(86_400).optional(),
+    backoff_cap_seconds: z.number().positive().max(7 * 86_400).optional(),
+  })
+  .strict();
+
+export const templateInput = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().max(2_000).optional(),
+    enabled: z.boolean().default(true),
+    trigger: triggerSchema,
+    actions: z.array(actionSchema).min(1).max(20),
+    retry_policy: retryPolicySchema.default({}),
+  })
+  .strict();
+export type TemplateInput = z.infer<typeof templateInput>;
+
+/** A partial update; whatever is given replaces the stored value. */
+export const templatePatch = templateInput.partial().strict().refine(
+  (patch) => Object.keys(patch).length > 0,
+  'give at least one field to change',
+);
+
+export interface Template {
+  id: string;
+  name: string;
+  description: string | null;
+  enabled: boolean;
+  trigger: Trigger;
+  actions: Action[];
+  retry_policy: z.infer<typeof retryPolicySchema>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+// Supabase's Database Webhook payload, exactly as it sends it: a discriminated union on type.
+const webhookRow = z.record(z.string(), z.unknown());
+const webhookBase = { table: z.string().regex(identifier), schema: z.string().regex(identifier) };
+export const databaseWebhookPayload = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('INSERT'), ...webhookBase, record: webhookRow, old_record: z.null() }),
+  z.object({
+    type: z.literal('UPDATE'),
+    ...webhookBase,
+    record: webhookRow,
+    old_record: webhookRow,
+  }),
+  z.object({ type: z.literal('DELETE'), ...webhookBase, record: z.null(), old_record: webhookRow }),
+]);
+export type DatabaseWebhookPayload = z.infer<typeof databaseWebhookPayload>;

@@ -1,0 +1,104 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Sql } from '../db.ts';
+import { requireBearer } from '../http/auth.ts';
+import { readJsonBody } from '../http/body.ts';
+import { ApiError, notFound, onError } from '../http/errors.ts';
+import { processEvents } from './process.ts';
+import { recordWebhookEvent, tableKeyColumn } from './queries.ts';
+import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
+
+const drainRequest = z.object({
+  reason: z.string().max(100).optional(),
+  budget_ms: z.number().int().min(100).max(120_000).default(20_000),
+  batch_size: z.number().int().min(1).max(5_000).default(500),
+}).strict();
+
+export interface WebhookDeps {
+  sql: Sql;
+  config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
+  clock: Clock;
+}
+
+/** Canonical JSON (keys sorted), so one payload always has one digest. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${
+      Object.keys(value).sort().map((k) =>
+        `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`
+      ).join(',')
+    }}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+async function digest(value: unknown): Promise<string> {
+  const bytes = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical(value)));
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The columns an UPDATE changed (updated_at aside), as the capture trigger computes them. */
+export function changedColumns(payload: DatabaseWebhookPayload): string[] | null {
+  if (payload.type !== 'UPDATE') return null;
+  const keys = new Set([...Object.keys(payload.record), ...Object.keys(payload.old_record)]);
+  return [...keys]
+    .filter((k) =>
+      k !== 'updated_at' &&
+      canonical(payload.record[k] ?? null) !== canonical(payload.old_record[k] ?? null)
+    )
+    .sort();
+}
+
+/**
+ * The `webhook` function: `POST /webhook` takes Supabase's native Database Webhook payload,
+ * records it once (a re-delivery of the same payload is recognised by its digest) and
+ * processes pending events; `POST /webhook/drain` (the doorbell and the pg_cron sweep)
+ * processes pending events within a time budget.
+ */
+export function createWebhookApp(deps: WebhookDeps) {
+  const app = new Hono().basePath('/webhook');
+  app.onError(onError);
+  app.notFound(notFound);
+  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+
+  const process = (budgetMs: number, batchSize: number) =>
+    processEvents({ sql: deps.sql, clock: deps.clock, log: console.error }, {
+      budgetMs,
+      batchSize,
+    });
+
+  app.post('/', async (c) => {
+    const payload = await readJsonBody(c, databaseWebhookPayload);
+    const table = `${payload.schema}.${payload.table}`;
+    const keyColumn = await tableKeyColumn(deps.sql, table);
+    if (keyColumn === undefined) throw new ApiError(422, `unknown table ${table}`);
+    const changed = changedColumns(payload);
+    if (changed !== null && changed.length === 0) {
+      return c.json({ recorded: false, reason: 'the update changed nothing' });
+    }
+    const row = payload.record ?? payload.old_record;
+    const rowKey = keyColumn && row?.[keyColumn] != null ? String(row[keyColumn]) : null;
+    const event = await recordWebhookEvent(
+      deps.sql,
+      payload,
+      changed,
+      rowKey,
+      await digest(payload),
+    );
+    const processed = await process(5_000, 500);
+    return c.json(
+      { recorded: true, event_id: event.id, duplicate: !event.created, processed },
+      event.created ? 201 : 200,
+    );
+  });
+
+  app.post('/drain', async (c) => {
+    const body = await readJsonBody(c, drainRequest);
+    return c.json(await process(body.budget_ms, body.batch_size));
+  });
+
+  return app;
+}

@@ -1,0 +1,169 @@
+-- Why: INSERT / UPDATE / DELETE on the agents' tables must run workflows without ever losing
+-- a change. The change is written to cesar.event_log inside the writer's own transaction
+-- (so a committed change always has its event and a rolled-back one never does), by
+-- statement-level triggers that read the statement's transition tables: one INSERT ... SELECT
+-- per statement instead of one per row. A doorbell (one pg_net call per transaction) asks
+-- the webhook function to process events at once; a pg_cron sweep every tick is the net.
+
+create table cesar.event_log (
+  id bigint generated always as identity primary key,
+  schema_name text not null,
+  table_name text not null,
+  op text not null check (op in ('INSERT', 'UPDATE', 'DELETE')),
+  record jsonb,
+  old_record jsonb,
+  -- UPDATE: the columns whose values changed (updated_at aside).
+  changed_columns text[],
+  -- The changed row's primary key, as text: events of one row are processed in id order.
+  row_key text,
+  -- The writer's transaction (pg_current_xact_id); null for native webhook deliveries.
+  txid bigint,
+  source text not null default 'trigger' check (source in ('trigger', 'webhook')),
+  -- Native webhook deliveries: a digest of the payload, so a re-delivery is recognised.
+  dedup_key text unique,
+  status text not null default 'pending'
+    check (status in ('pending', 'processing', 'processed', 'ignored', 'failed')),
+  attempts integer not null default 0,
+  locked_until timestamptz,
+  last_error text,
+  occurred_at timestamptz not null default now(),
+  processed_at timestamptz
+);
+comment on table cesar.event_log is 'Every captured change of a watched table, written in the writer''s transaction.';
+
+create index event_log_pending_idx on cesar.event_log (id) where status in ('pending', 'processing');
+-- "Is there an earlier unprocessed event of this row?" while claiming.
+create index event_log_row_idx on cesar.event_log (table_name, row_key, id) where status in ('pending', 'processing');
+create index event_log_table_time_idx on cesar.event_log (schema_name, table_name, occurred_at);
+create index event_log_status_time_idx on cesar.event_log (status, occurred_at);
+
+create table cesar.watched_tables (
+  table_name text primary key,
+  key_column text not null,
+  watched_at timestamptz not null default now()
+);
+
+-- The capture functions. They run with the writer's rights plus their own (security definer,
+-- owner: the migration role) so that any role allowed to write a watched table also writes
+-- its events, while cesar stays closed to it. TG_ARGV[0] names the key column. Rows are
+-- turned into JSON as alias.*: a bare alias would mean a column of the same name.
+create function cesar.capture_insert() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
+  select tg_table_schema, tg_table_name, 'INSERT', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
+  from (select to_jsonb(n.*) as doc from new_rows n) r;
+  if found then
+    perform cesar.ring_doorbell('webhook/drain');
+  end if;
+  return null;
+end
+$$;
+
+create function cesar.capture_delete() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
+  select tg_table_schema, tg_table_name, 'DELETE', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
+  from (select to_jsonb(o.*) as doc from old_rows o) r;
+  if found then
+    perform cesar.ring_doorbell('webhook/drain');
+  end if;
+  return null;
+end
+$$;
+
+-- Old and new rows are paired by key. An UPDATE that changes nothing but updated_at makes no
+-- event. (An UPDATE that changes the key itself is recorded as the new row's event, with the
+-- old row's image missing.)
+create function cesar.capture_update() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
+  select tg_table_schema, tg_table_name, 'UPDATE', n.doc, o.doc, c.changed, n.doc ->> tg_argv[0],
+         pg_current_xact_id()::text::bigint
+  from (select to_jsonb(x.*) as doc from new_rows x) n
+  left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
+  cross join lateral (
+    select array_agg(k.key order by k.key) as changed
+    from jsonb_each(n.doc) k
+    where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
+  ) c
+  where c.changed is not null;
+  if found then
+    perform cesar.ring_doorbell('webhook/drain');
+  end if;
+  return null;
+end
+$$;
+
+-- Watching is data: cesar.watch('public.tasks') adds the three triggers, cesar.unwatch drops
+-- them. The table needs a single-column primary key.
+create function cesar.watch(target regclass) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  key_column text;
+  rel record;
+begin
+  select n.nspname as schema_name, c.relname as table_name into rel
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  select a.attname into key_column
+  from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+  where i.indrelid = target and i.indisprimary and i.indnatts = 1;
+  if key_column is null then
+    raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
+  end if;
+  if rel.schema_name = 'cesar' then
+    raise exception 'cannot watch %: the cesar schema is machinery', target using errcode = '22023';
+  end if;
+  execute format('drop trigger if exists cesar_capture_insert on %s', target);
+  execute format('drop trigger if exists cesar_capture_update on %s', target);
+  execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
+                 'for each statement execute function cesar.capture_insert(%L)', target, key_column);
+  execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
+                 'for each statement execute function cesar.capture_update(%L)', target, key_column);
+  execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
+                 'for each statement execute function cesar.capture_delete(%L)', target, key_column);
+  insert into cesar.watched_tables (table_name, key_column)
+  values (rel.schema_name || '.' || rel.table_name, key_column)
+  on conflict (table_name) do update set key_column = excluded.key_column;
+  return rel.schema_name || '.' || rel.table_name;
+end
+$$;
+
+create function cesar.unwatch(target regclass) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  name text;
+begin
+  select n.nspname || '.' || c.relname into name
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  execute format('drop trigger if exists cesar_capture_insert on %s', target);
+  execute format('drop trigger if exists cesar_capture_update on %s', target);
+  execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  delete from cesar.watched_tables where table_name = name;
+  return name;
+end
+$$;
+
+revoke execute on function cesar.watch(regclass), cesar.unwatch(regclass) from public, anon, authenticated;
+grant execute on function cesar.watch(regclass), cesar.unwatch(regclass) to service_role;
+
+select cesar.watch(t::regclass)
+from unnest(array['public.agents', 'public.tasks', 'public.sessions', 'public.a2a_messages',
+                  'public.a2a_conversations', 'public.llm_collaborations',
+                  'public.local_llm_learning_examples']) as t;
