@@ -1,4 +1,5 @@
 import { startTempStack } from './lib/temp-stack.ts';
+import { benchEvents, reportEvents } from './bench/events.ts';
 import { benchQueue, reportQueue } from './bench/queue.ts';
 
 // `npm run bench`: benchmarks on a temporary local stack (see README, "Benchmarks").
@@ -15,6 +16,10 @@ try {
   if (want('queue')) {
     const options = { jobs: 20_000, trickleJobs: 500, tricklePerSecond: 100 };
     report.push(reportQueue(await benchQueue(stack, options), options));
+  }
+  if (want('events')) {
+    const options = { rows: 10_000, rounds: 5, latencyRows: 200, latencyPerSecond: 50 };
+    report.push(reportEvents(await benchEvents(stack, options), options));
   }
 } finally {
   await stack.destroy();

@@ -293,6 +293,60 @@ describe('processing events', () => {
   });
 });
 
+describe('the event processor lease', () => {
+  it('lets one drain process at a time; a second answers busy', async () => {
+    await sql`select cesar.take_event_processor('someone-else', 30)`;
+    try {
+      expect((await process(sql)).stopped).toBe('busy');
+    } finally {
+      await sql`select cesar.release_event_processor('someone-else')`;
+    }
+    expect((await process(sql)).stopped).toBe('empty');
+  });
+
+  it('takes over from a drain that died: its lease runs out and its events are processed', async () => {
+    const t = await createTemplate('takeover', {
+      type: 'database_event',
+      table,
+      events: ['INSERT'],
+      filter: { field: 'record.name', op: 'eq', value: 'orphan' },
+    });
+    await insertItems(['orphan']);
+    // A drain claims, then dies holding a lease that is about to run out.
+    await sql`select cesar.take_event_processor('dead-drain', 1)`;
+    await sql`select * from cesar.claim_events(1000)`;
+    expect((await process(sql)).stopped).toBe('busy');
+    await new Promise((r) => setTimeout(r, 1_100));
+    const result = await process(sql);
+    expect(result.stopped).toBe('empty');
+    expect(await executionsFor(t.id)).toHaveLength(1);
+    await call(api, 'POST', `/api/workflows/${t.id}/disable`);
+  });
+
+  it('gives a batch that fails back, with the error, and processes it once the cause is gone', async () => {
+    // A template written around the api's validation, with an action no job can come from.
+    const [bad] = await sql`insert into cesar.workflow_templates (name, trigger, actions)
+      values (${`${tag} broken`}, ${
+      sql.json({ type: 'database_event', table, events: ['INSERT'] })
+    }, '[{"type": "bogus"}]')
+      returning id`;
+    const [id] = await insertItems(['doomed']);
+    const failed = await process(sql);
+    expect(failed.failed_batches).toBe(1);
+    const [event] =
+      await sql`select status, last_error from cesar.event_log where row_key = ${id!}`;
+    expect(event).toMatchObject({
+      status: 'pending',
+      last_error: expect.stringMatching(/null value in column "job_type"/),
+    });
+    await sql`delete from cesar.workflow_templates where id = ${bad!.id}`;
+    expect((await process(sql)).failed_batches).toBe(0);
+    expect((await sql`select status from cesar.event_log where row_key = ${id!}`)[0]!.status).toBe(
+      'ignored',
+    );
+  });
+});
+
 describe('native Database Webhook deliveries', () => {
   const hook = webhookApp(sql);
   const deliver = async (payload: unknown, headers: Record<string, string> = auth) => {

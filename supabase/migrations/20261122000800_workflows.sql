@@ -191,34 +191,44 @@ $$;
 create trigger workflow_templates_schedule after insert or update or delete on cesar.workflow_templates
   for each row execute function cesar.reconcile_workflow_schedule();
 
--- Claims a batch of events for processing, in id order, with a lease. An event waits while
--- an earlier event of the same row is unprocessed outside this batch (held by another
--- drain, or skipped because it was locked at this instant): events of one row are turned
--- into jobs in the order they happened.
-create function cesar.claim_events(batch_size integer, lease_seconds integer default 60)
-returns setof cesar.event_log
+-- The event processor's lease: taken when free or expired (or already ours), renewed with
+-- every batch, given back at the end.
+create function cesar.take_event_processor(holder text, lease_seconds integer default 30) returns boolean
 language sql
 volatile
 set search_path = ''
 as $$
-  with candidates as (
-    select e.id from cesar.event_log e
-    where e.status = 'pending' or (e.status = 'processing' and e.locked_until < now())
-    order by e.id
-    limit claim_events.batch_size
-    for update skip locked
-  ), ready as (
-    select c.id from candidates c join cesar.event_log e on e.id = c.id
-    where e.row_key is null or not exists (
-      select from cesar.event_log p
-      where p.table_name = e.table_name and p.row_key = e.row_key and p.id < e.id
-        and p.status in ('pending', 'processing')
-        and p.id not in (select id from candidates))
-  )
+  update cesar.event_processor p
+  set holder = take_event_processor.holder,
+      lease_until = now() + make_interval(secs => take_event_processor.lease_seconds)
+  where p.lease_until < now() or p.holder = take_event_processor.holder
+  returning true
+$$;
+
+create function cesar.release_event_processor(holder text) returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  update cesar.event_processor p set holder = null, lease_until = '-infinity'
+  where p.holder = release_event_processor.holder
+$$;
+
+-- Claims the next batch of events in id order. Only the processor lease holder calls it, so
+-- an event still marked processing was left by a drain that died: it is taken again.
+create function cesar.claim_events(batch_size integer) returns setof cesar.event_log
+language sql
+volatile
+set search_path = ''
+as $$
   update cesar.event_log e
-  set status = 'processing', attempts = e.attempts + 1,
-      locked_until = now() + make_interval(secs => claim_events.lease_seconds)
-  from ready where e.id = ready.id
+  set status = 'processing', attempts = e.attempts + 1
+  where e.id in (
+    select c.id from cesar.event_log c
+    where c.status in ('pending', 'processing')
+    order by c.id
+    limit claim_events.batch_size
+    for update skip locked)
   returning e.*
 $$;
 
@@ -234,7 +244,7 @@ declare
   replayed integer;
 begin
   update cesar.event_log e
-  set status = 'pending', locked_until = null, last_error = null, processed_at = null
+  set status = 'pending', last_error = null, processed_at = null
   where e.id = any (replay_events.ids) and e.status in ('processed', 'ignored', 'failed');
   get diagnostics replayed = row_count;
   perform cesar.retry_jobs(array(
@@ -249,7 +259,8 @@ end
 $$;
 
 revoke execute on function cesar.action_jobs(jsonb), cesar.run_workflow(uuid, timestamptz, text),
-  cesar.insert_execution_jobs(bigint, jsonb, jsonb, text), cesar.claim_events(integer, integer),
+  cesar.insert_execution_jobs(bigint, jsonb, jsonb, text), cesar.claim_events(integer),
+  cesar.take_event_processor(text, integer), cesar.release_event_processor(text),
   cesar.replay_events(bigint[]) from public, anon, authenticated;
 
 -- The sweep: every tick, the webhook function is asked to process what is pending, in case a

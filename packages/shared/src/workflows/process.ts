@@ -4,9 +4,12 @@ import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
 import {
   claimEvents,
   loadEventTemplates,
+  pendingEventsExist,
   type PlannedExecution,
   recordBatch,
+  releaseEventProcessor,
   releaseEvents,
+  takeEventProcessor,
 } from './queries.ts';
 import type { Template } from './schema.ts';
 
@@ -18,8 +21,15 @@ export interface ProcessResult {
   jobs: number;
   failed_batches: number;
   duration_ms: number;
-  stopped: 'empty' | 'budget';
+  /**
+   * busy: another drain holds the processor lease and will process what is pending;
+   * error: a batch failed and was given back for a later drain.
+   */
+  stopped: 'empty' | 'budget' | 'busy' | 'error';
 }
+
+// The processor lease outlives a batch comfortably; it is renewed before every batch.
+const LEASE_SECONDS = 30;
 
 /** What one event runs: an execution per matching template, actions filled from the event. */
 export function planExecutions(
@@ -42,15 +52,19 @@ export function planExecutions(
 }
 
 /**
- * Claims pending events a batch at a time and turns them into executions and jobs, until
- * none is pending or the budget is spent. Templates are read once per call: a template
- * changed meanwhile applies from the next call.
+ * Turns pending events into executions and jobs, a batch at a time in event order, until
+ * none is pending or the budget is spent. One drain processes at a time (it holds the
+ * processor lease); another answers `busy` at once. After giving the lease back, a drain
+ * looks once more for pending events, so an event whose doorbell met a busy drain is not
+ * left for the sweep. Templates are read once per lease: a template changed meanwhile
+ * applies from the next drain.
  */
 export async function processEvents(
   deps: { sql: Sql; clock: Clock; log?: (line: string) => void },
   options: { budgetMs: number; batchSize: number },
 ): Promise<ProcessResult> {
   const started = performance.now();
+  const holder = `webhook:${crypto.randomUUID()}`;
   const result: ProcessResult = {
     claimed: 0,
     processed: 0,
@@ -61,33 +75,66 @@ export async function processEvents(
     duration_ms: 0,
     stopped: 'empty',
   };
-  let templates: Template[] | null = null;
-  for (;;) {
-    if (performance.now() - started >= options.budgetMs) {
-      result.stopped = 'budget';
+  const overBudget = () => performance.now() - started >= options.budgetMs;
+
+  for (let first = true;; first = false) {
+    if (!first && !(await pendingEventsExist(deps.sql))) break;
+    if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
+      result.stopped = 'busy';
       break;
     }
-    const events = await claimEvents(deps.sql, options.batchSize);
-    if (events.length === 0) break;
-    result.claimed += events.length;
-    templates ??= await loadEventTemplates(deps.sql);
-    const plans = planExecutions(events, templates);
-    const ids = events.map((e) => e.id);
     try {
-      const made = await recordBatch(deps.sql, ids, plans);
-      const matched = new Set(plans.map((p) => p.event_id)).size;
-      result.processed += matched;
-      result.ignored += events.length - matched;
-      result.executions += made.executions;
-      result.jobs += made.jobs;
-    } catch (err) {
-      // The events go back to pending (failed after ten attempts) with the error; the next
-      // drain tries again.
-      result.failed_batches++;
-      deps.log?.(`processing events ${ids[0]}..${ids.at(-1)} failed: ${(err as Error).message}`);
-      await releaseEvents(deps.sql, ids, (err as Error).message);
+      let templates: Template[] | null = null;
+      for (;;) {
+        if (overBudget()) {
+          result.stopped = 'budget';
+          break;
+        }
+        if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
+          result.stopped = 'busy';
+          break;
+        }
+        const events = await claimEvents(deps.sql, options.batchSize);
+        if (events.length === 0) break;
+        result.claimed += events.length;
+        templates ??= await loadEventTemplates(deps.sql);
+        // A batch that failed is left for the next drain rather than retried at once.
+        if (!(await processBatch(deps, events, templates, result))) {
+          result.stopped = 'error';
+          break;
+        }
+      }
+    } finally {
+      await releaseEventProcessor(deps.sql, holder);
     }
+    if (result.stopped !== 'empty') break;
   }
   result.duration_ms = Math.round(performance.now() - started);
   return result;
+}
+
+async function processBatch(
+  deps: { sql: Sql; log?: (line: string) => void },
+  events: WorkflowEvent[],
+  templates: Template[],
+  result: ProcessResult,
+): Promise<boolean> {
+  const plans = planExecutions(events, templates);
+  const ids = events.map((e) => e.id);
+  try {
+    const made = await recordBatch(deps.sql, ids, plans);
+    const matched = new Set(plans.map((p) => p.event_id)).size;
+    result.processed += matched;
+    result.ignored += events.length - matched;
+    result.executions += made.executions;
+    result.jobs += made.jobs;
+    return true;
+  } catch (err) {
+    // The events go back to pending (failed after ten attempts) with the error; the next
+    // doorbell or sweep tries again.
+    result.failed_batches++;
+    deps.log?.(`processing events ${ids[0]}..${ids.at(-1)} failed: ${(err as Error).message}`);
+    await releaseEvents(deps.sql, ids, (err as Error).message);
+    return false;
+  }
 }

@@ -12,14 +12,31 @@ export async function loadEventTemplates(sql: Sql): Promise<Template[]> {
   `;
 }
 
-export async function claimEvents(
+/** Takes (or renews) the event processor's lease; false while another drain holds it. */
+export async function takeEventProcessor(
   sql: Sql,
-  batchSize: number,
-  leaseSeconds = 60,
-): Promise<WorkflowEvent[]> {
+  holder: string,
+  leaseSeconds: number,
+): Promise<boolean> {
+  const rows = await sql`select cesar.take_event_processor(${holder}, ${leaseSeconds}) as ok`;
+  return rows[0]?.ok === true;
+}
+
+export async function releaseEventProcessor(sql: Sql, holder: string): Promise<void> {
+  await sql`select cesar.release_event_processor(${holder})`;
+}
+
+export async function pendingEventsExist(sql: Sql): Promise<boolean> {
+  const [row] = await sql<Array<{ pending: boolean }>>`
+    select exists (select from cesar.event_log where status in ('pending', 'processing')) as pending
+  `;
+  return row!.pending;
+}
+
+export async function claimEvents(sql: Sql, batchSize: number): Promise<WorkflowEvent[]> {
   return await sql<WorkflowEvent[]>`
     select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at
-    from cesar.claim_events(${batchSize}, ${leaseSeconds})
+    from cesar.claim_events(${batchSize})
     order by id
   `;
 }
@@ -44,6 +61,8 @@ export async function recordBatch(
   plans: PlannedExecution[],
 ): Promise<{ executions: number; jobs: number }> {
   return await sql.begin(async (tx) => {
+    // One statement: the executions that do not exist yet, their jobs (in event order, so
+    // ordered workflows' jobs queue in the order of their events), and one doorbell.
     const [made] = await tx<Array<{ executions: number; jobs: number }>>`
       with plan as (
         select * from jsonb_to_recordset(${
@@ -51,25 +70,36 @@ export async function recordBatch(
     })
           as p (event_id bigint, template_id uuid, actions jsonb, retry_policy jsonb, serial_key text, ordinality integer)
       ), created as (
-        insert into cesar.workflow_executions (template_id, trigger_kind, event_id)
-        select template_id, 'database_event', event_id from plan order by ordinality
+        insert into cesar.workflow_executions (template_id, trigger_kind, event_id, job_count)
+        select template_id, 'database_event', event_id, jsonb_array_length(actions) from plan order by ordinality
         on conflict (event_id, template_id) where event_id is not null do nothing
         returning id, event_id, template_id
+      ), jobs as (
+        insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
+                                     backoff_base_seconds, backoff_cap_seconds)
+        select j.job_type, j.payload,
+               coalesce((p.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
+               c.id, p.serial_key,
+               (p.retry_policy ->> 'backoff_base_seconds')::numeric, (p.retry_policy ->> 'backoff_cap_seconds')::numeric
+        from created c
+        join plan p using (event_id, template_id)
+        cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
+        left join cesar.job_types t on t.job_type = j.job_type
+        order by p.ordinality, j.n
+        returning 1
       )
-      select count(*)::int as executions, coalesce(sum(j.n), 0)::int as jobs
-      from (select c.id, p.actions, p.retry_policy, p.serial_key, p.ordinality
-            from created c join plan p using (event_id, template_id)
-            order by p.ordinality) x
-      cross join lateral (select cesar.insert_execution_jobs(x.id, x.actions, x.retry_policy, x.serial_key) as n) j
+      select (select count(*) from created)::int as executions,
+             (select count(*) from jobs)::int as jobs,
+             cesar.ring_doorbell('job-drain') as rang
     `;
     const matched = [...new Set(plans.map((p) => p.event_id))];
     await tx`
       update cesar.event_log
       set status = case when id = any(${matched}::bigint[]) then 'processed' else 'ignored' end,
-          processed_at = now(), locked_until = null, last_error = null
+          processed_at = now(), last_error = null
       where id = any(${eventIds}::bigint[]) and status = 'processing'
     `;
-    return made!;
+    return { executions: made!.executions, jobs: made!.jobs };
   }) as { executions: number; jobs: number };
 }
 
@@ -78,7 +108,7 @@ export async function releaseEvents(sql: Sql, eventIds: string[], error: string)
   await sql`
     update cesar.event_log
     set status = case when attempts >= 10 then 'failed' else 'pending' end,
-        last_error = ${error}, locked_until = null
+        last_error = ${error}
     where id = any(${eventIds}::bigint[]) and status = 'processing'
   `;
 }
@@ -111,7 +141,7 @@ export async function recordWebhookEvent(
     payload.old_record ? sql.json(payload.old_record as never) : null
   }, ${changedColumns}, ${rowKey},
             'webhook', ${dedupKey})
-    on conflict (dedup_key) do nothing
+    on conflict (dedup_key) where dedup_key is not null do nothing
     returning id
   `;
   if (inserted) return { id: inserted.id, created: true };

@@ -87,7 +87,7 @@ const TARGETS: Target[] = [
       with doomed as (
         select id from cesar.event_log
         where status in ('processed', 'ignored') and occurred_at < ${cutoff}
-        order by occurred_at limit ${limit}
+        order by id limit ${limit}
       ), gone as (delete from cesar.event_log e using doomed where e.id = doomed.id returning 1)
       select count(*)::int as n from gone`),
   },

@@ -1,0 +1,171 @@
+import postgres from 'postgres';
+import type { TempStack } from '../lib/temp-stack.ts';
+import { fmt, percentile, sleep, wallMs } from './stats.ts';
+
+// Event capture and processing on the local stack:
+//  - capture: the same bulk INSERT into a watched and an unwatched copy of one table (the
+//    doorbell muted, so nothing else runs meanwhile); events/s and the overhead ratio;
+//  - matching: the captured events turned into executions and jobs by one POST to
+//    /functions/v1/webhook/drain, with one template matching every row; events/s;
+//  - latency: single-row INSERTs at a steady rate with the doorbell on, from the INSERT's
+//    commit to its job being enqueued (the job row's transaction time), p50/p99.
+
+export interface EventsBenchOptions {
+  rows: number;
+  rounds: number;
+  latencyRows: number;
+  latencyPerSecond: number;
+}
+
+export interface EventsBenchResult {
+  watchedMs: number;
+  unwatchedMs: number;
+  capturePerSec: number;
+  processed: number;
+  processMs: number;
+  processPerSec: number;
+  latencyP50: number;
+  latencyP99: number;
+}
+
+const COLUMNS =
+  `id uuid primary key default gen_random_uuid(), name text not null, status text not null,
+  score integer not null, payload jsonb not null default '{}', created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()`;
+
+async function timedInsert(sql: postgres.Sql, table: string, rows: number): Promise<number> {
+  const t0 = performance.now();
+  await sql.unsafe(`insert into ${table} (name, status, score, payload)
+                    select 'row ' || i, 'new', i % 100, jsonb_build_object('i', i) from generate_series(1, ${rows}) i`);
+  return performance.now() - t0;
+}
+
+export async function benchEvents(
+  stack: TempStack,
+  options: EventsBenchOptions,
+): Promise<EventsBenchResult> {
+  const sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
+  const headers = {
+    authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+    'content-type': 'application/json',
+  };
+  try {
+    await sql`create schema if not exists bench`;
+    await sql.unsafe(
+      `create table bench.watched (${COLUMNS}); create table bench.unwatched (${COLUMNS})`,
+    );
+    await sql`select cesar.watch('bench.watched')`;
+    const [url] =
+      await sql`select value from cesar.local_settings where name = 'cesar_functions_url'`;
+    await sql`delete from cesar.local_settings where name = 'cesar_functions_url'`;
+
+    // Capture: alternate the two tables, several rounds, median of each.
+    const watched: number[] = [];
+    const unwatched: number[] = [];
+    await timedInsert(sql, 'bench.unwatched', 1000); // warm-up
+    for (let round = 0; round < options.rounds; round++) {
+      unwatched.push(await timedInsert(sql, 'bench.unwatched', options.rows));
+      watched.push(await timedInsert(sql, 'bench.watched', options.rows));
+    }
+    const watchedMs = percentile(watched, 50);
+    const unwatchedMs = percentile(unwatched, 50);
+
+    // Matching: every captured event (rounds x rows) through one drain call.
+    const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/api/workflows`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        name: 'bench: every watched row',
+        trigger: {
+          type: 'database_event',
+          table: 'bench.watched',
+          events: ['INSERT'],
+          filter: { field: 'record.status', op: 'eq', value: 'new' },
+        },
+        actions: [{
+          type: 'enqueue_job',
+          job_type: 'system.noop',
+          payload: { row: '{{record.id}}', score: '{{record.score}}' },
+        }],
+      }),
+    });
+    if (res.status !== 201) {
+      throw new Error(`creating the bench template failed: ${res.status} ${await res.text()}`);
+    }
+    const p0 = performance.now();
+    const drained = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/webhook/drain`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ budget_ms: 120_000, batch_size: 1000, reason: 'bench' }),
+    });
+    const processed = await drained.json();
+    const processMs = performance.now() - p0;
+    if (drained.status !== 200 || processed.failed_batches) {
+      throw new Error(`drain failed: ${JSON.stringify(processed)}`);
+    }
+
+    // Latency: single-row inserts with the doorbell on, on an empty queue (the matching
+    // phase's jobs are dropped, so draining them does not load the machine meanwhile).
+    await sql`delete from cesar.job_queue where job_type = 'system.noop'`;
+    await sql`insert into cesar.local_settings (name, value) values ('cesar_functions_url', ${
+      url!.value
+    })`;
+    const committedAt = new Map<string, number>();
+    const start = performance.now();
+    for (let i = 0; i < options.latencyRows; i++) {
+      const wait = start + (i * 1000) / options.latencyPerSecond - performance.now();
+      if (wait > 0) await sleep(wait);
+      const [row] =
+        await sql`insert into bench.watched (name, status, score) values (${`latency ${i}`}, 'new', 1) returning id`;
+      committedAt.set(row!.id, wallMs());
+    }
+    const ids = [...committedAt.keys()];
+    let enqueued: Array<{ row: string; at: number }> = [];
+    for (let tries = 0; tries < 400; tries++) {
+      enqueued = await sql<Array<{ row: string; at: number }>>`
+        select payload ->> 'row' as row, extract(epoch from created_at)::float8 * 1000 as at
+        from cesar.job_queue where job_type = 'system.noop' and payload ->> 'row' = any(${ids})`;
+      if (enqueued.length === ids.length) break;
+      await sleep(50);
+    }
+    if (enqueued.length !== ids.length) {
+      throw new Error(`${ids.length - enqueued.length} latency rows made no job`);
+    }
+    const latencies = enqueued.map((e) => e.at - committedAt.get(e.row)!);
+    return {
+      watchedMs,
+      unwatchedMs,
+      capturePerSec: options.rows / (watchedMs / 1000),
+      processed: processed.claimed,
+      processMs,
+      processPerSec: processed.claimed / (processMs / 1000),
+      latencyP50: percentile(latencies, 50),
+      latencyP99: percentile(latencies, 99),
+    };
+  } finally {
+    await sql.end();
+  }
+}
+
+export function reportEvents(r: EventsBenchResult, o: EventsBenchOptions): string {
+  return [
+    `### Database events: ${
+      o.rows.toLocaleString('en-US')
+    }-row INSERT statements (median of ${o.rounds}); ${o.latencyRows} single-row INSERTs at ${o.latencyPerSecond}/s`,
+    '',
+    '| measure | value |',
+    '| --- | ---: |',
+    `| INSERT into an unwatched table (ms) | ${fmt(r.unwatchedMs, 0)} |`,
+    `| INSERT into a watched table, events captured (ms) | ${fmt(r.watchedMs, 0)} |`,
+    `| capture overhead (watched / unwatched) | ${
+      fmt(r.watchedMs / r.unwatchedMs, 2)
+    }x (target <= 1.5x) |`,
+    `| events captured per second | ${fmt(r.capturePerSec, 0)} |`,
+    `| events matched into executions and jobs per second (webhook/drain, ${
+      r.processed.toLocaleString('en-US')
+    } events) | ${fmt(r.processPerSec, 0)} (target >= 5,000) |`,
+    `| INSERT commit -> job enqueued, p50 / p99 (ms) | ${fmt(r.latencyP50, 1)} / ${
+      fmt(r.latencyP99, 1)
+    } (targets 25 / 100) |`,
+  ].join('\n');
+}
