@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -70,6 +71,16 @@ async function runtimePid(): Promise<number | null> {
   if (!existsSync(runtimePidFile)) return null;
   const pid = Number((await readFile(runtimePidFile, 'utf8')).trim());
   return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : null;
+}
+
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function settings() {
@@ -161,6 +172,11 @@ async function start() {
   if (await runtimePid()) {
     say('functions  already running');
   } else {
+    if (await portInUse(ports.functions)) {
+      throw new Error(
+        `port ${ports.functions} is in use by another process; stop it, or set CESAR_FUNCTIONS_PORT`,
+      );
+    }
     const out = openSync(runtimeLog, 'a');
     const child = spawn(process.execPath, [
       '--import',

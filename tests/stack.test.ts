@@ -1,7 +1,14 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvFile } from '../scripts/lib/env-file.ts';
+import { repoRoot } from '../scripts/lib/paths.ts';
+import { run } from '../scripts/lib/run.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
+import { freePort } from '../scripts/local/functions.ts';
 
 // `npm start` / `npm stop` end to end, on free ports and in a temporary folder, so it
 // neither needs nor disturbs a stack the developer runs on the default ports.
@@ -125,6 +132,39 @@ describe('npm start', () => {
     expect((await readEnvFile(env.CESAR_ENV_FILE!)).CESAR_FUNCTION_SECRET).toBe(
       settings.CESAR_FUNCTION_SECRET,
     );
+  }, 120_000);
+});
+
+describe('npm start on a taken port', () => {
+  it('stops with a message naming the port instead of talking to whatever holds it', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const dir = await mkdtemp(path.join(tmpdir(), 'cesar-taken-'));
+    await chmod(dir, 0o755);
+    const env = {
+      ...process.env,
+      CESAR_LOCAL_DIR: path.join(dir, 'local'),
+      CESAR_ENV_FILE: path.join(dir, '.env.local'),
+      CESAR_FUNCTIONS_PORT: String(port),
+      CESAR_DB_PORT: String(await freePort()),
+      CESAR_MIRROR_PORT: String(await freePort()),
+    };
+    const stackCli = (command: string) =>
+      run(process.execPath, ['--import', 'tsx', 'scripts/stack.ts', command], {
+        cwd: repoRoot,
+        env,
+        allowFailure: true,
+      });
+    try {
+      const started = await stackCli('start');
+      expect(started.code).toBe(1);
+      expect(started.stderr).toContain(`port ${port} is in use by another process`);
+    } finally {
+      await stackCli('stop');
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 

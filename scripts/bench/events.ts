@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
-import { fmt, percentile, sleep, wallMs } from './stats.ts';
+import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // Event capture and processing on the local stack:
 //  - capture: the same bulk INSERT into a watched and an unwatched copy of one table (the
@@ -137,14 +137,11 @@ export async function benchEvents(
       url!.value
     })`;
     const committedAt = new Map<string, number>();
-    const start = performance.now();
-    for (let i = 0; i < options.latencyRows; i++) {
-      const wait = start + (i * 1000) / options.latencyPerSecond - performance.now();
-      if (wait > 0) await sleep(wait);
+    await paced(options.latencyRows, options.latencyPerSecond, async (i) => {
       const [row] =
         await sql`insert into bench.watched (name, status, score) values (${`latency ${i}`}, 'new', 1) returning id`;
       committedAt.set(row!.id, wallMs());
-    }
+    });
     const ids = [...committedAt.keys()];
     let enqueued: Array<{ row: string; at: number }> = [];
     for (let tries = 0; tries < 400; tries++) {

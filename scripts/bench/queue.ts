@@ -1,7 +1,7 @@
 import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
-import { fmt, percentile, sleep, wallMs } from './stats.ts';
+import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // The job queue against graphile-worker, in one run on one database:
 //  - drain rate: N no-op jobs enqueued beforehand, then drained (ours: one POST to the
@@ -83,15 +83,10 @@ async function drainOurs(stack: TempStack, sql: postgres.Sql, n: number) {
 
 async function trickleOurs(sql: postgres.Sql, count: number, perSecond: number) {
   const enqueuedAt = new Map<string, number>();
-  const interval = 1000 / perSecond;
-  const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    const due = start + i * interval;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
+  await paced(count, perSecond, async (i) => {
     const [row] = await sql`select cesar.enqueue('system.noop', ${sql.json({ trickle: i })}) as id`;
     enqueuedAt.set(row!.id, wallMs());
-  }
+  });
   const ids = [...enqueuedAt.keys()];
   for (let tries = 0; tries < 600; tries++) {
     const [row] =
@@ -154,15 +149,10 @@ async function graphileTrickle(url: string, count: number, perSecond: number) {
   });
   const utils = await makeWorkerUtils({ connectionString: url });
   const enqueuedAt = new Map<string, number>();
-  const interval = 1000 / perSecond;
-  const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    const due = start + i * interval;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
+  await paced(count, perSecond, async (i) => {
     const job = await utils.addJob('noop', { trickle: i });
     enqueuedAt.set(String(job.id), wallMs());
-  }
+  });
   for (let tries = 0; tries < 600 && started.size < count; tries++) await sleep(50);
   await runner.stop();
   await utils.release();

@@ -13,3 +13,17 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 export const wallMs = () => performance.timeOrigin + performance.now();
+
+/** Calls `fn(i)` `count` times at `perSecond`, each at its scheduled time (no drift). */
+export async function paced(
+  count: number,
+  perSecond: number,
+  fn: (i: number) => Promise<void>,
+): Promise<void> {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / perSecond - performance.now();
+    if (wait > 0) await sleep(wait);
+    await fn(i);
+  }
+}

@@ -70,19 +70,21 @@ values
 on conflict (job_type) do nothing;
 
 -- pg_cron: Supabase runs pg_cron 1.6, which takes second schedules; Debian's 1.4 does minutes
--- only. The queue tick is every 10 seconds where it can be and every minute otherwise; the
--- doorbell makes due jobs start within milliseconds either way.
-do $$
-declare
+-- only. Ticks are every 10 seconds where they can be and every minute otherwise; doorbells
+-- make due work start within milliseconds either way.
+create function cesar.tick_schedule() returns text
+language sql
+stable
+set search_path = ''
+as $$
   -- extversion looks like '1.6' or, from Debian, '1.4-1'.
-  cron_version int[] := (select regexp_match(extversion, '^(\d+)\.(\d+)')::int[]
-                         from pg_extension where extname = 'pg_cron');
-  tick text := case when cron_version >= array[1, 5] then '10 seconds' else '* * * * *' end;
-begin
-  perform cron.schedule('cesar-job-drain-tick', tick, 'select cesar.ring_doorbell(''job-drain'')');
-  perform cron.schedule('cesar-monitoring-refresh', '*/5 * * * *',
-    $cmd$select cesar.enqueue('monitoring.refresh', dedup_key => 'monitoring.refresh')$cmd$);
-  perform cron.schedule('cesar-maintenance-prune', '17 3 * * *',
-    $cmd$select cesar.enqueue('maintenance.prune', dedup_key => 'maintenance.prune')$cmd$);
-end
+  select case when (regexp_match(extversion, '^(\d+)\.(\d+)'))::int[] >= array[1, 5]
+              then '10 seconds' else '* * * * *' end
+  from pg_extension where extname = 'pg_cron'
 $$;
+
+select cron.schedule('cesar-job-drain-tick', cesar.tick_schedule(), 'select cesar.ring_doorbell(''job-drain'')');
+select cron.schedule('cesar-monitoring-refresh', '*/5 * * * *',
+  $cmd$select cesar.enqueue('monitoring.refresh', dedup_key => 'monitoring.refresh')$cmd$);
+select cron.schedule('cesar-maintenance-prune', '17 3 * * *',
+  $cmd$select cesar.enqueue('maintenance.prune', dedup_key => 'maintenance.prune')$cmd$);

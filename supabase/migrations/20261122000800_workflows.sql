@@ -265,13 +265,5 @@ revoke execute on function cesar.action_jobs(jsonb), cesar.run_workflow(uuid, ti
 
 -- The sweep: every tick, the webhook function is asked to process what is pending, in case a
 -- doorbell was lost (the function was down, pg_net dropped it).
-do $$
-declare
-  cron_version int[] := (select regexp_match(extversion, '^(\d+)\.(\d+)')::int[]
-                         from pg_extension where extname = 'pg_cron');
-  tick text := case when cron_version >= array[1, 5] then '10 seconds' else '* * * * *' end;
-begin
-  perform cron.schedule('cesar-webhook-sweep', tick,
-    $cmd$select cesar.ring_doorbell('webhook/drain') where exists (select from cesar.event_log where status in ('pending', 'processing'))$cmd$);
-end
-$$;
+select cron.schedule('cesar-webhook-sweep', cesar.tick_schedule(),
+  $cmd$select cesar.ring_doorbell('webhook/drain') where exists (select from cesar.event_log where status in ('pending', 'processing'))$cmd$);
