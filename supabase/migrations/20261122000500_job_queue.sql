@@ -265,6 +265,14 @@ begin
     spare := claim_jobs.batch_size;
   end if;
 
+  -- The claim must walk the pending index in order and stop at the batch: an ordered index
+  -- scan also marks the entries of finished jobs dead as it passes them, so the next claim
+  -- skips them. With stale statistics after a burst the planner would rather take a bitmap
+  -- scan and sort every pending entry, dead ones included: after draining 20,000 jobs that
+  -- made a 0.14 ms claim take 1.2 ms, every time, until vacuum. (Set for the rest of this
+  -- claim's transaction only.)
+  perform set_config('enable_bitmapscan', 'off', true);
+
   return query
   -- Two sources, each read in its own index order: due pending jobs, and running jobs whose
   -- lease ran out. When capped types are due, look at twice the batch so that capped types

@@ -220,6 +220,8 @@ create function cesar.claim_events(batch_size integer) returns setof cesar.event
 language sql
 volatile
 set search_path = ''
+-- An ordered scan of the pending index, as for job claims (see cesar.claim_jobs).
+set enable_bitmapscan = off
 as $$
   update cesar.event_log e
   set status = 'processing', attempts = e.attempts + 1
