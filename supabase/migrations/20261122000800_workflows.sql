@@ -75,6 +75,50 @@ as $$
   order by a.ordinality
 $$;
 
+-- Creates executions and their jobs from plans, in plan order: one place for event runs
+-- (the webhook function passes a batch, actions already filled from each event) and for
+-- scheduled and manual runs. A plan is {template_id, kind, event_id?, slot?, actions,
+-- retry_policy?, serial_key?}. A plan whose (event, template) or (slot, template) already has
+-- an execution is skipped: that is what makes re-deliveries and double ticks harmless.
+-- Returns the executions created with their job counts; rings job-drain once.
+create function cesar.create_executions(plans jsonb)
+returns table (execution_id bigint, event_id bigint, job_count integer)
+language sql
+volatile
+set search_path = ''
+as $$
+  with plan as (
+    select p.*, e.ordinality
+    from jsonb_array_elements(plans) with ordinality as e (doc, ordinality)
+    cross join lateral jsonb_to_record(e.doc)
+      as p (template_id uuid, kind text, event_id bigint, slot timestamptz, actions jsonb,
+            retry_policy jsonb, serial_key text)
+  ), created as (
+    insert into cesar.workflow_executions (template_id, trigger_kind, event_id, schedule_slot, job_count)
+    select template_id, kind, event_id, slot, jsonb_array_length(actions) from plan order by ordinality
+    on conflict do nothing
+    returning id, template_id, event_id, schedule_slot, job_count
+  ), jobs as (
+    insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
+                                 backoff_base_seconds, backoff_cap_seconds)
+    select j.job_type, j.payload,
+           coalesce((p.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
+           c.id, p.serial_key,
+           (p.retry_policy ->> 'backoff_base_seconds')::numeric,
+           (p.retry_policy ->> 'backoff_cap_seconds')::numeric
+    from created c
+    join plan p on p.template_id = c.template_id
+      and p.event_id is not distinct from c.event_id and p.slot is not distinct from c.schedule_slot
+    cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
+    left join cesar.job_types t on t.job_type = j.job_type
+    order by p.ordinality, j.n
+    returning 1
+  ), doorbell as (
+    select cesar.ring_doorbell('job-drain') where (select count(*) from jobs) > 0
+  )
+  select c.id, c.event_id, c.job_count from created c, (select count(*) from doorbell) d
+$$;
+
 -- Runs a template's actions now: one execution and its jobs. With a slot (pg_cron passes
 -- the minute it fired for), a slot runs once however often it is asked; returns null then.
 create function cesar.run_workflow(template_id uuid, slot timestamptz default null,
@@ -84,51 +128,19 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
-#variable_conflict use_column
 declare
   template cesar.workflow_templates;
-  execution_id bigint;
+  created bigint;
 begin
   select * into template from cesar.workflow_templates t where t.id = run_workflow.template_id;
   if template.id is null then
     raise exception 'no workflow template %', run_workflow.template_id using errcode = 'P0002';
   end if;
-  insert into cesar.workflow_executions (template_id, trigger_kind, schedule_slot, started_at)
-  values (template.id, run_workflow.kind, run_workflow.slot, null)
-  on conflict (template_id, schedule_slot) where schedule_slot is not null do nothing
-  returning id into execution_id;
-  if execution_id is null then
-    return null;
-  end if;
-  perform cesar.insert_execution_jobs(execution_id, template.actions, template.retry_policy, null);
-  return execution_id;
-end
-$$;
-
--- The jobs of one execution, from its (filled) actions.
-create function cesar.insert_execution_jobs(execution_id bigint, actions jsonb, retry_policy jsonb,
-                                            serial_key text)
-returns integer
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-  inserted integer;
-begin
-  insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
-                               backoff_base_seconds, backoff_cap_seconds)
-  select j.job_type, j.payload,
-         coalesce((retry_policy ->> 'max_attempts')::int,
-                  (select t.max_attempts from cesar.job_types t where t.job_type = j.job_type), 5),
-         insert_execution_jobs.execution_id, insert_execution_jobs.serial_key,
-         (retry_policy ->> 'backoff_base_seconds')::numeric, (retry_policy ->> 'backoff_cap_seconds')::numeric
-  from cesar.action_jobs(actions) j;
-  get diagnostics inserted = row_count;
-  update cesar.workflow_executions set job_count = job_count + inserted, updated_at = now()
-  where id = insert_execution_jobs.execution_id;
-  perform cesar.ring_doorbell('job-drain');
-  return inserted;
+  select e.execution_id into created
+  from cesar.create_executions(jsonb_build_array(jsonb_build_object(
+    'template_id', template.id, 'kind', run_workflow.kind, 'slot', run_workflow.slot,
+    'actions', template.actions, 'retry_policy', template.retry_policy))) e;
+  return created;
 end
 $$;
 
@@ -261,7 +273,7 @@ end
 $$;
 
 revoke execute on function cesar.action_jobs(jsonb), cesar.run_workflow(uuid, timestamptz, text),
-  cesar.insert_execution_jobs(bigint, jsonb, jsonb, text), cesar.claim_events(integer),
+  cesar.create_executions(jsonb), cesar.claim_events(integer),
   cesar.take_event_processor(text, integer), cesar.release_event_processor(text),
   cesar.replay_events(bigint[]) from public, anon, authenticated;
 

@@ -61,36 +61,10 @@ export async function recordBatch(
   plans: PlannedExecution[],
 ): Promise<{ executions: number; jobs: number }> {
   return await sql.begin(async (tx) => {
-    // One statement: the executions that do not exist yet, their jobs (in event order, so
-    // ordered workflows' jobs queue in the order of their events), and one doorbell.
-    const [made] = await tx<Array<{ executions: number; jobs: number }>>`
-      with plan as (
-        select * from jsonb_to_recordset(${
-      tx.json(plans.map((p, ordinality) => ({ ...p, ordinality })) as never)
+    const created = await tx<Array<{ job_count: number }>>`
+      select job_count from cesar.create_executions(${
+      tx.json(plans.map((p) => ({ ...p, kind: 'database_event' })) as never)
     })
-          as p (event_id bigint, template_id uuid, actions jsonb, retry_policy jsonb, serial_key text, ordinality integer)
-      ), created as (
-        insert into cesar.workflow_executions (template_id, trigger_kind, event_id, job_count)
-        select template_id, 'database_event', event_id, jsonb_array_length(actions) from plan order by ordinality
-        on conflict (event_id, template_id) where event_id is not null do nothing
-        returning id, event_id, template_id
-      ), jobs as (
-        insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
-                                     backoff_base_seconds, backoff_cap_seconds)
-        select j.job_type, j.payload,
-               coalesce((p.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
-               c.id, p.serial_key,
-               (p.retry_policy ->> 'backoff_base_seconds')::numeric, (p.retry_policy ->> 'backoff_cap_seconds')::numeric
-        from created c
-        join plan p using (event_id, template_id)
-        cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
-        left join cesar.job_types t on t.job_type = j.job_type
-        order by p.ordinality, j.n
-        returning 1
-      )
-      select (select count(*) from created)::int as executions,
-             (select count(*) from jobs)::int as jobs,
-             cesar.ring_doorbell('job-drain') as rang
     `;
     const matched = [...new Set(plans.map((p) => p.event_id))];
     await tx`
@@ -99,7 +73,7 @@ export async function recordBatch(
           processed_at = now(), last_error = null
       where id = any(${eventIds}::bigint[]) and status = 'processing'
     `;
-    return { executions: made!.executions, jobs: made!.jobs };
+    return { executions: created.length, jobs: created.reduce((n, c) => n + c.job_count, 0) };
   }) as { executions: number; jobs: number };
 }
 
