@@ -74,63 +74,36 @@ CREATE FUNCTION cesar.cancel_jobs(ids bigint[]) RETURNS SETOF bigint
 $$;
 
 --
--- Name: capture_delete(); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: capture(); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.capture_delete() RETURNS trigger
+CREATE FUNCTION cesar.capture() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  txid bigint := pg_current_xact_id()::text::bigint;
 begin
-  insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
-  select tg_table_schema, tg_table_name, 'DELETE', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
-  from (select to_jsonb(o.*) as doc from old_rows o) r;
-  if found then
-    perform cesar.ring_doorbell('webhook/drain');
+  if tg_op = 'INSERT' then
+    insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    from (select to_jsonb(n.*) as doc from new_rows n) r;
+  elsif tg_op = 'DELETE' then
+    insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    from (select to_jsonb(o.*) as doc from old_rows o) r;
+  else
+    insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, n.doc, o.doc, c.changed, n.doc ->> tg_argv[0], txid
+    from (select to_jsonb(x.*) as doc from new_rows x) n
+    left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
+    cross join lateral (
+      select array_agg(k.key order by k.key) as changed
+      from jsonb_each(n.doc) k
+      where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
+    ) c
+    where c.changed is not null;
   end if;
-  return null;
-end
-$$;
-
---
--- Name: capture_insert(); Type: FUNCTION; Schema: cesar; Owner: -
---
-
-CREATE FUNCTION cesar.capture_insert() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
-  select tg_table_schema, tg_table_name, 'INSERT', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
-  from (select to_jsonb(n.*) as doc from new_rows n) r;
-  if found then
-    perform cesar.ring_doorbell('webhook/drain');
-  end if;
-  return null;
-end
-$$;
-
---
--- Name: capture_update(); Type: FUNCTION; Schema: cesar; Owner: -
---
-
-CREATE FUNCTION cesar.capture_update() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
-  select tg_table_schema, tg_table_name, 'UPDATE', n.doc, o.doc, c.changed, n.doc ->> tg_argv[0],
-         pg_current_xact_id()::text::bigint
-  from (select to_jsonb(x.*) as doc from new_rows x) n
-  left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
-  cross join lateral (
-    select array_agg(k.key order by k.key) as changed
-    from jsonb_each(n.doc) k
-    where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
-  ) c
-  where c.changed is not null;
   if found then
     perform cesar.ring_doorbell('webhook/drain');
   end if;
@@ -789,11 +762,11 @@ begin
   execute format('drop trigger if exists cesar_capture_update on %s', target);
   execute format('drop trigger if exists cesar_capture_delete on %s', target);
   execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
-                 'for each statement execute function cesar.capture_insert(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
-                 'for each statement execute function cesar.capture_update(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
-                 'for each statement execute function cesar.capture_delete(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   insert into cesar.watched_tables (table_name, key_column)
   values (rel.schema_name || '.' || rel.table_name, key_column)
   on conflict (table_name) do update set key_column = excluded.key_column;
@@ -1980,127 +1953,127 @@ CREATE TRIGGER agents_touch_updated_at BEFORE UPDATE ON public.agents FOR EACH R
 -- Name: a2a_conversations cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: a2a_messages cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: agents cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: local_llm_learning_examples cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_delete('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: a2a_conversations cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_conversations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_conversations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: a2a_messages cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_messages REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_messages REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: agents cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_collaborations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_collaborations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: local_llm_learning_examples cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_learning_examples REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_learning_examples REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_insert('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: a2a_conversations cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: a2a_messages cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: agents cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: local_llm_learning_examples cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_update('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: collaboration_sessions collaboration_sessions_touch_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -2495,22 +2468,10 @@ REVOKE ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) TO service_role;
 
 --
--- Name: FUNCTION capture_delete(); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION capture(); Type: ACL; Schema: cesar; Owner: -
 --
 
-GRANT ALL ON FUNCTION cesar.capture_delete() TO service_role;
-
---
--- Name: FUNCTION capture_insert(); Type: ACL; Schema: cesar; Owner: -
---
-
-GRANT ALL ON FUNCTION cesar.capture_insert() TO service_role;
-
---
--- Name: FUNCTION capture_update(); Type: ACL; Schema: cesar; Owner: -
---
-
-GRANT ALL ON FUNCTION cesar.capture_update() TO service_role;
+GRANT ALL ON FUNCTION cesar.capture() TO service_role;
 
 --
 -- Name: TABLE event_log; Type: ACL; Schema: cesar; Owner: -

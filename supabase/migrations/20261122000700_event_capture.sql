@@ -54,62 +54,42 @@ create table cesar.watched_tables (
   watched_at timestamptz not null default now()
 );
 
--- The capture functions. They run with the writer's rights plus their own (security definer,
--- owner: the migration role) so that any role allowed to write a watched table also writes
--- its events, while cesar stays closed to it. TG_ARGV[0] names the key column. Rows are
--- turned into JSON as alias.*: a bare alias would mean a column of the same name.
-create function cesar.capture_insert() returns trigger
+-- The capture function, for the three statement triggers of a watched table. It runs with
+-- the writer's rights plus its own (security definer, owner: the migration role) so that any
+-- role allowed to write a watched table also writes its events, while cesar stays closed to
+-- it. TG_ARGV[0] names the key column. Rows are turned into JSON as alias.*: a bare alias
+-- would mean a column of the same name. An UPDATE pairs old and new rows by key; one that
+-- changes nothing but updated_at makes no event (one that changes the key itself is recorded
+-- as the new row's event, without an old image). Each branch names only the transition
+-- tables its operation has: PL/pgSQL plans a statement when it first runs it.
+create function cesar.capture() returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  txid bigint := pg_current_xact_id()::text::bigint;
 begin
-  insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
-  select tg_table_schema, tg_table_name, 'INSERT', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
-  from (select to_jsonb(n.*) as doc from new_rows n) r;
-  if found then
-    perform cesar.ring_doorbell('webhook/drain');
+  if tg_op = 'INSERT' then
+    insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    from (select to_jsonb(n.*) as doc from new_rows n) r;
+  elsif tg_op = 'DELETE' then
+    insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    from (select to_jsonb(o.*) as doc from old_rows o) r;
+  else
+    insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
+    select tg_table_schema, tg_table_name, tg_op, n.doc, o.doc, c.changed, n.doc ->> tg_argv[0], txid
+    from (select to_jsonb(x.*) as doc from new_rows x) n
+    left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
+    cross join lateral (
+      select array_agg(k.key order by k.key) as changed
+      from jsonb_each(n.doc) k
+      where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
+    ) c
+    where c.changed is not null;
   end if;
-  return null;
-end
-$$;
-
-create function cesar.capture_delete() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
-  select tg_table_schema, tg_table_name, 'DELETE', r.doc, r.doc ->> tg_argv[0], pg_current_xact_id()::text::bigint
-  from (select to_jsonb(o.*) as doc from old_rows o) r;
-  if found then
-    perform cesar.ring_doorbell('webhook/drain');
-  end if;
-  return null;
-end
-$$;
-
--- Old and new rows are paired by key. An UPDATE that changes nothing but updated_at makes no
--- event. (An UPDATE that changes the key itself is recorded as the new row's event, with the
--- old row's image missing.)
-create function cesar.capture_update() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
-  select tg_table_schema, tg_table_name, 'UPDATE', n.doc, o.doc, c.changed, n.doc ->> tg_argv[0],
-         pg_current_xact_id()::text::bigint
-  from (select to_jsonb(x.*) as doc from new_rows x) n
-  left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
-  cross join lateral (
-    select array_agg(k.key order by k.key) as changed
-    from jsonb_each(n.doc) k
-    where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
-  ) c
-  where c.changed is not null;
   if found then
     perform cesar.ring_doorbell('webhook/drain');
   end if;
@@ -142,11 +122,11 @@ begin
   execute format('drop trigger if exists cesar_capture_update on %s', target);
   execute format('drop trigger if exists cesar_capture_delete on %s', target);
   execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
-                 'for each statement execute function cesar.capture_insert(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
-                 'for each statement execute function cesar.capture_update(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
-                 'for each statement execute function cesar.capture_delete(%L)', target, key_column);
+                 'for each statement execute function cesar.capture(%L)', target, key_column);
   insert into cesar.watched_tables (table_name, key_column)
   values (rel.schema_name || '.' || rel.table_name, key_column)
   on conflict (table_name) do update set key_column = excluded.key_column;

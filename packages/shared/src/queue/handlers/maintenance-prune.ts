@@ -16,82 +16,90 @@ export const maintenancePrunePayload = z.object({
 
 type Input = z.infer<typeof maintenancePrunePayload>;
 
+/** What to prune, and when a row is old enough. Identifiers come only from this list. */
 interface Target {
   name: string;
-  /** The table must exist (cron.job_run_details without pg_cron, the event log before its migration). */
+  schema: string;
   table: string;
-  /** Deletes at most `limit` rows older than `cutoff`; returns how many. */
-  deleteBatch: (sql: Sql, cutoff: Date, limit: number) => Promise<number>;
+  key: string;
+  /** The row's age is measured by this column. */
+  time: string;
+  /** Only rows in these states, when the table has a status column to say so. */
+  statuses?: string[];
+  /** Oldest first by the time column, or by the key where keys grow with time (cheaper). */
+  oldestBy: 'key' | 'time';
   days: (input: Input) => number;
 }
 
-const count = async (rows: Promise<Array<{ n: number }>>) => (await rows)[0]!.n;
-
-// Each target is a fixed statement: no identifier comes from the payload.
 const TARGETS: Target[] = [
   {
     name: 'completed_jobs',
-    table: 'cesar.job_queue',
+    schema: 'cesar',
+    table: 'job_queue',
+    key: 'id',
+    time: 'finished_at',
+    statuses: ['completed', 'cancelled'],
+    oldestBy: 'key',
     days: (i) => i.completed_jobs_days,
-    deleteBatch: (sql, cutoff, limit) =>
-      count(sql`
-      with doomed as (
-        select id from cesar.job_queue
-        where status in ('completed', 'cancelled') and finished_at < ${cutoff}
-        order by finished_at limit ${limit}
-      ), gone as (delete from cesar.job_queue q using doomed where q.id = doomed.id returning 1)
-      select count(*)::int as n from gone`),
   },
   {
     name: 'failed_jobs',
-    table: 'cesar.job_queue',
+    schema: 'cesar',
+    table: 'job_queue',
+    key: 'id',
+    time: 'finished_at',
+    statuses: ['failed'],
+    oldestBy: 'key',
     days: (i) => i.failed_jobs_days,
-    deleteBatch: (sql, cutoff, limit) =>
-      count(sql`
-      with doomed as (
-        select id from cesar.job_queue
-        where status = 'failed' and finished_at < ${cutoff}
-        order by finished_at limit ${limit}
-      ), gone as (delete from cesar.job_queue q using doomed where q.id = doomed.id returning 1)
-      select count(*)::int as n from gone`),
   },
   {
     name: 'agent_events',
-    table: 'public.agent_events',
+    schema: 'public',
+    table: 'agent_events',
+    key: 'id',
+    time: 'created_at',
+    oldestBy: 'time',
     days: (i) => i.agent_events_days,
-    deleteBatch: (sql, cutoff, limit) =>
-      count(sql`
-      with doomed as (
-        select id from public.agent_events where created_at < ${cutoff} order by created_at limit ${limit}
-      ), gone as (delete from public.agent_events e using doomed where e.id = doomed.id returning 1)
-      select count(*)::int as n from gone`),
   },
   {
     name: 'cron_history',
-    table: 'cron.job_run_details',
+    schema: 'cron',
+    table: 'job_run_details',
+    key: 'runid',
+    time: 'end_time',
+    oldestBy: 'key',
     days: (i) => i.cron_history_days,
-    deleteBatch: (sql, cutoff, limit) =>
-      count(sql`
-      with doomed as (
-        select runid from cron.job_run_details
-        where coalesce(end_time, start_time) < ${cutoff} order by runid limit ${limit}
-      ), gone as (delete from cron.job_run_details d using doomed where d.runid = doomed.runid returning 1)
-      select count(*)::int as n from gone`),
   },
   {
     name: 'processed_events',
-    table: 'cesar.event_log',
+    schema: 'cesar',
+    table: 'event_log',
+    key: 'id',
+    time: 'occurred_at',
+    statuses: ['processed', 'ignored'],
+    oldestBy: 'key',
     days: (i) => i.processed_events_days,
-    deleteBatch: (sql, cutoff, limit) =>
-      count(sql`
-      with doomed as (
-        select id from cesar.event_log
-        where status in ('processed', 'ignored') and occurred_at < ${cutoff}
-        order by id limit ${limit}
-      ), gone as (delete from cesar.event_log e using doomed where e.id = doomed.id returning 1)
-      select count(*)::int as n from gone`),
   },
 ];
+
+/** Deletes at most `limit` rows of the target older than `cutoff`, oldest first; returns how many. */
+async function deleteBatch(sql: Sql, target: Target, cutoff: Date, limit: number): Promise<number> {
+  const table = sql([target.schema, target.table].join('.'));
+  const key = sql(target.key);
+  const time = sql(target.time);
+  const status = target.statuses ? sql`and status = any(${target.statuses}::text[])` : sql``;
+  const [row] = await sql<Array<{ n: number }>>`
+    with doomed as (
+      select ${key} as key from ${table}
+      where ${time} < ${cutoff} ${status}
+      order by ${target.oldestBy === 'key' ? key : time} limit ${limit}
+    ), gone as (
+      delete from ${table} t using doomed where t.${key} = doomed.key returning 1
+    )
+    select count(*)::int as n from gone
+  `;
+  return row!.n;
+}
 
 async function tableExists(sql: Sql, table: string): Promise<boolean> {
   const [row] = await sql<Array<{ ok: boolean }>>`select to_regclass(${table}) is not null as ok`;
@@ -109,7 +117,7 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
   const deleted: Record<string, number> = {};
   let complete = true;
   for (const target of TARGETS) {
-    if (!(await tableExists(sql, target.table))) continue;
+    if (!(await tableExists(sql, `${target.schema}.${target.table}`))) continue;
     const cutoff = new Date(now.getTime() - target.days(input) * 86_400_000);
     let removed = 0;
     for (;;) {
@@ -117,7 +125,7 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
         complete = false;
         break;
       }
-      const n = await target.deleteBatch(sql, cutoff, input.batch_size);
+      const n = await deleteBatch(sql, target, cutoff, input.batch_size);
       removed += n;
       if (n < input.batch_size) break;
     }
