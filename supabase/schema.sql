@@ -456,6 +456,30 @@ end
 $$;
 
 --
+-- Name: mark_sync_dirty(bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with dirty as (
+    insert into cesar.sync_outbox as o (table_name, row_key, op, event_id)
+    select distinct on (e.schema_name || '.' || e.table_name, e.row_key)
+           e.schema_name || '.' || e.table_name, e.row_key, e.op, e.id
+    from cesar.event_log e
+    join cesar.sync_tables s on s.table_name = e.schema_name || '.' || e.table_name and s.enabled
+    where e.id = any (mark_sync_dirty.event_ids) and e.row_key is not null
+    order by e.schema_name || '.' || e.table_name, e.row_key, e.id desc
+    on conflict (table_name, row_key) do update
+      set op = excluded.op, event_id = excluded.event_id
+      where excluded.event_id > o.event_id
+    returning 1
+  )
+  select count(*)::int from dirty
+$$;
+
+--
 -- Name: reconcile_workflow_schedule(); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -670,6 +694,31 @@ $_$;
 --
 
 COMMENT ON FUNCTION cesar.setting(setting_name text) IS 'Reads a secret or setting: Supabase Vault (vault.decrypted_secrets) first, then cesar.local_settings.';
+
+--
+-- Name: sync_backfill(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.sync_backfill(target text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  key_column text;
+  marked integer;
+begin
+  select w.key_column into key_column from cesar.watched_tables w where w.table_name = target;
+  if key_column is null or not exists (select from cesar.sync_tables s where s.table_name = target) then
+    raise exception 'table % is not mirrored', target using errcode = '22023';
+  end if;
+  execute format(
+    'insert into cesar.sync_outbox (table_name, row_key, op, event_id) '
+    'select %L, t.%I::text, %L, 0 from %s t on conflict (table_name, row_key) do nothing',
+    target, key_column, 'INSERT', target::regclass);
+  get diagnostics marked = row_count;
+  return marked;
+end
+$$;
 
 --
 -- Name: take_event_processor(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
@@ -908,6 +957,48 @@ CREATE MATERIALIZED VIEW cesar.mv_job_queue_backlog AS
   WHERE (job_queue.status = ANY (ARRAY['pending'::text, 'running'::text, 'failed'::text]))
   GROUP BY job_queue.job_type, job_queue.status
   WITH NO DATA;
+
+--
+-- Name: sync_outbox; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.sync_outbox (
+    table_name text NOT NULL,
+    row_key text NOT NULL,
+    op text NOT NULL,
+    event_id bigint NOT NULL,
+    CONSTRAINT sync_outbox_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text])))
+);
+
+--
+-- Name: sync_state; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.sync_state (
+    table_name text NOT NULL,
+    direction text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    last_sync_at timestamp with time zone,
+    records_synced bigint DEFAULT 0 NOT NULL,
+    conflicts bigint DEFAULT 0 NOT NULL,
+    error_message text,
+    lease_holder text,
+    lease_until timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sync_state_direction_check CHECK ((direction = ANY (ARRAY['up'::text, 'down'::text]))),
+    CONSTRAINT sync_state_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text, 'completed'::text, 'failed'::text])))
+);
+
+--
+-- Name: sync_tables; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.sync_tables (
+    table_name text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sync_tables_table_name_check CHECK ((table_name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'::text))
+);
 
 --
 -- Name: watched_tables; Type: TABLE; Schema: cesar; Owner: -
@@ -1373,6 +1464,27 @@ ALTER TABLE ONLY cesar.job_types
 
 ALTER TABLE ONLY cesar.local_settings
     ADD CONSTRAINT local_settings_pkey PRIMARY KEY (name);
+
+--
+-- Name: sync_outbox sync_outbox_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.sync_outbox
+    ADD CONSTRAINT sync_outbox_pkey PRIMARY KEY (table_name, row_key);
+
+--
+-- Name: sync_state sync_state_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.sync_state
+    ADD CONSTRAINT sync_state_pkey PRIMARY KEY (table_name, direction);
+
+--
+-- Name: sync_tables sync_tables_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.sync_tables
+    ADD CONSTRAINT sync_tables_pkey PRIMARY KEY (table_name);
 
 --
 -- Name: watched_tables watched_tables_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -1962,10 +2074,64 @@ CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_conversations REF
 CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: agent_events cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_events REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: agent_sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: agents cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: collaboration_sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: email_ingest_state cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_daily_summaries cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_data cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_data REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: ingestion_log cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: knowledge_graph_edges cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: llm_cache_metrics cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
@@ -1980,10 +2146,34 @@ CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_collaborations RE
 CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: local_llm_training_batches cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_episodic cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_semantic cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: task_dependencies cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
@@ -2004,10 +2194,64 @@ CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_conversations REF
 CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_messages REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: agent_events cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: agent_sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: agents cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: collaboration_sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.collaboration_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: email_ingest_state cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.email_ingest_state REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_daily_summaries cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_daily_summaries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_data cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_data REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: ingestion_log cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.ingestion_log REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: knowledge_graph_edges cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.knowledge_graph_edges REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: llm_cache_metrics cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_cache_metrics REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
@@ -2022,10 +2266,34 @@ CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_collaborations RE
 CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_learning_examples REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: local_llm_training_batches cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_training_batches REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_episodic cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_episodic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_semantic cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_semantic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: task_dependencies cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.task_dependencies REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
@@ -2046,10 +2314,64 @@ CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_conversations REF
 CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: agent_events cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_events REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: agent_sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: agents cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: collaboration_sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: email_ingest_state cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_daily_summaries cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: financial_data cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_data REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: ingestion_log cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: knowledge_graph_edges cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: llm_cache_metrics cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: llm_collaborations cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
@@ -2064,10 +2386,34 @@ CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_collaborations RE
 CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
+-- Name: local_llm_training_batches cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_episodic cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: memory_semantic cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
 -- Name: sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+
+--
+-- Name: task_dependencies cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
 
 --
 -- Name: tasks cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
@@ -2521,6 +2867,13 @@ GRANT ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) TO service_role;
 GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 --
+-- Name: FUNCTION mark_sync_dirty(event_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) TO service_role;
+
+--
 -- Name: FUNCTION reconcile_workflow_schedule(); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -2588,6 +2941,13 @@ GRANT ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with t
 
 REVOKE ALL ON FUNCTION cesar.setting(setting_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.setting(setting_name text) TO service_role;
+
+--
+-- Name: FUNCTION sync_backfill(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.sync_backfill(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.sync_backfill(target text) TO service_role;
 
 --
 -- Name: FUNCTION take_event_processor(holder text, lease_seconds integer); Type: ACL; Schema: cesar; Owner: -
@@ -2663,6 +3023,24 @@ GRANT ALL ON TABLE cesar.local_settings TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.mv_job_queue_backlog TO service_role;
+
+--
+-- Name: TABLE sync_outbox; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.sync_outbox TO service_role;
+
+--
+-- Name: TABLE sync_state; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.sync_state TO service_role;
+
+--
+-- Name: TABLE sync_tables; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.sync_tables TO service_role;
 
 --
 -- Name: TABLE watched_tables; Type: ACL; Schema: cesar; Owner: -

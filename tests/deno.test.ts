@@ -31,6 +31,7 @@ const SMOKE: Record<
     body: JSON.stringify({ job_types: ['deno_smoke.none'], budget_ms: 500 }),
     expect: { claimed: 0, stopped: 'empty' },
   },
+  sync: { method: 'GET', path: '/status', expect: { tables: expect.any(Array) } },
   webhook: {
     method: 'POST',
     path: '/drain',

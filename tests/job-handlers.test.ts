@@ -71,6 +71,7 @@ describe('agent.task', () => {
     const id = await enqueueJob(sql, 'agent.task', { title: 'Once', capability });
     const [job] = await sql`select * from cesar.claim_jobs('again', 1, array['agent.task'])`;
     const ctx = {
+      mirror: null,
       job: job as never,
       sql,
       clock: { now: () => new Date() },
@@ -348,11 +349,11 @@ describe('http.request', () => {
 });
 
 describe('sync.table, system.noop', () => {
-  it('sync.table fails permanently, saying the sync is not built yet', async () => {
-    expect(await run('sync.table', { table: 'agents' })).toMatchObject({
+  it('sync.table fails permanently without a mirror, saying so (tests/sync.test.ts pushes for real)', async () => {
+    expect(await run('sync.table', { table: 'public.agents' })).toMatchObject({
       status: 'failed',
       attempts: 1,
-      last_error: expect.stringMatching(/not built yet; nothing was synced/),
+      last_error: 'sync.table: no mirror configured (COCKROACH_DB_URL)',
     });
   });
 

@@ -24,6 +24,7 @@ export const drainRequest = z.object({
 
 export interface JobDrainDeps {
   sql: Sql;
+  mirror?: Sql | null;
   config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
   clock: Clock;
   handlers: HandlerRegistry;
@@ -43,6 +44,7 @@ export function createJobDrainApp(deps: JobDrainDeps) {
     const result = await drainQueue(
       {
         sql: deps.sql,
+        mirror: deps.mirror ?? null,
         handlers: deps.handlers,
         clock: deps.clock,
         random: deps.random ?? Math.random,

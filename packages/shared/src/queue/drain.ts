@@ -15,6 +15,8 @@ import {
 export interface JobContext {
   job: ClaimedJob;
   sql: Sql;
+  /** The CockroachDB mirror, where one is configured. */
+  mirror: Sql | null;
   clock: Clock;
   fetch: typeof fetch;
   /** Aborted shortly before the job's lease runs out. */
@@ -27,6 +29,7 @@ export type HandlerRegistry = Readonly<Record<string, JobHandler>>;
 
 export interface DrainDeps {
   sql: Sql;
+  mirror?: Sql | null;
   handlers: HandlerRegistry;
   clock: Clock;
   random: () => number;
@@ -178,6 +181,7 @@ async function runJob(deps: DrainDeps, job: ClaimedJob): Promise<Outcome> {
       handler({
         job,
         sql: deps.sql,
+        mirror: deps.mirror ?? null,
         clock: deps.clock,
         fetch: deps.fetch,
         signal: controller.signal,

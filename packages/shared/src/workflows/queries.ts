@@ -51,8 +51,9 @@ export interface PlannedExecution {
 
 /**
  * Writes what a batch of events runs, in one transaction: one execution per (event,
- * template) that has none yet, with its jobs, in event order; then marks the events
- * processed (something ran) or ignored. Re-delivered events find their executions already
+ * template) that has none yet, with its jobs, in event order; the changed rows of mirrored
+ * tables marked dirty for the sync; then the events marked processed (something ran) or
+ * ignored. Re-delivered events find their executions already
  * there and make nothing twice.
  */
 export async function recordBatch(
@@ -66,6 +67,8 @@ export async function recordBatch(
       tx.json(plans.map((p) => ({ ...p, kind: 'database_event' })) as never)
     })
     `;
+    // Rows of mirrored tables become dirty for the mirror sync in the same transaction.
+    await tx`select cesar.mark_sync_dirty(${eventIds}::bigint[])`;
     const matched = [...new Set(plans.map((p) => p.event_id))];
     await tx`
       update cesar.event_log

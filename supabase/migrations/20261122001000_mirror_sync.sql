@@ -1,0 +1,96 @@
+-- Why: the CockroachDB mirror. Which tables are mirrored is data (cesar.sync_tables). Every
+-- change to them is already captured in the writer's transaction (cesar.event_log); the event
+-- processor marks the changed row dirty in cesar.sync_outbox, and a push copies dirty rows to
+-- the mirror and clears them. Being status-based (a row is dirty until pushed), this cannot
+-- skip a row whose transaction committed after a later one: the late commit's event is simply
+-- processed when it becomes visible, and marks its row dirty then.
+
+create table cesar.sync_tables (
+  table_name text primary key check (table_name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'),
+  enabled boolean not null default true,
+  created_at timestamptz not null default now()
+);
+
+insert into cesar.sync_tables (table_name)
+select 'public.' || t from unnest(array[
+  'agents', 'tasks', 'task_dependencies', 'sessions', 'agent_sessions', 'collaboration_sessions',
+  'a2a_conversations', 'a2a_messages', 'llm_collaborations', 'local_llm_training_batches',
+  'local_llm_learning_examples', 'llm_cache_metrics', 'financial_data', 'financial_daily_summaries',
+  'agent_events', 'memory_episodic', 'memory_semantic', 'knowledge_graph_edges', 'ingestion_log',
+  'email_ingest_state']) as t;
+
+-- Mirrored tables are watched, so that every change reaches the outbox.
+select cesar.watch(table_name::regclass) from cesar.sync_tables;
+
+-- Rows changed since they were last pushed, one entry per row: the last event wins.
+create table cesar.sync_outbox (
+  table_name text not null,
+  row_key text not null,
+  op text not null check (op in ('INSERT', 'UPDATE', 'DELETE')),
+  event_id bigint not null,
+  primary key (table_name, row_key)
+);
+
+-- Called by the event processor in the transaction that marks events processed.
+create function cesar.mark_sync_dirty(event_ids bigint[]) returns integer
+language sql
+volatile
+set search_path = ''
+as $$
+  with dirty as (
+    insert into cesar.sync_outbox as o (table_name, row_key, op, event_id)
+    select distinct on (e.schema_name || '.' || e.table_name, e.row_key)
+           e.schema_name || '.' || e.table_name, e.row_key, e.op, e.id
+    from cesar.event_log e
+    join cesar.sync_tables s on s.table_name = e.schema_name || '.' || e.table_name and s.enabled
+    where e.id = any (mark_sync_dirty.event_ids) and e.row_key is not null
+    order by e.schema_name || '.' || e.table_name, e.row_key, e.id desc
+    on conflict (table_name, row_key) do update
+      set op = excluded.op, event_id = excluded.event_id
+      where excluded.event_id > o.event_id
+    returning 1
+  )
+  select count(*)::int from dirty
+$$;
+
+-- Marks every row of a table dirty: the first push, or after the mirror was rebuilt.
+create function cesar.sync_backfill(target text) returns integer
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  key_column text;
+  marked integer;
+begin
+  select w.key_column into key_column from cesar.watched_tables w where w.table_name = target;
+  if key_column is null or not exists (select from cesar.sync_tables s where s.table_name = target) then
+    raise exception 'table % is not mirrored', target using errcode = '22023';
+  end if;
+  execute format(
+    'insert into cesar.sync_outbox (table_name, row_key, op, event_id) '
+    'select %L, t.%I::text, %L, 0 from %s t on conflict (table_name, row_key) do nothing',
+    target, key_column, 'INSERT', target::regclass);
+  get diagnostics marked = row_count;
+  return marked;
+end
+$$;
+
+-- Per table and direction: the state of the last run, and a lease so that two runs of the
+-- same table and direction never overlap.
+create table cesar.sync_state (
+  table_name text not null,
+  direction text not null check (direction in ('up', 'down')),
+  status text not null default 'pending' check (status in ('pending', 'in_progress', 'completed', 'failed')),
+  last_sync_at timestamptz,
+  records_synced bigint not null default 0,
+  conflicts bigint not null default 0,
+  error_message text,
+  lease_holder text,
+  lease_until timestamptz not null default '-infinity',
+  updated_at timestamptz not null default now(),
+  primary key (table_name, direction)
+);
+
+revoke execute on function cesar.mark_sync_dirty(bigint[]), cesar.sync_backfill(text)
+  from public, anon, authenticated;
