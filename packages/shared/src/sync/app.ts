@@ -8,7 +8,8 @@ import { ApiError, notFound, onError } from '../http/errors.ts';
 import { declaredTables, runPush, syncStatus } from './run.ts';
 
 export const syncRequest = z.object({
-  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table')).min(1).optional(),
+  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
+    .min(1).optional(),
   direction: z.enum(['up', 'down', 'both']).default('up'),
   dry_run: z.boolean().default(false),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
@@ -32,15 +33,28 @@ export function createSyncApp(deps: SyncDeps) {
   app.post('/', async (c) => {
     const body = await readJsonBody(c, syncRequest);
     if (body.direction !== 'up') {
-      throw new ApiError(422, `direction ${body.direction} needs the pull from the mirror, which is not built yet; use up`);
+      throw new ApiError(
+        422,
+        `direction ${body.direction} needs the pull from the mirror, which is not built yet; use up`,
+      );
     }
     const declared = await declaredTables(deps.sql);
     const unknown = (body.tables ?? []).filter((t) => !declared.includes(t));
-    if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}; mirrored: ${declared.join(', ')}`);
+    if (unknown.length > 0) {
+      throw new ApiError(
+        422,
+        `not mirrored: ${unknown.join(', ')}; mirrored: ${declared.join(', ')}`,
+      );
+    }
     if (!deps.mirror) throw new ApiError(503, 'no mirror configured: set COCKROACH_DB_URL');
     const tables = await runPush(
       { primary: deps.sql, mirror: deps.mirror, random: deps.random ?? Math.random },
-      { tables: body.tables ?? null, dryRun: body.dry_run, batchSize: body.batch_size, budgetMs: body.budget_ms },
+      {
+        tables: body.tables ?? null,
+        dryRun: body.dry_run,
+        batchSize: body.batch_size,
+        budgetMs: body.budget_ms,
+      },
     );
     return c.json({ direction: 'up', dry_run: body.dry_run, tables });
   });

@@ -50,9 +50,10 @@ async function hasBeenPushed(primary: Sql, table: string): Promise<boolean> {
 
 async function outboxPage(primary: Sql, table: string, after: [string, string], limit: number) {
   return await primary<OutboxEntry[]>`
-    select row_key, event_id::text from cesar.sync_outbox
-    where table_name = ${table} and (event_id, row_key) > (${after[0]}::bigint, ${after[1]})
-    order by event_id, row_key
+    select o.row_key, o.event_id::text as event_id from cesar.sync_outbox o
+    where o.table_name = ${table} and (o.event_id, o.row_key) > (${after[0]}::bigint, ${after[1]})
+    -- Qualified: the output column event_id is text, and must not be what sorts.
+    order by o.event_id, o.row_key
     limit ${limit}
   `;
 }
@@ -61,7 +62,9 @@ async function outboxPage(primary: Sql, table: string, after: [string, string], 
 async function primaryRows(primary: Sql, shape: TableShape, keys: string[]): Promise<string[][]> {
   const columns = shape.columns.map((c) => `${ident(c.name)}::text`).join(', ');
   return await primary.unsafe(
-    `select ${columns} from ${qualified(shape.table)} where ${ident(shape.key)}::text = any($1::text[])`,
+    `select ${columns} from ${qualified(shape.table)} where ${
+      ident(shape.key)
+    }::text = any($1::text[])`,
     [keys],
   ).values() as unknown as string[][];
 }
@@ -71,11 +74,17 @@ interface MirrorRow {
   updated_at: string | null;
 }
 
-async function mirrorRows(mirror: Sql, shape: TableShape, keys: string[]): Promise<Map<string, MirrorRow>> {
+async function mirrorRows(
+  mirror: Sql,
+  shape: TableShape,
+  keys: string[],
+): Promise<Map<string, MirrorRow>> {
   const hasUpdatedAt = shape.columns.some((c) => c.name === 'updated_at');
   const rows = await mirror.unsafe<MirrorRow[]>(
-    `SELECT ${ident(shape.key)}::STRING AS key, ${hasUpdatedAt ? 'updated_at::STRING' : 'NULL'} AS updated_at ` +
-      `FROM ${qualified(shape.table)} WHERE ${ident(shape.key)}::STRING = ANY ($1::STRING[])`,
+    `SELECT ${ident(shape.key)}::TEXT AS key, ${
+      hasUpdatedAt ? 'updated_at::TEXT' : 'NULL'
+    } AS updated_at ` +
+      `FROM ${qualified(shape.table)} WHERE ${ident(shape.key)}::TEXT = ANY ($1::TEXT[])`,
     [keys],
   );
   return new Map(rows.map((r) => [r.key, r]));
@@ -96,7 +105,9 @@ function upsertStatement(shape: TableShape, rows: string[][]): [string, string[]
     })`
   );
   const names = shape.columns.map((c) => ident(c.name));
-  const updates = shape.columns.filter((c) => c.name !== shape.key).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`);
+  const updates = shape.columns.filter((c) => c.name !== shape.key).map((c) =>
+    `${ident(c.name)} = excluded.${ident(c.name)}`
+  );
   const guard = shape.columns.some((c) => c.name === 'updated_at')
     ? ` WHERE ${qualified(shape.table)}.updated_at <= excluded.updated_at`
     : '';
@@ -108,7 +119,11 @@ function upsertStatement(shape: TableShape, rows: string[][]): [string, string[]
 }
 
 /** A mirror transaction, retried with jittered backoff when CockroachDB asks (SQLSTATE 40001). */
-export async function withRetry<T>(deps: PushDeps, work: () => Promise<T>, attempts = 6): Promise<T> {
+export async function withRetry<T>(
+  deps: PushDeps,
+  work: () => Promise<T>,
+  attempts = 6,
+): Promise<T> {
   for (let attempt = 1;; attempt++) {
     try {
       return await work();
@@ -120,15 +135,30 @@ export async function withRetry<T>(deps: PushDeps, work: () => Promise<T>, attem
   }
 }
 
-export async function pushTable(deps: PushDeps, table: string, options: PushOptions): Promise<PushResult> {
+export async function pushTable(
+  deps: PushDeps,
+  table: string,
+  options: PushOptions,
+): Promise<PushResult> {
   const started = performance.now();
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
   if (!(await hasBeenPushed(deps.primary, table))) {
     await deps.primary`select cesar.sync_backfill(${table})`;
   }
-  const result: PushResult = { table, inserted: 0, updated: 0, deleted: 0, conflicts: 0, batches: 0, stopped: 'done' };
-  const pageSize = Math.max(1, Math.min(options.batchSize, Math.floor(PARAMETER_LIMIT / shape.columns.length)));
+  const result: PushResult = {
+    table,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    conflicts: 0,
+    batches: 0,
+    stopped: 'done',
+  };
+  const pageSize = Math.max(
+    1,
+    Math.min(options.batchSize, Math.floor(PARAMETER_LIMIT / shape.columns.length)),
+  );
   let after: [string, string] = ['-1', ''];
   for (;;) {
     if (performance.now() - started >= options.budgetMs) {
@@ -151,7 +181,10 @@ export async function pushTable(deps: PushDeps, table: string, options: PushOpti
       for (const row of rows) {
         const there = existing.get(row[keyIndex]!);
         if (!there) counts.inserted++;
-        else if (updatedIndex >= 0 && there.updated_at !== null && new Date(there.updated_at) > new Date(row[updatedIndex]!)) {
+        else if (
+          updatedIndex >= 0 && there.updated_at !== null &&
+          new Date(there.updated_at) > new Date(row[updatedIndex]!)
+        ) {
           counts.conflicts++;
         } else counts.updated++;
       }
@@ -164,12 +197,14 @@ export async function pushTable(deps: PushDeps, table: string, options: PushOpti
           }
           if (gone.length > 0) {
             await tx.unsafe(
-              `DELETE FROM ${qualified(shape.table)} WHERE ${ident(shape.key)}::STRING = ANY ($1::STRING[])`,
+              `DELETE FROM ${qualified(shape.table)} WHERE ${
+                ident(shape.key)
+              }::TEXT = ANY ($1::TEXT[])`,
               [gone],
             );
             await tx.unsafe(
               'INSERT INTO public.cesar_sync_tombstones (table_name, row_key, deleted_at) ' +
-                'SELECT $1, k, now() FROM unnest($2::STRING[]) AS k ' +
+                'SELECT $1, k, now() FROM unnest($2::TEXT[]) AS k ' +
                 'ON CONFLICT (table_name, row_key) DO UPDATE SET deleted_at = excluded.deleted_at',
               [table, gone],
             );
@@ -184,7 +219,9 @@ export async function pushTable(deps: PushDeps, table: string, options: PushOpti
     if (!options.dryRun) {
       await deps.primary`
         delete from cesar.sync_outbox o
-        using jsonb_to_recordset(${deps.primary.json(page as never)}) as p (row_key text, event_id bigint)
+        using jsonb_to_recordset(${
+        deps.primary.json(page as never)
+      }) as p (row_key text, event_id bigint)
         where o.table_name = ${table} and o.row_key = p.row_key and o.event_id = p.event_id
       `;
     }

@@ -39,7 +39,13 @@ async function takeLease(primary: Sql, table: string, holder: string): Promise<b
   return rows.length === 1;
 }
 
-async function finish(primary: Sql, table: string, holder: string, outcome: TableOutcome, dryRun: boolean) {
+async function finish(
+  primary: Sql,
+  table: string,
+  holder: string,
+  outcome: TableOutcome,
+  dryRun: boolean,
+) {
   const done = outcome.status === 'completed';
   const pushed = 'inserted' in outcome ? outcome.inserted + outcome.updated + outcome.deleted : 0;
   const conflicts = 'conflicts' in outcome ? outcome.conflicts : 0;
@@ -68,11 +74,19 @@ export async function runPush(deps: PushDeps, request: SyncRequest): Promise<Tab
     let outcome: TableOutcome;
     try {
       const remaining = Math.max(0, request.budgetMs - (performance.now() - started));
-      const pushed = await pushTable(deps, table, { batchSize: request.batchSize, dryRun: request.dryRun, budgetMs: remaining });
+      const pushed = await pushTable(deps, table, {
+        batchSize: request.batchSize,
+        dryRun: request.dryRun,
+        budgetMs: remaining,
+      });
       outcome = { ...pushed, status: pushed.stopped === 'done' ? 'completed' : 'in_progress' };
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      outcome = { table, status: 'failed', error: e.code ? `${e.code}: ${e.message}` : String(e.message ?? err) };
+      outcome = {
+        table,
+        status: 'failed',
+        error: e.code ? `${e.code}: ${e.message}` : String(e.message ?? err),
+      };
     }
     await finish(deps.primary, table, holder, outcome, request.dryRun);
     outcomes.push(outcome);

@@ -35,7 +35,9 @@ export function qualified(table: string): string {
 }
 
 export async function describeTable(primary: Sql, table: string): Promise<TableShape> {
-  const columns = await primary<Array<{ name: string; type: string; not_null: boolean; key: boolean }>>`
+  const columns = await primary<
+    Array<{ name: string; type: string; not_null: boolean; key: boolean }>
+  >`
     select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as not_null,
            exists (select from pg_index i where i.indrelid = a.attrelid and i.indisprimary
                      and i.indnatts = 1 and i.indkey[0] = a.attnum) as key
@@ -45,12 +47,20 @@ export async function describeTable(primary: Sql, table: string): Promise<TableS
   `;
   const key = columns.find((c) => c.key)?.name;
   if (!key) throw new Error(`${table} has no single-column primary key`);
-  return { table, key, columns: columns.map(({ name, type, not_null }) => ({ name, type, notNull: not_null })) };
+  return {
+    table,
+    key,
+    columns: columns.map(({ name, type, not_null }) => ({ name, type, notNull: not_null })),
+  };
 }
 
 export function mirrorDdl(shape: TableShape): string {
-  const columns = shape.columns.map((c) => `${ident(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
-  return `CREATE TABLE IF NOT EXISTS ${qualified(shape.table)} (${columns.join(', ')}, PRIMARY KEY (${ident(shape.key)}))`;
+  const columns = shape.columns.map((c) =>
+    `${ident(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`
+  );
+  return `CREATE TABLE IF NOT EXISTS ${qualified(shape.table)} (${
+    columns.join(', ')
+  }, PRIMARY KEY (${ident(shape.key)}))`;
 }
 
 /** Where the mirror keeps deletions, so that a later sync or restore never brings a row back. */
@@ -63,7 +73,17 @@ export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
   await mirror.unsafe(TOMBSTONES_DDL);
   await mirror.unsafe(mirrorDdl(shape));
   const [schema, name] = shape.table.split('.') as [string, string];
-  const found = await mirror<Array<{ name: string; type: string; precision: number | null; scale: number | null; nullable: string }>>`
+  const found = await mirror<
+    Array<
+      {
+        name: string;
+        type: string;
+        precision: number | null;
+        scale: number | null;
+        nullable: string;
+      }
+    >
+  >`
     select column_name as name, data_type as type, numeric_precision as precision, numeric_scale as scale,
            is_nullable as nullable
     from information_schema.columns
@@ -80,8 +100,12 @@ export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
     byName.delete(column.name);
     const expected = normaliseType(column.type);
     const actual = normaliseType(other.type, other.precision, other.scale);
-    if (expected !== actual) differences.push(`column ${column.name} is ${actual}, not ${expected}`);
-    if (column.notNull !== (other.nullable === 'NO')) differences.push(`column ${column.name} nullability differs`);
+    if (expected !== actual) {
+      differences.push(`column ${column.name} is ${actual}, not ${expected}`);
+    }
+    if (column.notNull !== (other.nullable === 'NO')) {
+      differences.push(`column ${column.name} nullability differs`);
+    }
   }
   for (const extra of byName.keys()) differences.push(`column ${extra} is not on the primary`);
   if (differences.length > 0) throw new SchemaDriftError(shape.table, differences);

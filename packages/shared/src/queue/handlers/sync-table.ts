@@ -27,7 +27,9 @@ export const syncTable: JobHandler = async ({ job, sql, mirror, signal }) => {
   if (signal.aborted) throw new Error('sync.table: aborted');
   const failed = outcomes.filter((o) => o.status === 'failed');
   if (failed.length > 0) {
-    throw new Error(`sync.table: ${failed.map((o) => `${o.table}: ${'error' in o ? o.error : ''}`).join('; ')}`);
+    throw new Error(
+      `sync.table: ${failed.map((o) => `${o.table}: ${'error' in o ? o.error : ''}`).join('; ')}`,
+    );
   }
   if (input.direction !== 'up') {
     throw new PermanentJobError(

@@ -1,0 +1,318 @@
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createSql, type Sql } from '../packages/shared/src/db.ts';
+import { createSyncApp } from '../packages/shared/src/sync/app.ts';
+import { withRetry } from '../packages/shared/src/sync/push.ts';
+import { runPush, type TableOutcome } from '../packages/shared/src/sync/run.ts';
+import { describeTable, preflight, SchemaDriftError } from '../packages/shared/src/sync/schema.ts';
+import { mirrorUrl, testSql } from './helpers/db.ts';
+import { process } from './helpers/workflows.ts';
+
+// Push to the mirror (a second database standing in for CockroachDB). Every statement sent to
+// the mirror is recorded and checked against constructs CockroachDB rejects.
+
+const sql = testSql(undefined, 8);
+const statements: string[] = [];
+const mirror = postgres(mirrorUrl(), {
+  max: 4,
+  onnotice: () => {},
+  debug: (_connection, query) => statements.push(query),
+});
+afterAll(() => mirror.end({ timeout: 5 }));
+const tag = `s${Date.now().toString(36)}`;
+
+const push = (
+  tables: string[],
+  options: Partial<{ dryRun: boolean; batchSize: number; budgetMs: number }> = {},
+  target: Sql = mirror,
+) =>
+  runPush({ primary: sql, mirror: target, random: () => 0.5, sleep: () => Promise.resolve() }, {
+    tables,
+    dryRun: options.dryRun ?? false,
+    batchSize: options.batchSize ?? 1000,
+    budgetMs: options.budgetMs ?? 60_000,
+  });
+
+const ok = (outcome: TableOutcome | undefined) => {
+  expect(outcome?.status, JSON.stringify(outcome)).toBe('completed');
+  return outcome as Extract<TableOutcome, { inserted: number }>;
+};
+
+/** Processes events until none of these rows' events is left pending (another file's drain may hold the lease). */
+async function settle(ids: string[]) {
+  for (let i = 0; i < 200; i++) {
+    await process(sql);
+    const [{ n }] = await sql`select count(*)::int as n from cesar.event_log
+                              where row_key = any(${ids}) and status in ('pending', 'processing')` as unknown as [
+      { n: number },
+    ];
+    if (n === 0) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('events were not processed');
+}
+
+async function mirrored(id: string) {
+  const [row] = await mirror`select name, status, updated_at from public.agents where id = ${id}`;
+  return row;
+}
+
+describe('push to the mirror', () => {
+  it('copies a table on its first push, then only what changed', async () => {
+    const first = ok((await push(['public.agents']))[0]);
+    expect(first.inserted).toBeGreaterThanOrEqual(48);
+    const [{ primaryCount }] =
+      await sql`select count(*)::int as "primaryCount" from agents` as unknown as [
+        { primaryCount: number },
+      ];
+    const [{ mirrorCount }] =
+      await mirror`select count(*)::int as "mirrorCount" from public.agents` as unknown as [
+        { mirrorCount: number },
+      ];
+    expect(mirrorCount).toBeGreaterThanOrEqual(48);
+    expect(Math.abs(mirrorCount - primaryCount)).toBeLessThan(20); // other files write agents meanwhile
+    const [state] =
+      await sql`select status, last_sync_at, records_synced from cesar.sync_state where table_name = 'public.agents' and direction = 'up'`;
+    expect(state).toMatchObject({ status: 'completed', last_sync_at: expect.any(Date) });
+  });
+
+  it('propagates inserts, updates and deletes, with a tombstone for the delete', async () => {
+    const [a] =
+      await sql`insert into agents (name, type) values (${`${tag} a`}, 'monitor') returning id`;
+    const [b] =
+      await sql`insert into agents (name, type) values (${`${tag} b`}, 'monitor') returning id`;
+    await settle([a!.id, b!.id]);
+    await push(['public.agents']);
+    expect(await mirrored(a!.id)).toMatchObject({ name: `${tag} a`, status: 'active' });
+    await sql`update agents set status = 'idle' where id = ${a!.id}`;
+    await sql`delete from agents where id = ${b!.id}`;
+    await settle([a!.id, b!.id]);
+    await push(['public.agents']);
+    expect(await mirrored(a!.id)).toMatchObject({ status: 'idle' });
+    expect(await mirrored(b!.id)).toBeUndefined();
+    expect(
+      await mirror`select 1 from public.cesar_sync_tombstones where table_name = 'public.agents' and row_key = ${
+        b!.id
+      }`,
+    ).toHaveLength(1);
+  });
+
+  it('never skips a row whose transaction committed after a later one', async () => {
+    const t1 = await sql.reserve();
+    try {
+      await t1`begin`;
+      const [late] =
+        await t1`insert into agents (name, type) values (${`${tag} late`}, 'monitor') returning id`;
+      const [early] =
+        await sql`insert into agents (name, type) values (${`${tag} early`}, 'monitor') returning id`;
+      await settle([early!.id]);
+      await push(['public.agents']);
+      expect(await mirrored(early!.id)).toBeDefined();
+      expect(await mirrored(late!.id)).toBeUndefined();
+      await t1`commit`;
+      await settle([late!.id]);
+      await push(['public.agents']);
+      expect(await mirrored(late!.id)).toMatchObject({ name: `${tag} late` });
+    } finally {
+      t1.release();
+    }
+  });
+
+  it('reports exactly what a dry run would do and moves nothing', async () => {
+    const [a] =
+      await sql`insert into agents (name, type) values (${`${tag} dry`}, 'monitor') returning id`;
+    await settle([a!.id]);
+    await push(['public.agents']);
+    await sql`update agents set status = 'busy' where id = ${a!.id}`;
+    const [c] =
+      await sql`insert into agents (name, type) values (${`${tag} dry new`}, 'monitor') returning id`;
+    await settle([a!.id, c!.id]);
+    const [dry] = await push(['public.agents'], { dryRun: true });
+    expect(ok(dry)).toMatchObject({ inserted: expect.any(Number), updated: expect.any(Number) });
+    expect((dry as { inserted: number }).inserted).toBeGreaterThanOrEqual(1);
+    expect((dry as { updated: number }).updated).toBeGreaterThanOrEqual(1);
+    expect(await mirrored(a!.id)).toMatchObject({ status: 'active' });
+    expect(await mirrored(c!.id)).toBeUndefined();
+    expect(
+      await sql`select 1 from cesar.sync_outbox where table_name = 'public.agents' and row_key = any(${[
+        a!.id,
+        c!.id,
+      ]})`,
+    ).toHaveLength(2);
+    await push(['public.agents']);
+    expect(await mirrored(a!.id)).toMatchObject({ status: 'busy' });
+    expect(await mirrored(c!.id)).toBeDefined();
+  });
+
+  it('resumes where a run stopped, doubling nothing', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `${tag} resume ${i}`);
+    const inserted =
+      await sql`insert into agents (name, type) select unnest(${names}::text[]), 'monitor' returning id`;
+    await settle(inserted.map((r) => r.id));
+    // A run whose budget runs out after one page of 10 (as if cut off): the rest stays dirty.
+    const [cut] = await push(['public.agents'], { batchSize: 10, budgetMs: 1 });
+    expect(cut).toMatchObject({ status: 'in_progress' });
+    await push(['public.agents'], { batchSize: 10 });
+    const rows = await mirror`select name from public.agents where name like ${`${tag} resume %`}`;
+    expect(rows).toHaveLength(30);
+  });
+
+  it('retries a mirror transaction that CockroachDB aborts with 40001', async () => {
+    let failures = 0;
+    const flaky = new Proxy(mirror, {
+      get(target, prop, receiver) {
+        if (prop === 'begin') {
+          return (...args: unknown[]) => {
+            if (failures < 2) {
+              failures++;
+              return Promise.reject(
+                Object.assign(new Error('restart transaction'), { code: '40001' }),
+              );
+            }
+            return (target.begin as (...a: unknown[]) => unknown)(...args);
+          };
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    }) as Sql;
+    const [a] =
+      await sql`insert into agents (name, type) values (${`${tag} retry`}, 'monitor') returning id`;
+    await settle([a!.id]);
+    ok((await push(['public.agents'], {}, flaky))[0]);
+    expect(failures).toBe(2);
+    expect(await mirrored(a!.id)).toBeDefined();
+    await expect(
+      withRetry(
+        {
+          primary: sql,
+          mirror,
+          random: () => 0,
+          sleep: () => Promise.resolve(),
+        },
+        () => Promise.reject(Object.assign(new Error('always'), { code: '40001' })),
+        3,
+      ),
+    ).rejects.toThrow('always');
+  });
+
+  it('fails cleanly when the mirror is down, keeps the work, and catches up later', async () => {
+    const down = createSql('postgresql://postgres:postgres@127.0.0.1:9/none', {
+      applicationName: 'down',
+      max: 1,
+    });
+    const [a] =
+      await sql`insert into agents (name, type) values (${`${tag} outage`}, 'monitor') returning id`;
+    await settle([a!.id]);
+    const [failed] = await push(['public.agents'], {}, down);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/ECONNREFUSED/),
+    });
+    const [state] =
+      await sql`select status, error_message from cesar.sync_state where table_name = 'public.agents' and direction = 'up'`;
+    expect(state).toMatchObject({
+      status: 'failed',
+      error_message: expect.stringMatching(/ECONNREFUSED/),
+    });
+    expect(await sql`select 1 from cesar.sync_outbox where row_key = ${a!.id}`).toHaveLength(1);
+    await down.end();
+    ok((await push(['public.agents']))[0]);
+    expect(await mirrored(a!.id)).toBeDefined();
+  });
+
+  it("refuses to run when the mirror's table drifted from the primary's", async () => {
+    const shape = await describeTable(sql, 'public.sessions');
+    await preflight(mirror, shape);
+    await mirror`alter table public.sessions add column surprise text`;
+    try {
+      await expect(preflight(mirror, shape)).rejects.toThrow(SchemaDriftError);
+      const [outcome] = await push(['public.sessions']);
+      expect(outcome).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/column surprise is not on the primary/),
+      });
+    } finally {
+      await mirror`alter table public.sessions drop column surprise`;
+    }
+  });
+
+  it('lets only one run push a table at a time', async () => {
+    await sql`update cesar.sync_state set lease_holder = 'someone', lease_until = now() + interval '1 minute'
+              where table_name = 'public.agents' and direction = 'up'`;
+    try {
+      expect((await push(['public.agents']))[0]).toEqual({
+        table: 'public.agents',
+        status: 'busy',
+      });
+    } finally {
+      await sql`update cesar.sync_state set lease_holder = null, lease_until = '-infinity'
+                where table_name = 'public.agents' and direction = 'up'`;
+    }
+  });
+
+  it('sends the mirror nothing CockroachDB rejects', () => {
+    const rejected = [
+      /\blisten\b/i,
+      /\bnotify\b/i,
+      /pg_advisory/i,
+      /\btrigger\b/i,
+      /\bserial\b/i,
+      /\bctid\b/i,
+      /\bxmin\b/i,
+      /\bxmax\b/i,
+      /::regclass/i,
+      /\bunlogged\b/i,
+      /\bcreate extension\b/i,
+      /\binherits\b/i,
+    ];
+    expect(statements.length).toBeGreaterThan(10);
+    for (const statement of statements) {
+      for (const pattern of rejected) expect(statement, statement).not.toMatch(pattern);
+    }
+  });
+});
+
+describe('POST /sync', () => {
+  const SECRET = 'sync-test-secret-0123456789';
+  const app = createSyncApp({
+    sql,
+    mirror,
+    config: { functionSecret: SECRET, serviceRoleKey: null },
+    random: () => 0.5,
+  });
+  const post = (body: unknown, token = SECRET) =>
+    app.request('/sync', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+
+  it('pushes and reports, and GET /sync/status shows every mirrored table', async () => {
+    const res = await post({ tables: ['public.sessions'], direction: 'up' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      direction: 'up',
+      dry_run: false,
+      tables: [{ table: 'public.sessions', status: 'completed' }],
+    });
+    const status =
+      await (await app.request('/sync/status', { headers: { authorization: `Bearer ${SECRET}` } }))
+        .json();
+    expect(status.tables.map((t: { table_name: string }) => t.table_name)).toEqual(
+      expect.arrayContaining(['public.agents', 'public.sessions']),
+    );
+  });
+
+  it('refuses bad requests with 4xx and touches nothing', async () => {
+    const cases: Array<[Response, number, RegExp]> = [
+      [await post({ direction: 'sideways' }), 400, /invalid request body/],
+      [await post({ tables: ['public.nope'] }), 422, /not mirrored: public.nope/],
+      [await post({ direction: 'down' }), 422, /not built yet/],
+      [await post({}, 'wrong-secret-0000000000'), 401, /invalid bearer token/],
+    ];
+    for (const [res, status, message] of cases) {
+      expect(res.status).toBe(status);
+      expect((await res.json()).error.message).toMatch(message);
+    }
+  });
+});
