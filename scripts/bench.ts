@@ -1,6 +1,7 @@
 import { startTempStack } from './lib/temp-stack.ts';
 import { benchEvents, reportEvents } from './bench/events.ts';
 import { benchQueue, reportQueue } from './bench/queue.ts';
+import { benchSync, reportSync } from './bench/sync.ts';
 
 // `npm run bench`: benchmarks on a temporary local stack (see README, "Benchmarks").
 // Sections can be picked: `npm run bench -- queue`.
@@ -21,6 +22,7 @@ try {
     const options = { rows: 10_000, rounds: 5, latencyRows: 200, latencyPerSecond: 50 };
     report.push(reportEvents(await benchEvents(stack, options), options));
   }
+  if (want('sync')) report.push(reportSync(await benchSync(stack, 100_000)));
 } finally {
   await stack.destroy();
 }

@@ -1792,6 +1792,12 @@ CREATE INDEX job_queue_type_status_idx ON cesar.job_queue USING btree (job_type,
 CREATE UNIQUE INDEX mv_job_queue_backlog_key ON cesar.mv_job_queue_backlog USING btree (job_type, status);
 
 --
+-- Name: sync_outbox_page_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE INDEX sync_outbox_page_idx ON cesar.sync_outbox USING btree (table_name, event_id, row_key);
+
+--
 -- Name: workflow_executions_event_key; Type: INDEX; Schema: cesar; Owner: -
 --
 

@@ -30,6 +30,8 @@ create table cesar.sync_outbox (
   event_id bigint not null,
   primary key (table_name, row_key)
 );
+-- The push pages through a table's dirty rows in (event_id, row_key) order.
+create index sync_outbox_page_idx on cesar.sync_outbox (table_name, event_id, row_key);
 
 -- Called by the event processor in the transaction that marks events processed.
 create function cesar.mark_sync_dirty(event_ids bigint[]) returns integer

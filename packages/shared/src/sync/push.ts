@@ -58,13 +58,19 @@ async function outboxPage(primary: Sql, table: string, after: [string, string], 
   `;
 }
 
+/** Keys travel as text and are compared in the key's own type, so the key's index is used. */
+function keyArray(shape: TableShape, parameter: number): string {
+  const type = shape.columns.find((c) => c.name === shape.key)!.type;
+  return `$${parameter}::TEXT[]::${type}[]`;
+}
+
 /** The current rows for some keys, every column as text (the form both databases read). */
 async function primaryRows(primary: Sql, shape: TableShape, keys: string[]): Promise<string[][]> {
   const columns = shape.columns.map((c) => `${ident(c.name)}::text`).join(', ');
   return await primary.unsafe(
-    `select ${columns} from ${qualified(shape.table)} where ${
-      ident(shape.key)
-    }::text = any($1::text[])`,
+    `select ${columns} from ${qualified(shape.table)} where ${ident(shape.key)} = any(${
+      keyArray(shape, 1)
+    })`,
     [keys],
   ).values() as unknown as string[][];
 }
@@ -84,7 +90,7 @@ async function mirrorRows(
     `SELECT ${ident(shape.key)}::TEXT AS key, ${
       hasUpdatedAt ? 'updated_at::TEXT' : 'NULL'
     } AS updated_at ` +
-      `FROM ${qualified(shape.table)} WHERE ${ident(shape.key)}::TEXT = ANY ($1::TEXT[])`,
+      `FROM ${qualified(shape.table)} WHERE ${ident(shape.key)} = ANY (${keyArray(shape, 1)})`,
     [keys],
   );
   return new Map(rows.map((r) => [r.key, r]));
@@ -92,19 +98,17 @@ async function mirrorRows(
 
 /**
  * One statement: insert the rows, or update the mirror's where its updated_at is not newer
- * (equal times: the primary's version wins, so every run decides the same way).
+ * (equal times: the primary's version wins, so every run decides the same way). The rows
+ * travel as one text array per column, unnested and cast on the mirror: a page of 1,000
+ * rows is as many parameters as the table has columns, far under the 65,534 limit, and
+ * parsed once instead of once per value.
  */
-function upsertStatement(shape: TableShape, rows: string[][]): [string, string[]] {
-  const params: string[] = [];
-  const values = rows.map((row) =>
-    `(${
-      row.map((value, i) => {
-        params.push(value);
-        return `$${params.length}::${shape.columns[i]!.type}`;
-      }).join(', ')
-    })`
-  );
+function upsertStatement(shape: TableShape, rows: string[][]): [string, string[][]] {
+  const columns = shape.columns.map((c, i) => rows.map((row) => row[i]!));
   const names = shape.columns.map((c) => ident(c.name));
+  const aliases = shape.columns.map((_, i) => `c${i}`);
+  const casts = shape.columns.map((c, i) => `u.c${i}::${c.type}`);
+  const arrays = shape.columns.map((_, i) => `$${i + 1}::TEXT[]`);
   const updates = shape.columns.filter((c) => c.name !== shape.key).map((c) =>
     `${ident(c.name)} = excluded.${ident(c.name)}`
   );
@@ -112,9 +116,10 @@ function upsertStatement(shape: TableShape, rows: string[][]): [string, string[]
     ? ` WHERE ${qualified(shape.table)}.updated_at <= excluded.updated_at`
     : '';
   return [
-    `INSERT INTO ${qualified(shape.table)} (${names.join(', ')}) VALUES ${values.join(', ')} ` +
+    `INSERT INTO ${qualified(shape.table)} (${names.join(', ')}) ` +
+    `SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u (${aliases.join(', ')}) ` +
     `ON CONFLICT (${ident(shape.key)}) DO UPDATE SET ${updates.join(', ')}${guard}`,
-    params,
+    columns,
   ];
 }
 
@@ -193,13 +198,13 @@ export async function pushTable(
         await deps.mirror.begin(async (tx) => {
           if (rows.length > 0) {
             const [text, params] = upsertStatement(shape, rows);
-            await tx.unsafe(text, params);
+            await tx.unsafe(text, params as never);
           }
           if (gone.length > 0) {
             await tx.unsafe(
-              `DELETE FROM ${qualified(shape.table)} WHERE ${
-                ident(shape.key)
-              }::TEXT = ANY ($1::TEXT[])`,
+              `DELETE FROM ${qualified(shape.table)} WHERE ${ident(shape.key)} = ANY (${
+                keyArray(shape, 1)
+              })`,
               [gone],
             );
             await tx.unsafe(
