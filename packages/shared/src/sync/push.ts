@@ -104,7 +104,7 @@ async function mirrorRows(
  * parsed once instead of once per value.
  */
 function upsertStatement(shape: TableShape, rows: string[][]): [string, string[][]] {
-  const columns = shape.columns.map((c, i) => rows.map((row) => row[i]!));
+  const columns = shape.columns.map((_, i) => rows.map((row) => row[i]!));
   const names = shape.columns.map((c) => ident(c.name));
   const aliases = shape.columns.map((_, i) => `c${i}`);
   const casts = shape.columns.map((c, i) => `u.c${i}::${c.type}`);
