@@ -524,7 +524,8 @@ CREATE FUNCTION cesar.refresh_monitoring_views() RETURNS text[]
     AS $$
 begin
   refresh materialized view concurrently cesar.mv_job_queue_backlog;
-  return array['cesar.mv_job_queue_backlog'];
+  refresh materialized view concurrently cesar.mv_sync_lag;
+  return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'];
 end
 $$;
 
@@ -999,6 +1000,32 @@ CREATE TABLE cesar.sync_tables (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sync_tables_table_name_check CHECK ((table_name ~ '^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$'::text))
 );
+
+--
+-- Name: mv_sync_lag; Type: MATERIALIZED VIEW; Schema: cesar; Owner: -
+--
+
+CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
+ SELECT t.table_name,
+    d.direction,
+    COALESCE(s.status, 'pending'::text) AS status,
+    s.last_sync_at,
+    (EXTRACT(epoch FROM (now() - s.last_sync_at)))::bigint AS lag_seconds,
+    COALESCE(s.records_synced, (0)::bigint) AS records_synced,
+    COALESCE(s.conflicts, (0)::bigint) AS conflicts,
+        CASE
+            WHEN (d.direction = 'up'::text) THEN ( SELECT count(*) AS count
+               FROM cesar.sync_outbox o
+              WHERE (o.table_name = t.table_name))
+            ELSE NULL::bigint
+        END AS dirty_rows,
+    s.error_message,
+    now() AS refreshed_at
+   FROM ((cesar.sync_tables t
+     CROSS JOIN ( VALUES ('up'::text), ('down'::text)) d(direction))
+     LEFT JOIN cesar.sync_state s ON (((s.table_name = t.table_name) AND (s.direction = d.direction))))
+  WHERE t.enabled
+  WITH NO DATA;
 
 --
 -- Name: watched_tables; Type: TABLE; Schema: cesar; Owner: -
@@ -1790,6 +1817,12 @@ CREATE INDEX job_queue_type_status_idx ON cesar.job_queue USING btree (job_type,
 --
 
 CREATE UNIQUE INDEX mv_job_queue_backlog_key ON cesar.mv_job_queue_backlog USING btree (job_type, status);
+
+--
+-- Name: mv_sync_lag_key; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE UNIQUE INDEX mv_sync_lag_key ON cesar.mv_sync_lag USING btree (table_name, direction);
 
 --
 -- Name: sync_outbox_page_idx; Type: INDEX; Schema: cesar; Owner: -
@@ -3047,6 +3080,12 @@ GRANT ALL ON TABLE cesar.sync_state TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.sync_tables TO service_role;
+
+--
+-- Name: TABLE mv_sync_lag; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.mv_sync_lag TO service_role;
 
 --
 -- Name: TABLE watched_tables; Type: ACL; Schema: cesar; Owner: -

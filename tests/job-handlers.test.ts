@@ -209,7 +209,7 @@ describe('monitoring.refresh', () => {
     const job = await run('monitoring.refresh');
     expect(job).toMatchObject({
       status: 'completed',
-      result: { refreshed: ['cesar.mv_job_queue_backlog'] },
+      result: { refreshed: ['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'] },
     });
     const [row] =
       await sql`select jobs::int, oldest_age_seconds::int from cesar.mv_job_queue_backlog where job_type = ${type} and status = 'pending'`;

@@ -5,6 +5,7 @@ import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { withRetry } from '../packages/shared/src/sync/push.ts';
 import { runPush, type TableOutcome } from '../packages/shared/src/sync/run.ts';
 import { describeTable, preflight, SchemaDriftError } from '../packages/shared/src/sync/schema.ts';
+import { verifyTable } from '../packages/shared/src/sync/verify.ts';
 import { mirrorUrl, testSql } from './helpers/db.ts';
 import { process } from './helpers/workflows.ts';
 
@@ -248,6 +249,47 @@ describe('push to the mirror', () => {
       await sql`update cesar.sync_state set lease_holder = null, lease_until = '-infinity'
                 where table_name = 'public.agents' and direction = 'up'`;
     }
+  });
+
+  it('verifies: equal after a push, then finds a changed, a missing and an extra row', async () => {
+    ok((await push(['public.sessions']))[0]);
+    expect(await verifyTable(sql, mirror, 'public.sessions')).toMatchObject({
+      equal: true,
+      missing: [],
+      extra: [],
+      changed: [],
+    });
+    const [one, two] = await sql`select id from sessions order by id limit 2`;
+    const extra = crypto.randomUUID();
+    await mirror`update public.sessions set name = 'tampered' where id = ${one!.id}`;
+    await mirror`delete from public.sessions where id = ${two!.id}`;
+    await mirror`insert into public.sessions (id, name, status, metadata, started_at, created_at, updated_at)
+                 values (${extra}, 'stray', 'active', '{}', now(), now(), now())`;
+    try {
+      expect(await verifyTable(sql, mirror, 'public.sessions')).toMatchObject({
+        equal: false,
+        changed: [one!.id],
+        missing: [two!.id],
+        extra: [extra],
+      });
+    } finally {
+      await mirror`delete from public.sessions where id = ${extra}`;
+      await sql`select cesar.sync_backfill('public.sessions')`;
+      await push(['public.sessions']);
+    }
+    expect((await verifyTable(sql, mirror, 'public.sessions')).equal).toBe(true);
+  });
+
+  it("shows each table's lag in cesar.mv_sync_lag once refreshed", async () => {
+    await push(['public.agents']);
+    await sql`select cesar.refresh_monitoring_views()`;
+    const [row] = await sql`select status, lag_seconds, dirty_rows from cesar.mv_sync_lag
+                            where table_name = 'public.agents' and direction = 'up'`;
+    expect(row).toMatchObject({ status: 'completed' });
+    expect(Number(row!.lag_seconds)).toBeLessThan(60);
+    const [down] =
+      await sql`select status from cesar.mv_sync_lag where table_name = 'public.agents' and direction = 'down'`;
+    expect(down).toEqual({ status: 'pending' });
   });
 
   it('sends the mirror nothing CockroachDB rejects', () => {

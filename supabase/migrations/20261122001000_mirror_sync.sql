@@ -96,3 +96,34 @@ create table cesar.sync_state (
 
 revoke execute on function cesar.mark_sync_dirty(bigint[]), cesar.sync_backfill(text)
   from public, anon, authenticated;
+
+-- Sync lag per mirrored table and direction, for monitoring and alerting ("lag past 5
+-- minutes"); refreshed with the other monitoring views.
+create materialized view cesar.mv_sync_lag as
+select t.table_name, d.direction,
+       coalesce(s.status, 'pending') as status,
+       s.last_sync_at,
+       extract(epoch from now() - s.last_sync_at)::bigint as lag_seconds,
+       coalesce(s.records_synced, 0) as records_synced,
+       coalesce(s.conflicts, 0) as conflicts,
+       case when d.direction = 'up'
+            then (select count(*) from cesar.sync_outbox o where o.table_name = t.table_name) end as dirty_rows,
+       s.error_message,
+       now() as refreshed_at
+from cesar.sync_tables t
+cross join (values ('up'), ('down')) as d (direction)
+left join cesar.sync_state s on s.table_name = t.table_name and s.direction = d.direction
+where t.enabled;
+create unique index mv_sync_lag_key on cesar.mv_sync_lag (table_name, direction);
+
+create or replace function cesar.refresh_monitoring_views() returns text[]
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  refresh materialized view concurrently cesar.mv_job_queue_backlog;
+  refresh materialized view concurrently cesar.mv_sync_lag;
+  return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'];
+end
+$$;

@@ -6,6 +6,7 @@ import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, notFound, onError } from '../http/errors.ts';
 import { declaredTables, runPush, syncStatus } from './run.ts';
+import { verifyTable } from './verify.ts';
 
 export const syncRequest = z.object({
   tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
@@ -16,6 +17,11 @@ export const syncRequest = z.object({
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
 }).strict();
 
+const verifyRequest = z.object({
+  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
+    .min(1).optional(),
+}).strict();
+
 export interface SyncDeps {
   sql: Sql;
   mirror: Sql | null;
@@ -23,7 +29,10 @@ export interface SyncDeps {
   random?: () => number;
 }
 
-/** The `sync` function: POST /sync runs a push (primary -> mirror); GET /sync/status reports. */
+/**
+ * The `sync` function: POST /sync runs a push (primary -> mirror), POST /sync/verify compares
+ * the two, GET /sync/status reports.
+ */
 export function createSyncApp(deps: SyncDeps) {
   const app = new Hono().basePath('/sync');
   app.onError(onError);
@@ -60,6 +69,19 @@ export function createSyncApp(deps: SyncDeps) {
   });
 
   app.get('/status', async (c) => c.json({ tables: await syncStatus(deps.sql) }));
+
+  app.post('/verify', async (c) => {
+    const body = await readJsonBody(c, verifyRequest);
+    const declared = await declaredTables(deps.sql);
+    const unknown = (body.tables ?? []).filter((t) => !declared.includes(t));
+    if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}`);
+    if (!deps.mirror) throw new ApiError(503, 'no mirror configured: set COCKROACH_DB_URL');
+    const tables = [];
+    for (const table of body.tables ?? declared) {
+      tables.push(await verifyTable(deps.sql, deps.mirror, table));
+    }
+    return c.json({ equal: tables.every((t) => t.equal), tables });
+  });
 
   return app;
 }
