@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
+import { classifyFailure } from '../queue/errors.ts';
 import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
 import {
   claimEvents,
@@ -130,11 +131,25 @@ async function processBatch(
     result.jobs += made.jobs;
     return true;
   } catch (err) {
-    // The events go back to pending (failed after ten attempts) with the error; the next
-    // doorbell or sweep tries again.
+    const message = (err as Error).message;
+    // A transient failure (connection lost, serialization): the batch waits for the next
+    // doorbell or sweep, attempts uncounted beyond this one.
+    if (classifyFailure(err).kind !== 'permanent') {
+      result.failed_batches++;
+      deps.log?.(`processing events ${ids[0]}..${ids.at(-1)} failed: ${message}`);
+      await releaseEvents(deps.sql, ids, message);
+      return false;
+    }
+    // Bad data: one event that cannot be processed must not hold up the others. The batch is
+    // processed again one event at a time; the culprit goes back to pending with its error,
+    // and is failed for good after ten attempts (redeliver it once the cause is gone).
+    if (events.length > 1) {
+      for (const event of events) await processBatch(deps, [event], templates, result);
+      return true;
+    }
     result.failed_batches++;
-    deps.log?.(`processing events ${ids[0]}..${ids.at(-1)} failed: ${(err as Error).message}`);
-    await releaseEvents(deps.sql, ids, (err as Error).message);
-    return false;
+    deps.log?.(`processing event ${ids[0]} failed: ${message}`);
+    await releaseEvents(deps.sql, ids, message);
+    return true;
   }
 }
