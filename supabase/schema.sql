@@ -456,27 +456,24 @@ end
 $$;
 
 --
--- Name: mark_sync_dirty(bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: mark_sync_dirty(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) RETURNS integer
+CREATE FUNCTION cesar.mark_sync_dirty(dirty jsonb) RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with dirty as (
+  with marked as (
     insert into cesar.sync_outbox as o (table_name, row_key, op, event_id)
-    select distinct on (e.schema_name || '.' || e.table_name, e.row_key)
-           e.schema_name || '.' || e.table_name, e.row_key, e.op, e.id
-    from cesar.event_log e
-    join cesar.sync_tables s on s.table_name = e.schema_name || '.' || e.table_name and s.enabled
-    where e.id = any (mark_sync_dirty.event_ids) and e.row_key is not null
-    order by e.schema_name || '.' || e.table_name, e.row_key, e.id desc
+    select distinct on (d.table_name, d.row_key) d.table_name, d.row_key, d.op, d.event_id
+    from jsonb_to_recordset(dirty) as d (table_name text, row_key text, op text, event_id bigint)
+    order by d.table_name, d.row_key, d.event_id desc
     on conflict (table_name, row_key) do update
       set op = excluded.op, event_id = excluded.event_id
       where excluded.event_id > o.event_id
     returning 1
   )
-  select count(*)::int from dirty
+  select count(*)::int from marked
 $$;
 
 --
@@ -1002,10 +999,10 @@ CREATE TABLE cesar.sync_tables (
 );
 
 --
--- Name: mv_sync_lag; Type: MATERIALIZED VIEW; Schema: cesar; Owner: -
+-- Name: sync_lag; Type: VIEW; Schema: cesar; Owner: -
 --
 
-CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
+CREATE VIEW cesar.sync_lag AS
  SELECT t.table_name,
     d.direction,
     COALESCE(s.status, 'pending'::text) AS status,
@@ -1019,12 +1016,28 @@ CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
               WHERE (o.table_name = t.table_name))
             ELSE NULL::bigint
         END AS dirty_rows,
-    s.error_message,
-    now() AS refreshed_at
+    s.error_message
    FROM ((cesar.sync_tables t
      CROSS JOIN ( VALUES ('up'::text), ('down'::text)) d(direction))
      LEFT JOIN cesar.sync_state s ON (((s.table_name = t.table_name) AND (s.direction = d.direction))))
-  WHERE t.enabled
+  WHERE t.enabled;
+
+--
+-- Name: mv_sync_lag; Type: MATERIALIZED VIEW; Schema: cesar; Owner: -
+--
+
+CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
+ SELECT l.table_name,
+    l.direction,
+    l.status,
+    l.last_sync_at,
+    l.lag_seconds,
+    l.records_synced,
+    l.conflicts,
+    l.dirty_rows,
+    l.error_message,
+    now() AS refreshed_at
+   FROM cesar.sync_lag l
   WITH NO DATA;
 
 --
@@ -2906,11 +2919,11 @@ GRANT ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) TO service_role;
 GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 --
--- Name: FUNCTION mark_sync_dirty(event_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION mark_sync_dirty(dirty jsonb); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.mark_sync_dirty(event_ids bigint[]) TO service_role;
+REVOKE ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) TO service_role;
 
 --
 -- Name: FUNCTION reconcile_workflow_schedule(); Type: ACL; Schema: cesar; Owner: -
@@ -3080,6 +3093,12 @@ GRANT ALL ON TABLE cesar.sync_state TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.sync_tables TO service_role;
+
+--
+-- Name: TABLE sync_lag; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.sync_lag TO service_role;
 
 --
 -- Name: TABLE mv_sync_lag; Type: ACL; Schema: cesar; Owner: -

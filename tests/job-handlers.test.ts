@@ -15,7 +15,7 @@ async function run(jobType: string, payload: Record<string, unknown> = {}) {
   const id = await enqueueJob(sql, jobType, payload);
   await drain(sql, builtInHandlers, { jobTypes: [jobType] });
   // Another file's drain may have taken the job first: wait for its outcome.
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     const job = await jobById(sql, id);
     if (job.status !== 'running' && job.attempts > 0) return job;
     await new Promise((r) => setTimeout(r, 25));

@@ -33,26 +33,24 @@ create table cesar.sync_outbox (
 -- The push pages through a table's dirty rows in (event_id, row_key) order.
 create index sync_outbox_page_idx on cesar.sync_outbox (table_name, event_id, row_key);
 
--- Called by the event processor in the transaction that marks events processed.
-create function cesar.mark_sync_dirty(event_ids bigint[]) returns integer
+-- Called by the event processor in the transaction that marks events processed, with the
+-- changed rows of mirrored tables ([{table_name, row_key, op, event_id}]) it has in hand.
+create function cesar.mark_sync_dirty(dirty jsonb) returns integer
 language sql
 volatile
 set search_path = ''
 as $$
-  with dirty as (
+  with marked as (
     insert into cesar.sync_outbox as o (table_name, row_key, op, event_id)
-    select distinct on (e.schema_name || '.' || e.table_name, e.row_key)
-           e.schema_name || '.' || e.table_name, e.row_key, e.op, e.id
-    from cesar.event_log e
-    join cesar.sync_tables s on s.table_name = e.schema_name || '.' || e.table_name and s.enabled
-    where e.id = any (mark_sync_dirty.event_ids) and e.row_key is not null
-    order by e.schema_name || '.' || e.table_name, e.row_key, e.id desc
+    select distinct on (d.table_name, d.row_key) d.table_name, d.row_key, d.op, d.event_id
+    from jsonb_to_recordset(dirty) as d (table_name text, row_key text, op text, event_id bigint)
+    order by d.table_name, d.row_key, d.event_id desc
     on conflict (table_name, row_key) do update
       set op = excluded.op, event_id = excluded.event_id
       where excluded.event_id > o.event_id
     returning 1
   )
-  select count(*)::int from dirty
+  select count(*)::int from marked
 $$;
 
 -- Marks every row of a table dirty: the first push, or after the mirror was rebuilt.
@@ -94,12 +92,12 @@ create table cesar.sync_state (
   primary key (table_name, direction)
 );
 
-revoke execute on function cesar.mark_sync_dirty(bigint[]), cesar.sync_backfill(text)
+revoke execute on function cesar.mark_sync_dirty(jsonb), cesar.sync_backfill(text)
   from public, anon, authenticated;
 
--- Sync lag per mirrored table and direction, for monitoring and alerting ("lag past 5
--- minutes"); refreshed with the other monitoring views.
-create materialized view cesar.mv_sync_lag as
+-- Sync lag per mirrored table and direction: live for GET /sync/status, and materialized
+-- for monitoring and alerting ("lag past 5 minutes"), refreshed with the other views.
+create view cesar.sync_lag as
 select t.table_name, d.direction,
        coalesce(s.status, 'pending') as status,
        s.last_sync_at,
@@ -108,12 +106,14 @@ select t.table_name, d.direction,
        coalesce(s.conflicts, 0) as conflicts,
        case when d.direction = 'up'
             then (select count(*) from cesar.sync_outbox o where o.table_name = t.table_name) end as dirty_rows,
-       s.error_message,
-       now() as refreshed_at
+       s.error_message
 from cesar.sync_tables t
 cross join (values ('up'), ('down')) as d (direction)
 left join cesar.sync_state s on s.table_name = t.table_name and s.direction = d.direction
 where t.enabled;
+
+create materialized view cesar.mv_sync_lag as
+select l.*, now() as refreshed_at from cesar.sync_lag l;
 create unique index mv_sync_lag_key on cesar.mv_sync_lag (table_name, direction);
 
 create or replace function cesar.refresh_monitoring_views() returns text[]

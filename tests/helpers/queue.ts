@@ -1,4 +1,3 @@
-import { fixedClock } from '../../packages/shared/src/clock.ts';
 import type { Sql } from '../../packages/shared/src/db.ts';
 import {
   type DrainOptions,
@@ -30,8 +29,6 @@ export function drain(
     },
   );
 }
-
-export const fixed = fixedClock;
 
 export interface JobRow {
   id: string;

@@ -94,15 +94,7 @@ export async function runPush(deps: PushDeps, request: SyncRequest): Promise<Tab
   return outcomes;
 }
 
+/** Every mirrored table and direction, live (cesar.sync_lag). */
 export async function syncStatus(primary: Sql) {
-  return await primary`
-    select t.table_name, t.enabled,
-           coalesce(s.status, 'pending') as status, s.last_sync_at, coalesce(s.records_synced, 0)::int8 as records_synced,
-           coalesce(s.conflicts, 0)::int8 as conflicts, s.error_message,
-           (select count(*) from cesar.sync_outbox o where o.table_name = t.table_name)::int as dirty_rows,
-           extract(epoch from now() - s.last_sync_at)::float8 as lag_seconds
-    from cesar.sync_tables t
-    left join cesar.sync_state s on s.table_name = t.table_name and s.direction = 'up'
-    order by t.table_name
-  `;
+  return await primary`select * from cesar.sync_lag order by table_name, direction`;
 }

@@ -4,7 +4,9 @@ import { classifyFailure } from '../queue/errors.ts';
 import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
 import {
   claimEvents,
+  type DirtyRow,
   loadEventTemplates,
+  loadMirroredTables,
   pendingEventsExist,
   type PlannedExecution,
   recordBatch,
@@ -52,6 +54,21 @@ export function planExecutions(
   );
 }
 
+/** The rows of mirrored tables that these events changed, for the mirror sync's outbox. */
+export function dirtyRows(
+  events: readonly WorkflowEvent[],
+  mirrored: ReadonlySet<string>,
+): DirtyRow[] {
+  return events
+    .filter((e) => e.row_key !== null && mirrored.has(`${e.schema_name}.${e.table_name}`))
+    .map((e) => ({
+      table_name: `${e.schema_name}.${e.table_name}`,
+      row_key: e.row_key!,
+      op: e.op,
+      event_id: e.id,
+    }));
+}
+
 /**
  * Turns pending events into executions and jobs, a batch at a time in event order, until
  * none is pending or the budget is spent. One drain processes at a time (it holds the
@@ -80,17 +97,15 @@ export async function processEvents(
 
   for (let first = true;; first = false) {
     if (!first && !(await pendingEventsExist(deps.sql))) break;
-    if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
-      result.stopped = 'busy';
-      break;
-    }
     try {
       let templates: Template[] | null = null;
+      let mirrored: Set<string> | null = null;
       for (;;) {
         if (overBudget()) {
           result.stopped = 'budget';
           break;
         }
+        // Taken before the first batch, renewed before every other.
         if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
           result.stopped = 'busy';
           break;
@@ -99,8 +114,9 @@ export async function processEvents(
         if (events.length === 0) break;
         result.claimed += events.length;
         templates ??= await loadEventTemplates(deps.sql);
+        mirrored ??= await loadMirroredTables(deps.sql);
         // A batch that failed is left for the next drain rather than retried at once.
-        if (!(await processBatch(deps, events, templates, result))) {
+        if (!(await processBatch(deps, events, templates, mirrored, result))) {
           result.stopped = 'error';
           break;
         }
@@ -118,12 +134,13 @@ async function processBatch(
   deps: { sql: Sql; log?: (line: string) => void },
   events: WorkflowEvent[],
   templates: Template[],
+  mirrored: Set<string>,
   result: ProcessResult,
 ): Promise<boolean> {
   const plans = planExecutions(events, templates);
   const ids = events.map((e) => e.id);
   try {
-    const made = await recordBatch(deps.sql, ids, plans);
+    const made = await recordBatch(deps.sql, ids, plans, dirtyRows(events, mirrored));
     const matched = new Set(plans.map((p) => p.event_id)).size;
     result.processed += matched;
     result.ignored += events.length - matched;
@@ -144,7 +161,7 @@ async function processBatch(
     // processed again one event at a time; the culprit goes back to pending with its error,
     // and is failed for good after ten attempts (redeliver it once the cause is gone).
     if (events.length > 1) {
-      for (const event of events) await processBatch(deps, [event], templates, result);
+      for (const event of events) await processBatch(deps, [event], templates, mirrored, result);
       return true;
     }
     result.failed_batches++;

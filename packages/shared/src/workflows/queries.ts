@@ -4,6 +4,20 @@ import type { Action, DatabaseWebhookPayload, Template, TemplateInput } from './
 
 // The workflow machinery's runtime statements, one function each.
 
+export interface DirtyRow {
+  table_name: string;
+  row_key: string;
+  op: string;
+  event_id: string;
+}
+
+export async function loadMirroredTables(sql: Sql): Promise<Set<string>> {
+  const rows = await sql<
+    Array<{ table_name: string }>
+  >`select table_name from cesar.sync_tables where enabled`;
+  return new Set(rows.map((r) => r.table_name));
+}
+
 export async function loadEventTemplates(sql: Sql): Promise<Template[]> {
   return await sql<Template[]>`
     select * from cesar.workflow_templates
@@ -60,6 +74,7 @@ export async function recordBatch(
   sql: Sql,
   eventIds: string[],
   plans: PlannedExecution[],
+  dirty: DirtyRow[],
 ): Promise<{ executions: number; jobs: number }> {
   return await sql.begin(async (tx) => {
     const created = await tx<Array<{ job_count: number }>>`
@@ -68,7 +83,7 @@ export async function recordBatch(
     })
     `;
     // Rows of mirrored tables become dirty for the mirror sync in the same transaction.
-    await tx`select cesar.mark_sync_dirty(${eventIds}::bigint[])`;
+    if (dirty.length > 0) await tx`select cesar.mark_sync_dirty(${tx.json(dirty as never)})`;
     const matched = [...new Set(plans.map((p) => p.event_id))];
     await tx`
       update cesar.event_log
