@@ -107,8 +107,11 @@ as $$
            (p.retry_policy ->> 'backoff_base_seconds')::numeric,
            (p.retry_policy ->> 'backoff_cap_seconds')::numeric
     from created c
+    -- Equalities on coalesced keys, not IS NOT DISTINCT FROM: those can be hash-joined, which
+    -- matters for a batch of 1,000 plans (a nested loop halved the events processed per second).
     join plan p on p.template_id = c.template_id
-      and p.event_id is not distinct from c.event_id and p.slot is not distinct from c.schedule_slot
+      and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
+      and coalesce(p.slot, '-infinity') = coalesce(c.schedule_slot, '-infinity')
     cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
     left join cesar.job_types t on t.job_type = j.job_type
     order by p.ordinality, j.n
