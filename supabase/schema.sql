@@ -523,6 +523,8 @@ CREATE FUNCTION cesar.refresh_monitoring_views() RETURNS text[]
     SET search_path TO ''
     AS $$
 begin
+  -- One refresh of the set at a time, whoever calls (the job, an operator, a test).
+  perform pg_advisory_xact_lock(hashtext('cesar.refresh_monitoring_views'));
   refresh materialized view concurrently cesar.mv_job_queue_backlog;
   refresh materialized view concurrently cesar.mv_sync_lag;
   return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'];

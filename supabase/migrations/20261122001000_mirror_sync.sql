@@ -122,6 +122,8 @@ volatile
 set search_path = ''
 as $$
 begin
+  -- One refresh of the set at a time, whoever calls (the job, an operator, a test).
+  perform pg_advisory_xact_lock(hashtext('cesar.refresh_monitoring_views'));
   refresh materialized view concurrently cesar.mv_job_queue_backlog;
   refresh materialized view concurrently cesar.mv_sync_lag;
   return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'];

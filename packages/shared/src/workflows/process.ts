@@ -74,8 +74,7 @@ export function dirtyRows(
  * none is pending or the budget is spent. One drain processes at a time (it holds the
  * processor lease); another answers `busy` at once. After giving the lease back, a drain
  * looks once more for pending events, so an event whose doorbell met a busy drain is not
- * left for the sweep. Templates are read once per lease: a template changed meanwhile
- * applies from the next drain.
+ * left for the sweep. Templates are read for every batch, after its claim.
  */
 export async function processEvents(
   deps: { sql: Sql; clock: Clock; log?: (line: string) => void },
@@ -98,8 +97,6 @@ export async function processEvents(
   for (let first = true;; first = false) {
     if (!first && !(await pendingEventsExist(deps.sql))) break;
     try {
-      let templates: Template[] | null = null;
-      let mirrored: Set<string> | null = null;
       for (;;) {
         if (overBudget()) {
           result.stopped = 'budget';
@@ -113,8 +110,12 @@ export async function processEvents(
         const events = await claimEvents(deps.sql, options.batchSize);
         if (events.length === 0) break;
         result.claimed += events.length;
-        templates ??= await loadEventTemplates(deps.sql);
-        mirrored ??= await loadMirroredTables(deps.sql);
+        // Read after the claim, for every batch: a template created before an event was
+        // written must apply to it, however long this drain has been running.
+        const [templates, mirrored] = await Promise.all([
+          loadEventTemplates(deps.sql),
+          loadMirroredTables(deps.sql),
+        ]);
         // A batch that failed is left for the next drain rather than retried at once.
         if (!(await processBatch(deps, events, templates, mirrored, result))) {
           result.stopped = 'error';
