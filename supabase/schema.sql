@@ -83,18 +83,19 @@ CREATE FUNCTION cesar.capture() RETURNS trigger
     AS $$
 declare
   txid bigint := pg_current_xact_id()::text::bigint;
+  origin text := nullif(current_setting('cesar.origin', true), '');
 begin
   if tg_op = 'INSERT' then
-    insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid)
-    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid, origin)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid, origin
     from (select to_jsonb(n.*) as doc from new_rows n) r;
   elsif tg_op = 'DELETE' then
-    insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid)
-    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid
+    insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid, origin)
+    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid, origin
     from (select to_jsonb(o.*) as doc from old_rows o) r;
   else
-    insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid)
-    select tg_table_schema, tg_table_name, tg_op, n.doc, o.doc, c.changed, n.doc ->> tg_argv[0], txid
+    insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin)
+    select tg_table_schema, tg_table_name, tg_op, n.doc, o.doc, c.changed, n.doc ->> tg_argv[0], txid, origin
     from (select to_jsonb(x.*) as doc from new_rows x) n
     left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
     cross join lateral (
@@ -136,6 +137,7 @@ CREATE TABLE cesar.event_log (
     last_error text,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
+    origin text,
     CONSTRAINT event_log_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text]))),
     CONSTRAINT event_log_source_check CHECK ((source = ANY (ARRAY['trigger'::text, 'webhook'::text]))),
     CONSTRAINT event_log_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'processed'::text, 'ignored'::text, 'failed'::text])))
@@ -146,6 +148,12 @@ CREATE TABLE cesar.event_log (
 --
 
 COMMENT ON TABLE cesar.event_log IS 'Every captured change of a watched table, written in the writer''s transaction.';
+
+--
+-- Name: COLUMN event_log.origin; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON COLUMN cesar.event_log.origin IS 'null: written on the primary; mirror: pulled from the mirror; restore: rebuilt from the mirror (neither is pushed back; a restore runs no workflow).';
 
 --
 -- Name: claim_events(integer); Type: FUNCTION; Schema: cesar; Owner: -
@@ -761,7 +769,9 @@ CREATE FUNCTION cesar.touch_updated_at() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  new.updated_at := now();
+  if coalesce(current_setting('cesar.origin', true), '') not in ('mirror', 'restore') then
+    new.updated_at := now();
+  end if;
   return new;
 end
 $$;
@@ -988,7 +998,10 @@ CREATE TABLE cesar.sync_state (
     lease_holder text,
     lease_until timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT sync_state_direction_check CHECK ((direction = ANY (ARRAY['up'::text, 'down'::text]))),
+    watermark timestamp with time zone,
+    watermark_key text,
+    snapshot text,
+    CONSTRAINT sync_state_direction_check CHECK ((direction = ANY (ARRAY['up'::text, 'down'::text, 'restore'::text]))),
     CONSTRAINT sync_state_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text, 'completed'::text, 'failed'::text])))
 );
 
@@ -1044,6 +1057,43 @@ CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
     now() AS refreshed_at
    FROM cesar.sync_lag l
   WITH NO DATA;
+
+--
+-- Name: sync_conflicts; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.sync_conflicts (
+    id bigint NOT NULL,
+    table_name text NOT NULL,
+    row_key text NOT NULL,
+    direction text NOT NULL,
+    winner text NOT NULL,
+    losing_version jsonb,
+    winner_updated_at timestamp with time zone,
+    loser_updated_at timestamp with time zone,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sync_conflicts_direction_check CHECK ((direction = ANY (ARRAY['up'::text, 'down'::text]))),
+    CONSTRAINT sync_conflicts_winner_check CHECK ((winner = ANY (ARRAY['primary'::text, 'mirror'::text])))
+);
+
+--
+-- Name: TABLE sync_conflicts; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.sync_conflicts IS 'Each conflict between primary and mirror, with the version that lost.';
+
+--
+-- Name: sync_conflicts_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+ALTER TABLE cesar.sync_conflicts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME cesar.sync_conflicts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: watched_tables; Type: TABLE; Schema: cesar; Owner: -
@@ -1511,6 +1561,13 @@ ALTER TABLE ONLY cesar.local_settings
     ADD CONSTRAINT local_settings_pkey PRIMARY KEY (name);
 
 --
+-- Name: sync_conflicts sync_conflicts_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.sync_conflicts
+    ADD CONSTRAINT sync_conflicts_pkey PRIMARY KEY (id);
+
+--
 -- Name: sync_outbox sync_outbox_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
@@ -1841,6 +1898,12 @@ CREATE UNIQUE INDEX mv_job_queue_backlog_key ON cesar.mv_job_queue_backlog USING
 --
 
 CREATE UNIQUE INDEX mv_sync_lag_key ON cesar.mv_sync_lag USING btree (table_name, direction);
+
+--
+-- Name: sync_conflicts_table_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE INDEX sync_conflicts_table_idx ON cesar.sync_conflicts USING btree (table_name, detected_at);
 
 --
 -- Name: sync_outbox_page_idx; Type: INDEX; Schema: cesar; Owner: -
@@ -3110,6 +3173,18 @@ GRANT ALL ON TABLE cesar.sync_lag TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.mv_sync_lag TO service_role;
+
+--
+-- Name: TABLE sync_conflicts; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.sync_conflicts TO service_role;
+
+--
+-- Name: SEQUENCE sync_conflicts_id_seq; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON SEQUENCE cesar.sync_conflicts_id_seq TO service_role;
 
 --
 -- Name: TABLE watched_tables; Type: ACL; Schema: cesar; Owner: -

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
-import { runPush } from '../../packages/shared/src/sync/run.ts';
+import { runSync } from '../../packages/shared/src/sync/run.ts';
 import { describeTable, mirrorDdl } from '../../packages/shared/src/sync/schema.ts';
 import type { TempStack } from '../lib/temp-stack.ts';
 import { fmt } from './stats.ts';
@@ -30,8 +30,9 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     await mirror`create schema if not exists bench`;
 
     const p0 = performance.now();
-    const [outcome] = await runPush({ primary, mirror, random: Math.random }, {
+    const [outcome] = await runSync({ primary, mirror, random: Math.random }, {
       tables: ['bench.agents'],
+      direction: 'up',
       dryRun: false,
       batchSize: 1000,
       budgetMs: 600_000,

@@ -5,21 +5,28 @@ import type { Sql } from '../db.ts';
 import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, notFound, onError } from '../http/errors.ts';
-import { declaredTables, runPush, syncStatus } from './run.ts';
+import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
 
+const tableList = z.array(
+  z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
+).min(1).optional();
+
 export const syncRequest = z.object({
-  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
-    .min(1).optional(),
+  tables: tableList,
   direction: z.enum(['up', 'down', 'both']).default('up'),
   dry_run: z.boolean().default(false),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
+  lookback_seconds: z.number().int().min(0).max(86_400).default(300),
 }).strict();
 
-const verifyRequest = z.object({
-  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
-    .min(1).optional(),
+const verifyRequest = z.object({ tables: tableList }).strict();
+
+const restoreRequest = z.object({
+  tables: tableList,
+  batch_size: z.number().int().min(1).max(10_000).default(1_000),
+  budget_ms: z.number().int().min(100).max(120_000).default(25_000),
 }).strict();
 
 export interface SyncDeps {
@@ -30,8 +37,9 @@ export interface SyncDeps {
 }
 
 /**
- * The `sync` function: POST /sync runs a push (primary -> mirror), POST /sync/verify compares
- * the two, GET /sync/status reports.
+ * The `sync` function: POST /sync runs a sync (up: primary -> mirror, down: mirror ->
+ * primary, both), POST /sync/verify compares the two, POST /sync/restore rebuilds the
+ * primary's tables from the mirror, GET /sync/status reports.
  */
 export function createSyncApp(deps: SyncDeps) {
   const app = new Hono().basePath('/sync');
@@ -39,16 +47,10 @@ export function createSyncApp(deps: SyncDeps) {
   app.notFound(notFound);
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
 
-  app.post('/', async (c) => {
-    const body = await readJsonBody(c, syncRequest);
-    if (body.direction !== 'up') {
-      throw new ApiError(
-        422,
-        `direction ${body.direction} needs the pull from the mirror, which is not built yet; use up`,
-      );
-    }
+  /** The tables a request names (all mirrored ones when none), or 422 naming the strangers. */
+  const mirroredTables = async (tables: string[] | undefined) => {
     const declared = await declaredTables(deps.sql);
-    const unknown = (body.tables ?? []).filter((t) => !declared.includes(t));
+    const unknown = (tables ?? []).filter((t) => !declared.includes(t));
     if (unknown.length > 0) {
       throw new ApiError(
         422,
@@ -56,31 +58,47 @@ export function createSyncApp(deps: SyncDeps) {
       );
     }
     if (!deps.mirror) throw new ApiError(503, 'no mirror configured: set COCKROACH_DB_URL');
-    const tables = await runPush(
-      { primary: deps.sql, mirror: deps.mirror, random: deps.random ?? Math.random },
-      {
-        tables: body.tables ?? null,
-        dryRun: body.dry_run,
-        batchSize: body.batch_size,
-        budgetMs: body.budget_ms,
-      },
-    );
-    return c.json({ direction: 'up', dry_run: body.dry_run, tables });
+    return { tables: tables ?? declared, mirror: deps.mirror };
+  };
+  const syncDeps = (mirror: Sql) => ({
+    primary: deps.sql,
+    mirror,
+    random: deps.random ?? Math.random,
+  });
+
+  app.post('/', async (c) => {
+    const body = await readJsonBody(c, syncRequest);
+    const { tables, mirror } = await mirroredTables(body.tables);
+    const outcomes = await runSync(syncDeps(mirror), {
+      tables,
+      direction: body.direction,
+      dryRun: body.dry_run,
+      batchSize: body.batch_size,
+      budgetMs: body.budget_ms,
+      lookbackSeconds: body.lookback_seconds,
+    });
+    return c.json({ direction: body.direction, dry_run: body.dry_run, tables: outcomes });
   });
 
   app.get('/status', async (c) => c.json({ tables: await syncStatus(deps.sql) }));
 
   app.post('/verify', async (c) => {
     const body = await readJsonBody(c, verifyRequest);
-    const declared = await declaredTables(deps.sql);
-    const unknown = (body.tables ?? []).filter((t) => !declared.includes(t));
-    if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}`);
-    if (!deps.mirror) throw new ApiError(503, 'no mirror configured: set COCKROACH_DB_URL');
-    const tables = [];
-    for (const table of body.tables ?? declared) {
-      tables.push(await verifyTable(deps.sql, deps.mirror, table));
-    }
-    return c.json({ equal: tables.every((t) => t.equal), tables });
+    const { tables, mirror } = await mirroredTables(body.tables);
+    const results = [];
+    for (const table of tables) results.push(await verifyTable(deps.sql, mirror, table));
+    return c.json({ equal: results.every((t) => t.equal), tables: results });
+  });
+
+  app.post('/restore', async (c) => {
+    const body = await readJsonBody(c, restoreRequest);
+    const { tables, mirror } = await mirroredTables(body.tables);
+    const outcomes = await runRestore(syncDeps(mirror), {
+      tables,
+      batchSize: body.batch_size,
+      budgetMs: body.budget_ms,
+    });
+    return c.json({ tables: outcomes });
   });
 
   return app;

@@ -1,23 +1,41 @@
 import type { Sql } from '../db.ts';
-import { type PushDeps, type PushResult, pushTable } from './push.ts';
+import { pullTable } from './pull.ts';
+import { pushTable, type SyncDeps, type SyncResult } from './push.ts';
+import { type RestoreResult, restoreTable } from './restore.ts';
 
-// A sync run: per table, take the (table, direction) lease so two runs never overlap, push,
-// and record the outcome in cesar.sync_state. A mirror that is down fails the run cleanly,
-// with the error recorded; the primary keeps working and the outbox keeps the work.
+// A sync run: per table and direction, take the (table, direction) lease so two runs never
+// overlap, run, and record the outcome in cesar.sync_state. `both` pulls first, then pushes:
+// the pull settles conflicts by last-writer-wins, the push then sends the primary's winners.
+// A mirror that is down fails the run cleanly, with the error recorded; the primary keeps
+// working, and the outbox and the watermark keep the work for the next run.
+
+export type Direction = 'up' | 'down' | 'both';
 
 export interface SyncRequest {
   tables: string[] | null;
+  direction: Direction;
   dryRun: boolean;
   batchSize: number;
   budgetMs: number;
+  /** How far before its watermark a pull looks again (late commits on the mirror). */
+  lookbackSeconds?: number;
 }
 
+type Failed = { table: string; status: 'failed'; error: string };
+type Busy = { table: string; status: 'busy' };
+
 export type TableOutcome =
-  | (PushResult & { status: 'completed' | 'in_progress' })
-  | { table: string; status: 'failed'; error: string }
-  | { table: string; status: 'busy' };
+  | (SyncResult & { status: 'completed' | 'in_progress' })
+  | (Failed & { direction: 'up' | 'down' })
+  | (Busy & { direction: 'up' | 'down' });
+
+export type RestoreOutcome =
+  | (RestoreResult & { status: 'completed' | 'in_progress' })
+  | Failed
+  | Busy;
 
 const LEASE_SECONDS = 300;
+export const DEFAULT_LOOKBACK_SECONDS = 300;
 
 export async function declaredTables(primary: Sql): Promise<string[]> {
   const rows = await primary<Array<{ table_name: string }>>`
@@ -26,10 +44,12 @@ export async function declaredTables(primary: Sql): Promise<string[]> {
   return rows.map((r) => r.table_name);
 }
 
-async function takeLease(primary: Sql, table: string, holder: string): Promise<boolean> {
+type Lane = 'up' | 'down' | 'restore';
+
+async function takeLease(primary: Sql, table: string, lane: Lane, holder: string) {
   const rows = await primary`
     insert into cesar.sync_state as s (table_name, direction, status, lease_holder, lease_until)
-    values (${table}, 'up', 'in_progress', ${holder}, now() + make_interval(secs => ${LEASE_SECONDS}))
+    values (${table}, ${lane}, 'in_progress', ${holder}, now() + make_interval(secs => ${LEASE_SECONDS}))
     on conflict (table_name, direction) do update
       set lease_holder = excluded.lease_holder, lease_until = excluded.lease_until,
           status = 'in_progress', updated_at = now()
@@ -39,57 +59,123 @@ async function takeLease(primary: Sql, table: string, holder: string): Promise<b
   return rows.length === 1;
 }
 
-async function finish(
+interface Finished {
+  status: 'completed' | 'in_progress' | 'failed';
+  moved: number;
+  conflicts: number;
+  error: string | null;
+}
+
+async function releaseLease(
   primary: Sql,
   table: string,
+  lane: Lane,
   holder: string,
-  outcome: TableOutcome,
-  dryRun: boolean,
+  done: Finished,
 ) {
-  const done = outcome.status === 'completed';
-  const pushed = 'inserted' in outcome ? outcome.inserted + outcome.updated + outcome.deleted : 0;
-  const conflicts = 'conflicts' in outcome ? outcome.conflicts : 0;
   await primary`
     update cesar.sync_state
-    set status = ${dryRun ? 'completed' : outcome.status},
-        last_sync_at = case when ${done && !dryRun} then now() else last_sync_at end,
-        records_synced = records_synced + ${dryRun ? 0 : pushed},
-        conflicts = conflicts + ${dryRun ? 0 : conflicts},
-        error_message = ${outcome.status === 'failed' ? outcome.error : null},
+    set status = ${done.status},
+        last_sync_at = case when ${done.status === 'completed'} then now() else last_sync_at end,
+        records_synced = records_synced + ${done.moved},
+        conflicts = conflicts + ${done.conflicts},
+        error_message = ${done.error},
         lease_holder = null, lease_until = '-infinity', updated_at = now()
-    where table_name = ${table} and direction = 'up' and lease_holder = ${holder}
+    where table_name = ${table} and direction = ${lane} and lease_holder = ${holder}
   `;
 }
 
-export async function runPush(deps: PushDeps, request: SyncRequest): Promise<TableOutcome[]> {
-  const started = performance.now();
+function describeError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err);
+}
+
+/** Runs `work` under the (table, lane) lease and records how it ended. */
+async function leased<T extends { stopped: 'done' | 'budget' }>(
+  primary: Sql,
+  table: string,
+  lane: Lane,
+  work: () => Promise<T>,
+  tally: (result: T) => { moved: number; conflicts: number },
+  dryRun: boolean,
+): Promise<(T & { status: 'completed' | 'in_progress' }) | Failed | Busy> {
   const holder = `sync:${crypto.randomUUID()}`;
+  if (!(await takeLease(primary, table, lane, holder))) return { table, status: 'busy' };
+  try {
+    const result = await work();
+    const status = result.stopped === 'done' ? 'completed' : 'in_progress';
+    // A dry run moved nothing: the state shows the last real run.
+    const counts = dryRun ? { moved: 0, conflicts: 0 } : tally(result);
+    await releaseLease(primary, table, lane, holder, {
+      status: dryRun ? 'completed' : status,
+      ...counts,
+      error: null,
+    });
+    return { ...result, status };
+  } catch (err) {
+    const error = describeError(err);
+    await releaseLease(primary, table, lane, holder, {
+      status: 'failed',
+      moved: 0,
+      conflicts: 0,
+      error,
+    });
+    return { table, status: 'failed', error };
+  }
+}
+
+export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<TableOutcome[]> {
+  const started = performance.now();
   const tables = request.tables ?? (await declaredTables(deps.primary));
+  const directions: Array<'up' | 'down'> = request.direction === 'both'
+    ? ['down', 'up']
+    : [request.direction];
   const outcomes: TableOutcome[] = [];
   for (const table of tables) {
-    if (!(await takeLease(deps.primary, table, holder))) {
-      outcomes.push({ table, status: 'busy' });
-      continue;
-    }
-    let outcome: TableOutcome;
-    try {
-      const remaining = Math.max(0, request.budgetMs - (performance.now() - started));
-      const pushed = await pushTable(deps, table, {
+    for (const direction of directions) {
+      const options = {
         batchSize: request.batchSize,
         dryRun: request.dryRun,
-        budgetMs: remaining,
-      });
-      outcome = { ...pushed, status: pushed.stopped === 'done' ? 'completed' : 'in_progress' };
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      outcome = {
-        table,
-        status: 'failed',
-        error: e.code ? `${e.code}: ${e.message}` : String(e.message ?? err),
+        budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
+        lookbackSeconds: request.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS,
       };
+      const outcome = await leased(
+        deps.primary,
+        table,
+        direction,
+        () =>
+          direction === 'up' ? pushTable(deps, table, options) : pullTable(deps, table, options),
+        (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
+        request.dryRun,
+      );
+      outcomes.push('direction' in outcome ? outcome : { ...outcome, direction });
     }
-    await finish(deps.primary, table, holder, outcome, request.dryRun);
-    outcomes.push(outcome);
+  }
+  return outcomes;
+}
+
+export async function runRestore(
+  deps: SyncDeps,
+  request: { tables: string[] | null; batchSize: number; budgetMs: number },
+): Promise<RestoreOutcome[]> {
+  const started = performance.now();
+  const tables = request.tables ?? (await declaredTables(deps.primary));
+  const outcomes: RestoreOutcome[] = [];
+  for (const table of tables) {
+    outcomes.push(
+      await leased(
+        deps.primary,
+        table,
+        'restore',
+        () =>
+          restoreTable(deps, table, {
+            batchSize: request.batchSize,
+            budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
+          }),
+        (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: 0 }),
+        false,
+      ),
+    );
   }
   return outcomes;
 }

@@ -63,32 +63,74 @@ export function mirrorDdl(shape: TableShape): string {
   }, PRIMARY KEY (${ident(shape.key)}))`;
 }
 
-/** Where the mirror keeps deletions, so that a later sync or restore never brings a row back. */
-export const TOMBSTONES_DDL = 'CREATE TABLE IF NOT EXISTS public.cesar_sync_tombstones (' +
-  'table_name TEXT NOT NULL, row_key TEXT NOT NULL, deleted_at TIMESTAMPTZ NOT NULL, ' +
-  'PRIMARY KEY (table_name, row_key))';
+/**
+ * The mirror's bookkeeping, two tables that CockroachDB's own writers can use too:
+ * - tombstones: deletions, so that a later sync or a restore never brings a row back. An
+ *   application that deletes on the mirror records its deletion here (origin null) for the
+ *   pull to apply; the push writes origin 'primary', and the pull marks what it applied
+ *   'pulled'.
+ * - versions: per row, the updated_at of the version both sides last agreed on (written by
+ *   the push and the pull). This is the origin marker: a mirror row whose updated_at is its
+ *   agreed version came from the primary or was already pulled, and is not pulled (back).
+ */
+export const MIRROR_BOOKKEEPING_DDL = {
+  tombstones: 'CREATE TABLE IF NOT EXISTS public.cesar_sync_tombstones (' +
+    'table_name TEXT NOT NULL, row_key TEXT NOT NULL, deleted_at TIMESTAMPTZ NOT NULL, origin TEXT, ' +
+    'PRIMARY KEY (table_name, row_key))',
+  // Mirrors made before the origin column.
+  tombstonesOrigin: 'ALTER TABLE public.cesar_sync_tombstones ADD COLUMN IF NOT EXISTS origin TEXT',
+  versions: 'CREATE TABLE IF NOT EXISTS public.cesar_sync_versions (' +
+    'table_name TEXT NOT NULL, row_key TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, ' +
+    'PRIMARY KEY (table_name, row_key))',
+};
 
-/** Creates the mirror's table when missing, then compares column names, types and nullability. */
-export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
-  await mirror.unsafe(TOMBSTONES_DDL);
-  await mirror.unsafe(mirrorDdl(shape));
-  const [schema, name] = shape.table.split('.') as [string, string];
-  const found = await mirror<
-    Array<
-      {
-        name: string;
-        type: string;
-        precision: number | null;
-        scale: number | null;
-        nullable: string;
-      }
-    >
-  >`
+/** The pull reads a mirror table in updated_at order, from its watermark. */
+export function mirrorIndexDdl(shape: TableShape): string | null {
+  if (!shape.columns.some((c) => c.name === 'updated_at')) return null;
+  const name = `cesar_${shape.table.replace('.', '_')}_updated_idx`;
+  return `CREATE INDEX IF NOT EXISTS ${ident(name)} ON ${qualified(shape.table)} (updated_at, ${
+    ident(shape.key)
+  })`;
+}
+
+interface MirrorColumn {
+  name: string;
+  type: string;
+  precision: number | null;
+  scale: number | null;
+  nullable: string;
+}
+
+async function mirrorColumns(mirror: Sql, table: string): Promise<MirrorColumn[]> {
+  const [schema, name] = table.split('.') as [string, string];
+  return await mirror<MirrorColumn[]>`
     select column_name as name, data_type as type, numeric_precision as precision, numeric_scale as scale,
            is_nullable as nullable
     from information_schema.columns
     where table_schema = ${schema} and table_name = ${name}
   `;
+}
+
+/**
+ * Creates what is missing on the mirror (its bookkeeping, the table and its index; DDL only
+ * then: it takes locks, and on CockroachDB it is a schema change), then compares column
+ * names, types and nullability with the primary's.
+ */
+export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
+  const tombstones = await mirrorColumns(mirror, 'public.cesar_sync_tombstones');
+  const versions = await mirrorColumns(mirror, 'public.cesar_sync_versions');
+  if (tombstones.length === 0) await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.tombstones);
+  else if (!tombstones.some((c) => c.name === 'origin')) {
+    await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.tombstonesOrigin);
+  }
+  if (versions.length === 0) await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.versions);
+  let found = await mirrorColumns(mirror, shape.table);
+  if (found.length === 0) {
+    await mirror.unsafe(mirrorDdl(shape));
+    const index = mirrorIndexDdl(shape);
+    if (index) await mirror.unsafe(index);
+    found = await mirrorColumns(mirror, shape.table);
+  }
   const byName = new Map(found.map((c) => [c.name, c]));
   const differences: string[] = [];
   for (const column of shape.columns) {

@@ -12,6 +12,8 @@ export interface WorkflowEvent {
   changed_columns: string[] | null;
   row_key: string | null;
   occurred_at: Date | string;
+  /** 'mirror' when the mirror sync applied the change (see cesar.event_log.origin). */
+  origin?: string | null;
 }
 
 function lookup(event: WorkflowEvent, path: string): unknown {

@@ -34,12 +34,15 @@ export interface ProcessResult {
 // The processor lease outlives a batch comfortably; it is renewed before every batch.
 const LEASE_SECONDS = 30;
 
-/** What one event runs: an execution per matching template, actions filled from the event. */
+/**
+ * What one event runs: an execution per matching template, actions filled from the event. A
+ * row rebuilt by a restore from the mirror runs nothing: it is recovered state, not news.
+ */
 export function planExecutions(
   events: readonly WorkflowEvent[],
   templates: readonly Template[],
 ): PlannedExecution[] {
-  return events.flatMap((event) =>
+  return events.filter((event) => event.origin !== 'restore').flatMap((event) =>
     matchTemplates(event, templates).map((template) => ({
       event_id: event.id,
       template_id: template.id,
@@ -54,13 +57,19 @@ export function planExecutions(
   );
 }
 
-/** The rows of mirrored tables that these events changed, for the mirror sync's outbox. */
+/**
+ * The rows of mirrored tables that these events changed, for the mirror sync's outbox. A
+ * change the sync applied from the mirror (a pull or a restore) is not pushed back to it.
+ */
 export function dirtyRows(
   events: readonly WorkflowEvent[],
   mirrored: ReadonlySet<string>,
 ): DirtyRow[] {
   return events
-    .filter((e) => e.row_key !== null && mirrored.has(`${e.schema_name}.${e.table_name}`))
+    .filter((e) =>
+      e.row_key !== null && e.origin == null &&
+      mirrored.has(`${e.schema_name}.${e.table_name}`)
+    )
     .map((e) => ({
       table_name: `${e.schema_name}.${e.table_name}`,
       row_key: e.row_key!,

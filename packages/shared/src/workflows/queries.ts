@@ -49,7 +49,7 @@ export async function pendingEventsExist(sql: Sql): Promise<boolean> {
 
 export async function claimEvents(sql: Sql, batchSize: number): Promise<WorkflowEvent[]> {
   return await sql<WorkflowEvent[]>`
-    select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at
+    select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at, origin
     from cesar.claim_events(${batchSize})
     order by id
   `;

@@ -1,0 +1,223 @@
+import type { Sql } from '../db.ts';
+import { markOrigin } from './pull.ts';
+import { pageSize, type SyncDeps } from './push.ts';
+import {
+  assignments,
+  columnArrays,
+  keyIndex,
+  textColumns,
+  type TextRow,
+  unnestRows,
+} from './rows.ts';
+import { describeTable, ident, preflight, qualified, type TableShape } from './schema.ts';
+import { type VerifyResult, verifyTable } from './verify.ts';
+
+// Restore (disaster recovery): the primary's copy of a table rebuilt from the mirror, read in
+// key order at one snapshot: `AS OF SYSTEM TIME` on CockroachDB (the same snapshot for every
+// call of a resumed restore), one repeatable-read transaction per call on the PostgreSQL
+// stand-in. Each page is written in one primary transaction with its checkpoint (the last
+// key restored): rows missing or different are written, rows of the page's key range that
+// the mirror does not have are deleted. Rows the primary changed since its last push (still
+// in the outbox) are newer than the mirror's and are kept. Writes carry the origin
+// 'restore': captured, not pushed back, and no workflow runs for them. The table is verified
+// against the mirror before the restore reports success.
+
+export interface RestoreOptions {
+  batchSize: number;
+  budgetMs: number;
+}
+
+export interface RestoreResult {
+  table: string;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  /** Rows left as the primary has them: changed since the last push. */
+  kept: number;
+  batches: number;
+  stopped: 'done' | 'budget';
+  /** At one snapshot of the mirror: its CockroachDB timestamp, or null (one transaction). */
+  snapshot: string | null;
+  verify?: VerifyResult;
+}
+
+export class RestoreRefused extends Error {}
+
+interface RestoreState {
+  status: string;
+  snapshot: string | null;
+  watermark_key: string | null;
+}
+
+async function isCockroach(mirror: Sql): Promise<boolean> {
+  const [row] = await mirror.unsafe<Array<{ version: string }>>('SELECT version() AS version');
+  return /cockroach/i.test(row!.version);
+}
+
+async function restoreState(primary: Sql, table: string): Promise<RestoreState | undefined> {
+  const [row] = await primary<RestoreState[]>`
+    select status, snapshot, watermark_key from cesar.sync_state
+    where table_name = ${table} and direction = 'restore'
+  `;
+  return row;
+}
+
+function applyStatement(shape: TableShape): string {
+  const table = qualified(shape.table);
+  const key = ident(shape.key);
+  const type = shape.columns[keyIndex(shape)]!.type;
+  const names = shape.columns.map((c) => ident(c.name)).join(', ');
+  // $1 table, $2 lower key (exclusive, null: the start), $3 upper key (inclusive, null: the
+  // end), $4.. the page.
+  return `
+    with incoming as (${unnestRows(shape, 4)}),
+    -- Changed on the primary since its last push: in the outbox, or still events.
+    dirty as (
+      select o.row_key from cesar.sync_outbox o where o.table_name = $1
+      union
+      select e.row_key from cesar.event_log e
+      where e.status in ('pending', 'processing') and e.origin is null
+        and e.schema_name || '.' || e.table_name = $1
+    ),
+    written as (
+      insert into ${table} (${names})
+      select i.* from incoming i where i.${key}::text not in (select row_key from dirty)
+      on conflict (${key}) do update set ${assignments(shape)}
+      where row(${table}.*) is distinct from row(excluded.*)
+      returning (xmax = 0) as inserted
+    ),
+    removed as (
+      delete from ${table} t
+      where ($2::${type} is null or t.${key} > $2::${type})
+        and ($3::${type} is null or t.${key} <= $3::${type})
+        and t.${key} not in (select i.${key} from incoming i)
+        and t.${key}::text not in (select row_key from dirty)
+      returning 1
+    )
+    select (select count(*) from written where inserted)::int as inserted,
+           (select count(*) from written where not inserted)::int as updated,
+           (select count(*) from removed)::int as deleted,
+           (select count(*) from incoming i where i.${key}::text in (select row_key from dirty))::int as kept
+  `;
+}
+
+async function checkpoint(primary: Sql, table: string, fields: Partial<RestoreState>) {
+  await primary`
+    update cesar.sync_state set ${primary(fields as Record<string, unknown>)}, updated_at = now()
+    where table_name = ${table} and direction = 'restore'
+  `;
+}
+
+/** Rebuilds one table from the mirror; the caller holds the (table, 'restore') lease. */
+export async function restoreTable(
+  deps: SyncDeps,
+  table: string,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const started = performance.now();
+  const shape = await describeTable(deps.primary, table);
+  await preflight(deps.mirror, shape);
+  const cockroach = await isCockroach(deps.mirror);
+  const state = await restoreState(deps.primary, table);
+  const resuming = state?.watermark_key != null;
+  let after = resuming ? state!.watermark_key : null;
+  let snapshot = resuming ? state!.snapshot : null;
+  if (!resuming) {
+    const [counts] = await deps.mirror.unsafe<Array<{ n: number }>>(
+      `SELECT count(*) AS n FROM ${qualified(shape.table)}`,
+    );
+    const [ours] = await deps.primary.unsafe<Array<{ n: number }>>(
+      `select count(*)::int as n from ${qualified(shape.table)}`,
+    );
+    if (Number(counts!.n) === 0 && Number(ours!.n) > 0) {
+      throw new RestoreRefused(
+        `the mirror's ${table} is empty: restoring it would empty the primary's (push first)`,
+      );
+    }
+    if (cockroach) {
+      const [row] = await deps.mirror.unsafe<Array<{ ts: string }>>(
+        'SELECT CAST(cluster_logical_timestamp() AS TEXT) AS ts',
+      );
+      snapshot = row!.ts;
+    }
+    await checkpoint(deps.primary, table, { snapshot, watermark_key: null });
+  }
+  const result: RestoreResult = {
+    table,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    kept: 0,
+    batches: 0,
+    stopped: 'done',
+    snapshot,
+  };
+  const size = pageSize(shape, options.batchSize);
+  const keyType = shape.columns[keyIndex(shape)]!.type;
+  const asOf = snapshot ? ` AS OF SYSTEM TIME '${snapshot.replace(/[^0-9.]/g, '')}'` : '';
+  const readPage = (reader: Sql, from: string | null) =>
+    reader.unsafe(
+      `SELECT ${textColumns(shape)} FROM ${qualified(shape.table)}${asOf} ` +
+        `WHERE ($1::TEXT IS NULL OR ${ident(shape.key)} > CAST($1 AS ${keyType})) ` +
+        `ORDER BY ${ident(shape.key)} LIMIT ${size}`,
+      [from],
+    ).values() as unknown as Promise<TextRow[]>;
+
+  const copy = async (reader: Sql) => {
+    for (;;) {
+      if (performance.now() - started >= options.budgetMs) {
+        result.stopped = 'budget';
+        return;
+      }
+      const rows = await readPage(reader, after);
+      const last = rows.length < size ? null : rows.at(-1)![keyIndex(shape)]!;
+      const [counts] = await deps.primary.begin(async (tx) => {
+        await markOrigin(tx as unknown as Sql, 'restore');
+        const counts = await tx.unsafe<
+          Array<{ inserted: number; updated: number; deleted: number; kept: number }>
+        >(applyStatement(shape), [table, after, last, ...columnArrays(shape, rows)] as never);
+        await tx`
+          update cesar.sync_state set watermark_key = ${last}, updated_at = now()
+          where table_name = ${table} and direction = 'restore'
+        `;
+        return counts;
+      });
+      result.inserted += counts!.inserted;
+      result.updated += counts!.updated;
+      result.deleted += counts!.deleted;
+      result.kept += counts!.kept;
+      result.batches++;
+      after = last;
+      if (last === null) return;
+    }
+  };
+  if (cockroach) await copy(deps.mirror);
+  else {
+    await deps.mirror.begin('isolation level repeatable read read only', async (tx) => {
+      await copy(tx as unknown as Sql);
+    });
+  }
+  if (result.stopped === 'budget') return result;
+
+  result.verify = await verifyTable(deps.primary, deps.mirror, table);
+  const dirty = new Set(
+    (await deps.primary<Array<{ row_key: string }>>`
+      select row_key from cesar.sync_outbox where table_name = ${table}
+      union
+      select row_key from cesar.event_log
+      where status in ('pending', 'processing') and origin is null
+        and schema_name || '.' || table_name = ${table}
+    `).map((r) => r.row_key),
+  );
+  const unexplained = [...result.verify.missing, ...result.verify.extra, ...result.verify.changed]
+    .filter((k) => !dirty.has(k));
+  if (unexplained.length > 0) {
+    throw new Error(
+      `restored ${table}, but verify found ${unexplained.length} rows that differ from the mirror: ${
+        unexplained.slice(0, 5).join(', ')
+      }`,
+    );
+  }
+  await checkpoint(deps.primary, table, { snapshot: null, watermark_key: null });
+  return result;
+}
