@@ -313,6 +313,34 @@ end
 $$;
 
 --
+-- Name: clear_sync_outbox(text, text[], bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    AS $$
+  with cleared as (
+    delete from cesar.sync_outbox o
+    using unnest(keys, event_ids) as p (row_key, event_id)
+    where o.table_name = target and o.row_key = p.row_key and o.event_id = p.event_id
+    returning 1
+  )
+  select count(*)::int from cleared
+$$;
+
+--
+-- Name: copy_field(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.copy_field(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN COALESCE(replace(replace(replace(replace(value, '\'::text, '\\'::text), '	'::text, '\t'::text), '
+'::text, '\n'::text), ''::text, '\r'::text), '\N'::text);
+
+--
 -- Name: create_executions(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -732,6 +760,22 @@ end
 $$;
 
 --
+-- Name: sync_outbox_page(text, bigint, text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) RETURNS TABLE(row_key text, event_id bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    SET enable_bitmapscan TO 'off'
+    SET enable_sort TO 'off'
+    AS $$
+  select o.row_key, o.event_id from cesar.sync_outbox o
+  where o.table_name = target and (o.event_id, o.row_key) > (after_event, after_key)
+  order by o.table_name, o.event_id, o.row_key
+  limit page_size
+$$;
+
+--
 -- Name: take_event_processor(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1001,6 +1045,8 @@ CREATE TABLE cesar.sync_state (
     watermark timestamp with time zone,
     watermark_key text,
     snapshot text,
+    copied_at timestamp with time zone,
+    bulk_loaded_from timestamp with time zone,
     CONSTRAINT sync_state_direction_check CHECK ((direction = ANY (ARRAY['up'::text, 'down'::text, 'restore'::text]))),
     CONSTRAINT sync_state_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text, 'completed'::text, 'failed'::text])))
 );
@@ -2960,6 +3006,19 @@ REVOKE ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_typ
 GRANT ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer) TO service_role;
 
 --
+-- Name: FUNCTION clear_sync_outbox(target text, keys text[], event_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) TO service_role;
+
+--
+-- Name: FUNCTION copy_field(value text); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
+
+--
 -- Name: FUNCTION create_executions(plans jsonb); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3068,6 +3127,13 @@ GRANT ALL ON FUNCTION cesar.setting(setting_name text) TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.sync_backfill(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.sync_backfill(target text) TO service_role;
+
+--
+-- Name: FUNCTION sync_outbox_page(target text, after_event bigint, after_key text, page_size integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) TO service_role;
 
 --
 -- Name: FUNCTION take_event_processor(holder text, lease_seconds integer); Type: ACL; Schema: cesar; Owner: -

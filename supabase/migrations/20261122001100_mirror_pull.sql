@@ -59,16 +59,25 @@ begin
 end
 $$;
 
--- Per table: 'up' (push), 'down' (pull) and 'restore'. The pull's watermark is the newest
--- mirror updated_at it has applied (it re-reads a look-back window before it, for commits
--- that landed late); a restore's is the last key it rebuilt, at the mirror snapshot it reads.
+-- Per table: 'up' (push), 'down' (pull) and 'restore'.
+-- - up: a table's first push copies it whole, in key order (watermark_key: the last key
+--   copied; snapshot: the primary's snapshot when the copy began), then sets copied_at; from
+--   then on it pushes what the outbox says changed. A copy into an empty mirror table loads
+--   it with COPY and records bulk_loaded_from, the mirror's clock when it began: the rows it
+--   loaded carry older updated_at values, which is how the pull knows them for the
+--   primary's (other pushed rows have their version in the mirror's cesar_sync_versions).
+-- - down: watermark is the newest mirror updated_at applied (each pull re-reads a look-back
+--   window before it, for commits that landed late).
+-- - restore: watermark_key is the last key rebuilt, at the mirror snapshot it reads.
 alter table cesar.sync_state drop constraint sync_state_direction_check;
 alter table cesar.sync_state add constraint sync_state_direction_check
   check (direction in ('up', 'down', 'restore'));
 alter table cesar.sync_state
   add column watermark timestamptz,
   add column watermark_key text,
-  add column snapshot text;
+  add column snapshot text,
+  add column copied_at timestamptz,
+  add column bulk_loaded_from timestamptz;
 
 -- The losing version of every conflict last-writer-wins decided.
 create table cesar.sync_conflicts (
@@ -86,3 +95,55 @@ create table cesar.sync_conflicts (
 );
 create index sync_conflicts_table_idx on cesar.sync_conflicts (table_name, detected_at);
 comment on table cesar.sync_conflicts is 'Each conflict between primary and mirror, with the version that lost.';
+
+-- A value as a field of COPY's text format (backslash escapes, \N for null): the first push
+-- of a table into an empty mirror table sends it with COPY, as an initial load does. No SET
+-- clause, so that it is inlined (it is called for every column of every row); the calls are
+-- qualified instead.
+create function cesar.copy_field(value text) returns text
+language sql
+immutable
+parallel safe
+return coalesce(
+  pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+    value, E'\\', E'\\\\'), E'\t', E'\\t'), E'\n', E'\\n'), E'\r', E'\\r'),
+  E'\\N');
+
+-- The push's page of a table's dirty rows, in (event_id, row_key) order: an ordered scan of
+-- the page index that stops at the limit. The outbox changes too fast for its statistics, and
+-- with stale ones the planner read all of a table's entries to sort them (52 ms a page at
+-- 100,000 entries, against 1 ms).
+create function cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer)
+returns table (row_key text, event_id bigint)
+language sql
+stable
+set search_path = ''
+set enable_bitmapscan = off
+set enable_sort = off
+as $$
+  select o.row_key, o.event_id from cesar.sync_outbox o
+  where o.table_name = target and (o.event_id, o.row_key) > (after_event, after_key)
+  order by o.table_name, o.event_id, o.row_key
+  limit page_size
+$$;
+
+-- The push's checkpoint: a page's entries cleared, each only if no newer change arrived
+-- meanwhile (its event id is still the one pushed). Found by primary key, one by one.
+create function cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) returns integer
+language sql
+volatile
+set search_path = ''
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+  with cleared as (
+    delete from cesar.sync_outbox o
+    using unnest(keys, event_ids) as p (row_key, event_id)
+    where o.table_name = target and o.row_key = p.row_key and o.event_id = p.event_id
+    returning 1
+  )
+  select count(*)::int from cleared
+$$;
+
+revoke execute on function cesar.sync_outbox_page(text, bigint, text, integer),
+  cesar.clear_sync_outbox(text, text[], bigint[]) from public, anon, authenticated;

@@ -14,7 +14,8 @@ import { describeTable, ident, preflight, qualified, type TableShape } from './s
 // Pull: mirror -> primary. The mirror has no triggers, so its changes are found by
 // updated_at: rows from the watermark (minus a look-back window, for transactions that
 // committed after a later one) whose version is not the one both sides last agreed on
-// (public.cesar_sync_versions: what the push wrote or the pull already applied). Each page
+// (public.cesar_sync_versions: what the push wrote or the pull already applied; rows of the
+// push's bulk load have none, and are older than the load's start). Each page
 // is applied on the primary in one statement that decides last-writer-wins in SQL, keeps
 // every loser in cesar.sync_conflicts, and is marked with the origin 'mirror' so that it is
 // not pushed back. Deletions arrive as the mirror's tombstones that no sync wrote.
@@ -40,12 +41,15 @@ export async function markOrigin(tx: Sql, origin: 'mirror' | 'restore'): Promise
   await tx`select set_config('cesar.origin', ${origin}, true)`;
 }
 
-async function watermark(primary: Sql, table: string): Promise<string | null> {
-  const [row] = await primary<Array<{ watermark: string | null }>>`
-    select watermark::text as watermark from cesar.sync_state
-    where table_name = ${table} and direction = 'down'
+/** The pull's watermark, and when the push's bulk load began (both in the mirror's clock). */
+async function marks(primary: Sql, table: string) {
+  const [row] = await primary<Array<{ watermark: string | null; bulk: string | null }>>`
+    select (select watermark::text from cesar.sync_state
+            where table_name = ${table} and direction = 'down') as watermark,
+           (select bulk_loaded_from::text from cesar.sync_state
+            where table_name = ${table} and direction = 'up') as bulk
   `;
-  return row?.watermark ?? null;
+  return { watermark: row!.watermark, bulkLoadedFrom: row!.bulk };
 }
 
 /**
@@ -61,11 +65,19 @@ async function changedPage(
   from: string | null,
   cursor: [string, string] | null,
   limit: number,
+  /** Rows older than this without a version came from the push's bulk load. */
+  bulkLoadedFrom: string | null,
 ): Promise<TextRow[]> {
   const key = ident(shape.key);
   const keyType = shape.columns[keyIndex(shape)]!.type;
   const params: unknown[] = [shape.table];
-  const where = ['(v.updated_at IS NULL OR v.updated_at <> t.updated_at)'];
+  const where = [
+    bulkLoadedFrom === null
+      ? '(v.updated_at IS NULL OR v.updated_at <> t.updated_at)'
+      : `(v.updated_at <> t.updated_at OR (v.updated_at IS NULL AND t.updated_at >= ${
+        timestamp(params.push(bulkLoadedFrom))
+      }))`,
+  ];
   if (from !== null) {
     params.push(from);
     where.push(`t.updated_at >= ${timestamp(params.length)}`);
@@ -281,7 +293,7 @@ export async function pullTable(
   const size = pageSize(shape, options.batchSize);
   const key = keyIndex(shape);
   const updatedAt = updatedAtIndex(shape);
-  const mark = await watermark(deps.primary, table);
+  const { watermark: mark, bulkLoadedFrom } = await marks(deps.primary, table);
   // The watermark never passes the mirror's clock at the start: a row written with a future
   // updated_at (a skewed clock) must not make the next pull skip the rows written until then.
   const [clock] = await deps.mirror.unsafe<Array<{ now: string }>>(
@@ -296,7 +308,7 @@ export async function pullTable(
       result.stopped = 'budget';
       return result;
     }
-    const rows = await changedPage(deps.mirror, shape, from, cursor, size);
+    const rows = await changedPage(deps.mirror, shape, from, cursor, size, bulkLoadedFrom);
     if (rows.length === 0) break;
     const last = rows.at(-1)!;
     cursor = [last[updatedAt]!, last[key]!];

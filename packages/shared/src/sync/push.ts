@@ -1,24 +1,24 @@
 import type { Sql } from '../db.ts';
 import {
   assignments,
-  columnArrays,
-  keyArray,
   keyIndex,
-  rowsByKey,
-  type TextRow,
+  keyList,
+  literalColumns,
   unnestRows,
   updatedAtIndex,
 } from './rows.ts';
 import { describeTable, ident, preflight, qualified, type TableShape } from './schema.ts';
 
-// Push: primary -> mirror. Dirty rows come from cesar.sync_outbox (see its migration for why
-// that cannot skip a late commit), a keyset page at a time. Each page is read from the
-// primary and written to the mirror in one transaction: a guarded multi-row upsert that also
-// records each row's agreed version (the origin marker the pull reads), and the deletions
-// with their tombstones, retried on SQLSTATE 40001. Then, on the primary, the page's outbox
-// entries are cleared, each only if no newer change arrived meanwhile, and the rows whose
-// mirror version was newer are recorded as conflicts: that is the checkpoint, so a run cut
-// off anywhere resumes exactly where it stopped.
+// Push: primary -> mirror, a keyset page at a time. A table's first push copies it whole, in
+// key order; after that, the rows to push come from cesar.sync_outbox (see its migration for
+// why that cannot skip a late commit). A page is read from the primary with every column
+// printed as one array literal, and written to the mirror in one transaction: a guarded
+// multi-row upsert that also records each row's agreed version (the origin marker the pull
+// reads), and the deletions with their tombstones, retried on SQLSTATE 40001. Then the
+// primary records the checkpoint: the copy's last key, or the page's outbox entries cleared
+// (each only if no newer change arrived meanwhile), with the rows whose mirror version was
+// newer recorded as conflicts. A run cut off anywhere resumes exactly where it stopped. The
+// next page is read while the current one is written.
 
 /** PostgreSQL's and CockroachDB's limit on bind parameters in one statement. */
 const PARAMETER_LIMIT = 65_534;
@@ -71,117 +71,257 @@ export function pageSize(shape: TableShape, requested: number): number {
   return Math.max(1, Math.min(requested, Math.floor(PARAMETER_LIMIT / shape.columns.length)));
 }
 
-interface OutboxEntry {
-  row_key: string;
-  event_id: string;
+/** A page read from the primary: each column as one array literal, in key order. */
+interface Page {
+  rows: number;
+  columns: string[];
+  /** Outbox pages: keys whose row is gone from the primary (array literal), and how many. */
+  gone: string | null;
+  goneCount: number;
+  /** Outbox pages: the entries read (array literals), cleared by the checkpoint. */
+  entries: { count: number; keys: string | null; ids: string | null };
+  /** Where the next page starts; null: this is the last one. */
+  next: string[] | null;
 }
 
-async function hasBeenPushed(primary: Sql, table: string): Promise<boolean> {
-  const [row] = await primary<Array<{ done: boolean }>>`
-    select exists (select from cesar.sync_state
-                   where table_name = ${table} and direction = 'up' and last_sync_at is not null) as done
+interface UpState {
+  copied_at: Date | null;
+  watermark_key: string | null;
+  snapshot: string | null;
+}
+
+async function upState(primary: Sql, table: string): Promise<UpState> {
+  const [row] = await primary<UpState[]>`
+    select copied_at, watermark_key, snapshot from cesar.sync_state
+    where table_name = ${table} and direction = 'up'
   `;
-  return row!.done;
+  return row ?? { copied_at: null, watermark_key: null, snapshot: null };
 }
 
-async function outboxPage(primary: Sql, table: string, after: [string, string], limit: number) {
-  return await primary<OutboxEntry[]>`
-    select o.row_key, o.event_id::text as event_id from cesar.sync_outbox o
-    where o.table_name = ${table} and (o.event_id, o.row_key) > (${after[0]}::bigint, ${after[1]})
-    -- Qualified: the output column event_id is text, and must not be what sorts.
-    order by o.event_id, o.row_key
-    limit ${limit}
-  `;
+function keyType(shape: TableShape): string {
+  return shape.columns[keyIndex(shape)]!.type;
 }
 
-/** The mirror's updated_at of the rows it has, by key (null: the table has no updated_at). */
-async function mirrorVersions(
-  mirror: Sql,
+/** The copy: the next rows of the table itself, in key order. */
+async function readTablePage(
+  primary: Sql,
   shape: TableShape,
-  keys: string[],
-): Promise<Map<string, string | null>> {
-  const updatedAt = updatedAtIndex(shape) >= 0 ? 'CAST(updated_at AS TEXT)' : 'NULL';
-  const rows = await mirror.unsafe<Array<{ key: string; updated_at: string | null }>>(
-    `SELECT CAST(${ident(shape.key)} AS TEXT) AS key, ${updatedAt} AS updated_at ` +
-      `FROM ${qualified(shape.table)} WHERE ${ident(shape.key)} = ANY (${keyArray(shape, 1)})`,
-    [keys],
+  after: string | null,
+  limit: number,
+): Promise<Page> {
+  const key = ident(shape.key);
+  const [row] = await primary.unsafe(
+    `with page as (
+       select t.* from ${qualified(shape.table)} t
+       where $1::text is null or t.${key} > $1::text::${keyType(shape)}
+       order by t.${key} limit ${limit}
+     )
+     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
+            ${literalColumns(shape)}
+     from page p`,
+    [after],
   );
-  return new Map(rows.map((r) => [r.key, r.updated_at]));
+  const rows = row!.rows as number;
+  return {
+    rows,
+    columns: shape.columns.map((_, i) => row![`c${i}`] as string),
+    gone: null,
+    goneCount: 0,
+    entries: { count: 0, keys: null, ids: null },
+    next: rows < limit ? null : [row!.last as string],
+  };
+}
+
+/** The outbox: the next dirty entries in (event_id, row_key) order, and their rows. */
+async function readOutboxPage(
+  primary: Sql,
+  shape: TableShape,
+  after: string[],
+  limit: number,
+): Promise<Page> {
+  const key = ident(shape.key);
+  const type = keyType(shape);
+  const [row] = await primary.unsafe(
+    `with entries as (
+       select e.row_key, e.event_id from cesar.sync_outbox_page($1, $2::text::bigint, $3, ${limit}) e
+     ),
+     -- Looked up by key (an array, so an index scan; a semi-join may scan the whole table).
+     page as (
+       select t.* from ${qualified(shape.table)} t
+       where t.${key} = any (array(select e.row_key::${type} from entries e))
+     ),
+     gone as (
+       select e.row_key from entries e
+       where e.row_key::${type} not in (select p.${key} from page p)
+     )
+     select count(*)::int as rows, ${literalColumns(shape)},
+            (select count(*)::int from entries) as entries,
+            (select array_agg(e.row_key order by e.event_id, e.row_key)::text from entries e) as entry_keys,
+            (select array_agg(e.event_id order by e.event_id, e.row_key)::text from entries e) as entry_ids,
+            (select array[e.event_id::text, e.row_key] from entries e
+             order by e.event_id desc, e.row_key desc limit 1) as last,
+            (select array_agg(g.row_key)::text from gone g) as gone,
+            (select count(*)::int from gone) as gone_count
+     from page p`,
+    [shape.table, after[0]!, after[1]!],
+  );
+  const entries = row!.entries as number;
+  return {
+    rows: row!.rows as number,
+    columns: shape.columns.map((_, i) => row![`c${i}`] as string),
+    gone: row!.gone as string | null,
+    goneCount: row!.gone_count as number,
+    entries: { count: entries, keys: row!.entry_keys as string, ids: row!.entry_ids as string },
+    next: entries < limit ? null : row!.last as string[],
+  };
+}
+
+interface MirrorView {
+  /** Rows of the page the mirror has already. */
+  existing: number;
+  /** Rows the mirror has newer than the page's (keys and the mirror's updated_at). */
+  newer: Array<{ row_key: string; mirror_updated_at: string }>;
+  /** Rows gone from the primary that the mirror still has. */
+  toDelete: number;
+}
+
+/** What the mirror has of a page, before writing it: for the counts and the conflicts. */
+async function mirrorView(mirror: Sql, shape: TableShape, page: Page): Promise<MirrorView> {
+  const key = ident(shape.key);
+  const type = keyType(shape);
+  const updatedAt = updatedAtIndex(shape);
+  const view: MirrorView = { existing: 0, newer: [], toDelete: 0 };
+  if (page.rows > 0) {
+    // The page's keys look the mirror's rows up by its primary key (an index scan however
+    // big the table), then meet the page's updated_at: both sides materialized, so that the
+    // planner cannot turn the lookup into a scan of the table for every key, or of all of it.
+    const keys = keyList(shape, 1);
+    const [row] = await mirror.unsafe(
+      updatedAt < 0
+        ? `SELECT count(*) AS existing, NULL AS newer_keys, NULL AS newer_at ` +
+          `FROM ${qualified(shape.table)} AS m WHERE m.${key} = ANY (${keys})`
+        : 'WITH there AS MATERIALIZED (' +
+          `SELECT m.${key} AS k, m.updated_at FROM ${
+            qualified(shape.table)
+          } AS m WHERE m.${key} = ANY (${keys})), ` +
+          'here AS MATERIALIZED (SELECT CAST(p.k AS ' + type +
+          ') AS k, CAST(p.u AS TIMESTAMPTZ) AS u ' +
+          'FROM unnest(CAST(CAST($1 AS TEXT) AS TEXT[]), CAST(CAST($2 AS TEXT) AS TEXT[])) AS p (k, u)) ' +
+          'SELECT count(*) AS existing, ' +
+          'array_agg(CAST(there.k AS TEXT)) FILTER (WHERE there.updated_at > here.u) AS newer_keys, ' +
+          'array_agg(CAST(there.updated_at AS TEXT)) FILTER (WHERE there.updated_at > here.u) AS newer_at ' +
+          'FROM there JOIN here ON here.k = there.k',
+      (updatedAt < 0
+        ? [page.columns[keyIndex(shape)]]
+        : [page.columns[keyIndex(shape)], page.columns[updatedAt]]) as never,
+      { prepare: false },
+    );
+    view.existing = Number(row!.existing);
+    const newerKeys = (row!.newer_keys ?? []) as string[];
+    const newerAt = (row!.newer_at ?? []) as string[];
+    view.newer = newerKeys.map((k, i) => ({ row_key: k, mirror_updated_at: newerAt[i]! }));
+  }
+  if (page.goneCount > 0) {
+    const [row] = await mirror.unsafe(
+      `SELECT count(*) AS n FROM ${qualified(shape.table)} ` +
+        `WHERE ${key} = ANY (${keyList(shape, 1)})`,
+      [page.gone] as never,
+    );
+    view.toDelete = Number(row!.n);
+  }
+  return view;
 }
 
 /**
  * One statement: insert the rows, or update the mirror's where its updated_at is not newer
  * (equal times: the primary's version wins, so every run decides the same way), and record
- * each written row's version in cesar_sync_versions. Returns the keys it wrote.
+ * each written row's version in cesar_sync_versions. Returns how many rows it wrote.
  */
-function upsertStatement(shape: TableShape): string {
+function upsertStatement(shape: TableShape): { text: string; first: number } {
   const table = qualified(shape.table);
   const key = ident(shape.key);
   const names = shape.columns.map((c) => ident(c.name)).join(', ');
-  const upsert = `INSERT INTO ${table} (${names}) ${unnestRows(shape, 2)} ` +
+  const upsert = (first: number) =>
+    `INSERT INTO ${table} (${names}) ${unnestRows(shape, first, true)} ` +
     `ON CONFLICT (${key}) DO UPDATE SET ${assignments(shape)}`;
-  if (updatedAtIndex(shape) < 0) return `${upsert} RETURNING CAST(${key} AS TEXT) AS row_key`;
-  return `WITH written AS (${upsert} WHERE ${table}.updated_at <= excluded.updated_at ` +
-    `RETURNING CAST(${key} AS TEXT) AS row_key, updated_at) ` +
-    'INSERT INTO public.cesar_sync_versions (table_name, row_key, updated_at) ' +
-    'SELECT $1, row_key, updated_at FROM written ' +
-    'ON CONFLICT (table_name, row_key) DO UPDATE SET updated_at = excluded.updated_at ' +
-    'RETURNING row_key';
+  if (updatedAtIndex(shape) < 0) {
+    return {
+      text: `WITH written AS (${upsert(1)} RETURNING 1) SELECT count(*) AS written FROM written`,
+      first: 1,
+    };
+  }
+  return {
+    text: `WITH written AS (${upsert(2)} WHERE ${table}.updated_at <= excluded.updated_at ` +
+      `RETURNING CAST(${key} AS TEXT) AS row_key, updated_at), ` +
+      'versioned AS (INSERT INTO public.cesar_sync_versions (table_name, row_key, updated_at) ' +
+      'SELECT $1, row_key, updated_at FROM written ' +
+      'ON CONFLICT (table_name, row_key) DO UPDATE SET updated_at = excluded.updated_at RETURNING 1) ' +
+      'SELECT count(*) AS written FROM versioned',
+    first: 2,
+  };
 }
 
-/** Writes a page to the mirror in one transaction; returns the keys whose upsert applied. */
-async function writePage(
-  deps: SyncDeps,
-  shape: TableShape,
-  rows: TextRow[],
-  gone: string[],
-): Promise<Set<string>> {
+/** Writes a page to the mirror in one transaction; returns how many rows the upsert wrote. */
+async function writePage(deps: SyncDeps, shape: TableShape, page: Page): Promise<number> {
+  const upsert = upsertStatement(shape);
   return await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
-      const written = rows.length === 0 ? [] : await tx.unsafe<Array<{ row_key: string }>>(
-        upsertStatement(shape),
-        [shape.table, ...columnArrays(shape, rows)] as never,
-      );
-      if (gone.length > 0) {
+      let written = 0;
+      if (page.rows > 0) {
+        const [row] = await tx.unsafe(
+          upsert.text,
+          (upsert.first === 2 ? [shape.table, ...page.columns] : page.columns) as never,
+        );
+        written = Number(row!.written);
+      }
+      if (page.goneCount > 0) {
         await tx.unsafe(
           `DELETE FROM ${qualified(shape.table)} WHERE ${ident(shape.key)} = ANY (${
-            keyArray(shape, 1)
+            keyList(shape, 1)
           })`,
-          [gone],
+          [page.gone] as never,
         );
         await tx.unsafe(
           'INSERT INTO public.cesar_sync_tombstones (table_name, row_key, deleted_at, origin) ' +
-            "SELECT $1, k, now(), 'primary' FROM unnest(CAST($2 AS TEXT[])) AS k " +
+            "SELECT $1, k, now(), 'primary' FROM unnest(CAST(CAST($2 AS TEXT) AS TEXT[])) AS k " +
             'ON CONFLICT (table_name, row_key) DO UPDATE ' +
             'SET deleted_at = excluded.deleted_at, origin = excluded.origin',
-          [shape.table, gone],
+          [shape.table, page.gone] as never,
         );
         await tx.unsafe(
-          'DELETE FROM public.cesar_sync_versions WHERE table_name = $1 AND row_key = ANY (CAST($2 AS TEXT[]))',
-          [shape.table, gone],
+          'DELETE FROM public.cesar_sync_versions ' +
+            'WHERE table_name = $1 AND row_key = ANY (CAST(CAST($2 AS TEXT) AS TEXT[]))',
+          [shape.table, page.gone] as never,
         );
       }
-      return new Set(written.map((r) => r.row_key));
+      return written;
     }));
 }
 
 /**
- * The page's checkpoint on the primary, in one transaction: its outbox entries cleared (each
- * only if no newer change arrived meanwhile), and the rows the mirror had newer recorded as
- * conflicts the mirror won (the primary keeps its version until a pull).
+ * A page's checkpoint on the primary, in one transaction: the copy's last key, or the outbox
+ * entries cleared (each only if no newer change arrived meanwhile); and the rows the mirror
+ * had newer recorded as conflicts the mirror won (the primary keeps its version until a pull).
  */
 async function checkpoint(
   primary: Sql,
   shape: TableShape,
-  page: OutboxEntry[],
-  lost: Array<{ row_key: string; mirror_updated_at: string | null }>,
+  page: Page,
+  copiedUpTo: string | null | undefined,
+  lost: MirrorView['newer'],
 ) {
   await primary.begin(async (tx) => {
-    await tx`
-      delete from cesar.sync_outbox o
-      using jsonb_to_recordset(${tx.json(page as never)}) as p (row_key text, event_id bigint)
-      where o.table_name = ${shape.table} and o.row_key = p.row_key and o.event_id = p.event_id
-    `;
+    if (copiedUpTo !== undefined) {
+      await tx`
+        update cesar.sync_state set watermark_key = ${copiedUpTo}
+        where table_name = ${shape.table} and direction = 'up'
+      `;
+    } else if (page.entries.count > 0) {
+      await tx`
+        select cesar.clear_sync_outbox(
+          ${shape.table}, ${page.entries.keys}::text::text[], ${page.entries.ids}::text::bigint[])
+      `;
+    }
     if (lost.length === 0) return;
     await tx.unsafe(
       `insert into cesar.sync_conflicts
@@ -189,11 +329,163 @@ async function checkpoint(
        select $1, l.row_key, 'up', 'mirror', to_jsonb(t.*), l.mirror_updated_at, t.updated_at
        from jsonb_to_recordset($2::jsonb) as l (row_key text, mirror_updated_at timestamptz)
        join ${qualified(shape.table)} t on t.${ident(shape.key)} = CAST(l.row_key AS ${
-        shape.columns[keyIndex(shape)]!.type
+        keyType(shape)
       })`,
       [shape.table, lost] as never,
     );
   });
+}
+
+/** A key as an SQL literal, for COPY, which takes no parameters. */
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** The mirror has no row of the table after this key (or none at all). */
+async function mirrorEmptyAfter(mirror: Sql, shape: TableShape, after: string | null) {
+  const key = ident(shape.key);
+  const rows = await mirror.unsafe(
+    `SELECT 1 FROM ${qualified(shape.table)}` +
+      (after === null ? '' : ` WHERE ${key} > CAST($1 AS ${keyType(shape)})`) + ' LIMIT 1',
+    (after === null ? [] : [after]) as never,
+  );
+  return rows.length === 0;
+}
+
+interface BulkPage {
+  rows: number;
+  /** The page in COPY's text format. */
+  data: string;
+  /** The page's last key; null: the table ends with this page. */
+  next: string | null;
+}
+
+/** A page of the table, printed by the primary in COPY's text format. */
+async function readBulkPage(
+  primary: Sql,
+  shape: TableShape,
+  after: string | null,
+  limit: number,
+): Promise<BulkPage> {
+  const key = ident(shape.key);
+  const fields = shape.columns.map((c) => `cesar.copy_field(p.${ident(c.name)}::text)`);
+  // Two spellings rather than `$1 is null or key > $1`, which no index can serve.
+  const [page] = await primary.unsafe(
+    `with page as (
+       select t.* from ${qualified(shape.table)} t
+       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
+       order by t.${key} limit ${limit}
+     )
+     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
+            string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${key}) as data
+     from page p`,
+    (after === null ? [] : [after]) as never,
+  );
+  const rows = page!.rows as number;
+  return {
+    rows,
+    data: rows === 0 ? '' : `${page!.data}\n`,
+    next: rows < limit ? null : page!.last as string,
+  };
+}
+
+/** Loads a page into the mirror with COPY FROM STDIN, in one transaction. */
+async function loadBulkPage(deps: SyncDeps, shape: TableShape, page: BulkPage) {
+  if (page.rows === 0) return;
+  const names = shape.columns.map((c) => ident(c.name)).join(', ');
+  await withRetry(deps, () =>
+    deps.mirror.begin(async (tx) => {
+      const copy = await tx.unsafe(`COPY ${qualified(shape.table)} (${names}) FROM STDIN`)
+        .writable();
+      await new Promise<void>((resolve, reject) => {
+        copy.on('error', reject);
+        copy.on('finish', resolve);
+        copy.end(page.data);
+      });
+    }));
+}
+
+/**
+ * The bulk form of a first copy, for a mirror table that has nothing past the cursor (as
+ * MOLT Fetch loads an empty table): pages printed by the primary in COPY's text format and
+ * loaded with COPY FROM STDIN, the next page read while one loads, each load followed by its
+ * checkpoint. The rows need no recorded version: they keep the primary's updated_at, older
+ * than the mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the
+ * pull tells them from the mirror's own changes. A row that appears on the mirror meanwhile
+ * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
+ */
+async function bulkLoad(
+  deps: SyncDeps,
+  shape: TableShape,
+  after: string | null,
+  limit: number,
+  outOfTime: () => boolean,
+  result: SyncResult,
+): Promise<'done' | 'budget'> {
+  if (after === null) {
+    const [clock] = await deps.mirror.unsafe<Array<{ now: string }>>(
+      'SELECT CAST(now() AS TEXT) AS now',
+    );
+    await deps.primary`
+      update cesar.sync_state set bulk_loaded_from = ${clock!.now}::text::timestamptz
+      where table_name = ${shape.table} and direction = 'up'
+    `;
+  }
+  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
+  let ahead: Promise<BulkPage> | null = settle(readBulkPage(deps.primary, shape, after, limit));
+  while (ahead) {
+    if (outOfTime()) return 'budget';
+    const page: BulkPage = await ahead;
+    ahead = page.next === null ? null : settle(readBulkPage(deps.primary, shape, page.next, limit));
+    await loadBulkPage(deps, shape, page);
+    result.inserted += page.rows;
+    result.batches++;
+    await deps.primary`
+      update cesar.sync_state set watermark_key = ${page.next}
+      where table_name = ${shape.table} and direction = 'up'
+    `;
+  }
+  return 'done';
+}
+
+/** Rows per page of a bulk load (COPY has no parameter limit, and each page is a commit). */
+const BULK_PAGE_ROWS = 10_000;
+
+/** Pages written to the mirror at once: the mirror's work per page is most of a push. */
+const WRITES_IN_FLIGHT = 2;
+
+/**
+ * Reads pages with `read` and hands each to `write`, reading the next page while earlier
+ * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
+ * each write returns runs in page order, so that a checkpoint never covers a page that is
+ * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
+ * not written is dropped: reading has no effect).
+ */
+async function pipeline(
+  read: (cursor: string[] | null) => Promise<Page>,
+  first: string[] | null,
+  write: (page: Page) => Promise<() => Promise<void>>,
+  outOfTime: () => boolean,
+): Promise<'done' | 'budget'> {
+  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
+  let ahead: Promise<Page> | null = settle(read(first));
+  let checkpoints: Promise<void> = Promise.resolve();
+  const inFlight: Array<Promise<void>> = [];
+  let stopped: 'done' | 'budget' = 'done';
+  while (ahead) {
+    if (outOfTime()) {
+      stopped = 'budget';
+      break;
+    }
+    const page: Page = await ahead;
+    ahead = page.next ? settle(read(page.next)) : null;
+    const written = settle(write(page));
+    checkpoints = settle(checkpoints.then(async () => await (await written)()));
+    inFlight.push(checkpoints);
+    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+  }
+  await checkpoints;
+  return stopped;
 }
 
 export async function pushTable(
@@ -202,11 +494,9 @@ export async function pushTable(
   options: SyncOptions,
 ): Promise<SyncResult> {
   const started = performance.now();
+  const outOfTime = () => performance.now() - started >= options.budgetMs;
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
-  if (!(await hasBeenPushed(deps.primary, table))) {
-    await deps.primary`select cesar.sync_backfill(${table})`;
-  }
   const result: SyncResult = {
     table,
     direction: 'up',
@@ -218,42 +508,72 @@ export async function pushTable(
     stopped: 'done',
   };
   const size = pageSize(shape, options.batchSize);
-  const key = keyIndex(shape);
-  const updatedAt = updatedAtIndex(shape);
-  let after: [string, string] = ['-1', ''];
-  for (;;) {
-    if (performance.now() - started >= options.budgetMs) {
-      result.stopped = 'budget';
-      break;
-    }
-    const page = await outboxPage(deps.primary, table, after, size);
-    if (page.length === 0) break;
-    after = [page.at(-1)!.event_id, page.at(-1)!.row_key];
-    const keys = page.map((e) => e.row_key);
-    const [rows, existing] = await Promise.all([
-      rowsByKey(deps.primary, shape, keys),
-      mirrorVersions(deps.mirror, shape, keys),
-    ]);
-    const present = new Set(rows.map((r) => r[key]!));
-    const gone = keys.filter((k) => !present.has(k));
-    const deleted = gone.filter((k) => existing.has(k)).length;
-    // Dry: what the guarded upsert would do, from the mirror's versions read just now.
-    const newer = (row: TextRow) => {
-      const theirs = existing.get(row[key]!);
-      return updatedAt >= 0 && theirs != null && new Date(theirs) > new Date(row[updatedAt]!);
-    };
-    const applied = options.dryRun
-      ? new Set(rows.filter((r) => !newer(r)).map((r) => r[key]!))
-      : await writePage(deps, shape, rows, gone);
-    const lost = rows.filter((r) => !applied.has(r[key]!)).map((r) => ({
-      row_key: r[key]!,
-      mirror_updated_at: existing.get(r[key]!) ?? null,
-    }));
-    for (const k of applied) existing.has(k) ? result.updated++ : result.inserted++;
-    result.deleted += deleted;
-    result.conflicts += lost.length;
-    if (!options.dryRun) await checkpoint(deps.primary, shape, page, lost);
+
+  /** Writes a page to the mirror; returns its checkpoint, for the pipeline to run in order. */
+  const push = async (page: Page, copiedUpTo?: string | null) => {
+    const nothing = async () => {};
+    if (page.rows === 0 && page.entries.count === 0) return nothing;
+    const view = await mirrorView(deps.mirror, shape, page);
+    const written = options.dryRun
+      ? page.rows - view.newer.length
+      : await writePage(deps, shape, page);
+    const inserted = page.rows - view.existing;
+    result.inserted += inserted;
+    result.updated += Math.max(0, written - inserted);
+    result.conflicts += page.rows - written;
+    result.deleted += view.toDelete;
     result.batches++;
+    if (options.dryRun) return nothing;
+    return () => checkpoint(deps.primary, shape, page, copiedUpTo, view.newer);
+  };
+
+  const state = await upState(deps.primary, table);
+  if (state.copied_at === null) {
+    // The first push: the table copied whole. Changes made meanwhile reach the outbox.
+    let snapshot = state.snapshot;
+    if (snapshot === null && !options.dryRun) {
+      const [row] = await deps.primary<Array<{ snapshot: string }>>`
+        update cesar.sync_state set snapshot = pg_current_snapshot()::text, watermark_key = null
+        where table_name = ${table} and direction = 'up'
+        returning snapshot
+      `;
+      snapshot = row?.snapshot ?? null;
+    }
+    if (!options.dryRun && await mirrorEmptyAfter(deps.mirror, shape, state.watermark_key)) {
+      result.stopped = await bulkLoad(
+        deps,
+        shape,
+        state.watermark_key,
+        Math.max(BULK_PAGE_ROWS, options.batchSize),
+        outOfTime,
+        result,
+      );
+    } else {
+      result.stopped = await pipeline(
+        (cursor) => readTablePage(deps.primary, shape, cursor?.[0] ?? null, size),
+        state.watermark_key === null ? null : [state.watermark_key],
+        (page) => push(page, page.next?.[0] ?? null),
+        outOfTime,
+      );
+    }
+    if (result.stopped === 'budget' || options.dryRun) return result;
+    // The outbox entries of changes the copy saw (committed before it began) are done.
+    await deps.primary`
+      with copied as (
+        delete from cesar.sync_outbox o using cesar.event_log e
+        where o.table_name = ${table} and e.id = o.event_id and e.txid is not null
+          and pg_visible_in_snapshot(e.txid::text::xid8, ${snapshot}::text::pg_snapshot)
+        returning 1
+      )
+      update cesar.sync_state set copied_at = now(), snapshot = null, watermark_key = null
+      where table_name = ${table} and direction = 'up'
+    `;
   }
+  result.stopped = await pipeline(
+    (cursor) => readOutboxPage(deps.primary, shape, cursor ?? ['-1', ''], size),
+    null,
+    (page) => push(page),
+    outOfTime,
+  );
   return result;
 }
