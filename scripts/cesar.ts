@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { onlyKnown, parseArgs, UsageError } from './cli/args.ts';
+import { clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
+import { type CommandResult, restoreCommand, syncCommand, verifyCommand } from './cli/sync.ts';
+import { eventsCommand, workflowsCommand } from './cli/workflows.ts';
+import { bin, repoRoot } from './lib/paths.ts';
+
+// `npm run cesar -- <command>` (or `npx cesar <command>`): the operator's CLI. Human output by
+// default, `--json` for machines; exit codes: 0 ok, 1 the operation failed (a table failed,
+// verify found differences), 2 usage, 3 the functions cannot be reached or refused the secret.
+
+const HELP = `cesar <command> [options]
+
+  start | stop | status          the local stack (npm start / npm stop)
+  sync    [--table T]... [--direction up|down|both] [--dry-run]
+  verify  [--table T]...         compare primary and mirror
+  restore [--table T]...         rebuild the primary's tables from the mirror
+  workflows list | enable <id|name> | disable <id|name> | run <id|name>
+  events list [--table T] [--status S] [--limit N]
+  events replay --from <ISO time> [--to <ISO time>] [--table T] [--workflow <id|name>] [--status S]...
+  events redeliver <id>
+
+  --json   machine-readable output on stdout
+Settings: .env.local (written by npm start), or CESAR_FUNCTIONS_URL and CESAR_FUNCTION_SECRET.`;
+
+const KNOWN: Record<string, string[]> = {
+  sync: ['table', 'direction', 'dry-run', 'json'],
+  verify: ['table', 'json'],
+  restore: ['table', 'json'],
+  workflows: ['json'],
+  events: ['table', 'status', 'limit', 'from', 'to', 'workflow', 'json'],
+};
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv, new Set(['json', 'dry-run', 'help']));
+  const [command] = parsed.positionals;
+  if (!command || command === 'help' || parsed.flags.has('help')) {
+    console.log(HELP);
+    return command ? EXIT.ok : EXIT.usage;
+  }
+  if (command === 'start' || command === 'stop' || command === 'status') {
+    const run = spawnSync(bin('tsx'), [path.join(repoRoot, 'scripts/stack.ts'), command], {
+      stdio: 'inherit',
+    });
+    return run.status ?? EXIT.failed;
+  }
+  const commands: Record<
+    string,
+    (
+      c: Awaited<ReturnType<typeof clientFromEnvironment>>,
+      p: typeof parsed,
+    ) => Promise<CommandResult>
+  > = {
+    sync: syncCommand,
+    verify: verifyCommand,
+    restore: restoreCommand,
+    workflows: workflowsCommand,
+    events: eventsCommand,
+  };
+  const run = commands[command];
+  if (!run) throw new UsageError(`unknown command ${command}`);
+  onlyKnown(parsed, KNOWN[command]!);
+  const result = await run(await clientFromEnvironment(), parsed);
+  console.log(parsed.flags.has('json') ? JSON.stringify(result.json, null, 2) : result.human);
+  return result.exitCode;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError) {
+    console.error(`cesar: ${err.message}\n\n${HELP}`);
+    process.exitCode = EXIT.usage;
+  } else if (err instanceof CliError) {
+    console.error(`cesar: ${err.message}`);
+    process.exitCode = err.exitCode;
+  } else {
+    throw err;
+  }
+}

@@ -1,0 +1,175 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSyncApp } from '../packages/shared/src/sync/app.ts';
+import { renderBar } from '../scripts/cli/progress.ts';
+import { bin, repoRoot } from '../scripts/lib/paths.ts';
+import { testSql } from './helpers/db.ts';
+import { recordingMirror } from './helpers/mirror.ts';
+import { apiApp, process as processEvents, SECRET } from './helpers/workflows.ts';
+
+// The `cesar` CLI as an operator runs it: a child process talking HTTP to the sync and api
+// functions' apps (served here on a free port), on a mirrored table of its own.
+
+const sql = testSql(undefined, 6);
+const { mirror } = recordingMirror();
+const TABLE = 'synccli.items';
+const syncApp = createSyncApp({
+  sql,
+  mirror,
+  config: { functionSecret: SECRET, serviceRoleKey: null },
+});
+const api = apiApp(sql);
+let base = '';
+
+const server = http.createServer(async (req, res) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const app = req.url!.startsWith('/sync') ? syncApp : api;
+  const response = await app.fetch(
+    new Request(`http://127.0.0.1${req.url}`, {
+      method: req.method,
+      headers: req.headers as Record<string, string>,
+      body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+    }),
+  );
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  res.end(Buffer.from(await response.arrayBuffer()));
+});
+
+beforeAll(async () => {
+  await sql.unsafe(`
+    create schema if not exists synccli;
+    create table if not exists synccli.items (
+      id uuid primary key default gen_random_uuid(),
+      label text not null,
+      updated_at timestamptz not null default now()
+    );
+    insert into cesar.sync_tables (table_name) values ('synccli.items') on conflict do nothing;
+    select cesar.watch('synccli.items');
+    insert into synccli.items (label) select 'item ' || i from generate_series(1, 5) i;
+  `);
+  await mirror`create schema if not exists synccli`;
+  await processEvents(sql);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+function cesar(
+  args: string[],
+  secret = SECRET,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      bin('tsx'),
+      [path.join(repoRoot, 'scripts/cesar.ts'), ...args],
+      {
+        env: {
+          ...process.env,
+          CESAR_FUNCTIONS_URL: base,
+          CESAR_FUNCTION_SECRET: secret,
+          CESAR_ENV_FILE: '/nonexistent/.env.local',
+        },
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('cesar sync, verify, restore', () => {
+  it('syncs a table in both directions and reports it as JSON', async () => {
+    const { code, stdout } = await cesar([
+      'sync',
+      '--table',
+      TABLE,
+      '--direction',
+      'both',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      ok: true,
+      direction: 'both',
+      tables: [
+        { table: TABLE, direction: 'down', status: 'completed' },
+        { table: TABLE, direction: 'up', status: 'completed', inserted: 5 },
+      ],
+    });
+    expect(await mirror`select count(*)::int as n from synccli.items`).toEqual([{ n: 5 }]);
+  });
+
+  it('dry-runs without writing, in a table a person can read', async () => {
+    await sql`insert into synccli.items (label) values ('dry')`;
+    await processEvents(sql);
+    const { code, stdout } = await cesar(['sync', '--table', TABLE, '--dry-run']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Dry run: nothing was written\./);
+    expect(stdout).toMatch(/synccli\.items\s+up\s+completed\s+1\s+0\s+0\s+0/);
+    expect(await mirror`select 1 from synccli.items where label = 'dry'`).toHaveLength(0);
+  });
+
+  it('verifies (exit 1 with the differing key), then restores the primary from the mirror', async () => {
+    await cesar(['sync', '--table', TABLE]);
+    expect((await cesar(['verify', '--table', TABLE])).code).toBe(0);
+    const [row] = await sql`select id from synccli.items order by id limit 1`;
+    await mirror`update synccli.items set label = 'fixed on the mirror' where id = ${row!.id}`;
+    const differs = await cesar(['verify', '--table', TABLE]);
+    expect(differs.code).toBe(1);
+    expect(differs.stdout).toContain(`${TABLE} ${row!.id}: different`);
+
+    const restored = await cesar(['restore', '--table', TABLE, '--json']);
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({
+      ok: true,
+      tables: [{ table: TABLE, status: 'completed', updated: 1, verify: { equal: true } }],
+    });
+    expect(await sql`select label from synccli.items where id = ${row!.id}`).toEqual([
+      { label: 'fixed on the mirror' },
+    ]);
+  });
+});
+
+describe('cesar workflows and events', () => {
+  it('lists the seeded workflows and recent events', async () => {
+    const workflows = await cesar(['workflows', 'list', '--json']);
+    expect(workflows.code).toBe(0);
+    const names = JSON.parse(workflows.stdout).workflows.map((w: { name: string }) => w.name);
+    expect(names).toEqual(expect.arrayContaining(['Mirror sync', 'Daily financial analysis']));
+    const events = await cesar(['events', 'list', '--table', TABLE, '--limit', '2']);
+    expect(events.code).toBe(0);
+    expect(events.stdout).toMatch(/^id\s+table\s+op\s+status/);
+    expect(events.stdout).toContain(TABLE);
+  });
+});
+
+describe('cesar exit codes', () => {
+  it('2 for usage, 1 for a refused operation, 3 for a wrong secret', async () => {
+    const usage = await cesar(['sync', '--direction', 'sideways']);
+    expect(usage).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--direction must be up, down or both/),
+    });
+    expect((await cesar(['sync', '--tabel', TABLE])).stderr).toMatch(/unknown option --tabel/);
+    expect((await cesar(['frobnicate'])).code).toBe(2);
+    const unknown = await cesar(['verify', '--table', 'public.nope']);
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/not mirrored: public\.nope/),
+    });
+    const secret = await cesar(['verify', '--table', TABLE], 'wrong-secret-0000000000000000');
+    expect(secret).toMatchObject({
+      code: 3,
+      stderr: expect.stringMatching(/401 invalid bearer token/),
+    });
+  });
+
+  it('draws a progress bar', () => {
+    expect(renderBar(0, 4, 'a', 8)).toBe('[........] 0/4 a');
+    expect(renderBar(3, 4, 'b', 8)).toBe('[######..] 3/4 b');
+    expect(renderBar(0, 0, 'c', 4)).toBe('[####] 0/0 c');
+  });
+});
