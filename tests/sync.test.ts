@@ -153,6 +153,41 @@ describe('push to the mirror', () => {
     expect(rows).toHaveLength(30);
   });
 
+  it('loses nothing and doubles nothing when the mirror goes away in the middle of a run', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `${tag} midway ${i}`);
+    const inserted =
+      await sql`insert into agents (name, type) select unnest(${names}::text[]), 'monitor' returning id`;
+    const ids = inserted.map((r) => r.id as string);
+    await settle(ids);
+    // The connection drops at the second page's write (pages of 10).
+    let writes = 0;
+    const dropping = new Proxy(mirror, {
+      get(target, prop, receiver) {
+        if (prop === 'begin') {
+          return (...args: unknown[]) =>
+            ++writes === 2
+              ? Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }))
+              : (target.begin as (...a: unknown[]) => unknown)(...args);
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    }) as Sql;
+    const [cut] = await push(['public.agents'], { batchSize: 10 }, dropping);
+    expect(cut).toMatchObject({ status: 'failed', error: expect.stringMatching(/ECONNRESET/) });
+    const onMirror = async () =>
+      (await mirror`select count(*)::int as n from public.agents where id = any(${ids})`)[0]!.n;
+    expect(await onMirror()).toBeLessThan(30);
+    // The primary keeps working meanwhile, and the next run catches up.
+    await sql`update agents set status = 'idle' where id = ${ids[0]!}`;
+    await settle([ids[0]!]);
+    ok((await push(['public.agents'], { batchSize: 10 }))[0]);
+    expect(await onMirror()).toBe(30);
+    expect(await mirrored(ids[0]!)).toMatchObject({ status: 'idle' });
+    expect(
+      await sql`select 1 from cesar.sync_outbox where table_name = 'public.agents' and row_key = any(${ids})`,
+    ).toHaveLength(0);
+  });
+
   it('retries a mirror transaction that CockroachDB aborts with 40001', async () => {
     let failures = 0;
     const flaky = new Proxy(mirror, {
