@@ -336,11 +336,6 @@ async function checkpoint(
   });
 }
 
-/** A key as an SQL literal, for COPY, which takes no parameters. */
-function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
 /** The mirror has no row of the table after this key (or none at all). */
 async function mirrorEmptyAfter(mirror: Sql, shape: TableShape, after: string | null) {
   const key = ident(shape.key);
