@@ -10,10 +10,11 @@ export interface DbOptions {
 }
 
 /**
- * A TCP connection with Nagle's algorithm off. postgres.js leaves it on, and a COPY's closing
- * CopyDone, a few bytes written after a large CopyData, then waits for the server's delayed
- * ACK: about 40 ms per COPY (measured: a 100,000-row first push took 5.4 s of it in COPY, and
- * 1.0 s without it).
+ * A TCP connection with Nagle's algorithm off. postgres.js leaves it on, in Node and in Deno
+ * alike, and a COPY's closing CopyDone, a few bytes written after a large CopyData, then waits
+ * for the server's delayed ACK: measured 44 ms per COPY under Deno, 3 ms with this socket; a
+ * 100,000-row first push under Node spent 5.4 s of its time there, 1.0 s without. node:net is
+ * the one Node API the core uses: postgres.js is built on it, and Deno provides it.
  */
 export function noDelaySocket(options: { host: string[]; port: number[] }): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
