@@ -3,6 +3,7 @@ import path from 'node:path';
 import { onlyKnown, parseArgs, UsageError } from './cli/args.ts';
 import { clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
 import { type CommandResult, restoreCommand, syncCommand, verifyCommand } from './cli/sync.ts';
+import { jobsCommand } from './cli/jobs.ts';
 import { eventsCommand, workflowsCommand } from './cli/workflows.ts';
 import { bin, repoRoot } from './lib/paths.ts';
 
@@ -20,6 +21,9 @@ const HELP = `cesar <command> [options]
   events list [--table T] [--status S] [--limit N]
   events replay --from <ISO time> [--to <ISO time>] [--table T] [--workflow <id|name>] [--status S]...
   events redeliver <id>
+  jobs list [--status S] [--type T] [--limit N]
+  jobs retry <id>... | --type T [--since <ISO time>]
+  jobs cancel <id>...
 
   --json   machine-readable output on stdout
 Settings: .env.local (written by npm start), or CESAR_FUNCTIONS_URL and CESAR_FUNCTION_SECRET.`;
@@ -30,6 +34,7 @@ const KNOWN: Record<string, string[]> = {
   restore: ['table', 'json'],
   workflows: ['json'],
   events: ['table', 'status', 'limit', 'from', 'to', 'workflow', 'json'],
+  jobs: ['status', 'type', 'limit', 'since', 'json'],
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -57,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     restore: restoreCommand,
     workflows: workflowsCommand,
     events: eventsCommand,
+    jobs: jobsCommand,
   };
   const run = commands[command];
   if (!run) throw new UsageError(`unknown command ${command}`);

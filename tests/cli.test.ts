@@ -146,6 +146,28 @@ describe('cesar workflows and events', () => {
   });
 });
 
+describe('cesar jobs', () => {
+  it('lists failed jobs, retries and cancels them', async () => {
+    const [job] = await sql`
+      insert into cesar.job_queue (job_type, status, attempts, last_error, finished_at)
+      values ('cli.test', 'failed', 5, 'it broke', now()) returning id::text`;
+    const list = await cesar(['jobs', 'list', '--status', 'failed', '--type', 'cli.test']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${job!.id}\\s+cli\\.test\\s+failed\\s+5/5`));
+    expect(await cesar(['jobs', 'retry', job!.id])).toMatchObject({
+      code: 0,
+      stdout: '1 job(s) requeued\n',
+    });
+    expect(await cesar(['jobs', 'cancel', job!.id, '--json'])).toMatchObject({ code: 0 });
+    expect(await sql`select status from cesar.job_queue where id = ${job!.id}`).toEqual([{
+      status: 'cancelled',
+    }]);
+    // Cancelling it again cancels nothing: exit 1.
+    expect((await cesar(['jobs', 'cancel', job!.id])).code).toBe(1);
+    expect((await cesar(['jobs', 'retry'])).code).toBe(2);
+  });
+});
+
 describe('cesar exit codes', () => {
   it('2 for usage, 1 for a refused operation, 3 for a wrong secret', async () => {
     const usage = await cesar(['sync', '--direction', 'sideways']);

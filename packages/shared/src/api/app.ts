@@ -7,6 +7,7 @@ import { notFound, onError } from '../http/errors.ts';
 import { VERSION } from '../version.ts';
 import { checkHealth } from './health.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
+import { registerOpsRoutes } from './ops-routes.ts';
 import { registerWorkflowRoutes } from './workflow-routes.ts';
 
 export interface ApiDeps {
@@ -20,7 +21,10 @@ export interface ApiDeps {
   jobTypes: readonly string[];
 }
 
-/** The `api` function: health, agents, business health, workflows, executions and events. */
+/**
+ * The `api` function: health, agents, business health, workflows, executions, events, jobs,
+ * "sync now" and /status.
+ */
 export function createApiApp(deps: ApiDeps) {
   const app = new Hono().basePath('/api');
   app.onError(onError);
@@ -50,6 +54,7 @@ export function createApiApp(deps: ApiDeps) {
   });
 
   registerWorkflowRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
+  registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock });
 
   return app;
 }

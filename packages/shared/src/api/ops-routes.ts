@@ -1,0 +1,151 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { Clock } from '../clock.ts';
+import type { Sql } from '../db.ts';
+import { readJsonBody } from '../http/body.ts';
+import { ApiError, parseQuery } from '../http/errors.ts';
+import { businessHealth } from './queries.ts';
+
+// The operator's routes on the api function: the job queue (list, retry, cancel), "sync now"
+// for one table or all, and /status, everything the dashboard shows in one answer.
+
+export interface OpsRouteDeps {
+  sql: Sql;
+  clock: Clock;
+}
+
+const jobStatus = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
+const jobsQuery = z.object({
+  status: jobStatus.optional(),
+  job_type: z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a job type').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+}).strict();
+
+const jobIds = z.object({
+  ids: z.array(z.string().regex(/^\d{1,18}$/, 'a job id')).min(1).max(1000),
+}).strict();
+
+const retryRequest = z.union([
+  jobIds,
+  z.object({
+    job_type: z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a job type'),
+    since: z.iso.datetime({ offset: true }).optional(),
+  }).strict(),
+]);
+
+const syncNowRequest = z.object({
+  /** Absent: every mirrored table. */
+  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
+    .min(1).optional(),
+  direction: z.enum(['up', 'down', 'both']).default('both'),
+}).strict();
+
+export interface JobRow {
+  id: string;
+  job_type: string;
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  run_at: Date;
+  last_error: string | null;
+  execution_id: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export async function listJobs(
+  sql: Sql,
+  filter: { status?: string; jobType?: string; limit: number },
+): Promise<JobRow[]> {
+  return await sql<JobRow[]>`
+    select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
+           execution_id::text, created_at, finished_at
+    from cesar.job_queue
+    where (${filter.status ?? null}::text is null or status = ${filter.status ?? null})
+      and (${filter.jobType ?? null}::text is null or job_type = ${filter.jobType ?? null})
+    order by id desc
+    limit ${filter.limit}
+  `;
+}
+
+/** What the dashboard shows, in one query per part. */
+export async function operationsStatus(sql: Sql, now: Date) {
+  const [queue, events, sync, conflicts, workflows, business] = await Promise.all([
+    sql`
+      select job_type, status, count(*)::int as jobs,
+             extract(epoch from ${now}::timestamptz - min(created_at))::int as oldest_seconds
+      from cesar.job_queue
+      where status in ('pending', 'running', 'failed')
+      group by job_type, status order by job_type, status
+    `,
+    sql`
+      select count(*)::int as pending,
+             extract(epoch from ${now}::timestamptz - min(occurred_at))::int as oldest_seconds
+      from cesar.event_log where status in ('pending', 'processing')
+    `,
+    sql`select * from cesar.sync_lag order by table_name, direction`,
+    sql`select count(*)::int as total,
+               count(*) filter (where detected_at > ${now}::timestamptz - interval '1 day')::int as last_day
+        from cesar.sync_conflicts`,
+    sql`select count(*)::int as total, count(*) filter (where enabled)::int as enabled
+        from cesar.workflow_templates`,
+    businessHealth(sql, now),
+  ]);
+  return {
+    timestamp: now.toISOString(),
+    business,
+    queue,
+    events: events[0],
+    sync: { tables: sync, conflicts: conflicts[0] },
+    workflows: workflows[0],
+  };
+}
+
+export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
+  const { sql } = deps;
+
+  app.get('/status', async (c) => c.json(await operationsStatus(sql, deps.clock.now())));
+
+  app.get('/jobs', async (c) => {
+    const q = parseQuery(c, jobsQuery);
+    return c.json({
+      jobs: await listJobs(sql, { status: q.status, jobType: q.job_type, limit: q.limit }),
+    });
+  });
+
+  app.post('/jobs/retry', async (c) => {
+    const body = await readJsonBody(c, retryRequest);
+    const rows = 'ids' in body
+      ? await sql`select cesar.retry_jobs(${body.ids}::bigint[])::text as id`
+      : await sql`select cesar.redrive_jobs(${body.job_type}, ${
+        body.since ?? '-infinity'
+      }::text::timestamptz)::text as id`;
+    return c.json({ retried: rows.map((r) => r.id as string) });
+  });
+
+  app.post('/jobs/cancel', async (c) => {
+    const body = await readJsonBody(c, jobIds);
+    const rows = await sql`select cesar.cancel_jobs(${body.ids}::bigint[])::text as id`;
+    return c.json({ cancelled: rows.map((r) => r.id as string) });
+  });
+
+  // "Sync now": a sync.table job per table, deduplicated, so that a second click while one
+  // waits adds nothing; the job-drain function runs it within milliseconds (the doorbell).
+  app.post('/sync', async (c) => {
+    const body = await readJsonBody(c, syncNowRequest);
+    const mirrored = (await sql<Array<{ table_name: string }>>`
+      select table_name from cesar.sync_tables where enabled order by table_name
+    `).map((r) => r.table_name);
+    const unknown = (body.tables ?? []).filter((t) => !mirrored.includes(t));
+    if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}`);
+    const jobs = [];
+    for (const table of body.tables ?? mirrored) {
+      const [row] = await sql`
+        select cesar.enqueue('sync.table', ${sql.json({ table, direction: body.direction })},
+                             dedup_key => ${`sync-now:${table}:${body.direction}`})::text as job_id
+      `;
+      jobs.push({ table, job_id: row!.job_id as string });
+    }
+    return c.json({ direction: body.direction, jobs }, 202);
+  });
+}
