@@ -495,6 +495,14 @@ end
 $$;
 
 --
+-- Name: http_duration_buckets(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.http_duration_buckets() RETURNS double precision[]
+    LANGUAGE sql IMMUTABLE
+    RETURN ARRAY[(0.005)::double precision, (0.01)::double precision, (0.025)::double precision, (0.05)::double precision, (0.1)::double precision, (0.25)::double precision, (0.5)::double precision, (1)::double precision, (2.5)::double precision, (5)::double precision, (10)::double precision, (30)::double precision];
+
+--
 -- Name: mark_sync_dirty(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -534,6 +542,26 @@ begin
   end if;
   return null;
 end
+$$;
+
+--
+-- Name: record_request(text, integer, double precision); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.record_request(function_name text, status integer, seconds double precision) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  insert into cesar.http_request_totals as t
+    (function_name, status_class, requests, duration_seconds_sum, buckets)
+  select record_request.function_name, (record_request.status / 100)::text || 'xx', 1,
+         record_request.seconds,
+         array(select (record_request.seconds <= b)::int::bigint
+               from unnest(cesar.http_duration_buckets()) with ordinality as u (b, i) order by i)
+  on conflict (function_name, status_class) do update
+    set requests = t.requests + 1,
+        duration_seconds_sum = t.duration_seconds_sum + excluded.duration_seconds_sum,
+        buckets = array(select a + b from unnest(t.buckets, excluded.buckets) as u (a, b))
 $$;
 
 --
@@ -905,6 +933,18 @@ CREATE TABLE cesar.event_processor (
 );
 
 --
+-- Name: http_request_totals; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.http_request_totals (
+    function_name text NOT NULL,
+    status_class text NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    duration_seconds_sum double precision DEFAULT 0 NOT NULL,
+    buckets bigint[] NOT NULL
+);
+
+--
 -- Name: job_queue; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -951,6 +991,16 @@ ALTER TABLE cesar.job_queue ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: job_totals; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.job_totals (
+    job_type text NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL
 );
 
 --
@@ -1586,11 +1636,25 @@ ALTER TABLE ONLY cesar.event_processor
     ADD CONSTRAINT event_processor_pkey PRIMARY KEY (id);
 
 --
+-- Name: http_request_totals http_request_totals_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.http_request_totals
+    ADD CONSTRAINT http_request_totals_pkey PRIMARY KEY (function_name, status_class);
+
+--
 -- Name: job_queue job_queue_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
 ALTER TABLE ONLY cesar.job_queue
     ADD CONSTRAINT job_queue_pkey PRIMARY KEY (id);
+
+--
+-- Name: job_totals job_totals_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.job_totals
+    ADD CONSTRAINT job_totals_pkey PRIMARY KEY (job_type);
 
 --
 -- Name: job_types job_types_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -3046,6 +3110,12 @@ GRANT ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) TO service_role;
 GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 --
+-- Name: FUNCTION http_duration_buckets(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.http_duration_buckets() TO service_role;
+
+--
 -- Name: FUNCTION mark_sync_dirty(dirty jsonb); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3057,6 +3127,13 @@ GRANT ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) TO service_role;
 --
 
 GRANT ALL ON FUNCTION cesar.reconcile_workflow_schedule() TO service_role;
+
+--
+-- Name: FUNCTION record_request(function_name text, status integer, seconds double precision); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.record_request(function_name text, status integer, seconds double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.record_request(function_name text, status integer, seconds double precision) TO service_role;
 
 --
 -- Name: FUNCTION redrive_jobs(job_type text, since timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
@@ -3181,6 +3258,12 @@ GRANT ALL ON SEQUENCE cesar.event_log_id_seq TO service_role;
 GRANT ALL ON TABLE cesar.event_processor TO service_role;
 
 --
+-- Name: TABLE http_request_totals; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.http_request_totals TO service_role;
+
+--
 -- Name: TABLE job_queue; Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3191,6 +3274,12 @@ GRANT ALL ON TABLE cesar.job_queue TO service_role;
 --
 
 GRANT ALL ON SEQUENCE cesar.job_queue_id_seq TO service_role;
+
+--
+-- Name: TABLE job_totals; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.job_totals TO service_role;
 
 --
 -- Name: TABLE job_types; Type: ACL; Schema: cesar; Owner: -

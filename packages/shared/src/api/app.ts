@@ -6,9 +6,11 @@ import { requireBearer } from '../http/auth.ts';
 import { notFound, onError } from '../http/errors.ts';
 import { VERSION } from '../version.ts';
 import { checkHealth } from './health.ts';
+import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerWorkflowRoutes } from './workflow-routes.ts';
+import { countRequests } from '../http/metrics.ts';
 
 export interface ApiDeps {
   sql: Sql;
@@ -29,6 +31,7 @@ export function createApiApp(deps: ApiDeps) {
   const app = new Hono().basePath('/api');
   app.onError(onError);
   app.notFound(notFound);
+  app.use('*', countRequests(deps.sql, 'api'));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
 
   app.get('/health', async (c) => {
@@ -55,6 +58,11 @@ export function createApiApp(deps: ApiDeps) {
 
   registerWorkflowRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
   registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock });
+
+  app.get('/metrics', async (c) =>
+    c.body(await collectMetrics(deps.sql), 200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    }));
 
   return app;
 }

@@ -7,6 +7,7 @@ import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
 import { notFound, onError } from '../http/errors.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
+import { countRequests } from '../http/metrics.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
 // A drain claims for at most 25 s by default, so it answers well inside that even when its
@@ -37,6 +38,7 @@ export function createJobDrainApp(deps: JobDrainDeps) {
   const app = new Hono().basePath('/job-drain');
   app.onError(onError);
   app.notFound(notFound);
+  app.use('*', countRequests(deps.sql, 'job-drain'));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
 
   app.post('/', async (c) => {

@@ -58,15 +58,23 @@ export async function completeJobs(
 ): Promise<string[]> {
   if (completions.length === 0) return [];
   const rows = await sql<Array<{ id: string }>>`
-    update cesar.job_queue q
-    set status = 'completed', result = c.result, finished_at = now(), updated_at = now(),
-        locked_by = null, locked_until = null
-    from jsonb_to_recordset(${
+    with done as (
+      update cesar.job_queue q
+      set status = 'completed', result = c.result, finished_at = now(), updated_at = now(),
+          locked_by = null, locked_until = null
+      from jsonb_to_recordset(${
     sql.json(completions.map((c) => ({ ...c, result: c.result ?? null })) as never)
   })
-      as c (id bigint, attempt integer, result jsonb)
-    where q.id = c.id and q.attempts = c.attempt and q.status = 'running' and q.locked_by = ${worker}
-    returning q.id
+        as c (id bigint, attempt integer, result jsonb)
+      where q.id = c.id and q.attempts = c.attempt and q.status = 'running' and q.locked_by = ${worker}
+      returning q.id, q.job_type
+    ),
+    counted as (
+      insert into cesar.job_totals as t (job_type, completed)
+      select job_type, count(*) from done group by job_type
+      on conflict (job_type) do update set completed = t.completed + excluded.completed
+    )
+    select id from done
   `;
   return rows.map((r) => r.id);
 }
@@ -92,6 +100,7 @@ export async function failJobs(
 ): Promise<Array<{ id: string; status: 'pending' | 'failed' }>> {
   if (failures.length === 0) return [];
   return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
+    with done as (
     update cesar.job_queue q
     set status = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then 'failed' else 'pending' end,
         run_at = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then q.run_at else f.run_at end,
@@ -105,7 +114,15 @@ export async function failJobs(
   })
       as f (id bigint, attempt integer, kind text, error text, run_at timestamptz)
     where q.id = f.id and q.attempts = f.attempt and q.status = 'running' and q.locked_by = ${worker}
-    returning q.id, q.status
+    returning q.id, q.status, q.job_type
+    ),
+    -- Failed for good: counted for the metrics.
+    counted as (
+      insert into cesar.job_totals as t (job_type, failed)
+      select job_type, count(*) from done where status = 'failed' group by job_type
+      on conflict (job_type) do update set failed = t.failed + excluded.failed
+    )
+    select id, status from done
   `;
 }
 

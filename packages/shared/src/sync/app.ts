@@ -7,6 +7,7 @@ import { readJsonBody } from '../http/body.ts';
 import { ApiError, notFound, onError } from '../http/errors.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
+import { countRequests } from '../http/metrics.ts';
 
 const tableList = z.array(
   z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
@@ -45,6 +46,7 @@ export function createSyncApp(deps: SyncDeps) {
   const app = new Hono().basePath('/sync');
   app.onError(onError);
   app.notFound(notFound);
+  app.use('*', countRequests(deps.sql, 'sync'));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
 
   /** The tables a request names (all mirrored ones when none), or 422 naming the strangers. */

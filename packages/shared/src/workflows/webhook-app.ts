@@ -9,6 +9,7 @@ import { ApiError, notFound, onError } from '../http/errors.ts';
 import { processEvents } from './process.ts';
 import { recordWebhookEvent, tableKeyColumn } from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
+import { countRequests } from '../http/metrics.ts';
 
 const drainRequest = z.object({
   reason: z.string().max(100).optional(),
@@ -62,6 +63,7 @@ export function createWebhookApp(deps: WebhookDeps) {
   const app = new Hono().basePath('/webhook');
   app.onError(onError);
   app.notFound(notFound);
+  app.use('*', countRequests(deps.sql, 'webhook'));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
 
   const process = (budgetMs: number, batchSize: number) =>

@@ -1,0 +1,50 @@
+-- Why: operators scrape metrics. Prometheus counters must only grow, so the totals they need
+-- are kept here rather than counted from rows that retention deletes: jobs completed and
+-- failed for good per type (bumped by the statements that finish jobs), and requests per
+-- Edge Function and status class with their durations (bumped by each function's
+-- middleware). The live figures (queue depth, event backlog, sync lag) are queried as gauges.
+
+create table cesar.job_totals (
+  job_type text primary key,
+  completed bigint not null default 0,
+  failed bigint not null default 0
+);
+
+create table cesar.http_request_totals (
+  function_name text not null,
+  -- 2xx, 4xx, 5xx...
+  status_class text not null,
+  requests bigint not null default 0,
+  duration_seconds_sum double precision not null default 0,
+  -- Cumulative counts for the histogram's upper bounds (cesar.http_duration_buckets()).
+  buckets bigint[] not null,
+  primary key (function_name, status_class)
+);
+
+-- The histogram's upper bounds in seconds (+Inf is `requests`).
+create function cesar.http_duration_buckets() returns double precision[]
+language sql
+immutable
+return array[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]::double precision[];
+
+-- One request, counted: called by the functions after each answer.
+create function cesar.record_request(function_name text, status integer, seconds double precision)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  insert into cesar.http_request_totals as t
+    (function_name, status_class, requests, duration_seconds_sum, buckets)
+  select record_request.function_name, (record_request.status / 100)::text || 'xx', 1,
+         record_request.seconds,
+         array(select (record_request.seconds <= b)::int::bigint
+               from unnest(cesar.http_duration_buckets()) with ordinality as u (b, i) order by i)
+  on conflict (function_name, status_class) do update
+    set requests = t.requests + 1,
+        duration_seconds_sum = t.duration_seconds_sum + excluded.duration_seconds_sum,
+        buckets = array(select a + b from unnest(t.buckets, excluded.buckets) as u (a, b))
+$$;
+
+revoke execute on function cesar.record_request(text, integer, double precision)
+  from public, anon, authenticated;

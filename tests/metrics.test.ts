@@ -1,0 +1,128 @@
+import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
+import { describe, expect, it } from 'vitest';
+import { renderFamilies } from '../packages/shared/src/api/metrics.ts';
+import { claimJobs, completeJobs, failJobs } from '../packages/shared/src/queue/queries.ts';
+import { testSql } from './helpers/db.ts';
+import { apiApp, auth } from './helpers/workflows.ts';
+
+// GET /api/metrics, read back with a Prometheus text-format parser from npm.
+
+const sql = testSql();
+const app = apiApp(sql);
+const jobType = `metrics.t${Date.now().toString(36)}`;
+
+async function scrape(): Promise<Map<string, ParsedFamily>> {
+  const res = await app.request('/api/metrics', { headers: auth });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+  return new Map(parsePrometheusTextFormat(await res.text()).map((f) => [f.name, f]));
+}
+
+const valueOf = (family: ParsedFamily | undefined, labels: Record<string, string>) =>
+  Number(
+    family?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
+      ?.value ?? NaN,
+  );
+
+describe('GET /api/metrics', () => {
+  it('is Prometheus text a parser reads, with the queue, events, sync and requests', async () => {
+    // Three jobs of a type of our own: one completed, one failed for good, one left pending.
+    await sql`insert into cesar.job_queue (job_type, max_attempts) select ${jobType}, 1 from generate_series(1, 3)`;
+    const worker = 'metrics-test';
+    const claimed = await claimJobs(sql, { worker, batchSize: 2, jobTypes: [jobType] });
+    expect(claimed).toHaveLength(2);
+    await completeJobs(sql, worker, [{
+      id: claimed[0]!.id,
+      attempt: claimed[0]!.attempts,
+      result: null,
+    }]);
+    await failJobs(sql, worker, [{
+      id: claimed[1]!.id,
+      attempt: claimed[1]!.attempts,
+      kind: 'retry',
+      error: 'no',
+      runAt: new Date(),
+    }]);
+    await app.request('/api/health/business', { headers: auth });
+    await app.request('/api/health/business', {}); // a 401, counted too
+    await new Promise((r) => setTimeout(r, 200)); // requests are counted after the answer
+
+    const metrics = await scrape();
+    expect(metrics.get('cesar_job_queue_jobs')?.type).toBe('GAUGE');
+    expect(valueOf(metrics.get('cesar_job_queue_jobs'), { job_type: jobType, status: 'pending' }))
+      .toBe(1);
+    expect(valueOf(metrics.get('cesar_job_queue_oldest_pending_seconds'), { job_type: jobType }))
+      .toBeGreaterThanOrEqual(0);
+    expect(metrics.get('cesar_jobs_completed_total')?.type).toBe('COUNTER');
+    expect(valueOf(metrics.get('cesar_jobs_completed_total'), { job_type: jobType })).toBe(1);
+    expect(valueOf(metrics.get('cesar_jobs_failed_total'), { job_type: jobType })).toBe(1);
+    expect(valueOf(metrics.get('cesar_events_pending'), {})).toBeGreaterThanOrEqual(0);
+    expect(valueOf(metrics.get('cesar_sync_dirty_rows'), { table: 'public.agents' }))
+      .toBeGreaterThanOrEqual(0);
+    expect(valueOf(metrics.get('cesar_sync_conflicts_total'), { table: 'public.agents' }))
+      .toBeGreaterThanOrEqual(0);
+    expect(
+      valueOf(metrics.get('cesar_http_requests_total'), { function: 'api', status_class: '2xx' }),
+    )
+      .toBeGreaterThanOrEqual(1);
+    expect(
+      valueOf(metrics.get('cesar_http_requests_total'), { function: 'api', status_class: '4xx' }),
+    )
+      .toBeGreaterThanOrEqual(1);
+    // The histogram: the parser reads it (and its type), but folds labelled histograms into
+    // one, so its samples are checked from the text itself.
+    expect(metrics.get('cesar_http_request_duration_seconds')?.type).toBe('HISTOGRAM');
+    const text = await (await app.request('/api/metrics', { headers: auth })).text();
+    const sample = (suffix: string, le?: string) =>
+      Number(
+        new RegExp(
+          `^cesar_http_request_duration_seconds_${suffix}\\{function="api"${
+            le ? `,le="${le.replace('+', '\\+')}"` : ''
+          }\\} (\\S+)$`,
+          'm',
+        ).exec(text)?.[1],
+      );
+    expect(sample('count')).toBeGreaterThanOrEqual(2);
+    expect(sample('bucket', '+Inf')).toBe(sample('count'));
+    expect(sample('sum')).toBeGreaterThan(0);
+    const buckets = [...text.matchAll(
+      /^cesar_http_request_duration_seconds_bucket\{function="api",le="([^"]+)"\} (\d+)$/gm,
+    )].map((m) => Number(m[2]));
+    expect(buckets.length).toBe(13);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b)); // cumulative
+  });
+
+  it('counters only grow: a later scrape counts the completed job again, plus new ones', async () => {
+    const before = valueOf((await scrape()).get('cesar_jobs_completed_total'), {
+      job_type: jobType,
+    });
+    const [claimed] = await claimJobs(sql, {
+      worker: 'metrics-test',
+      batchSize: 1,
+      jobTypes: [jobType],
+    });
+    await completeJobs(sql, 'metrics-test', [{
+      id: claimed!.id,
+      attempt: claimed!.attempts,
+      result: null,
+    }]);
+    await sql`delete from cesar.job_queue where job_type = ${jobType}`; // retention
+    expect(valueOf((await scrape()).get('cesar_jobs_completed_total'), { job_type: jobType })).toBe(
+      before + 1,
+    );
+  });
+
+  it('escapes label values', () => {
+    const text = renderFamilies([{
+      name: 'x',
+      help: 'h',
+      type: 'gauge',
+      samples: [{ labels: { table: 'a"b\\c\nd' }, value: 1 }],
+    }]);
+    expect(parsePrometheusTextFormat(text)[0]!.metrics[0]!.labels).toEqual({ table: 'a"b\\c\nd' });
+  });
+
+  it('needs the secret', async () => {
+    expect((await app.request('/api/metrics')).status).toBe(401);
+  });
+});
