@@ -1,3 +1,4 @@
+import { preciseNowMs } from '../../packages/shared/src/clock.ts';
 /** Percentile by nearest rank over a sorted copy. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -12,7 +13,8 @@ export const fmt = (n: number, digits = 1) =>
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
-export const wallMs = () => performance.timeOrigin + performance.now();
+/** The wall clock, comparable with the functions' (see preciseNowMs). */
+export const wallMs = preciseNowMs;
 
 /** Calls `fn(i)` `count` times at `perSecond`, each at its scheduled time (no drift). */
 export async function paced(
