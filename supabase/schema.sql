@@ -591,7 +591,8 @@ begin
   perform pg_advisory_xact_lock(hashtext('cesar.refresh_monitoring_views'));
   refresh materialized view concurrently cesar.mv_job_queue_backlog;
   refresh materialized view concurrently cesar.mv_sync_lag;
-  return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'];
+  refresh materialized view concurrently cesar.mv_ingestion_errors;
+  return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag', 'cesar.mv_ingestion_errors'];
 end
 $$;
 
@@ -945,6 +946,38 @@ CREATE TABLE cesar.http_request_totals (
 );
 
 --
+-- Name: ingestion_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ingestion_log (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    source text NOT NULL,
+    status text NOT NULL,
+    record_count integer DEFAULT 0 NOT NULL,
+    error_message text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ingestion_log_record_count_check CHECK ((record_count >= 0)),
+    CONSTRAINT ingestion_log_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'error'::text])))
+);
+
+--
+-- Name: ingestion_errors; Type: VIEW; Schema: cesar; Owner: -
+--
+
+CREATE VIEW cesar.ingestion_errors AS
+ SELECT l.source,
+    (count(*))::integer AS errors_7d,
+    (count(*) FILTER (WHERE (l.created_at > (now() - '1 day'::interval))))::integer AS errors_1d,
+    (count(*) FILTER (WHERE (l.created_at > (now() - '01:00:00'::interval))))::integer AS errors_1h,
+    max(l.created_at) AS last_error_at,
+    (array_agg(l.error_message ORDER BY l.created_at DESC))[1] AS last_error
+   FROM public.ingestion_log l
+  WHERE ((l.status = 'error'::text) AND (l.created_at > (now() - '7 days'::interval)))
+  GROUP BY l.source;
+
+--
 -- Name: job_queue; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -1040,6 +1073,21 @@ CREATE TABLE cesar.local_settings (
 --
 
 COMMENT ON TABLE cesar.local_settings IS 'Settings for databases without Supabase Vault (the local stack). Vault wins where it exists.';
+
+--
+-- Name: mv_ingestion_errors; Type: MATERIALIZED VIEW; Schema: cesar; Owner: -
+--
+
+CREATE MATERIALIZED VIEW cesar.mv_ingestion_errors AS
+ SELECT e.source,
+    e.errors_7d,
+    e.errors_1d,
+    e.errors_1h,
+    e.last_error_at,
+    e.last_error,
+    now() AS refreshed_at
+   FROM cesar.ingestion_errors e
+  WITH NO DATA;
 
 --
 -- Name: mv_job_queue_backlog; Type: MATERIALIZED VIEW; Schema: cesar; Owner: -
@@ -1408,23 +1456,6 @@ CREATE TABLE public.financial_data (
     data jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
---
--- Name: ingestion_log; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.ingestion_log (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    source text NOT NULL,
-    status text NOT NULL,
-    record_count integer DEFAULT 0 NOT NULL,
-    error_message text,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT ingestion_log_record_count_check CHECK ((record_count >= 0)),
-    CONSTRAINT ingestion_log_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'error'::text])))
 );
 
 --
@@ -1996,6 +2027,12 @@ CREATE INDEX job_queue_serial_idx ON cesar.job_queue USING btree (serial_key, id
 --
 
 CREATE INDEX job_queue_type_status_idx ON cesar.job_queue USING btree (job_type, status);
+
+--
+-- Name: mv_ingestion_errors_key; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE UNIQUE INDEX mv_ingestion_errors_key ON cesar.mv_ingestion_errors USING btree (source);
 
 --
 -- Name: mv_job_queue_backlog_key; Type: INDEX; Schema: cesar; Owner: -
@@ -3264,6 +3301,20 @@ GRANT ALL ON TABLE cesar.event_processor TO service_role;
 GRANT ALL ON TABLE cesar.http_request_totals TO service_role;
 
 --
+-- Name: TABLE ingestion_log; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.ingestion_log TO anon;
+GRANT ALL ON TABLE public.ingestion_log TO authenticated;
+GRANT ALL ON TABLE public.ingestion_log TO service_role;
+
+--
+-- Name: TABLE ingestion_errors; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.ingestion_errors TO service_role;
+
+--
 -- Name: TABLE job_queue; Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3292,6 +3343,12 @@ GRANT ALL ON TABLE cesar.job_types TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.local_settings TO service_role;
+
+--
+-- Name: TABLE mv_ingestion_errors; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.mv_ingestion_errors TO service_role;
 
 --
 -- Name: TABLE mv_job_queue_backlog; Type: ACL; Schema: cesar; Owner: -
@@ -3436,14 +3493,6 @@ GRANT ALL ON TABLE public.financial_daily_summaries TO service_role;
 GRANT ALL ON TABLE public.financial_data TO anon;
 GRANT ALL ON TABLE public.financial_data TO authenticated;
 GRANT ALL ON TABLE public.financial_data TO service_role;
-
---
--- Name: TABLE ingestion_log; Type: ACL; Schema: public; Owner: -
---
-
-GRANT ALL ON TABLE public.ingestion_log TO anon;
-GRANT ALL ON TABLE public.ingestion_log TO authenticated;
-GRANT ALL ON TABLE public.ingestion_log TO service_role;
 
 --
 -- Name: TABLE knowledge_graph_edges; Type: ACL; Schema: public; Owner: -

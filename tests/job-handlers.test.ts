@@ -209,7 +209,9 @@ describe('monitoring.refresh', () => {
     const job = await run('monitoring.refresh');
     expect(job).toMatchObject({
       status: 'completed',
-      result: { refreshed: ['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag'] },
+      result: {
+        refreshed: ['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag', 'cesar.mv_ingestion_errors'],
+      },
     });
     const [row] =
       await sql`select jobs::int, oldest_age_seconds::int from cesar.mv_job_queue_backlog where job_type = ${type} and status = 'pending'`;
@@ -233,6 +235,8 @@ describe('maintenance.prune', () => {
                 (${agent!.id}, ${`${tag}.old`}, now() - interval '40 days'), (${
       agent!.id
     }, ${`${tag}.new`}, now())`;
+    await sql`insert into public.ingestion_log (source, status, created_at) values
+                (${`${tag}.old`}, 'ok', now() - interval '40 days'), (${`${tag}.new`}, 'ok', now())`;
     await sql`insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
               values (0, nextval('cron.runid_seq'), 0, 'postgres', 'postgres', ${`select '${tag}'`}, 'succeeded', '', now() - interval '30 days', now() - interval '30 days')`;
 
@@ -249,6 +253,9 @@ describe('maintenance.prune', () => {
     const events =
       await sql`select event_type from agent_events where event_type like ${`${tag}.%`} order by 1`;
     expect(events.map((e) => e.event_type)).toEqual([`${tag}.new`]);
+    const logged =
+      await sql`select source from public.ingestion_log where source like ${`${tag}.%`} order by 1`;
+    expect(logged.map((l) => l.source)).toEqual([`${tag}.new`]);
     expect(await sql`select 1 from cron.job_run_details where command = ${`select '${tag}'`}`)
       .toHaveLength(0);
   });

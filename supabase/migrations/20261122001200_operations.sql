@@ -48,3 +48,36 @@ $$;
 
 revoke execute on function cesar.record_request(text, integer, double precision)
   from public, anon, authenticated;
+
+-- Ingestion failures by source, from public.ingestion_log (written by the paths that ingest
+-- data: native webhook deliveries, event processing failures, sync pulls): live for
+-- GET /api/status, materialized for monitoring, refreshed with the other views.
+create view cesar.ingestion_errors as
+select l.source,
+       count(*)::int as errors_7d,
+       count(*) filter (where l.created_at > now() - interval '1 day')::int as errors_1d,
+       count(*) filter (where l.created_at > now() - interval '1 hour')::int as errors_1h,
+       max(l.created_at) as last_error_at,
+       (array_agg(l.error_message order by l.created_at desc))[1] as last_error
+from public.ingestion_log l
+where l.status = 'error' and l.created_at > now() - interval '7 days'
+group by l.source;
+
+create materialized view cesar.mv_ingestion_errors as
+select e.*, now() as refreshed_at from cesar.ingestion_errors e;
+create unique index mv_ingestion_errors_key on cesar.mv_ingestion_errors (source);
+
+create or replace function cesar.refresh_monitoring_views() returns text[]
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  -- One refresh of the set at a time, whoever calls (the job, an operator, a test).
+  perform pg_advisory_xact_lock(hashtext('cesar.refresh_monitoring_views'));
+  refresh materialized view concurrently cesar.mv_job_queue_backlog;
+  refresh materialized view concurrently cesar.mv_sync_lag;
+  refresh materialized view concurrently cesar.mv_ingestion_errors;
+  return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag', 'cesar.mv_ingestion_errors'];
+end
+$$;

@@ -70,7 +70,7 @@ export async function listJobs(
 
 /** What the dashboard shows, in one query per part. */
 export async function operationsStatus(sql: Sql, now: Date) {
-  const [queue, events, sync, conflicts, workflows, business] = await Promise.all([
+  const [queue, events, sync, conflicts, workflows, ingestion, business] = await Promise.all([
     sql`
       select job_type, status, count(*)::int as jobs,
              extract(epoch from ${now}::timestamptz - min(created_at))::int as oldest_seconds
@@ -89,6 +89,7 @@ export async function operationsStatus(sql: Sql, now: Date) {
         from cesar.sync_conflicts`,
     sql`select count(*)::int as total, count(*) filter (where enabled)::int as enabled
         from cesar.workflow_templates`,
+    sql`select * from cesar.ingestion_errors order by source`,
     businessHealth(sql, now),
   ]);
   return {
@@ -98,6 +99,7 @@ export async function operationsStatus(sql: Sql, now: Date) {
     events: events[0],
     sync: { tables: sync, conflicts: conflicts[0] },
     workflows: workflows[0],
+    ingestion_errors: ingestion,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts';
 import { pullTable } from './pull.ts';
 import { pushTable, type SyncDeps, type SyncResult } from './push.ts';
+import { logIngestion } from '../workflows/queries.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
 
 // A sync run: per table and direction, take the (table, direction) lease so two runs never
@@ -149,6 +150,16 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
         request.dryRun,
       );
       outcomes.push('direction' in outcome ? outcome : { ...outcome, direction });
+      // Pulls ingest data: each one, or its failure, is in public.ingestion_log.
+      if (direction === 'down' && !request.dryRun && outcome.status !== 'busy') {
+        await logIngestion(deps.primary, {
+          source: 'sync_pull',
+          status: outcome.status === 'failed' ? 'error' : 'ok',
+          records: 'inserted' in outcome ? outcome.inserted + outcome.updated + outcome.deleted : 0,
+          error: 'error' in outcome ? outcome.error : null,
+          details: { table, conflicts: 'conflicts' in outcome ? outcome.conflicts : 0 },
+        });
+      }
     }
   }
   return outcomes;

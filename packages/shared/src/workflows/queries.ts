@@ -96,12 +96,43 @@ export async function recordBatch(
 }
 
 /** A batch whose processing failed goes back to pending, or to failed after ten attempts. */
+/**
+ * Gives events that could not be processed back (failed for good after ten attempts), and
+ * records the failure in public.ingestion_log (source event_capture) for the operators.
+ */
 export async function releaseEvents(sql: Sql, eventIds: string[], error: string): Promise<void> {
   await sql`
-    update cesar.event_log
-    set status = case when attempts >= 10 then 'failed' else 'pending' end,
-        last_error = ${error}
-    where id = any(${eventIds}::bigint[]) and status = 'processing'
+    with released as (
+      update cesar.event_log
+      set status = case when attempts >= 10 then 'failed' else 'pending' end,
+          last_error = ${error}
+      where id = any(${eventIds}::bigint[]) and status = 'processing'
+      returning id, status
+    )
+    insert into public.ingestion_log (source, status, record_count, error_message, details)
+    select 'event_capture', 'error', count(*), ${error},
+           jsonb_build_object('event_ids', jsonb_agg(id order by id),
+                              'failed_for_good', count(*) filter (where status = 'failed'))
+    from released
+    having count(*) > 0
+  `;
+}
+
+/** One ingestion (or a failed one) in public.ingestion_log. */
+export async function logIngestion(
+  sql: Sql,
+  entry: {
+    source: string;
+    status: 'ok' | 'error';
+    records: number;
+    error?: string | null;
+    details?: Record<string, unknown>;
+  },
+): Promise<void> {
+  await sql`
+    insert into public.ingestion_log (source, status, record_count, error_message, details)
+    values (${entry.source}, ${entry.status}, ${entry.records}, ${entry.error ?? null},
+            ${sql.json((entry.details ?? {}) as never)})
   `;
 }
 

@@ -6,10 +6,10 @@ import type { Sql } from '../db.ts';
 import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, notFound, onError } from '../http/errors.ts';
-import { processEvents } from './process.ts';
-import { recordWebhookEvent, tableKeyColumn } from './queries.ts';
-import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
 import { countRequests } from '../http/metrics.ts';
+import { processEvents } from './process.ts';
+import { logIngestion, recordWebhookEvent, tableKeyColumn } from './queries.ts';
+import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({
   reason: z.string().max(100).optional(),
@@ -72,29 +72,49 @@ export function createWebhookApp(deps: WebhookDeps) {
       batchSize,
     });
 
+  // Every delivery, taken or refused, is in public.ingestion_log (source webhook).
   app.post('/', async (c) => {
-    const payload = await readJsonBody(c, databaseWebhookPayload);
-    const table = `${payload.schema}.${payload.table}`;
-    const keyColumn = await tableKeyColumn(deps.sql, table);
-    if (keyColumn === undefined) throw new ApiError(422, `unknown table ${table}`);
-    const changed = changedColumns(payload);
-    if (changed !== null && changed.length === 0) {
-      return c.json({ recorded: false, reason: 'the update changed nothing' });
+    try {
+      const payload = await readJsonBody(c, databaseWebhookPayload);
+      const table = `${payload.schema}.${payload.table}`;
+      const keyColumn = await tableKeyColumn(deps.sql, table);
+      if (keyColumn === undefined) throw new ApiError(422, `unknown table ${table}`);
+      const changed = changedColumns(payload);
+      if (changed !== null && changed.length === 0) {
+        return c.json({ recorded: false, reason: 'the update changed nothing' });
+      }
+      const row = payload.record ?? payload.old_record;
+      const rowKey = keyColumn && row?.[keyColumn] != null ? String(row[keyColumn]) : null;
+      const event = await recordWebhookEvent(
+        deps.sql,
+        payload,
+        changed,
+        rowKey,
+        await digest(payload),
+      );
+      await logIngestion(deps.sql, {
+        source: 'webhook',
+        status: 'ok',
+        records: event.created ? 1 : 0,
+        details: { table, op: payload.type, event_id: event.id, duplicate: !event.created },
+      });
+      const processed = await process(5_000, 500);
+      return c.json(
+        { recorded: true, event_id: event.id, duplicate: !event.created, processed },
+        event.created ? 201 : 200,
+      );
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500 && err.status !== 401) {
+        await logIngestion(deps.sql, {
+          source: 'webhook',
+          status: 'error',
+          records: 0,
+          error: err.message,
+          details: { status: err.status, issues: err.issues ?? [] },
+        });
+      }
+      throw err;
     }
-    const row = payload.record ?? payload.old_record;
-    const rowKey = keyColumn && row?.[keyColumn] != null ? String(row[keyColumn]) : null;
-    const event = await recordWebhookEvent(
-      deps.sql,
-      payload,
-      changed,
-      rowKey,
-      await digest(payload),
-    );
-    const processed = await process(5_000, 500);
-    return c.json(
-      { recorded: true, event_id: event.id, duplicate: !event.created, processed },
-      event.created ? 201 : 200,
-    );
   });
 
   app.post('/drain', async (c) => {

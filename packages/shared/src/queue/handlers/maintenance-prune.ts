@@ -10,6 +10,7 @@ export const maintenancePrunePayload = z.object({
   agent_events_days: z.number().int().min(0).default(30),
   cron_history_days: z.number().int().min(0).default(7),
   processed_events_days: z.number().int().min(0).default(7),
+  ingestion_log_days: z.number().int().min(0).default(30),
   /** Rows per delete statement: short statements, short locks. */
   batch_size: z.number().int().min(1).max(50_000).default(5_000),
 });
@@ -60,6 +61,15 @@ const TARGETS: Target[] = [
     time: 'created_at',
     oldestBy: 'time',
     days: (i) => i.agent_events_days,
+  },
+  {
+    name: 'ingestion_log',
+    schema: 'public',
+    table: 'ingestion_log',
+    key: 'id',
+    time: 'created_at',
+    oldestBy: 'time',
+    days: (i) => i.ingestion_log_days,
   },
   {
     name: 'cron_history',

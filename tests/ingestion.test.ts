@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { runSync } from '../packages/shared/src/sync/run.ts';
+import { releaseEvents } from '../packages/shared/src/workflows/queries.ts';
+import { testSql, withRollback } from './helpers/db.ts';
+import { recordingMirror } from './helpers/mirror.ts';
+import { apiApp, auth, webhookApp } from './helpers/workflows.ts';
+
+// public.ingestion_log, written by the paths that ingest data (native webhook deliveries,
+// event processing failures, sync pulls), and cesar.mv_ingestion_errors over it.
+
+const sql = testSql();
+const { mirror } = recordingMirror();
+const webhook = webhookApp(sql);
+const tag = `ing${Date.now().toString(36)}`;
+
+const deliver = (body: unknown) =>
+  webhook.request('/webhook', { method: 'POST', headers: auth, body: JSON.stringify(body) });
+
+describe('ingestion_log', () => {
+  it('records each native webhook delivery, and each refused one with its reason', async () => {
+    const id = crypto.randomUUID();
+    const res = await deliver({
+      type: 'INSERT',
+      schema: 'public',
+      table: 'agents',
+      record: { id, name: tag, type: 'monitor' },
+      old_record: null,
+    });
+    expect(res.status).toBe(201);
+    const { event_id } = await res.json();
+    expect(
+      await sql`select status, record_count, details from public.ingestion_log
+                where source = 'webhook' and details ->> 'event_id' = ${event_id}`,
+    ).toEqual([{
+      status: 'ok',
+      record_count: 1,
+      details: { table: 'public.agents', op: 'INSERT', event_id, duplicate: false },
+    }]);
+
+    const refused = await deliver({ type: 'UPSERT', schema: 'public', table: tag });
+    expect(refused.status).toBe(400);
+    const [error] = await sql`select status, error_message, details from public.ingestion_log
+                              where source = 'webhook' and status = 'error' order by created_at desc limit 1`;
+    expect(error).toMatchObject({
+      error_message: 'invalid request body',
+      details: { status: 400 },
+    });
+    // No event for the refused delivery.
+    expect(await sql`select 1 from cesar.event_log where table_name = ${tag}`).toHaveLength(0);
+  });
+
+  it('records events that could not be processed', async () => {
+    const logged = await withRollback(sql, async (tx) => {
+      const [event] = await tx`
+        insert into cesar.event_log (schema_name, table_name, op, record, status, attempts)
+        values ('public', ${tag}, 'INSERT', '{}', 'processing', 1) returning id::text`;
+      await releaseEvents(tx, [event!.id], 'the template broke');
+      const rows =
+        await tx`select status, record_count, error_message, details from public.ingestion_log
+                            where source = 'event_capture'
+                              and details -> 'event_ids' @> jsonb_build_array(${
+          event!.id
+        }::bigint)`;
+      return { id: Number(event!.id), rows };
+    });
+    expect(logged.rows).toEqual([{
+      status: 'error',
+      record_count: 1,
+      error_message: 'the template broke',
+      details: { event_ids: [logged.id], failed_for_good: 0 },
+    }]);
+  });
+
+  it('records each sync pull, with what it applied', async () => {
+    const [pulled] = await runSync({ primary: sql, mirror, random: () => 0.5 }, {
+      tables: ['public.ingestion_log'],
+      direction: 'down',
+      dryRun: false,
+      batchSize: 1000,
+      budgetMs: 30_000,
+    });
+    expect(pulled).toMatchObject({ status: 'completed' });
+    const [row] = await sql`select status, details from public.ingestion_log
+                            where source = 'sync_pull' and details ->> 'table' = 'public.ingestion_log'
+                            order by created_at desc limit 1`;
+    expect(row).toMatchObject({
+      status: 'ok',
+      details: { table: 'public.ingestion_log', conflicts: 0 },
+    });
+  });
+
+  it('adds up failures by source in cesar.mv_ingestion_errors and in GET /api/status', async () => {
+    await sql`select cesar.refresh_monitoring_views()`;
+    const [webhookErrors] =
+      await sql`select errors_7d, errors_1h, last_error from cesar.mv_ingestion_errors
+                                      where source = 'webhook'`;
+    expect(webhookErrors!.errors_1h).toBeGreaterThanOrEqual(1);
+    expect(webhookErrors!.last_error).toEqual(expect.any(String));
+    const status = await (await apiApp(sql).request('/api/status', { headers: auth })).json();
+    expect(status.ingestion_errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ source: 'webhook' })]),
+    );
+  });
+});
