@@ -117,3 +117,22 @@ describe('GET /api/status', () => {
     expect((await get('/api/status', {})).status).toBe(401);
   });
 });
+
+describe('GET /api/financial', () => {
+  it("shows each symbol's latest price and daily summary", async () => {
+    const symbol = `T${Date.now().toString(36).toUpperCase()}`;
+    await sql`insert into financial_data (symbol, source, price, volume, observed_at) values
+                (${symbol}, 'test', 10, 100, now() - interval '1 hour'), (${symbol}, 'test', 12, 50, now())`;
+    await sql`insert into financial_daily_summaries (symbol, day, observations, open, high, low, close, vwap, change_pct)
+              values (${symbol}, current_date - 1, 2, 9, 11, 8, 10, 9.5, 5)`;
+    const res = await get('/api/financial');
+    expect(res.status).toBe(200);
+    const { symbols } = await res.json();
+    expect(symbols.find((s: { symbol: string }) => s.symbol === symbol)).toMatchObject({
+      last_price: 12,
+      close: 10,
+      change_pct: 5,
+      observations: 2,
+    });
+  });
+});

@@ -103,8 +103,29 @@ export async function operationsStatus(sql: Sql, now: Date) {
   };
 }
 
+/** Per symbol: the latest price and observation, and the latest daily summary. */
+export async function financialMetrics(sql: Sql) {
+  return await sql`
+    select s.symbol, d.price::float8 as last_price, d.observed_at as last_observed_at,
+           f.day as summary_day, f.open::float8 as open, f.high::float8 as high,
+           f.low::float8 as low, f.close::float8 as close, f.vwap::float8 as vwap,
+           f.change_pct::float8 as change_pct, f.observations
+    from (select distinct symbol from public.financial_data
+          union select distinct symbol from public.financial_daily_summaries) s
+    left join lateral (
+      select price, observed_at from public.financial_data x
+      where x.symbol = s.symbol order by observed_at desc limit 1) d on true
+    left join lateral (
+      select * from public.financial_daily_summaries y
+      where y.symbol = s.symbol order by day desc limit 1) f on true
+    order by s.symbol
+  `;
+}
+
 export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
   const { sql } = deps;
+
+  app.get('/financial', async (c) => c.json({ symbols: await financialMetrics(sql) }));
 
   app.get('/status', async (c) => c.json(await operationsStatus(sql, deps.clock.now())));
 
