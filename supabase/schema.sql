@@ -659,16 +659,27 @@ $$;
 --
 
 CREATE FUNCTION cesar.retry_jobs(ids bigint[]) RETURNS SETOF bigint
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  update cesar.job_queue q
-  set status = 'pending', attempts = 0, run_at = now(), finished_at = null, updated_at = now()
-  where q.id = any (retry_jobs.ids) and q.status in ('failed', 'cancelled')
-    and (q.dedup_key is null or not exists (
-      select from cesar.job_queue o
-      where o.dedup_key = q.dedup_key and o.status in ('pending', 'running') and o.id <> q.id))
-  returning q.id
+declare
+  requeued bigint[];
+begin
+  with retried as (
+    update cesar.job_queue q
+    set status = 'pending', attempts = 0, run_at = now(), finished_at = null, updated_at = now()
+    where q.id = any (retry_jobs.ids) and q.status in ('failed', 'cancelled')
+      and (q.dedup_key is null or not exists (
+        select from cesar.job_queue o
+        where o.dedup_key = q.dedup_key and o.status in ('pending', 'running') and o.id <> q.id))
+    returning q.id
+  )
+  select array_agg(r.id order by r.id) into requeued from retried r;
+  if requeued is not null then
+    perform cesar.ring_doorbell('job-drain');
+  end if;
+  return query select unnest(coalesce(requeued, '{}'::bigint[]));
+end
 $$;
 
 --

@@ -1,9 +1,27 @@
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { repoRoot } from '../lib/paths.ts';
 
 // The local stand-in for Supabase's API gateway in front of the Edge Runtime: requests to
 // /functions/v1/<name>/<rest> reach function <name> with the path /<name>/<rest>, as they do
-// on a hosted project.
+// on a hosted project. It also serves the dashboard's static files at /dashboard.
+
+const DASHBOARD_FILES: Record<string, string> = {
+  '': 'text/html; charset=utf-8',
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+async function serveDashboard(res: http.ServerResponse, file: string) {
+  const type = DASHBOARD_FILES[file];
+  if (type === undefined) return reply(res, 404, `no dashboard file ${file}`);
+  const body = await readFile(path.join(repoRoot, 'dashboard', file || 'index.html'));
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+  res.end(body);
+}
 
 export interface GatewayOptions {
   port: number;
@@ -18,6 +36,16 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 
 export function startGateway(options: GatewayOptions): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gateway');
+    if (url.pathname === '/dashboard') {
+      res.writeHead(301, { location: '/dashboard/' });
+      return res.end();
+    }
+    const dashboard = /^\/dashboard\/(.*)$/.exec(url.pathname);
+    if (dashboard && req.method === 'GET') {
+      return void serveDashboard(res, dashboard[1]!).catch((err) =>
+        reply(res, 500, `dashboard: ${(err as Error).message}`)
+      );
+    }
     const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
     if (!match) {
       return reply(

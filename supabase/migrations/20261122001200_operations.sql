@@ -81,3 +81,30 @@ begin
   return array['cesar.mv_job_queue_backlog', 'cesar.mv_sync_lag', 'cesar.mv_ingestion_errors'];
 end
 $$;
+
+-- Retrying from the dashboard or the CLI runs the job at once: requeued jobs ring the
+-- job-drain doorbell (once per transaction) instead of waiting for the next tick.
+create or replace function cesar.retry_jobs(ids bigint[]) returns setof bigint
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  requeued bigint[];
+begin
+  with retried as (
+    update cesar.job_queue q
+    set status = 'pending', attempts = 0, run_at = now(), finished_at = null, updated_at = now()
+    where q.id = any (retry_jobs.ids) and q.status in ('failed', 'cancelled')
+      and (q.dedup_key is null or not exists (
+        select from cesar.job_queue o
+        where o.dedup_key = q.dedup_key and o.status in ('pending', 'running') and o.id <> q.id))
+    returning q.id
+  )
+  select array_agg(r.id order by r.id) into requeued from retried r;
+  if requeued is not null then
+    perform cesar.ring_doorbell('job-drain');
+  end if;
+  return query select unnest(coalesce(requeued, '{}'::bigint[]));
+end
+$$;

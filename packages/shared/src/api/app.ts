@@ -59,6 +59,8 @@ export function createApiApp(deps: ApiDeps) {
   registerWorkflowRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
   registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock });
 
+  app.get('/job-types', (c) => c.json({ job_types: [...deps.jobTypes].sort() }));
+
   app.get('/metrics', async (c) =>
     c.body(await collectMetrics(deps.sql), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',

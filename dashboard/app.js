@@ -1,0 +1,307 @@
+// The CESAR Edge dashboard: static files that call the api function with a key the operator
+// enters (kept in this tab's sessionStorage only). Served by the local stack at /dashboard;
+// deployable anywhere (set the API field to https://<project>.supabase.co/functions/v1).
+
+const REFRESH_MS = 5000;
+const $ = (selector) => document.querySelector(selector);
+const settings = {
+  get base() {
+    return sessionStorage.getItem('cesar.api') || `${location.origin}/functions/v1`;
+  },
+  get key() {
+    return sessionStorage.getItem('cesar.key') || '';
+  },
+};
+
+async function call(path, { method = 'GET', body } = {}) {
+  const res = await fetch(`${settings.base.replace(/\/$/, '')}/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${settings.key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const issues = json?.error?.issues?.map((i) => `${i.path}: ${i.message}`).join('; ');
+    throw new Error(
+      `${method} ${path}: ${res.status} ${json?.error?.message ?? text.slice(0, 200)}${
+        issues ? ` (${issues})` : ''
+      }`,
+    );
+  }
+  return json;
+}
+
+function showError(err) {
+  const box = $('#error');
+  box.textContent = err ? String(err.message ?? err) : '';
+  box.hidden = !err;
+}
+
+/** A table row from cells: text, or {text, className, button: {label, onClick}}. */
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    const spec = typeof cell === 'object' && cell !== null ? cell : { text: cell };
+    if (spec.button) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = spec.button.label;
+      button.addEventListener('click', () => act(spec.button.onClick));
+      td.append(button);
+    } else {
+      td.textContent = spec.text ?? '';
+    }
+    if (spec.className) td.className = spec.className;
+    if (typeof spec.text === 'number') td.classList.add('num');
+    tr.append(td);
+  }
+  return tr;
+}
+
+function fill(selector, rows) {
+  $(`${selector} tbody`).replaceChildren(...rows.map(row));
+}
+
+const status = (s) => ({ text: s, className: `status-${s}` });
+const seconds = (s) => (s == null ? '' : s < 120 ? `${s} s` : `${Math.round(s / 60)} min`);
+const percent = (x) => (x == null ? '' : `${Math.round(x * 100)} %`);
+const money = (x) => (x == null ? '' : Number(x).toFixed(2));
+
+/** An operator's action: run it, show what went wrong, refresh. */
+async function act(fn) {
+  try {
+    await fn();
+    showError(null);
+  } catch (err) {
+    showError(err);
+  }
+  await refresh();
+}
+
+let jobTypesLoaded = false;
+
+async function refresh() {
+  if (!settings.key) return;
+  try {
+    const [overview, agents, workflows, failed, events, financial] = await Promise.all([
+      call('/status'),
+      call('/agents'),
+      call('/workflows'),
+      call('/jobs?status=failed&limit=20'),
+      call('/events?limit=15'),
+      call('/financial'),
+    ]);
+    render(overview, agents, workflows, failed, events, financial);
+    if (!jobTypesLoaded) {
+      const { job_types } = await call('/job-types');
+      $('#new-workflow select[name=job_type]').replaceChildren(
+        ...job_types.map((t) => new Option(t, t, t === 'system.noop', t === 'system.noop')),
+      );
+      jobTypesLoaded = true;
+    }
+    $('main').hidden = false;
+    $('#refreshed').textContent = `updated ${new Date().toLocaleTimeString()}`;
+    showError(null);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function render(overview, agents, workflows, failed, events, financial) {
+  const b = overview.business;
+  $('#business').replaceChildren(
+    ...Object.entries(flatten(b)).flatMap(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k.replaceAll('_', ' ');
+      const dd = document.createElement('dd');
+      dd.textContent = typeof v === 'number' && k.includes('rate') ? percent(v) : String(v ?? '');
+      return [dt, dd];
+    }),
+  );
+
+  $('#agent-count').textContent = `${agents.count}`;
+  fill(
+    '#agents',
+    agents.agents.map((
+      a,
+    ) => [a.name, a.type, status(a.status), a.task_count, percent(a.success_rate)]),
+  );
+
+  fill(
+    '#workflows',
+    workflows.workflows.map((w) => [
+      w.name,
+      describeTrigger(w.trigger),
+      w.enabled ? 'yes' : 'no',
+      {
+        button: {
+          label: w.enabled ? 'Disable' : 'Enable',
+          onClick: () =>
+            call(`/workflows/${w.id}/${w.enabled ? 'disable' : 'enable'}`, {
+              method: 'POST',
+              body: {},
+            }),
+        },
+      },
+    ]),
+  );
+
+  const tables = [...new Set(overview.sync.tables.map((t) => t.table_name))];
+  const select = $('#new-workflow select[name=table]');
+  if (select.options.length !== tables.length) {
+    select.replaceChildren(...tables.map((t) => new Option(t, t)));
+  }
+  fill(
+    '#sync',
+    overview.sync.tables.map((t) => [
+      t.table_name,
+      t.direction,
+      status(t.status),
+      seconds(t.lag_seconds),
+      t.dirty_rows ?? '',
+      Number(t.conflicts),
+      t.direction === 'up'
+        ? {
+          button: {
+            label: 'Sync now',
+            onClick: () => call('/sync', { method: 'POST', body: { tables: [t.table_name] } }),
+          },
+        }
+        : '',
+    ]),
+  );
+
+  fill(
+    '#queue',
+    overview.queue.map((q) => [q.job_type, status(q.status), q.jobs, seconds(q.oldest_seconds)]),
+  );
+  fill(
+    '#failed-jobs',
+    failed.jobs.map((j) => [
+      j.id,
+      j.job_type,
+      `${j.attempts}/${j.max_attempts}`,
+      (j.last_error ?? '').slice(0, 120),
+      {
+        button: {
+          label: 'Retry',
+          onClick: () => call('/jobs/retry', { method: 'POST', body: { ids: [j.id] } }),
+        },
+      },
+    ]),
+  );
+
+  $('#event-backlog').textContent = `${overview.events.pending} pending` +
+    (overview.events.oldest_seconds == null
+      ? ''
+      : `, oldest ${seconds(overview.events.oldest_seconds)}`);
+  fill(
+    '#events',
+    events.events.map((
+      e,
+    ) => [
+      e.id,
+      `${e.schema_name}.${e.table_name}`,
+      e.op,
+      status(e.status),
+      new Date(e.occurred_at).toLocaleTimeString(),
+    ]),
+  );
+
+  fill(
+    '#financial',
+    financial.symbols.map((s) => [
+      s.symbol,
+      money(s.last_price),
+      s.summary_day ? String(s.summary_day).slice(0, 10) : '',
+      money(s.open),
+      money(s.close),
+      money(s.vwap),
+      s.change_pct == null ? '' : Number(s.change_pct).toFixed(2),
+    ]),
+  );
+
+  fill(
+    '#ingestion',
+    overview.ingestion_errors.map((
+      e,
+    ) => [e.source, e.errors_1h, e.errors_1d, (e.last_error ?? '').slice(0, 120)]),
+  );
+}
+
+function flatten(object, prefix = '') {
+  return Object.entries(object ?? {}).reduce((out, [k, v]) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      Object.assign(out, flatten(v, `${prefix}${k} `));
+    } else out[`${prefix}${k}`] = v;
+    return out;
+  }, {});
+}
+
+function describeTrigger(t) {
+  if (t.type === 'database_event') return `${t.events.join('/')} on ${t.table}`;
+  if (t.type === 'schedule') return `cron ${t.cron}`;
+  return t.type;
+}
+
+$('#connect').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem('cesar.api', $('#api-base').value.trim());
+  sessionStorage.setItem('cesar.key', $('#api-key').value.trim());
+  $('#api-key').value = '';
+  jobTypesLoaded = false;
+  refresh();
+});
+
+$('#new-workflow').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const trigger = {
+    type: 'database_event',
+    table: form.get('table'),
+    events: form.getAll('events'),
+  };
+  const field = String(form.get('filter_field') ?? '').trim();
+  if (field) trigger.filter = { field, op: 'eq', value: form.get('filter_value') };
+  act(async () => {
+    await call('/workflows', {
+      method: 'POST',
+      body: {
+        name: form.get('name'),
+        trigger,
+        actions: [{
+          type: 'enqueue_job',
+          job_type: form.get('job_type'),
+          payload: { row: '{{record.id}}' },
+        }],
+      },
+    });
+    event.target.reset();
+  });
+});
+
+$('#sync-all').addEventListener(
+  'click',
+  () => act(() => call('/sync', { method: 'POST', body: {} })),
+);
+$('#replay-hour').addEventListener(
+  'click',
+  () =>
+    act(() =>
+      call('/events/replay', {
+        method: 'POST',
+        body: { from: new Date(Date.now() - 3_600_000).toISOString() },
+      })
+    ),
+);
+
+$('#api-base').value = settings.base;
+refresh();
+setInterval(refresh, REFRESH_MS);
