@@ -3,6 +3,7 @@ import path from 'node:path';
 import { onlyKnown, parseArgs, UsageError } from './cli/args.ts';
 import { clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
 import { type CommandResult, restoreCommand, syncCommand, verifyCommand } from './cli/sync.ts';
+import { doctorCommand, migrateCommand } from './cli/doctor.ts';
 import { jobsCommand } from './cli/jobs.ts';
 import { eventsCommand, workflowsCommand } from './cli/workflows.ts';
 import { bin, repoRoot } from './lib/paths.ts';
@@ -14,6 +15,8 @@ import { bin, repoRoot } from './lib/paths.ts';
 const HELP = `cesar <command> [options]
 
   start | stop | status          the local stack (npm start / npm stop)
+  doctor                         check every part; say what is wrong and how to fix it
+  migrate [--dry-run] [--db-url URL]   apply pending migrations (Supabase CLI)
   sync    [--table T]... [--direction up|down|both] [--dry-run]
   verify  [--table T]...         compare primary and mirror
   restore [--table T]...         rebuild the primary's tables from the mirror
@@ -29,6 +32,8 @@ const HELP = `cesar <command> [options]
 Settings: .env.local (written by npm start), or CESAR_FUNCTIONS_URL and CESAR_FUNCTION_SECRET.`;
 
 const KNOWN: Record<string, string[]> = {
+  doctor: ['json'],
+  migrate: ['dry-run', 'db-url', 'json'],
   sync: ['table', 'direction', 'dry-run', 'json'],
   verify: ['table', 'json'],
   restore: ['table', 'json'],
@@ -49,6 +54,12 @@ async function main(argv: string[]): Promise<number> {
       stdio: 'inherit',
     });
     return run.status ?? EXIT.failed;
+  }
+  if (command === 'doctor' || command === 'migrate') {
+    onlyKnown(parsed, KNOWN[command]!);
+    const result = command === 'doctor' ? await doctorCommand() : await migrateCommand(parsed);
+    console.log(parsed.flags.has('json') ? JSON.stringify(result.json, null, 2) : result.human);
+    return result.exitCode;
   }
   const commands: Record<
     string,

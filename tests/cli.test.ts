@@ -2,13 +2,15 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJobDrainApp } from '../packages/shared/src/queue/app.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { renderBar } from '../scripts/cli/progress.ts';
 import { bin, repoRoot } from '../scripts/lib/paths.ts';
-import { testSql } from './helpers/db.ts';
+import { databaseUrl, testSql } from './helpers/db.ts';
 import { recordingMirror } from './helpers/mirror.ts';
-import { apiApp, process as processEvents, SECRET } from './helpers/workflows.ts';
+import { apiApp, process as processEvents, SECRET, webhookApp } from './helpers/workflows.ts';
 
 // The `cesar` CLI as an operator runs it: a child process talking HTTP to the sync and api
 // functions' apps (served here on a free port), on a mirrored table of its own.
@@ -22,12 +24,27 @@ const syncApp = createSyncApp({
   config: { functionSecret: SECRET, serviceRoleKey: null },
 });
 const api = apiApp(sql);
+const apps = {
+  api,
+  sync: syncApp,
+  webhook: webhookApp(sql),
+  'job-drain': createJobDrainApp({
+    sql,
+    config: { functionSecret: SECRET, serviceRoleKey: null },
+    clock: { now: () => new Date() },
+    handlers: {},
+  }),
+} as Record<string, { fetch: (r: Request) => Response | Promise<Response> }>;
 let base = '';
 
 const server = http.createServer(async (req, res) => {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const app = req.url!.startsWith('/sync') ? syncApp : api;
+  const app = apps[req.url!.split('/')[1]!.split('?')[0]!];
+  if (!app) {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    return void res.end('no such function');
+  }
   const response = await app.fetch(
     new Request(`http://127.0.0.1${req.url}`, {
       method: req.method,
@@ -61,6 +78,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 function cesar(
   args: string[],
   secret = SECRET,
+  extra: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
@@ -72,6 +90,8 @@ function cesar(
           CESAR_FUNCTIONS_URL: base,
           CESAR_FUNCTION_SECRET: secret,
           CESAR_ENV_FILE: '/nonexistent/.env.local',
+          SUPABASE_DB_URL: databaseUrl(),
+          ...extra,
         },
       },
       (err, stdout, stderr) =>
@@ -165,6 +185,57 @@ describe('cesar jobs', () => {
     // Cancelling it again cancels nothing: exit 1.
     expect((await cesar(['jobs', 'cancel', job!.id])).code).toBe(1);
     expect((await cesar(['jobs', 'retry'])).code).toBe(2);
+  });
+});
+
+describe('cesar doctor and migrate', () => {
+  it('checks every part, and says what is wrong and how to fix it', async () => {
+    const healthy = await cesar(['doctor', '--json']);
+    const checks = JSON.parse(healthy.stdout).checks as Array<{ name: string; ok: boolean }>;
+    const okOf = (name: string) => checks.find((c) => c.name === name)?.ok;
+    for (const name of ['primary database', 'migrations', 'pg_cron', 'pg_net']) {
+      expect(okOf(name), name).toBe(true);
+    }
+    for (const fn of ['api', 'webhook', 'job-drain', 'sync']) {
+      expect(okOf(`function ${fn}`)).toBe(true);
+    }
+
+    const wrong = await cesar(['doctor'], 'wrong-secret-0000000000000000');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(
+      /FAIL {2}function api: refuses the secret\n {6}fix: set the same CESAR_FUNCTION_SECRET/,
+    );
+
+    const noDb = await cesar(['doctor'], SECRET, {
+      SUPABASE_DB_URL: 'postgresql://postgres:postgres@127.0.0.1:9/none',
+    });
+    expect(noDb.code).toBe(1);
+    expect(noDb.stdout).toMatch(/FAIL {2}primary database: cannot connect/);
+  });
+
+  it('lists the pending migrations on a dry run and changes nothing', async () => {
+    expect(await cesar(['migrate', '--dry-run'])).toMatchObject({
+      code: 0,
+      stdout: 'The database is up to date.\n',
+    });
+    const empty = `cli_${Date.now().toString(36)}`;
+    await sql.unsafe(`create database ${empty}`);
+    try {
+      const url = databaseUrl().replace(/\/[^/?]+(\?|$)/, `/${empty}$1`);
+      const dry = await cesar(['migrate', '--dry-run', '--db-url', url, '--json']);
+      expect(dry.code).toBe(0);
+      const { pending } = JSON.parse(dry.stdout);
+      expect(pending[0]).toBe('20261122000100_platform.sql');
+      expect(pending.length).toBeGreaterThanOrEqual(12);
+      const scratch = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        expect(await scratch`select to_regclass('cesar.job_queue') as t`).toEqual([{ t: null }]);
+      } finally {
+        await scratch.end();
+      }
+    } finally {
+      await sql.unsafe(`drop database ${empty} with (force)`);
+    }
   });
 });
 

@@ -39,6 +39,27 @@ describe('drainQueue', () => {
       );
   });
 
+  it('runs every job of a type capped at one at a time in one call, one after another', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, concurrency) values (${type}, 1)`;
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 3 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    let running = 0;
+    let most = 0;
+    const result = await drain(sql, {
+      [type]: async () => {
+        most = Math.max(most, ++running);
+        await sleep(20);
+        running--;
+        return null;
+      },
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({ claimed: 3, completed: 3, stopped: 'empty' });
+    expect(most).toBe(1);
+  });
+
   it('never runs a job twice when two drains overlap', async () => {
     const type = uniqueJobType();
     await enqueueJobs(

@@ -13,12 +13,14 @@ const tag = `h${Date.now().toString(36)}`;
 
 async function run(jobType: string, payload: Record<string, unknown> = {}) {
   const id = await enqueueJob(sql, jobType, payload);
-  await drain(sql, builtInHandlers, { jobTypes: [jobType] });
-  // Another file's drain may have taken the job first: wait for its outcome.
+  // Drain until the job has an outcome. One drain may not reach it: a job of the same type
+  // enqueued by pg_cron (monitoring.refresh every 5 minutes) can take the type's only slot
+  // first; and another file's drain may have taken ours: then wait for its outcome.
   for (let i = 0; i < 600; i++) {
     const job = await jobById(sql, id);
     if (job.status !== 'running' && job.attempts > 0) return job;
-    await new Promise((r) => setTimeout(r, 25));
+    if (job.status === 'pending') await drain(sql, builtInHandlers, { jobTypes: [jobType] });
+    else await new Promise((r) => setTimeout(r, 25));
   }
   return await jobById(sql, id);
 }

@@ -17,10 +17,19 @@ export interface Client {
   call<T>(fn: string, path: string, body?: unknown, method?: string): Promise<T>;
 }
 
-export async function clientFromEnvironment(env = process.env): Promise<Client> {
+/** The settings: the environment first, then the local stack's .env.local. */
+export async function settings(env = process.env): Promise<Record<string, string | undefined>> {
   const saved = await readEnvFile(env.CESAR_ENV_FILE ?? '.env.local');
-  const base = env.CESAR_FUNCTIONS_URL ?? saved.CESAR_FUNCTIONS_URL;
-  const secret = env.CESAR_FUNCTION_SECRET ?? saved.CESAR_FUNCTION_SECRET;
+  return {
+    ...saved,
+    ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)),
+  };
+}
+
+export async function clientFromEnvironment(env = process.env): Promise<Client> {
+  const found = await settings(env);
+  const base = found.CESAR_FUNCTIONS_URL;
+  const secret = found.CESAR_FUNCTION_SECRET;
   if (!base || !secret) {
     throw new CliError(
       'no functions to talk to: run `npm start` (it writes .env.local), or set CESAR_FUNCTIONS_URL and CESAR_FUNCTION_SECRET',

@@ -127,6 +127,10 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
 
   let claiming = true;
+  // An empty claim while jobs still run may only mean a per-type cap held the rest back:
+  // then the drain claims once more after one of its jobs finishes (and its outcome is
+  // recorded, which frees the slot).
+  let claimAgainAfterFinish = false;
   for (;;) {
     while (running.size < options.concurrency && local.length > 0) start(local.shift()!);
     if (claiming && performance.now() >= deadline) {
@@ -145,9 +149,14 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       local.push(...jobs);
       if (jobs.length > 0) continue;
       claiming = false;
+      claimAgainAfterFinish = running.size > 0;
     }
     if (running.size === 0 && local.length === 0) break;
     await Promise.race(running);
+    if (claimAgainAfterFinish && performance.now() < deadline) {
+      claimAgainAfterFinish = false;
+      claiming = true;
+    }
     if (performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
   }
   await flush();
