@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   const [command] = parsed.positionals;
   if (!command || command === 'help' || parsed.flags.has('help')) {
     console.log(HELP);
-    return command ? EXIT.ok : EXIT.usage;
+    return command || parsed.flags.has('help') ? EXIT.ok : EXIT.usage;
   }
   if (command === 'start' || command === 'stop' || command === 'status') {
     const run = spawnSync(bin('tsx'), [path.join(repoRoot, 'scripts/stack.ts'), command], {

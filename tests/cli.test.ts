@@ -260,6 +260,18 @@ describe('cesar exit codes', () => {
     });
   });
 
+  it("runs as `npx cesar` through the package's bin", async () => {
+    const help = await new Promise<{ code: number; stdout: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [path.join(repoRoot, 'bin/cesar.mjs'), '--help'],
+        (err, stdout) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout }),
+      )
+    );
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^cesar <command> \[options\]/);
+  });
+
   it('draws a progress bar', () => {
     expect(renderBar(0, 4, 'a', 8)).toBe('[........] 0/4 a');
     expect(renderBar(3, 4, 'b', 8)).toBe('[######..] 3/4 b');
