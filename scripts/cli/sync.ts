@@ -1,3 +1,4 @@
+import type { VerifyResult } from '../../packages/shared/src/sync/verify.ts';
 import { type Parsed, single, UsageError } from './args.ts';
 import { type Client, EXIT } from './client.ts';
 import { columns } from './format.ts';
@@ -110,15 +111,8 @@ export async function syncCommand(client: Client, parsed: Parsed): Promise<Comma
   };
 }
 
-interface Verified {
-  table: string;
-  equal: boolean;
-  rows_primary: number;
-  rows_mirror: number;
-  missing: string[];
-  extra: string[];
-  changed: string[];
-}
+/** POST /sync/verify answers one of these per table. */
+type Verified = VerifyResult;
 
 export async function verifyCommand(client: Client, parsed: Parsed): Promise<CommandResult> {
   const tables = await tablesOf(client, parsed);

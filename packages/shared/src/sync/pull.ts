@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import { pageSize, type SyncDeps, type SyncOptions, type SyncResult } from './push.ts';
+import { emptyResult, pageSize, type SyncDeps, type SyncOptions, type SyncResult } from './push.ts';
 import {
   assignments,
   columnArrays,
@@ -279,16 +279,7 @@ export async function pullTable(
     throw new Error(`${table} has no updated_at column: the pull needs it for last-writer-wins`);
   }
   await preflight(deps.mirror, shape);
-  const result: SyncResult = {
-    table,
-    direction: 'down',
-    inserted: 0,
-    updated: 0,
-    deleted: 0,
-    conflicts: 0,
-    batches: 0,
-    stopped: 'done',
-  };
+  const result = emptyResult(table, 'down');
   const outOfTime = () => performance.now() - started >= options.budgetMs;
   const size = pageSize(shape, options.batchSize);
   const key = keyIndex(shape);

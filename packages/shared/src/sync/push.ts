@@ -49,6 +49,20 @@ export interface SyncResult {
   stopped: 'done' | 'budget';
 }
 
+/** A run's result before its first page. */
+export function emptyResult(table: string, direction: 'up' | 'down'): SyncResult {
+  return {
+    table,
+    direction,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    conflicts: 0,
+    batches: 0,
+    stopped: 'done',
+  };
+}
+
 /** A mirror transaction, retried with jittered backoff when CockroachDB asks (SQLSTATE 40001). */
 export async function withRetry<T>(
   deps: SyncDeps,
@@ -492,16 +506,7 @@ export async function pushTable(
   const outOfTime = () => performance.now() - started >= options.budgetMs;
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
-  const result: SyncResult = {
-    table,
-    direction: 'up',
-    inserted: 0,
-    updated: 0,
-    deleted: 0,
-    conflicts: 0,
-    batches: 0,
-    stopped: 'done',
-  };
+  const result = emptyResult(table, 'up');
   const size = pageSize(shape, options.batchSize);
 
   /** Writes a page to the mirror; returns its checkpoint, for the pipeline to run in order. */
