@@ -116,6 +116,22 @@ function keyType(shape: TableShape): string {
   return shape.columns[keyIndex(shape)]!.type;
 }
 
+/**
+ * The next rows of the table itself in key order, after a key or from the start: two
+ * spellings rather than `$1 is null or key > $1`, which no index can serve.
+ */
+function keysetPage(shape: TableShape, after: string | null, limit: number, select: string) {
+  const key = ident(shape.key);
+  return `with page as (
+       select t.* from ${qualified(shape.table)} t
+       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
+       order by t.${key} limit ${limit}
+     )
+     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
+            ${select}
+     from page p`;
+}
+
 /** The copy: the next rows of the table itself, in key order. */
 async function readTablePage(
   primary: Sql,
@@ -123,17 +139,9 @@ async function readTablePage(
   after: string | null,
   limit: number,
 ): Promise<Page> {
-  const key = ident(shape.key);
   const [row] = await primary.unsafe(
-    `with page as (
-       select t.* from ${qualified(shape.table)} t
-       where $1::text is null or t.${key} > $1::text::${keyType(shape)}
-       order by t.${key} limit ${limit}
-     )
-     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
-            ${literalColumns(shape)}
-     from page p`,
-    [after],
+    keysetPage(shape, after, limit, literalColumns(shape)),
+    (after === null ? [] : [after]) as never,
   );
   const rows = row!.rows as number;
   return {
@@ -378,16 +386,13 @@ async function readBulkPage(
 ): Promise<BulkPage> {
   const key = ident(shape.key);
   const fields = shape.columns.map((c) => `cesar.copy_field(p.${ident(c.name)}::text)`);
-  // Two spellings rather than `$1 is null or key > $1`, which no index can serve.
   const [page] = await primary.unsafe(
-    `with page as (
-       select t.* from ${qualified(shape.table)} t
-       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
-       order by t.${key} limit ${limit}
-     )
-     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
-            string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${key}) as data
-     from page p`,
+    keysetPage(
+      shape,
+      after,
+      limit,
+      `string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${key}) as data`,
+    ),
     (after === null ? [] : [after]) as never,
   );
   const rows = page!.rows as number;
