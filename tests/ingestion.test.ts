@@ -71,22 +71,34 @@ describe('ingestion_log', () => {
     }]);
   });
 
-  it('records each sync pull, with what it applied', async () => {
-    const [pulled] = await runSync({ primary: sql, mirror, random: () => 0.5 }, {
-      tables: ['public.ingestion_log'],
-      direction: 'down',
-      dryRun: false,
-      batchSize: 1000,
-      budgetMs: 30_000,
-    });
-    expect(pulled).toMatchObject({ status: 'completed' });
-    const [row] = await sql`select status, details from public.ingestion_log
-                            where source = 'sync_pull' and details ->> 'table' = 'public.ingestion_log'
-                            order by created_at desc limit 1`;
-    expect(row).toMatchObject({
+  it('records each sync pull that applied something, with what it applied', async () => {
+    const pull = () =>
+      runSync({ primary: sql, mirror, random: () => 0.5 }, {
+        tables: ['public.ingestion_log'],
+        direction: 'down',
+        dryRun: false,
+        batchSize: 1000,
+        budgetMs: 30_000,
+      });
+    const pulls = () =>
+      sql`select status, record_count, details from public.ingestion_log
+          where source = 'sync_pull' and details ->> 'table' = 'public.ingestion_log'
+          order by created_at`;
+    expect(await pull()).toMatchObject([{ status: 'completed' }]); // creates the mirror's table
+    const before = (await pulls()).length;
+    await mirror`insert into public.ingestion_log (id, source, status, record_count, details, created_at, updated_at)
+                 values (${crypto.randomUUID()}, ${`${tag} mirror`}, 'ok', 1, '{}', now(), now())`;
+    expect(await pull()).toMatchObject([{ status: 'completed', inserted: 1 }]);
+    const after = await pulls();
+    expect(after).toHaveLength(before + 1);
+    expect(after.at(-1)).toMatchObject({
       status: 'ok',
+      record_count: 1,
       details: { table: 'public.ingestion_log', conflicts: 0 },
     });
+    // A pull that finds nothing writes nothing.
+    await pull();
+    expect(await pulls()).toHaveLength(before + 1);
   });
 
   it('adds up failures by source in cesar.mv_ingestion_errors and in GET /api/status', async () => {

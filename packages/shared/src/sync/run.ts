@@ -150,12 +150,16 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
         request.dryRun,
       );
       outcomes.push('direction' in outcome ? outcome : { ...outcome, direction });
-      // Pulls ingest data: each one, or its failure, is in public.ingestion_log.
-      if (direction === 'down' && !request.dryRun && outcome.status !== 'busy') {
+      // Pulls ingest data: each one that applied something, or failed, is in
+      // public.ingestion_log (a pull that found nothing is not news).
+      const pulled = 'inserted' in outcome
+        ? outcome.inserted + outcome.updated + outcome.deleted
+        : 0;
+      if (direction === 'down' && !request.dryRun && (outcome.status === 'failed' || pulled > 0)) {
         await logIngestion(deps.primary, {
           source: 'sync_pull',
           status: outcome.status === 'failed' ? 'error' : 'ok',
-          records: 'inserted' in outcome ? outcome.inserted + outcome.updated + outcome.deleted : 0,
+          records: pulled,
           error: 'error' in outcome ? outcome.error : null,
           details: { table, conflicts: 'conflicts' in outcome ? outcome.conflicts : 0 },
         });
