@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
-import { withRetry } from '../packages/shared/src/sync/push.ts';
+import { withRetry } from '../packages/shared/src/sync/common.ts';
 import { runSync, type TableOutcome } from '../packages/shared/src/sync/run.ts';
 import { describeTable, preflight, SchemaDriftError } from '../packages/shared/src/sync/schema.ts';
 import { verifyTable } from '../packages/shared/src/sync/verify.ts';

@@ -1,5 +1,11 @@
 import type { Sql } from '../db.ts';
-import { emptyResult, pageSize, type SyncDeps, type SyncOptions, type SyncResult } from './push.ts';
+import {
+  emptyResult,
+  pageSize,
+  type SyncDeps,
+  type SyncOptions,
+  type SyncResult,
+} from './common.ts';
 import {
   assignments,
   columnArrays,

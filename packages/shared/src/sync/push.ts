@@ -1,4 +1,15 @@
 import type { Sql } from '../db.ts';
+import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
+import {
+  emptyResult,
+  keysetPage,
+  keyType,
+  pageSize,
+  type SyncDeps,
+  type SyncOptions,
+  type SyncResult,
+  withRetry,
+} from './common.ts';
 import {
   assignments,
   keyIndex,
@@ -18,72 +29,8 @@ import { describeTable, ident, preflight, qualified, type TableShape } from './s
 // primary records the checkpoint: the copy's last key, or the page's outbox entries cleared
 // (each only if no newer change arrived meanwhile), with the rows whose mirror version was
 // newer recorded as conflicts. A run cut off anywhere resumes exactly where it stopped. The
-// next page is read while the current one is written.
-
-/** PostgreSQL's and CockroachDB's limit on bind parameters in one statement. */
-const PARAMETER_LIMIT = 65_534;
-
-export interface SyncDeps {
-  primary: Sql;
-  mirror: Sql;
-  random: () => number;
-  sleep?: (ms: number) => Promise<void>;
-}
-
-export interface SyncOptions {
-  batchSize: number;
-  dryRun: boolean;
-  budgetMs: number;
-}
-
-/** What a run applied (or, dry, would apply) to one table in one direction. */
-export interface SyncResult {
-  table: string;
-  direction: 'up' | 'down';
-  inserted: number;
-  updated: number;
-  deleted: number;
-  /** Rows changed on both sides; last writer won and the loser is in cesar.sync_conflicts. */
-  conflicts: number;
-  batches: number;
-  stopped: 'done' | 'budget';
-}
-
-/** A run's result before its first page. */
-export function emptyResult(table: string, direction: 'up' | 'down'): SyncResult {
-  return {
-    table,
-    direction,
-    inserted: 0,
-    updated: 0,
-    deleted: 0,
-    conflicts: 0,
-    batches: 0,
-    stopped: 'done',
-  };
-}
-
-/** A mirror transaction, retried with jittered backoff when CockroachDB asks (SQLSTATE 40001). */
-export async function withRetry<T>(
-  deps: SyncDeps,
-  work: () => Promise<T>,
-  attempts = 6,
-): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if ((err as { code?: string }).code !== '40001' || attempt >= attempts) throw err;
-      const ms = Math.round(Math.min(1000, 10 * 2 ** attempt) * (0.5 + deps.random() / 2));
-      await (deps.sleep ?? ((t: number) => new Promise((r) => setTimeout(r, t))))(ms);
-    }
-  }
-}
-
-/** Rows per page: the requested size, within the parameter limit. */
-export function pageSize(shape: TableShape, requested: number): number {
-  return Math.max(1, Math.min(requested, Math.floor(PARAMETER_LIMIT / shape.columns.length)));
-}
+// next page is read while the current one is written. A first push into an empty mirror
+// table is a bulk load instead (bulk.ts).
 
 /** A page read from the primary: each column as one array literal, in key order. */
 interface Page {
@@ -110,26 +57,6 @@ async function upState(primary: Sql, table: string): Promise<UpState> {
     where table_name = ${table} and direction = 'up'
   `;
   return row ?? { copied_at: null, watermark_key: null, snapshot: null };
-}
-
-function keyType(shape: TableShape): string {
-  return shape.columns[keyIndex(shape)]!.type;
-}
-
-/**
- * The next rows of the table itself in key order, after a key or from the start: two
- * spellings rather than `$1 is null or key > $1`, which no index can serve.
- */
-function keysetPage(shape: TableShape, after: string | null, limit: number, select: string) {
-  const key = ident(shape.key);
-  return `with page as (
-       select t.* from ${qualified(shape.table)} t
-       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
-       order by t.${key} limit ${limit}
-     )
-     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
-            ${select}
-     from page p`;
 }
 
 /** The copy: the next rows of the table itself, in key order. */
@@ -357,113 +284,6 @@ async function checkpoint(
     );
   });
 }
-
-/** The mirror has no row of the table after this key (or none at all). */
-async function mirrorEmptyAfter(mirror: Sql, shape: TableShape, after: string | null) {
-  const key = ident(shape.key);
-  const rows = await mirror.unsafe(
-    `SELECT 1 FROM ${qualified(shape.table)}` +
-      (after === null ? '' : ` WHERE ${key} > CAST($1 AS ${keyType(shape)})`) + ' LIMIT 1',
-    (after === null ? [] : [after]) as never,
-  );
-  return rows.length === 0;
-}
-
-interface BulkPage {
-  rows: number;
-  /** The page in COPY's text format. */
-  data: string;
-  /** The page's last key; null: the table ends with this page. */
-  next: string | null;
-}
-
-/** A page of the table, printed by the primary in COPY's text format. */
-async function readBulkPage(
-  primary: Sql,
-  shape: TableShape,
-  after: string | null,
-  limit: number,
-): Promise<BulkPage> {
-  const key = ident(shape.key);
-  const fields = shape.columns.map((c) => `cesar.copy_field(p.${ident(c.name)}::text)`);
-  const [page] = await primary.unsafe(
-    keysetPage(
-      shape,
-      after,
-      limit,
-      `string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${key}) as data`,
-    ),
-    (after === null ? [] : [after]) as never,
-  );
-  const rows = page!.rows as number;
-  return {
-    rows,
-    data: rows === 0 ? '' : `${page!.data}\n`,
-    next: rows < limit ? null : page!.last as string,
-  };
-}
-
-/** Loads a page into the mirror with COPY FROM STDIN, in one transaction. */
-async function loadBulkPage(deps: SyncDeps, shape: TableShape, page: BulkPage) {
-  if (page.rows === 0) return;
-  const names = shape.columns.map((c) => ident(c.name)).join(', ');
-  await withRetry(deps, () =>
-    deps.mirror.begin(async (tx) => {
-      const copy = await tx.unsafe(`COPY ${qualified(shape.table)} (${names}) FROM STDIN`)
-        .writable();
-      await new Promise<void>((resolve, reject) => {
-        copy.on('error', reject);
-        copy.on('finish', resolve);
-        copy.end(page.data);
-      });
-    }));
-}
-
-/**
- * The bulk form of a first copy, for a mirror table that has nothing past the cursor (as
- * MOLT Fetch loads an empty table): pages printed by the primary in COPY's text format and
- * loaded with COPY FROM STDIN, the next page read while one loads, each load followed by its
- * checkpoint. The rows need no recorded version: they keep the primary's updated_at, older
- * than the mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the
- * pull tells them from the mirror's own changes. A row that appears on the mirror meanwhile
- * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
- */
-async function bulkLoad(
-  deps: SyncDeps,
-  shape: TableShape,
-  after: string | null,
-  limit: number,
-  outOfTime: () => boolean,
-  result: SyncResult,
-): Promise<'done' | 'budget'> {
-  if (after === null) {
-    const [clock] = await deps.mirror.unsafe<Array<{ now: string }>>(
-      'SELECT CAST(now() AS TEXT) AS now',
-    );
-    await deps.primary`
-      update cesar.sync_state set bulk_loaded_from = ${clock!.now}::text::timestamptz
-      where table_name = ${shape.table} and direction = 'up'
-    `;
-  }
-  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
-  let ahead: Promise<BulkPage> | null = settle(readBulkPage(deps.primary, shape, after, limit));
-  while (ahead) {
-    if (outOfTime()) return 'budget';
-    const page: BulkPage = await ahead;
-    ahead = page.next === null ? null : settle(readBulkPage(deps.primary, shape, page.next, limit));
-    await loadBulkPage(deps, shape, page);
-    result.inserted += page.rows;
-    result.batches++;
-    await deps.primary`
-      update cesar.sync_state set watermark_key = ${page.next}
-      where table_name = ${shape.table} and direction = 'up'
-    `;
-  }
-  return 'done';
-}
-
-/** Rows per page of a bulk load (COPY has no parameter limit, and each page is a commit). */
-const BULK_PAGE_ROWS = 10_000;
 
 /** Pages written to the mirror at once: the mirror's work per page is most of a push. */
 const WRITES_IN_FLIGHT = 2;

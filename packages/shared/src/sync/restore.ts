@@ -1,6 +1,6 @@
 import type { Sql } from '../db.ts';
 import { markOrigin } from './pull.ts';
-import { pageSize, type SyncDeps } from './push.ts';
+import { pageSize, type SyncDeps } from './common.ts';
 import {
   assignments,
   columnArrays,

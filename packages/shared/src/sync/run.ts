@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts';
 import { pullTable } from './pull.ts';
-import { pushTable, type SyncDeps, type SyncResult } from './push.ts';
+import type { SyncDeps, SyncResult } from './common.ts';
+import { pushTable } from './push.ts';
 import { logIngestion } from '../workflows/queries.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
 

@@ -1,0 +1,91 @@
+import type { Sql } from '../db.ts';
+import { keyIndex } from './rows.ts';
+import { ident, qualified, type TableShape } from './schema.ts';
+
+// What the push, the pull and the restore share: their dependencies, options and results,
+// the retry CockroachDB asks for, page sizes, and the keyset page of a table.
+
+/** PostgreSQL's and CockroachDB's limit on bind parameters in one statement. */
+const PARAMETER_LIMIT = 65_534;
+
+export interface SyncDeps {
+  primary: Sql;
+  mirror: Sql;
+  random: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface SyncOptions {
+  batchSize: number;
+  dryRun: boolean;
+  budgetMs: number;
+}
+
+/** What a run applied (or, dry, would apply) to one table in one direction. */
+export interface SyncResult {
+  table: string;
+  direction: 'up' | 'down';
+  inserted: number;
+  updated: number;
+  deleted: number;
+  /** Rows changed on both sides; last writer won and the loser is in cesar.sync_conflicts. */
+  conflicts: number;
+  batches: number;
+  stopped: 'done' | 'budget';
+}
+
+/** A run's result before its first page. */
+export function emptyResult(table: string, direction: 'up' | 'down'): SyncResult {
+  return {
+    table,
+    direction,
+    inserted: 0,
+    updated: 0,
+    deleted: 0,
+    conflicts: 0,
+    batches: 0,
+    stopped: 'done',
+  };
+}
+
+/** A mirror transaction, retried with jittered backoff when CockroachDB asks (SQLSTATE 40001). */
+export async function withRetry<T>(
+  deps: SyncDeps,
+  work: () => Promise<T>,
+  attempts = 6,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40001' || attempt >= attempts) throw err;
+      const ms = Math.round(Math.min(1000, 10 * 2 ** attempt) * (0.5 + deps.random() / 2));
+      await (deps.sleep ?? ((t: number) => new Promise((r) => setTimeout(r, t))))(ms);
+    }
+  }
+}
+
+/** Rows per page: the requested size, within the parameter limit. */
+export function pageSize(shape: TableShape, requested: number): number {
+  return Math.max(1, Math.min(requested, Math.floor(PARAMETER_LIMIT / shape.columns.length)));
+}
+
+export function keyType(shape: TableShape): string {
+  return shape.columns[keyIndex(shape)]!.type;
+}
+
+/**
+ * The next rows of the table itself in key order, after a key or from the start: two
+ * spellings rather than `$1 is null or key > $1`, which no index can serve.
+ */
+export function keysetPage(shape: TableShape, after: string | null, limit: number, select: string) {
+  const key = ident(shape.key);
+  return `with page as (
+       select t.* from ${qualified(shape.table)} t
+       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
+       order by t.${key} limit ${limit}
+     )
+     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
+            ${select}
+     from page p`;
+}
