@@ -10,6 +10,10 @@ const sections = process.argv.slice(2);
 const want = (name: string) => sections.length === 0 || sections.includes(name);
 
 const stack = await startTempStack();
+// Stopped early (Ctrl-C, a timeout): the temporary stack goes too, not only this process.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void stack.destroy().finally(() => process.exit(130)));
+}
 const report: string[] = [
   `CESAR Edge benchmarks, ${new Date().toISOString()}, node ${process.version}`,
 ];
