@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { onlyKnown, parseArgs, UsageError } from './cli/args.ts';
-import { clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
+import { onlyKnown, parseArgs, type Parsed, UsageError } from './cli/args.ts';
+import { type Client, clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
 import { type CommandResult, restoreCommand, syncCommand, verifyCommand } from './cli/sync.ts';
 import { doctorCommand, migrateCommand } from './cli/doctor.ts';
 import { jobsCommand } from './cli/jobs.ts';
@@ -55,30 +55,24 @@ async function main(argv: string[]): Promise<number> {
     });
     return run.status ?? EXIT.failed;
   }
-  if (command === 'doctor' || command === 'migrate') {
-    onlyKnown(parsed, KNOWN[command]!);
-    const result = command === 'doctor' ? await doctorCommand() : await migrateCommand(parsed);
-    console.log(parsed.flags.has('json') ? JSON.stringify(result.json, null, 2) : result.human);
-    return result.exitCode;
-  }
-  const commands: Record<
-    string,
-    (
-      c: Awaited<ReturnType<typeof clientFromEnvironment>>,
-      p: typeof parsed,
-    ) => Promise<CommandResult>
-  > = {
-    sync: syncCommand,
-    verify: verifyCommand,
-    restore: restoreCommand,
-    workflows: workflowsCommand,
-    events: eventsCommand,
-    jobs: jobsCommand,
+  // Commands that talk to the functions get the client; doctor and migrate read the
+  // settings themselves.
+  const withClient = (fn: (c: Client, p: Parsed) => Promise<CommandResult>) => async (p: Parsed) =>
+    fn(await clientFromEnvironment(), p);
+  const commands: Record<string, (p: Parsed) => Promise<CommandResult>> = {
+    doctor: () => doctorCommand(),
+    migrate: migrateCommand,
+    sync: withClient(syncCommand),
+    verify: withClient(verifyCommand),
+    restore: withClient(restoreCommand),
+    workflows: withClient(workflowsCommand),
+    events: withClient(eventsCommand),
+    jobs: withClient(jobsCommand),
   };
   const run = commands[command];
   if (!run) throw new UsageError(`unknown command ${command}`);
   onlyKnown(parsed, KNOWN[command]!);
-  const result = await run(await clientFromEnvironment(), parsed);
+  const result = await run(parsed);
   console.log(parsed.flags.has('json') ? JSON.stringify(result.json, null, 2) : result.human);
   return result.exitCode;
 }

@@ -861,6 +861,27 @@ end
 $$;
 
 --
+-- Name: unpushed_changes(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.unpushed_changes(target text) RETURNS TABLE(row_key text, op text, occurred_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  select distinct on (c.row_key) c.row_key, c.op, c.occurred_at
+  from (
+    select o.row_key, o.op, e.occurred_at
+    from cesar.sync_outbox o left join cesar.event_log e on e.id = o.event_id
+    where o.table_name = target
+    union all
+    select e.row_key, e.op, e.occurred_at
+    from cesar.event_log e
+    where e.status in ('pending', 'processing') and e.origin is null
+      and e.schema_name || '.' || e.table_name = target
+  ) c
+  order by c.row_key, c.occurred_at desc nulls last
+$$;
+
+--
 -- Name: unwatch(regclass); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -3278,6 +3299,13 @@ GRANT ALL ON FUNCTION cesar.tick_schedule() TO service_role;
 --
 
 GRANT ALL ON FUNCTION cesar.touch_updated_at() TO service_role;
+
+--
+-- Name: FUNCTION unpushed_changes(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.unpushed_changes(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.unpushed_changes(target text) TO service_role;
 
 --
 -- Name: FUNCTION unwatch(target regclass); Type: ACL; Schema: cesar; Owner: -

@@ -1,16 +1,13 @@
-import { Hono } from 'hono';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { requireBearer } from '../http/auth.ts';
-import { notFound, onError } from '../http/errors.ts';
 import { VERSION } from '../version.ts';
+import { functionApp } from '../http/function-app.ts';
 import { checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerWorkflowRoutes } from './workflow-routes.ts';
-import { countRequests } from '../http/metrics.ts';
 
 export interface ApiDeps {
   sql: Sql;
@@ -28,11 +25,7 @@ export interface ApiDeps {
  * "sync now" and /status.
  */
 export function createApiApp(deps: ApiDeps) {
-  const app = new Hono().basePath('/api');
-  app.onError(onError);
-  app.notFound(notFound);
-  app.use('*', countRequests(deps.sql, 'api'));
-  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  const app = functionApp('api', deps);
 
   app.get('/health', async (c) => {
     const health = await checkHealth({

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
+import { declaredTables, syncStatus } from '../sync/run.ts';
 import { businessHealth } from './queries.ts';
 
 // The operator's routes on the api function: the job queue (list, retry, cancel), "sync now"
@@ -83,7 +84,7 @@ export async function operationsStatus(sql: Sql, now: Date) {
              extract(epoch from ${now}::timestamptz - min(occurred_at))::int as oldest_seconds
       from cesar.event_log where status in ('pending', 'processing')
     `,
-    sql`select * from cesar.sync_lag order by table_name, direction`,
+    syncStatus(sql),
     sql`select count(*)::int as total,
                count(*) filter (where detected_at > ${now}::timestamptz - interval '1 day')::int as last_day
         from cesar.sync_conflicts`,
@@ -156,9 +157,7 @@ export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
   // waits adds nothing; the job-drain function runs it within milliseconds (the doorbell).
   app.post('/sync', async (c) => {
     const body = await readJsonBody(c, syncNowRequest);
-    const mirrored = (await sql<Array<{ table_name: string }>>`
-      select table_name from cesar.sync_tables where enabled order by table_name
-    `).map((r) => r.table_name);
+    const mirrored = await declaredTables(sql);
     const unknown = (body.tables ?? []).filter((t) => !mirrored.includes(t));
     if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}`);
     const jobs = [];

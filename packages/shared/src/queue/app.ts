@@ -1,13 +1,10 @@
-import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
-import { notFound, onError } from '../http/errors.ts';
+import { functionApp } from '../http/function-app.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
-import { countRequests } from '../http/metrics.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
 // A drain claims for at most 25 s by default, so it answers well inside that even when its
@@ -35,11 +32,7 @@ export interface JobDrainDeps {
 
 /** The `job-drain` function: POST /job-drain claims and runs due jobs, answering with counts. */
 export function createJobDrainApp(deps: JobDrainDeps) {
-  const app = new Hono().basePath('/job-drain');
-  app.onError(onError);
-  app.notFound(notFound);
-  app.use('*', countRequests(deps.sql, 'job-drain'));
-  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  const app = functionApp('job-drain', deps);
 
   app.post('/', async (c) => {
     const body = await readJsonBody(c, drainRequest);

@@ -1,13 +1,11 @@
-import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
-import { ApiError, notFound, onError } from '../http/errors.ts';
+import { ApiError } from '../http/errors.ts';
+import { functionApp } from '../http/function-app.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
-import { countRequests } from '../http/metrics.ts';
 
 const tableList = z.array(
   z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
@@ -43,11 +41,7 @@ export interface SyncDeps {
  * primary's tables from the mirror, GET /sync/status reports.
  */
 export function createSyncApp(deps: SyncDeps) {
-  const app = new Hono().basePath('/sync');
-  app.onError(onError);
-  app.notFound(notFound);
-  app.use('*', countRequests(deps.sql, 'sync'));
-  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  const app = functionApp('sync', deps);
 
   /** The tables a request names (all mirrored ones when none), or 422 naming the strangers. */
   const mirroredTables = async (tables: string[] | undefined) => {

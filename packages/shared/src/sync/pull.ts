@@ -117,20 +117,10 @@ function applyRowsStatement(shape: TableShape): string {
   const names = shape.columns.map((c) => ident(c.name)).join(', ');
   return `
     with incoming as (${unnestRows(shape, 2)}),
-    -- The primary's changes the mirror has not had yet: in the outbox, or still events.
+    -- The primary's changes the mirror has not had yet.
     pending as (
-      select distinct on (c.row_key) c.row_key, c.op, c.occurred_at
-      from (
-        select o.row_key, o.op, e.occurred_at
-        from cesar.sync_outbox o left join cesar.event_log e on e.id = o.event_id
-        where o.table_name = $1 and o.row_key in (select i.${key}::text from incoming i)
-        union all
-        select e.row_key, e.op, e.occurred_at from cesar.event_log e
-        where e.status in ('pending', 'processing') and e.origin is null
-          and e.schema_name || '.' || e.table_name = $1
-          and e.row_key in (select i.${key}::text from incoming i)
-      ) c
-      order by c.row_key, c.occurred_at desc nulls last
+      select u.row_key, u.op, u.occurred_at from cesar.unpushed_changes($1) u
+      where u.row_key in (select i.${key}::text from incoming i)
     ),
     decided as (
       select i.${key}::text as row_key, to_jsonb(i.*) as theirs, i.updated_at as their_at,
@@ -204,14 +194,7 @@ function applyTombstonesStatement(shape: TableShape): string {
              t.${key} is not null and (t.updated_at > i.deleted_at or o.row_key is not null) as conflict
       from incoming i
       left join ${table} t on t.${key} = i.key
-      left join lateral (
-        select o.row_key from cesar.sync_outbox o where o.table_name = $1 and o.row_key = i.key::text
-        union all
-        select e.row_key from cesar.event_log e
-        where e.status in ('pending', 'processing') and e.origin is null
-          and e.schema_name || '.' || e.table_name = $1 and e.row_key = i.key::text
-        limit 1
-      ) o on true
+      left join cesar.unpushed_changes($1) o on o.row_key = i.key::text
     ),
     removed as (
       delete from ${table} t using judged j

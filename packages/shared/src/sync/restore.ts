@@ -71,14 +71,8 @@ function applyStatement(shape: TableShape): string {
   // end), $4.. the page.
   return `
     with incoming as (${unnestRows(shape, 4)}),
-    -- Changed on the primary since its last push: in the outbox, or still events.
-    dirty as (
-      select o.row_key from cesar.sync_outbox o where o.table_name = $1
-      union
-      select e.row_key from cesar.event_log e
-      where e.status in ('pending', 'processing') and e.origin is null
-        and e.schema_name || '.' || e.table_name = $1
-    ),
+    -- Changed on the primary since its last push.
+    dirty as (select u.row_key from cesar.unpushed_changes($1) u),
     written as (
       insert into ${table} (${names})
       select i.* from incoming i where i.${key}::text not in (select row_key from dirty)
@@ -202,11 +196,7 @@ export async function restoreTable(
   result.verify = await verifyTable(deps.primary, deps.mirror, table);
   const dirty = new Set(
     (await deps.primary<Array<{ row_key: string }>>`
-      select row_key from cesar.sync_outbox where table_name = ${table}
-      union
-      select row_key from cesar.event_log
-      where status in ('pending', 'processing') and origin is null
-        and schema_name || '.' || table_name = ${table}
+      select row_key from cesar.unpushed_changes(${table})
     `).map((r) => r.row_key),
   );
   const unexplained = [...result.verify.missing, ...result.verify.extra, ...result.verify.changed]

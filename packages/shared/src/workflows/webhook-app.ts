@@ -1,12 +1,10 @@
-import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { requireBearer } from '../http/auth.ts';
 import { readJsonBody } from '../http/body.ts';
-import { ApiError, notFound, onError } from '../http/errors.ts';
-import { countRequests } from '../http/metrics.ts';
+import { ApiError } from '../http/errors.ts';
+import { functionApp } from '../http/function-app.ts';
 import { processEvents } from './process.ts';
 import { logIngestion, recordWebhookEvent, tableKeyColumn } from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
@@ -60,11 +58,7 @@ export function changedColumns(payload: DatabaseWebhookPayload): string[] | null
  * processes pending events within a time budget.
  */
 export function createWebhookApp(deps: WebhookDeps) {
-  const app = new Hono().basePath('/webhook');
-  app.onError(onError);
-  app.notFound(notFound);
-  app.use('*', countRequests(deps.sql, 'webhook'));
-  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  const app = functionApp('webhook', deps);
 
   const process = (budgetMs: number, batchSize: number) =>
     processEvents({ sql: deps.sql, clock: deps.clock, log: console.error }, {
