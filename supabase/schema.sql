@@ -38,6 +38,337 @@ CREATE SCHEMA public;
 COMMENT ON SCHEMA public IS 'standard public schema';
 
 --
+-- Name: captured_10_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_10_row AS (
+	id uuid,
+	source text,
+	status text,
+	record_count integer,
+	error_message text,
+	details jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_11_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_11_row AS (
+	id uuid,
+	source_agent_id uuid,
+	target_agent_id uuid,
+	messages integer,
+	weight numeric(6,5),
+	last_interaction_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_12_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_12_row AS (
+	id uuid,
+	model text,
+	period_start timestamp with time zone,
+	period_end timestamp with time zone,
+	requests integer,
+	cache_hits integer,
+	hit_rate numeric(5,4),
+	avg_latency_ms numeric(12,2),
+	total_cost_usd numeric(14,6),
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_13_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_13_row AS (
+	id uuid,
+	agent_id uuid,
+	task_id uuid,
+	prompt text,
+	local_model text,
+	cloud_model text,
+	local_response text,
+	cloud_response text,
+	chosen text,
+	local_quality numeric(4,3),
+	cloud_quality numeric(4,3),
+	local_latency_ms integer,
+	cloud_latency_ms integer,
+	cost_usd numeric(12,6),
+	cache_hit boolean,
+	metadata jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_14_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_14_row AS (
+	id uuid,
+	collaboration_id uuid,
+	batch_id uuid,
+	input text,
+	output text,
+	quality numeric(4,3),
+	metadata jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_15_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_15_row AS (
+	id uuid,
+	model_name text,
+	status text,
+	example_count integer,
+	metrics jsonb,
+	started_at timestamp with time zone,
+	completed_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_16_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_16_row AS (
+	id uuid,
+	agent_id uuid,
+	topic text,
+	content text,
+	importance numeric(4,3),
+	metadata jsonb,
+	occurred_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_17_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_17_row AS (
+	id uuid,
+	agent_id uuid,
+	topic text,
+	summary text,
+	source_count integer,
+	metadata jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_18_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_18_row AS (
+	id uuid,
+	name text,
+	status text,
+	metadata jsonb,
+	started_at timestamp with time zone,
+	ended_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_19_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_19_row AS (
+	id uuid,
+	task_id uuid,
+	depends_on_task_id uuid,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_1_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_1_row AS (
+	id uuid,
+	subject text,
+	participant_ids uuid[],
+	status text,
+	metadata jsonb,
+	last_message_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_20_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_20_row AS (
+	id uuid,
+	agent_id uuid,
+	title text,
+	description text,
+	status text,
+	priority integer,
+	required_capability text,
+	payload jsonb,
+	result jsonb,
+	error_message text,
+	started_at timestamp with time zone,
+	completed_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone,
+	source_job_id bigint
+);
+
+--
+-- Name: captured_2_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_2_row AS (
+	id uuid,
+	conversation_id uuid,
+	sender_id uuid,
+	receiver_id uuid,
+	message_type text,
+	content text,
+	metadata jsonb,
+	status text,
+	routed_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_3_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_3_row AS (
+	id uuid,
+	agent_id uuid,
+	event_type text,
+	payload jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_4_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_4_row AS (
+	id uuid,
+	session_id uuid,
+	agent_id uuid,
+	role text,
+	joined_at timestamp with time zone,
+	left_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_5_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_5_row AS (
+	id uuid,
+	name text,
+	type text,
+	status text,
+	capabilities text[],
+	metadata jsonb,
+	mob_alias text,
+	last_seen_at timestamp with time zone,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_6_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_6_row AS (
+	id uuid,
+	session_id uuid,
+	initiator_agent_id uuid,
+	topic text,
+	participant_ids uuid[],
+	status text,
+	outcome jsonb,
+	metadata jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_7_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_7_row AS (
+	id uuid,
+	mailbox text,
+	last_uid bigint,
+	last_synced_at timestamp with time zone,
+	status text,
+	error_message text,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_8_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_8_row AS (
+	id uuid,
+	symbol text,
+	day date,
+	observations integer,
+	open numeric(20,8),
+	high numeric(20,8),
+	low numeric(20,8),
+	close numeric(20,8),
+	volume numeric(28,4),
+	change_pct numeric(12,4),
+	vwap numeric(20,8),
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
+-- Name: captured_9_row; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.captured_9_row AS (
+	id uuid,
+	symbol text,
+	source text,
+	price numeric(20,8),
+	volume numeric(24,4),
+	observed_at timestamp with time zone,
+	data jsonb,
+	created_at timestamp with time zone,
+	updated_at timestamp with time zone
+);
+
+--
 -- Name: action_jobs(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -74,43 +405,1051 @@ CREATE FUNCTION cesar.cancel_jobs(ids bigint[]) RETURNS SETOF bigint
 $$;
 
 --
--- Name: capture(); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: capture_1(); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.capture() RETURNS trigger
+CREATE FUNCTION cesar.capture_1() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_1 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_1 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_1 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_1_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_10(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_10() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_10 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_10 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_10 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_10_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_11(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_11() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_11 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_11 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_11 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_11_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_12(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_12() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_12 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_12 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_12 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_12_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_13(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_13() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_13 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_13 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_13 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_13_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_14(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_14() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_14 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_14 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_14 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_14_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_15(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_15() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_15 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_15 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_15 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_15_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_16(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_16() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_16 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_16 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_16 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_16_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_17(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_17() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_17 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_17 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_17 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_17_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_18(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_18() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_18 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_18 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_18 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_18_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_19(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_19() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_19 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_19 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_19 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_19_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_2(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_2() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_2 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_2 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_2 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_2_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_20(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_20() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_20 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_20 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_20 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_20_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_3(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_3() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_3 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_3 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_3 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_3_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_4(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_4() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_4 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_4 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_4 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_4_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_5(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_5() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_5 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_5 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_5 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_5_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_6(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_6() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_6 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_6 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_6 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_6_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_7(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_7() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_7 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_7 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_7 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_7_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_8(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_8() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_8 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_8 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_8 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_8_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: capture_9(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_9() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.captured_9 (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.captured_9 (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.captured_9 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.captured_9_row, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $$;
+
+--
+-- Name: captured_changes(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.captured_changes(target text) RETURNS TABLE(row_key text, op text, occurred_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
 declare
-  txid bigint := pg_current_xact_id()::text::bigint;
-  origin text := nullif(current_setting('cesar.origin', true), '');
+  store record;
 begin
-  if tg_op = 'INSERT' then
-    insert into cesar.event_log (schema_name, table_name, op, record, row_key, txid, origin)
-    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid, origin
-    from (select to_jsonb(n.*) as doc from new_rows n) r;
-  elsif tg_op = 'DELETE' then
-    insert into cesar.event_log (schema_name, table_name, op, old_record, row_key, txid, origin)
-    select tg_table_schema, tg_table_name, tg_op, r.doc, r.doc ->> tg_argv[0], txid, origin
-    from (select to_jsonb(o.*) as doc from old_rows o) r;
-  else
-    insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin)
-    select tg_table_schema, tg_table_name, tg_op, n.doc, o.doc, c.changed, n.doc ->> tg_argv[0], txid, origin
-    from (select to_jsonb(x.*) as doc from new_rows x) n
-    left join (select to_jsonb(x.*) as doc from old_rows x) o on (o.doc ->> tg_argv[0]) = (n.doc ->> tg_argv[0])
-    cross join lateral (
-      select array_agg(k.key order by k.key) as changed
-      from jsonb_each(n.doc) k
-      where k.key <> 'updated_at' and k.value is distinct from (o.doc -> k.key)
-    ) c
-    where c.changed is not null;
-  end if;
-  if found then
-    perform cesar.ring_doorbell('webhook/drain');
-  end if;
-  return null;
+  for store in
+    select s.id, s.key_column from cesar.capture_stores s
+    where s.schema_name || '.' || s.table_name = target
+      and exists (select from cesar.captured_statements c where c.store_id = s.id)
+  loop
+    return query execute format(
+      'select (r.%I)::text, h.op, h.occurred_at
+       from cesar.captured_statements h
+       join cesar.%I d on d.statement_id = h.statement_id
+       cross join lateral unnest(coalesce(d.new_rows, d.old_rows)) r
+       where h.store_id = $1 and h.origin is null', store.key_column, 'captured_' || store.id)
+    using store.id;
+  end loop;
 end
-$$;
+$_$;
 
 SET default_tablespace = '';
 
@@ -160,19 +1499,23 @@ COMMENT ON COLUMN cesar.event_log.origin IS 'null: written on the primary; mirro
 --
 
 CREATE FUNCTION cesar.claim_events(batch_size integer) RETURNS SETOF cesar.event_log
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     SET enable_bitmapscan TO 'off'
     AS $$
-  update cesar.event_log e
-  set status = 'processing', attempts = e.attempts + 1
-  where e.id in (
-    select c.id from cesar.event_log c
-    where c.status in ('pending', 'processing')
-    order by c.id
-    limit claim_events.batch_size
-    for update skip locked)
-  returning e.*
+begin
+  perform cesar.expand_captures(claim_events.batch_size);
+  return query
+    update cesar.event_log e
+    set status = 'processing', attempts = e.attempts + 1
+    where e.id in (
+      select c.id from cesar.event_log c
+      where c.status in ('pending', 'processing')
+      order by c.id
+      limit claim_events.batch_size
+      for update skip locked)
+    returning e.*;
+end
 $$;
 
 --
@@ -332,6 +1675,19 @@ CREATE FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigi
 $$;
 
 --
+-- Name: column_list(oid); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.column_list(target oid) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)) order by a.attnum), '{}')
+  from pg_catalog.pg_attribute a
+  where a.attrelid = target and a.attnum > 0 and not a.attisdropped
+$$;
+
+--
 -- Name: copy_field(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -339,6 +1695,97 @@ CREATE FUNCTION cesar.copy_field(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN COALESCE(replace(replace(replace(replace(value, '\'::text, '\\'::text), '	'::text, '\t'::text), '
 '::text, '\n'::text), ''::text, '\r'::text), '\N'::text);
+
+--
+-- Name: create_capture_store(regclass, text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.create_capture_store(target regclass, key_column text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  rel record;
+  store_id integer;
+  store text;
+  element text;
+  compression text := '';
+begin
+  select n.nspname as schema_name, c.relname as table_name into rel
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  insert into cesar.capture_stores (relid, schema_name, table_name, key_column, columns)
+  values (target, rel.schema_name, rel.table_name, key_column, cesar.column_list(target))
+  returning id into store_id;
+  store := 'captured_' || store_id;
+  element := store || '_row';
+  if exists (select from pg_settings where name = 'default_toast_compression' and 'lz4' = any (enumvals)) then
+    compression := ' compression lz4';
+  end if;
+  execute format('create type cesar.%I as (%s)', element,
+                 array_to_string(cesar.column_list(target), ', '));
+  execute format(
+    'create table cesar.%I (
+       statement_id bigint not null,
+       chunk integer not null,
+       new_rows cesar.%I[]%s,
+       old_rows cesar.%I[]%s,
+       primary key (statement_id, chunk))', store, element, compression, element, compression);
+  execute format('comment on table cesar.%I is %L', store,
+                 format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
+                        rel.schema_name, rel.table_name));
+  -- The trigger function: one store row per 1,000 transition rows, in the statement's order.
+  -- An UPDATE keeps both sides; they are paired by key when the events are made.
+  execute format($fn$
+    create function cesar.%1$I() returns trigger
+    language plpgsql
+    security definer
+    set search_path = ''
+    as $body$
+    declare
+      statement_id bigint := nextval('cesar.capture_statement_seq');
+      txid bigint := pg_current_xact_id()::text::bigint;
+      origin text := nullif(current_setting('cesar.origin', true), '');
+    begin
+      if tg_op = 'INSERT' then
+        with chunks as (
+          insert into cesar.%2$I (statement_id, chunk, new_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n) c
+          group by c.ord / 1000
+          returning cardinality(new_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      elsif tg_op = 'DELETE' then
+        with chunks as (
+          insert into cesar.%2$I (statement_id, chunk, old_rows)
+          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
+          from (select row(o.*)::cesar.%3$I as r, row_number() over () - 1 as ord from old_rows o) c
+          group by c.ord / 1000
+          returning cardinality(old_rows) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+      else
+        with chunks as (
+          insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
+          select statement_id, c.ord / 1000,
+                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
+          from (select true as new, row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n
+                union all
+                select false, row(o.*)::cesar.%3$I, row_number() over () - 1 from old_rows o) c
+          group by c.ord / 1000
+          returning coalesce(cardinality(new_rows), 0) as n)
+        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+      end if;
+      if found then
+        perform cesar.ring_doorbell('webhook/drain');
+      end if;
+      return null;
+    end
+    $body$ $fn$, 'capture_' || store_id, store, element, store_id);
+  return store_id;
+end
+$_$;
 
 --
 -- Name: create_executions(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
@@ -381,6 +1828,35 @@ CREATE FUNCTION cesar.create_executions(plans jsonb) RETURNS TABLE(execution_id 
     select cesar.ring_doorbell('job-drain') where (select count(*) from jobs) > 0
   )
   select c.id, c.event_id, c.job_count from created c, (select count(*) from doorbell) d
+$$;
+
+--
+-- Name: drop_retired_capture_stores(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.drop_retired_capture_stores() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  store integer;
+  dropped integer := 0;
+begin
+  perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
+  for store in
+    select s.id from cesar.capture_stores s
+    where s.retired_at is not null
+      and not exists (select from cesar.captured_statements c where c.store_id = s.id)
+    order by s.id
+  loop
+    execute format('drop table cesar.%I', 'captured_' || store);
+    execute format('drop function cesar.%I()', 'capture_' || store);
+    execute format('drop type cesar.%I', 'captured_' || store || '_row');
+    delete from cesar.capture_stores where id = store;
+    dropped := dropped + 1;
+  end loop;
+  return dropped;
+end
 $$;
 
 --
@@ -457,6 +1933,93 @@ begin
   return inserted;
 end
 $$;
+
+--
+-- Name: event_backlog(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.event_backlog(OUT pending bigint, OUT oldest timestamp with time zone) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select e.pending + c.pending, least(e.oldest, c.oldest)
+  from (select count(*) as pending, min(occurred_at) as oldest
+        from cesar.event_log where status in ('pending', 'processing')) e,
+       (select coalesce(sum(row_count), 0) as pending, min(occurred_at) as oldest
+        from cesar.captured_statements) c
+$$;
+
+--
+-- Name: events_pending(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.events_pending() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select exists (select from cesar.event_log where status in ('pending', 'processing'))
+      or exists (select from cesar.captured_statements)
+$$;
+
+--
+-- Name: expand_captures(integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.expand_captures(max_rows integer DEFAULT NULL::integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  statements bigint[];
+  stores integer[];
+  expansion text;
+  made integer;
+begin
+  perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
+  select array_agg(t.statement_id order by t.statement_id), array_agg(distinct t.store_id)
+  into statements, stores
+  from (select c.statement_id, c.store_id,
+               sum(c.row_count) over (order by c.statement_id) - c.row_count as before
+        from (select * from cesar.captured_statements order by statement_id limit max_rows) c) t
+  where max_rows is null or t.before < max_rows;
+  if statements is null then
+    return 0;
+  end if;
+  select format(
+    'with h as (delete from cesar.captured_statements where statement_id = any ($1) returning *), %s
+     insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
+     select e.schema_name, e.table_name, h.op, e.record, e.old_record, c.changed, e.row_key, h.txid, h.origin, h.occurred_at
+     from (%s) e
+     join h on h.statement_id = e.statement_id
+     cross join lateral (
+       select array_agg(k.key order by k.key) as changed
+       from jsonb_each(e.record) k
+       where h.op = ''UPDATE'' and k.key <> ''updated_at'' and k.value is distinct from (e.old_record -> k.key)
+     ) c
+     where h.op <> ''UPDATE'' or c.changed is not null
+     order by e.statement_id, e.chunk, e.ord',
+    string_agg(format('d%s as (delete from cesar.%I where statement_id = any ($1) returning *)', s.id, 'captured_' || s.id), ', '),
+    string_agg(format(
+      -- New images (INSERT, UPDATE) with their old ones; old images alone (DELETE).
+      $part$select %1$L::text as schema_name, %2$L::text as table_name, n.statement_id, n.chunk, n.ord,
+                   n.doc as record, o.doc as old_record, n.k as row_key
+            from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).%3$I)::text as k
+                  from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
+            left join (select d.statement_id, to_jsonb(r) as doc, (r.%3$I)::text as k
+                       from d%4$s d cross join lateral unnest(d.old_rows) r where d.new_rows is not null) o
+              on o.statement_id = n.statement_id and o.k = n.k
+            union all
+            select %1$L, %2$L, d.statement_id, d.chunk, u.ord, null, to_jsonb(u.r), ((u.r).%3$I)::text
+            from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u
+            where d.new_rows is null$part$,
+      s.schema_name, s.table_name, s.key_column, s.id), ' union all '))
+  into expansion
+  from cesar.capture_stores s where s.id = any (stores);
+  execute expansion using statements;
+  get diagnostics made = row_count;
+  return made;
+end
+$_$;
 
 --
 -- Name: follow_execution_status(); Type: FUNCTION; Schema: cesar; Owner: -
@@ -655,6 +2218,29 @@ end
 $$;
 
 --
+-- Name: retire_dropped_tables(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.retire_dropped_tables() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  dropped record;
+begin
+  for dropped in
+    select s.id, s.schema_name, s.table_name
+    from pg_event_trigger_dropped_objects() d
+    join cesar.capture_stores s on s.relid = d.objid and s.retired_at is null
+    where d.object_type = 'table'
+  loop
+    update cesar.capture_stores set retired_at = now() where id = dropped.id;
+    delete from cesar.watched_tables where table_name = dropped.schema_name || '.' || dropped.table_name;
+  end loop;
+end
+$$;
+
+--
 -- Name: retry_jobs(bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -679,6 +2265,28 @@ begin
     perform cesar.ring_doorbell('job-drain');
   end if;
   return query select unnest(coalesce(requeued, '{}'::bigint[]));
+end
+$$;
+
+--
+-- Name: rewatch_altered_tables(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.rewatch_altered_tables() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  altered oid;
+begin
+  for altered in
+    select distinct c.objid
+    from pg_event_trigger_ddl_commands() c
+    join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
+    where c.command_tag = 'ALTER TABLE'
+  loop
+    perform cesar.watch(altered::regclass);
+  end loop;
 end
 $$;
 
@@ -877,6 +2485,8 @@ CREATE FUNCTION cesar.unpushed_changes(target text) RETURNS TABLE(row_key text, 
     from cesar.event_log e
     where e.status in ('pending', 'processing') and e.origin is null
       and e.schema_name || '.' || e.table_name = target
+    union all
+    select c.row_key, c.op, c.occurred_at from cesar.captured_changes(target) c
   ) c
   order by c.row_key, c.occurred_at desc nulls last
 $$;
@@ -897,6 +2507,7 @@ begin
   execute format('drop trigger if exists cesar_capture_insert on %s', target);
   execute format('drop trigger if exists cesar_capture_update on %s', target);
   execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  update cesar.capture_stores s set retired_at = now() where s.relid = target and s.retired_at is null;
   delete from cesar.watched_tables where table_name = name;
   return name;
 end
@@ -913,6 +2524,8 @@ CREATE FUNCTION cesar.watch(target regclass) RETURNS text
 declare
   key_column text;
   rel record;
+  store record;
+  store_id integer;
 begin
   select n.nspname as schema_name, c.relname as table_name into rel
   from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
@@ -925,21 +2538,479 @@ begin
   if rel.schema_name = 'cesar' then
     raise exception 'cannot watch %: the cesar schema is machinery', target using errcode = '22023';
   end if;
+  select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
+  if store.id is not null
+     and (store.columns, store.key_column, store.schema_name, store.table_name)
+         is not distinct from (cesar.column_list(target), key_column, rel.schema_name, rel.table_name) then
+    store_id := store.id;
+  else
+    update cesar.capture_stores s set retired_at = now() where s.id = store.id;
+    store_id := cesar.create_capture_store(target, key_column);
+  end if;
   execute format('drop trigger if exists cesar_capture_insert on %s', target);
   execute format('drop trigger if exists cesar_capture_update on %s', target);
   execute format('drop trigger if exists cesar_capture_delete on %s', target);
   execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
-                 'for each statement execute function cesar.capture(%L)', target, key_column);
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
   execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
-                 'for each statement execute function cesar.capture(%L)', target, key_column);
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
   execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
-                 'for each statement execute function cesar.capture(%L)', target, key_column);
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  delete from cesar.watched_tables w
+  where w.table_name = store.schema_name || '.' || store.table_name;
   insert into cesar.watched_tables (table_name, key_column)
   values (rel.schema_name || '.' || rel.table_name, key_column)
   on conflict (table_name) do update set key_column = excluded.key_column;
   return rel.schema_name || '.' || rel.table_name;
 end
 $$;
+
+--
+-- Name: capture_statement_seq; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.capture_statement_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: capture_stores; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.capture_stores (
+    id integer NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    key_column text NOT NULL,
+    columns text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone
+);
+
+--
+-- Name: TABLE capture_stores; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.capture_stores IS 'One store per watched table and shape: cesar.captured_<id> (rows), cesar.captured_<id>_row (their type), cesar.capture_<id>() (the trigger function).';
+
+--
+-- Name: capture_stores_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+ALTER TABLE cesar.capture_stores ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME cesar.capture_stores_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: captured_1; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_1 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_1_row[],
+    old_rows cesar.captured_1_row[]
+);
+ALTER TABLE ONLY cesar.captured_1 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_1 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_1; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_1 IS 'Captured statements on public.a2a_conversations not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_10; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_10 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_10_row[],
+    old_rows cesar.captured_10_row[]
+);
+ALTER TABLE ONLY cesar.captured_10 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_10 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_10; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_10 IS 'Captured statements on public.ingestion_log not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_11; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_11 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_11_row[],
+    old_rows cesar.captured_11_row[]
+);
+ALTER TABLE ONLY cesar.captured_11 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_11 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_11; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_11 IS 'Captured statements on public.knowledge_graph_edges not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_12; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_12 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_12_row[],
+    old_rows cesar.captured_12_row[]
+);
+ALTER TABLE ONLY cesar.captured_12 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_12 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_12; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_12 IS 'Captured statements on public.llm_cache_metrics not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_13; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_13 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_13_row[],
+    old_rows cesar.captured_13_row[]
+);
+ALTER TABLE ONLY cesar.captured_13 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_13 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_13; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_13 IS 'Captured statements on public.llm_collaborations not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_14; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_14 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_14_row[],
+    old_rows cesar.captured_14_row[]
+);
+ALTER TABLE ONLY cesar.captured_14 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_14 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_14; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_14 IS 'Captured statements on public.local_llm_learning_examples not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_15; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_15 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_15_row[],
+    old_rows cesar.captured_15_row[]
+);
+ALTER TABLE ONLY cesar.captured_15 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_15 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_15; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_15 IS 'Captured statements on public.local_llm_training_batches not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_16; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_16 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_16_row[],
+    old_rows cesar.captured_16_row[]
+);
+ALTER TABLE ONLY cesar.captured_16 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_16 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_16; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_16 IS 'Captured statements on public.memory_episodic not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_17; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_17 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_17_row[],
+    old_rows cesar.captured_17_row[]
+);
+ALTER TABLE ONLY cesar.captured_17 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_17 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_17; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_17 IS 'Captured statements on public.memory_semantic not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_18; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_18 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_18_row[],
+    old_rows cesar.captured_18_row[]
+);
+ALTER TABLE ONLY cesar.captured_18 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_18 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_18; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_18 IS 'Captured statements on public.sessions not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_19; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_19 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_19_row[],
+    old_rows cesar.captured_19_row[]
+);
+ALTER TABLE ONLY cesar.captured_19 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_19 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_19; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_19 IS 'Captured statements on public.task_dependencies not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_2; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_2 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_2_row[],
+    old_rows cesar.captured_2_row[]
+);
+ALTER TABLE ONLY cesar.captured_2 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_2 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_2; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_2 IS 'Captured statements on public.a2a_messages not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_20; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_20 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_20_row[],
+    old_rows cesar.captured_20_row[]
+);
+ALTER TABLE ONLY cesar.captured_20 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_20 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_20; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_20 IS 'Captured statements on public.tasks not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_3; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_3 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_3_row[],
+    old_rows cesar.captured_3_row[]
+);
+ALTER TABLE ONLY cesar.captured_3 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_3 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_3; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_3 IS 'Captured statements on public.agent_events not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_4; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_4 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_4_row[],
+    old_rows cesar.captured_4_row[]
+);
+ALTER TABLE ONLY cesar.captured_4 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_4 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_4; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_4 IS 'Captured statements on public.agent_sessions not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_5; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_5 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_5_row[],
+    old_rows cesar.captured_5_row[]
+);
+ALTER TABLE ONLY cesar.captured_5 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_5 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_5; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_5 IS 'Captured statements on public.agents not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_6; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_6 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_6_row[],
+    old_rows cesar.captured_6_row[]
+);
+ALTER TABLE ONLY cesar.captured_6 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_6 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_6; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_6 IS 'Captured statements on public.collaboration_sessions not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_7; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_7 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_7_row[],
+    old_rows cesar.captured_7_row[]
+);
+ALTER TABLE ONLY cesar.captured_7 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_7 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_7; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_7 IS 'Captured statements on public.email_ingest_state not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_8; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_8 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_8_row[],
+    old_rows cesar.captured_8_row[]
+);
+ALTER TABLE ONLY cesar.captured_8 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_8 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_8; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_8 IS 'Captured statements on public.financial_daily_summaries not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_9; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_9 (
+    statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
+    new_rows cesar.captured_9_row[],
+    old_rows cesar.captured_9_row[]
+);
+ALTER TABLE ONLY cesar.captured_9 ALTER COLUMN new_rows SET COMPRESSION lz4;
+ALTER TABLE ONLY cesar.captured_9 ALTER COLUMN old_rows SET COMPRESSION lz4;
+
+--
+-- Name: TABLE captured_9; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_9 IS 'Captured statements on public.financial_data not yet turned into events (see cesar.capture_stores).';
+
+--
+-- Name: captured_statements; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.captured_statements (
+    statement_id bigint NOT NULL,
+    store_id integer NOT NULL,
+    op text NOT NULL,
+    txid bigint NOT NULL,
+    origin text,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    row_count integer NOT NULL,
+    CONSTRAINT captured_statements_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text]))),
+    CONSTRAINT captured_statements_row_count_check CHECK ((row_count > 0))
+);
+
+--
+-- Name: TABLE captured_statements; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.captured_statements IS 'Statements captured on watched tables and not yet made into events; their rows are in cesar.captured_<store_id>.';
 
 --
 -- Name: event_log_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
@@ -1685,6 +3756,160 @@ CREATE TABLE public.tasks (
 COMMENT ON COLUMN public.tasks.source_job_id IS 'The cesar.job_queue job that created this task; unique, so a retried job creates one task.';
 
 --
+-- Name: capture_stores capture_stores_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.capture_stores
+    ADD CONSTRAINT capture_stores_pkey PRIMARY KEY (id);
+
+--
+-- Name: captured_10 captured_10_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_10
+    ADD CONSTRAINT captured_10_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_11 captured_11_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_11
+    ADD CONSTRAINT captured_11_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_12 captured_12_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_12
+    ADD CONSTRAINT captured_12_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_13 captured_13_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_13
+    ADD CONSTRAINT captured_13_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_14 captured_14_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_14
+    ADD CONSTRAINT captured_14_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_15 captured_15_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_15
+    ADD CONSTRAINT captured_15_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_16 captured_16_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_16
+    ADD CONSTRAINT captured_16_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_17 captured_17_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_17
+    ADD CONSTRAINT captured_17_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_18 captured_18_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_18
+    ADD CONSTRAINT captured_18_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_19 captured_19_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_19
+    ADD CONSTRAINT captured_19_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_1 captured_1_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_1
+    ADD CONSTRAINT captured_1_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_20 captured_20_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_20
+    ADD CONSTRAINT captured_20_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_2 captured_2_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_2
+    ADD CONSTRAINT captured_2_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_3 captured_3_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_3
+    ADD CONSTRAINT captured_3_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_4 captured_4_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_4
+    ADD CONSTRAINT captured_4_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_5 captured_5_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_5
+    ADD CONSTRAINT captured_5_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_6 captured_6_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_6
+    ADD CONSTRAINT captured_6_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_7 captured_7_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_7
+    ADD CONSTRAINT captured_7_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_8 captured_8_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_8
+    ADD CONSTRAINT captured_8_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_9 captured_9_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_9
+    ADD CONSTRAINT captured_9_pkey PRIMARY KEY (statement_id, chunk);
+
+--
+-- Name: captured_statements captured_statements_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.captured_statements
+    ADD CONSTRAINT captured_statements_pkey PRIMARY KEY (statement_id);
+
+--
 -- Name: event_log event_log_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
@@ -2005,6 +4230,12 @@ ALTER TABLE ONLY public.tasks
 
 ALTER TABLE ONLY public.tasks
     ADD CONSTRAINT tasks_source_job_id_key UNIQUE (source_job_id);
+
+--
+-- Name: capture_stores_active_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE UNIQUE INDEX capture_stores_active_idx ON cesar.capture_stores USING btree (relid) WHERE (retired_at IS NULL);
 
 --
 -- Name: event_log_dedup_idx; Type: INDEX; Schema: cesar; Owner: -
@@ -2364,361 +4595,361 @@ CREATE TRIGGER agents_touch_updated_at BEFORE UPDATE ON public.agents FOR EACH R
 -- Name: a2a_conversations cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_1();
 
 --
 -- Name: a2a_messages cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_2();
 
 --
 -- Name: agent_events cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_events REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_events REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_3();
 
 --
 -- Name: agent_sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_4();
 
 --
 -- Name: agents cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.agents REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_5();
 
 --
 -- Name: collaboration_sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_6();
 
 --
 -- Name: email_ingest_state cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_7();
 
 --
 -- Name: financial_daily_summaries cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_8();
 
 --
 -- Name: financial_data cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_data REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.financial_data REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_9();
 
 --
 -- Name: ingestion_log cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_10();
 
 --
 -- Name: knowledge_graph_edges cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_11();
 
 --
 -- Name: llm_cache_metrics cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_12();
 
 --
 -- Name: llm_collaborations cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_13();
 
 --
 -- Name: local_llm_learning_examples cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_14();
 
 --
 -- Name: local_llm_training_batches cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_15();
 
 --
 -- Name: memory_episodic cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_16();
 
 --
 -- Name: memory_semantic cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_17();
 
 --
 -- Name: sessions cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.sessions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_18();
 
 --
 -- Name: task_dependencies cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_19();
 
 --
 -- Name: tasks cesar_capture_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_delete AFTER DELETE ON public.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_20();
 
 --
 -- Name: a2a_conversations cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_conversations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_conversations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_1();
 
 --
 -- Name: a2a_messages cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_messages REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.a2a_messages REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_2();
 
 --
 -- Name: agent_events cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_3();
 
 --
 -- Name: agent_sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agent_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_4();
 
 --
 -- Name: agents cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.agents REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_5();
 
 --
 -- Name: collaboration_sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.collaboration_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.collaboration_sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_6();
 
 --
 -- Name: email_ingest_state cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.email_ingest_state REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.email_ingest_state REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_7();
 
 --
 -- Name: financial_daily_summaries cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_daily_summaries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_daily_summaries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_8();
 
 --
 -- Name: financial_data cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_data REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.financial_data REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_9();
 
 --
 -- Name: ingestion_log cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.ingestion_log REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.ingestion_log REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_10();
 
 --
 -- Name: knowledge_graph_edges cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.knowledge_graph_edges REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.knowledge_graph_edges REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_11();
 
 --
 -- Name: llm_cache_metrics cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_cache_metrics REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_cache_metrics REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_12();
 
 --
 -- Name: llm_collaborations cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_collaborations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.llm_collaborations REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_13();
 
 --
 -- Name: local_llm_learning_examples cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_learning_examples REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_learning_examples REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_14();
 
 --
 -- Name: local_llm_training_batches cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_training_batches REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.local_llm_training_batches REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_15();
 
 --
 -- Name: memory_episodic cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_episodic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_episodic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_16();
 
 --
 -- Name: memory_semantic cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_semantic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.memory_semantic REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_17();
 
 --
 -- Name: sessions cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.sessions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_18();
 
 --
 -- Name: task_dependencies cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.task_dependencies REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.task_dependencies REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_19();
 
 --
 -- Name: tasks cesar_capture_insert; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_insert AFTER INSERT ON public.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_20();
 
 --
 -- Name: a2a_conversations cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_conversations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_1();
 
 --
 -- Name: a2a_messages cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.a2a_messages REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_2();
 
 --
 -- Name: agent_events cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_events REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_events REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_3();
 
 --
 -- Name: agent_sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agent_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_4();
 
 --
 -- Name: agents cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.agents REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_5();
 
 --
 -- Name: collaboration_sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.collaboration_sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_6();
 
 --
 -- Name: email_ingest_state cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.email_ingest_state REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_7();
 
 --
 -- Name: financial_daily_summaries cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_daily_summaries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_8();
 
 --
 -- Name: financial_data cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_data REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.financial_data REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_9();
 
 --
 -- Name: ingestion_log cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.ingestion_log REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_10();
 
 --
 -- Name: knowledge_graph_edges cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.knowledge_graph_edges REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_11();
 
 --
 -- Name: llm_cache_metrics cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_cache_metrics REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_12();
 
 --
 -- Name: llm_collaborations cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.llm_collaborations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_13();
 
 --
 -- Name: local_llm_learning_examples cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_learning_examples REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_14();
 
 --
 -- Name: local_llm_training_batches cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.local_llm_training_batches REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_15();
 
 --
 -- Name: memory_episodic cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_episodic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_16();
 
 --
 -- Name: memory_semantic cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.memory_semantic REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_17();
 
 --
 -- Name: sessions cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.sessions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_18();
 
 --
 -- Name: task_dependencies cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.task_dependencies REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_19();
 
 --
 -- Name: tasks cesar_capture_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture('id');
+CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_20();
 
 --
 -- Name: collaboration_sessions collaboration_sessions_touch_updated_at; Type: TRIGGER; Schema: public; Owner: -
@@ -3113,10 +5344,131 @@ REVOKE ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) TO service_role;
 
 --
--- Name: FUNCTION capture(); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION capture_1(); Type: ACL; Schema: cesar; Owner: -
 --
 
-GRANT ALL ON FUNCTION cesar.capture() TO service_role;
+GRANT ALL ON FUNCTION cesar.capture_1() TO service_role;
+
+--
+-- Name: FUNCTION capture_10(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_10() TO service_role;
+
+--
+-- Name: FUNCTION capture_11(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_11() TO service_role;
+
+--
+-- Name: FUNCTION capture_12(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_12() TO service_role;
+
+--
+-- Name: FUNCTION capture_13(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_13() TO service_role;
+
+--
+-- Name: FUNCTION capture_14(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_14() TO service_role;
+
+--
+-- Name: FUNCTION capture_15(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_15() TO service_role;
+
+--
+-- Name: FUNCTION capture_16(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_16() TO service_role;
+
+--
+-- Name: FUNCTION capture_17(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_17() TO service_role;
+
+--
+-- Name: FUNCTION capture_18(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_18() TO service_role;
+
+--
+-- Name: FUNCTION capture_19(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_19() TO service_role;
+
+--
+-- Name: FUNCTION capture_2(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_2() TO service_role;
+
+--
+-- Name: FUNCTION capture_20(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_20() TO service_role;
+
+--
+-- Name: FUNCTION capture_3(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_3() TO service_role;
+
+--
+-- Name: FUNCTION capture_4(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_4() TO service_role;
+
+--
+-- Name: FUNCTION capture_5(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_5() TO service_role;
+
+--
+-- Name: FUNCTION capture_6(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_6() TO service_role;
+
+--
+-- Name: FUNCTION capture_7(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_7() TO service_role;
+
+--
+-- Name: FUNCTION capture_8(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_8() TO service_role;
+
+--
+-- Name: FUNCTION capture_9(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.capture_9() TO service_role;
+
+--
+-- Name: FUNCTION captured_changes(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.captured_changes(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.captured_changes(target text) TO service_role;
 
 --
 -- Name: TABLE event_log; Type: ACL; Schema: cesar; Owner: -
@@ -3146,10 +5498,24 @@ REVOKE ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_i
 GRANT ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) TO service_role;
 
 --
+-- Name: FUNCTION column_list(target oid); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.column_list(target oid) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.column_list(target oid) TO service_role;
+
+--
 -- Name: FUNCTION copy_field(value text); Type: ACL; Schema: cesar; Owner: -
 --
 
 GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
+
+--
+-- Name: FUNCTION create_capture_store(target regclass, key_column text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.create_capture_store(target regclass, key_column text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, key_column text) TO service_role;
 
 --
 -- Name: FUNCTION create_executions(plans jsonb); Type: ACL; Schema: cesar; Owner: -
@@ -3157,6 +5523,13 @@ GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.create_executions(plans jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.create_executions(plans jsonb) TO service_role;
+
+--
+-- Name: FUNCTION drop_retired_capture_stores(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.drop_retired_capture_stores() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.drop_retired_capture_stores() TO service_role;
 
 --
 -- Name: FUNCTION enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text); Type: ACL; Schema: cesar; Owner: -
@@ -3171,6 +5544,27 @@ GRANT ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timesta
 
 REVOKE ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) TO service_role;
+
+--
+-- Name: FUNCTION event_backlog(OUT pending bigint, OUT oldest timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.event_backlog(OUT pending bigint, OUT oldest timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.event_backlog(OUT pending bigint, OUT oldest timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION events_pending(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.events_pending() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.events_pending() TO service_role;
+
+--
+-- Name: FUNCTION expand_captures(max_rows integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.expand_captures(max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.expand_captures(max_rows integer) TO service_role;
 
 --
 -- Name: FUNCTION follow_execution_status(); Type: ACL; Schema: cesar; Owner: -
@@ -3240,11 +5634,23 @@ REVOKE ALL ON FUNCTION cesar.require_setting(setting_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.require_setting(setting_name text) TO service_role;
 
 --
+-- Name: FUNCTION retire_dropped_tables(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.retire_dropped_tables() TO service_role;
+
+--
 -- Name: FUNCTION retry_jobs(ids bigint[]); Type: ACL; Schema: cesar; Owner: -
 --
 
 REVOKE ALL ON FUNCTION cesar.retry_jobs(ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.retry_jobs(ids bigint[]) TO service_role;
+
+--
+-- Name: FUNCTION rewatch_altered_tables(); Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON FUNCTION cesar.rewatch_altered_tables() TO service_role;
 
 --
 -- Name: FUNCTION ring_doorbell(target text); Type: ACL; Schema: cesar; Owner: -
@@ -3320,6 +5726,150 @@ GRANT ALL ON FUNCTION cesar.unwatch(target regclass) TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.watch(target regclass) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.watch(target regclass) TO service_role;
+
+--
+-- Name: SEQUENCE capture_statement_seq; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON SEQUENCE cesar.capture_statement_seq TO service_role;
+
+--
+-- Name: TABLE capture_stores; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.capture_stores TO service_role;
+
+--
+-- Name: SEQUENCE capture_stores_id_seq; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON SEQUENCE cesar.capture_stores_id_seq TO service_role;
+
+--
+-- Name: TABLE captured_1; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_1 TO service_role;
+
+--
+-- Name: TABLE captured_10; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_10 TO service_role;
+
+--
+-- Name: TABLE captured_11; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_11 TO service_role;
+
+--
+-- Name: TABLE captured_12; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_12 TO service_role;
+
+--
+-- Name: TABLE captured_13; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_13 TO service_role;
+
+--
+-- Name: TABLE captured_14; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_14 TO service_role;
+
+--
+-- Name: TABLE captured_15; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_15 TO service_role;
+
+--
+-- Name: TABLE captured_16; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_16 TO service_role;
+
+--
+-- Name: TABLE captured_17; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_17 TO service_role;
+
+--
+-- Name: TABLE captured_18; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_18 TO service_role;
+
+--
+-- Name: TABLE captured_19; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_19 TO service_role;
+
+--
+-- Name: TABLE captured_2; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_2 TO service_role;
+
+--
+-- Name: TABLE captured_20; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_20 TO service_role;
+
+--
+-- Name: TABLE captured_3; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_3 TO service_role;
+
+--
+-- Name: TABLE captured_4; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_4 TO service_role;
+
+--
+-- Name: TABLE captured_5; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_5 TO service_role;
+
+--
+-- Name: TABLE captured_6; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_6 TO service_role;
+
+--
+-- Name: TABLE captured_7; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_7 TO service_role;
+
+--
+-- Name: TABLE captured_8; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_8 TO service_role;
+
+--
+-- Name: TABLE captured_9; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_9 TO service_role;
+
+--
+-- Name: TABLE captured_statements; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.captured_statements TO service_role;
 
 --
 -- Name: SEQUENCE event_log_id_seq; Type: ACL; Schema: cesar; Owner: -

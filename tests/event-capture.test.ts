@@ -25,6 +25,7 @@ describe('event capture', () => {
       const [{ txid }] = await tx`select pg_current_xact_id()::text as txid` as unknown as [
         { txid: string },
       ];
+      await tx`select cesar.expand_captures()`;
       const events = await tx<
         EventRow[]
       >`select * from cesar.event_log where row_key = ${id} order by id`;
@@ -51,6 +52,7 @@ describe('event capture', () => {
       await tx`insert into agents (name, type) values (${name}, 'monitor')`;
       throw new Error('roll back');
     }).catch(() => {});
+    await sql`select cesar.expand_captures()`;
     expect(await sql`select 1 from cesar.event_log where record ->> 'name' = ${name}`).toHaveLength(
       0,
     );
@@ -64,6 +66,7 @@ describe('event capture', () => {
         ];
       await tx`update agents set status = status where id = ${id}`;
       await tx`update agents set updated_at = now() - interval '1 day' where id = ${id}`;
+      await tx`select cesar.expand_captures()`;
       const ops = await tx`select op from cesar.event_log where row_key = ${id}`;
       expect(ops.map((e) => e.op)).toEqual(['INSERT']);
     });
@@ -80,6 +83,7 @@ describe('event capture', () => {
           { first: string },
         ];
       await tx`insert into tasks (title, status) select 'bulk ' || i, 'completed' from generate_series(1, 10000) i`;
+      await tx`select cesar.expand_captures()`;
       const [{ n }] =
         await tx`select count(*)::int as n from cesar.event_log where id > ${first} and table_name = 'tasks' and record ->> 'title' like 'bulk %'` as unknown as [
           { n: number },
@@ -103,6 +107,7 @@ describe('event capture', () => {
       );
       await tx`insert into public.capture_probe values ('b', 2)`;
       await tx`update public.capture_probe set v = 3 where code = 'a'`;
+      await tx`select cesar.expand_captures()`;
       const events =
         await tx`select op, row_key from cesar.event_log where table_name = 'capture_probe' order by id`;
       expect(events).toEqual([{ op: 'INSERT', row_key: 'b' }, { op: 'UPDATE', row_key: 'a' }]);
@@ -111,6 +116,7 @@ describe('event capture', () => {
       ).toEqual([{ key_column: 'code' }]);
       await tx`select cesar.unwatch('public.capture_probe')`;
       await tx`insert into public.capture_probe values ('c', 4)`;
+      await tx`select cesar.expand_captures()`;
       expect(await tx`select 1 from cesar.event_log where table_name = 'capture_probe'`)
         .toHaveLength(2);
     });
@@ -118,6 +124,162 @@ describe('event capture', () => {
       await tx`create table public.capture_nokey (v int)`;
       await tx`select cesar.watch('public.capture_nokey')`;
     })).rejects.toThrow(/needs a single-column primary key/);
+  });
+
+  it('keeps a statement of any size as arrays of 1,000 rows, paired by key when made into events', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_bulk (id int primary key, status text, n int)`;
+      await tx`select cesar.watch('public.capture_bulk')`;
+      await tx`insert into public.capture_bulk select i, 'new', i from generate_series(1, 2500) i`;
+      await tx`update public.capture_bulk set status = 'done' where id % 2 = 0`;
+      const [store] = await tx<Array<{ id: number }>>`
+        select id from cesar.capture_stores where table_name = 'capture_bulk' and retired_at is null`;
+      const chunks = await tx.unsafe(
+        `select h.op, h.row_count, cardinality(d.new_rows) as new, cardinality(d.old_rows) as old
+         from cesar.captured_${store!.id} d join cesar.captured_statements h using (statement_id)
+         order by d.statement_id, d.chunk`,
+      );
+      expect(chunks).toEqual([
+        { op: 'INSERT', row_count: 2500, new: 1000, old: null },
+        { op: 'INSERT', row_count: 2500, new: 1000, old: null },
+        { op: 'INSERT', row_count: 2500, new: 500, old: null },
+        { op: 'UPDATE', row_count: 1250, new: 1000, old: 1000 },
+        { op: 'UPDATE', row_count: 1250, new: 250, old: 250 },
+      ]);
+      expect(await tx`select pending >= 3750 as ok from cesar.event_backlog()`).toEqual([{
+        ok: true,
+      }]);
+      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBeGreaterThanOrEqual(3750);
+      const [summary] = await tx`
+        select count(*) filter (where op = 'INSERT')::int as inserts,
+               count(*) filter (where op = 'UPDATE')::int as updates,
+               count(*) filter (where op = 'UPDATE' and changed_columns = '{status}'
+                                and old_record ->> 'status' = 'new' and record ->> 'status' = 'done'
+                                and record ->> 'id' = row_key and old_record ->> 'id' = row_key)::int as paired,
+               bool_and(op <> 'UPDATE' or (record ->> 'n')::int % 2 = 0) as evens
+        from cesar.event_log where table_name = 'capture_bulk'`;
+      expect(summary).toEqual({ inserts: 2500, updates: 1250, paired: 1250, evens: true });
+      // Ids follow statement order: every INSERT before every UPDATE.
+      const [order] = await tx`
+        select max(id) filter (where op = 'INSERT') < min(id) filter (where op = 'UPDATE') as ok
+        from cesar.event_log where table_name = 'capture_bulk'`;
+      expect(order!.ok).toBe(true);
+      expect(await tx.unsafe(`select 1 from cesar.captured_${store!.id}`)).toHaveLength(0);
+    });
+  });
+
+  it('makes events a whole statement at a time, oldest first, up to the rows asked for', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_steps (id int primary key, v int)`;
+      await tx`select cesar.watch('public.capture_steps')`;
+      await tx`select cesar.expand_captures()`;
+      await tx`insert into public.capture_steps select i, 0 from generate_series(1, 3) i`;
+      await tx`insert into public.capture_steps values (4, 0), (5, 0)`;
+      // Other files' statements may come first: each call takes one statement, whole.
+      const seen: number[] = [];
+      for (let call = 0; call < 100 && seen.at(-1) !== 5; call++) {
+        await tx`select cesar.expand_captures(1)`;
+        const [{ n }] = await tx`select count(*)::int as n from cesar.event_log
+                                 where table_name = 'capture_steps'` as unknown as [{ n: number }];
+        if (n !== (seen.at(-1) ?? 0)) seen.push(n);
+      }
+      expect(seen).toEqual([3, 5]);
+      const keys =
+        await tx`select row_key from cesar.event_log where table_name = 'capture_steps' order by id`;
+      expect(keys.map((k) => k.row_key)).toEqual(['1', '2', '3', '4', '5']);
+    });
+  });
+
+  it('follows a watched table through ALTER TABLE: a new store for the new shape, the old one drained then dropped', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_shape (id int primary key, v int)`;
+      await tx`select cesar.watch('public.capture_shape')`;
+      await tx`insert into public.capture_shape values (1, 10)`;
+      await tx`alter table public.capture_shape add column note text default 'n/a'`;
+      await tx`insert into public.capture_shape (id, v, note) values (2, 20, 'second')`;
+      await tx`alter table public.capture_shape alter column v type bigint`;
+      await tx`alter table public.capture_shape rename column note to remark`;
+      await tx`update public.capture_shape set v = 21, remark = 'renamed' where id = 2`;
+      await tx`alter table public.capture_shape drop column remark, add column at timestamptz default now()`;
+      await tx`delete from public.capture_shape where id = 1`;
+      const stores = await tx`
+        select columns, retired_at is null as active from cesar.capture_stores
+        where table_name = 'capture_shape' order by id`;
+      expect(stores.map((s) => s.active)).toEqual([false, false, false, false, true]);
+      expect(stores[4]!.columns).toEqual(['id integer', 'v bigint', 'at timestamp with time zone']);
+      await tx`select cesar.expand_captures()`;
+      const events = await tx`
+        select op, record, old_record, changed_columns from cesar.event_log
+        where table_name = 'capture_shape' order by id`;
+      expect(events).toEqual([
+        { op: 'INSERT', record: { id: 1, v: 10 }, old_record: null, changed_columns: null },
+        {
+          op: 'INSERT',
+          record: { id: 2, v: 20, note: 'second' },
+          old_record: null,
+          changed_columns: null,
+        },
+        {
+          op: 'UPDATE',
+          record: { id: 2, v: 21, remark: 'renamed' },
+          old_record: { id: 2, v: 20, remark: 'second' },
+          changed_columns: ['remark', 'v'],
+        },
+        {
+          op: 'DELETE',
+          record: null,
+          old_record: expect.objectContaining({ id: 1, v: 10 }),
+          changed_columns: null,
+        },
+      ]);
+      expect((await tx`select cesar.drop_retired_capture_stores() as n`)[0]!.n)
+        .toBeGreaterThanOrEqual(4);
+      expect(
+        await tx`select count(*)::int as n from cesar.capture_stores where table_name = 'capture_shape'`,
+      )
+        .toEqual([{ n: 1 }]);
+      await tx`insert into public.capture_shape (id, v) values (3, 30)`;
+      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBe(1);
+    });
+  });
+
+  it('keeps what a dropped table captured: its events are made, then its store is dropped', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_gone (id int primary key)`;
+      await tx`select cesar.watch('public.capture_gone')`;
+      await tx`insert into public.capture_gone values (1), (2)`;
+      await tx`drop table public.capture_gone`;
+      expect(await tx`select 1 from cesar.watched_tables where table_name = 'public.capture_gone'`)
+        .toHaveLength(0);
+      expect(
+        await tx`select retired_at is not null as retired from cesar.capture_stores
+                      where table_name = 'capture_gone'`,
+      ).toEqual([{ retired: true }]);
+      await tx`select cesar.expand_captures()`;
+      expect(
+        await tx`select row_key from cesar.event_log where table_name = 'capture_gone' order by id`,
+      )
+        .toEqual([{ row_key: '1' }, { row_key: '2' }]);
+      await tx`select cesar.drop_retired_capture_stores()`;
+      expect(await tx`select 1 from cesar.capture_stores where table_name = 'capture_gone'`)
+        .toHaveLength(0);
+    });
+  });
+
+  it("counts captured statements as the primary's unpushed changes and as pending events", async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`select cesar.expand_captures()`;
+      const [{ id }] =
+        await tx`insert into agents (name, type) values ('capture-unpushed', 'monitor') returning id` as unknown as [
+          { id: string },
+        ];
+      expect(await tx`select op from cesar.unpushed_changes('public.agents') where row_key = ${id}`)
+        .toEqual([{ op: 'INSERT' }]);
+      expect(await tx`select cesar.events_pending() as p`).toEqual([{ p: true }]);
+      await tx`select cesar.expand_captures()`;
+      expect(await tx`select op from cesar.unpushed_changes('public.agents') where row_key = ${id}`)
+        .toEqual([{ op: 'INSERT' }]);
+    });
   });
 
   it("watches the inventory's tables by default", async () => {

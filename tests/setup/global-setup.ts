@@ -8,6 +8,7 @@ import {
   installPgNetStandIn,
   loadSeed,
 } from '../../scripts/lib/database.ts';
+import { dumpSchema } from '../../scripts/lib/schema-dump.ts';
 import { freePort } from '../../scripts/local/functions.ts';
 import {
   type ClusterSpec,
@@ -27,6 +28,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     mirrorUrl: string;
+    /** pg_dump of cesar and public right after the migrations, before any test writes. */
+    migratedSchema: string;
   }
 }
 
@@ -58,6 +61,8 @@ export default async function setup(project: TestProject) {
   }
   await installPgNetStandIn(databaseUrl);
   await applyMigrations(databaseUrl);
+  // Dumped before the tests run: watching a table makes objects in cesar (its capture store).
+  const migratedSchema = await dumpSchema(databaseUrl);
   await loadSeed(databaseUrl);
 
   const admin = connect(databaseUrl);
@@ -69,5 +74,6 @@ export default async function setup(project: TestProject) {
 
   project.provide('databaseUrl', databaseUrl);
   project.provide('mirrorUrl', mirrorUrl.toString());
+  project.provide('migratedSchema', migratedSchema);
   return cleanup;
 }

@@ -54,8 +54,8 @@ export async function collectMetrics(sql: Sql): Promise<string> {
       select job_type, completed::text, failed::text from cesar.job_totals order by 1
     `,
     sql<Array<{ pending: number; seconds: number | null }>>`
-      select count(*)::int as pending, extract(epoch from now() - min(occurred_at))::float8 as seconds
-      from cesar.event_log where status in ('pending', 'processing')
+      select pending::int, extract(epoch from now() - oldest)::float8 as seconds
+      from cesar.event_backlog()
     `,
     sql<
       Array<

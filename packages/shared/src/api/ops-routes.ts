@@ -80,9 +80,8 @@ export async function operationsStatus(sql: Sql, now: Date) {
       group by job_type, status order by job_type, status
     `,
     sql`
-      select count(*)::int as pending,
-             extract(epoch from ${now}::timestamptz - min(occurred_at))::int as oldest_seconds
-      from cesar.event_log where status in ('pending', 'processing')
+      select pending::int, extract(epoch from ${now}::timestamptz - oldest)::int as oldest_seconds
+      from cesar.event_backlog()
     `,
     syncStatus(sql),
     sql`select count(*)::int as total,

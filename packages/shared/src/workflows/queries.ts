@@ -42,7 +42,7 @@ export async function releaseEventProcessor(sql: Sql, holder: string): Promise<v
 
 export async function pendingEventsExist(sql: Sql): Promise<boolean> {
   const [row] = await sql<Array<{ pending: boolean }>>`
-    select exists (select from cesar.event_log where status in ('pending', 'processing')) as pending
+    select cesar.events_pending() as pending
   `;
   return row!.pending;
 }
@@ -294,6 +294,9 @@ export async function listEvents(
   sql: Sql,
   filter: { table?: string; status?: string; limit: number },
 ): Promise<EventRow[]> {
+  // Statements captured since the last drain are made into events first (as the next drain
+  // would), up to 10,000 rows: the list is whole unless a larger backlog waits.
+  await sql`select cesar.expand_captures(10000)`;
   return await sql<EventRow[]>`
     select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at,
            status, source, attempts, last_error, processed_at

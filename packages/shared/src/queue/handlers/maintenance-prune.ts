@@ -118,7 +118,8 @@ async function tableExists(sql: Sql, table: string): Promise<boolean> {
 
 /**
  * `maintenance.prune`: retention for finished jobs, agent_events, pg_cron's run history and
- * processed events, in bounded batches. Stops between batches when the job is aborted and
+ * processed events, in bounded batches; then the capture stores left empty by an unwatch or
+ * a reshaped table. Stops between batches when the job is aborted and
  * reports what is left; the next daily run continues.
  */
 export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) => {
@@ -141,5 +142,8 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
     }
     deleted[target.name] = removed;
   }
+  // Capture stores of tables unwatched or reshaped, once their statements are events.
+  const [stores] = await sql<Array<{ n: number }>>`select cesar.drop_retired_capture_stores() as n`;
+  deleted.capture_stores = stores!.n;
   return { deleted, complete };
 };
