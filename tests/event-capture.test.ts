@@ -46,6 +46,24 @@ describe('event capture', () => {
     });
   });
 
+  it("captures a writer's change whatever its role: the store is written with the capture's rights", async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_roles (id int primary key)`;
+      await tx`select cesar.watch('public.capture_roles')`;
+      await tx`create role capture_writer`;
+      await tx`grant usage on schema public to capture_writer`;
+      await tx`grant insert on public.capture_roles to capture_writer`;
+      expect(await tx`select has_schema_privilege('capture_writer', 'cesar', 'usage') as cesar`)
+        .toEqual([{ cesar: false }]);
+      await tx`set local role capture_writer`;
+      await tx`insert into public.capture_roles values (7)`;
+      await tx`reset role`;
+      await tx`select cesar.expand_captures()`;
+      expect(await tx`select op, row_key from cesar.event_log where table_name = 'capture_roles'`)
+        .toEqual([{ op: 'INSERT', row_key: '7' }]);
+    });
+  });
+
   it('leaves no event when the transaction rolls back', async () => {
     const name = `capture-rollback-${Date.now()}`;
     await sql.begin(async (tx) => {
