@@ -420,30 +420,36 @@ CREATE FUNCTION cesar.capture_1() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_1 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_1_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_1 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_1_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_1 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_1_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_1_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_1_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_1_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -471,30 +477,36 @@ CREATE FUNCTION cesar.capture_10() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_10 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_10_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_10 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_10_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_10 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_10_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_10_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_10_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_10_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -522,30 +534,36 @@ CREATE FUNCTION cesar.capture_11() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_11 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_11_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_11 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_11_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_11 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_11_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_11_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_11_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_11_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -573,30 +591,36 @@ CREATE FUNCTION cesar.capture_12() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_12 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_12_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_12 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_12_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_12 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_12_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_12_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_12_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_12_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -624,30 +648,36 @@ CREATE FUNCTION cesar.capture_13() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_13 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_13_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_13 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_13_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_13 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_13_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_13_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_13_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_13_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -675,30 +705,36 @@ CREATE FUNCTION cesar.capture_14() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_14 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_14_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_14 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_14_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_14 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_14_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_14_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_14_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_14_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -726,30 +762,36 @@ CREATE FUNCTION cesar.capture_15() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_15 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_15_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_15 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_15_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_15 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_15_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_15_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_15_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_15_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -777,30 +819,36 @@ CREATE FUNCTION cesar.capture_16() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_16 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_16_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_16 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_16_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_16 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_16_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_16_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_16_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_16_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -828,30 +876,36 @@ CREATE FUNCTION cesar.capture_17() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_17 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_17_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_17 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_17_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_17 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_17_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_17_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_17_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_17_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -879,30 +933,36 @@ CREATE FUNCTION cesar.capture_18() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_18 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_18_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_18 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_18_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_18 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_18_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_18_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_18_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_18_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -930,30 +990,36 @@ CREATE FUNCTION cesar.capture_19() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_19 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_19_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_19 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_19_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_19 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_19_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_19_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_19_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_19_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -981,30 +1047,36 @@ CREATE FUNCTION cesar.capture_2() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_2 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_2_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_2 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_2_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_2 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_2_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_2_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_2_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_2_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1032,30 +1104,36 @@ CREATE FUNCTION cesar.capture_20() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_20 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_20_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_20 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_20_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_20 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_20_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_20_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_20_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_20_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1083,30 +1161,36 @@ CREATE FUNCTION cesar.capture_3() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_3 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_3_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_3 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_3_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_3 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_3_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_3_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_3_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_3_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1134,30 +1218,36 @@ CREATE FUNCTION cesar.capture_4() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_4 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_4_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_4 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_4_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_4 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_4_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_4_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_4_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_4_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1185,30 +1275,36 @@ CREATE FUNCTION cesar.capture_5() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_5 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_5_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_5 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_5_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_5 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_5_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_5_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_5_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_5_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1236,30 +1332,36 @@ CREATE FUNCTION cesar.capture_6() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_6 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_6_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_6 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_6_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_6 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_6_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_6_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_6_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_6_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1287,30 +1389,36 @@ CREATE FUNCTION cesar.capture_7() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_7 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_7_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_7 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_7_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_7 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_7_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_7_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_7_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_7_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1338,30 +1446,36 @@ CREATE FUNCTION cesar.capture_8() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_8 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_8_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_8 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_8_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_8 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_8_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_8_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_8_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_8_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1389,30 +1503,36 @@ CREATE FUNCTION cesar.capture_9() RETURNS trigger
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.captured_9 (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_9_row as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.captured_9 (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.captured_9_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.captured_9 (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.captured_9_row as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.captured_9_row as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.captured_9_row, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.captured_9_row as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -1733,8 +1853,10 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
-  -- The trigger function: one store row per 1,000 transition rows, in the statement's order.
-  -- An UPDATE keeps both sides; they are paired by key when the events are made.
+  -- The trigger function: the statement's rows in order, in arrays of at most 16 MB, each row
+  -- counted 16 kB more than its size (so at most 1,024 rows per array: the array's size is
+  -- bounded whatever the rows' size, and the running count orders the rows). An UPDATE keeps
+  -- both sides; they are paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -1749,30 +1871,36 @@ begin
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.%3$I as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.%3$I as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.%3$I as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.%3$I, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -2006,12 +2134,13 @@ begin
             from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).%3$I)::text as k
                   from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
             left join (select d.statement_id, to_jsonb(r) as doc, (r.%3$I)::text as k
-                       from d%4$s d cross join lateral unnest(d.old_rows) r where d.new_rows is not null) o
+                       from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'UPDATE'
+                       cross join lateral unnest(d.old_rows) r) o
               on o.statement_id = n.statement_id and o.k = n.k
             union all
             select %1$L, %2$L, d.statement_id, d.chunk, u.ord, null, to_jsonb(u.r), ((u.r).%3$I)::text
-            from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u
-            where d.new_rows is null$part$,
+            from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'DELETE'
+            cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u$part$,
       s.schema_name, s.table_name, s.key_column, s.id), ' union all '))
   into expansion
   from cesar.capture_stores s where s.id = any (stores);

@@ -144,7 +144,7 @@ describe('event capture', () => {
     })).rejects.toThrow(/needs a single-column primary key/);
   });
 
-  it('keeps a statement of any size as arrays of 1,000 rows, paired by key when made into events', async () => {
+  it('keeps a statement of any size in arrays of at most 1,024 rows, paired by key when made into events', async () => {
     await withRollback(sql, async (tx) => {
       await tx`create table public.capture_bulk (id int primary key, status text, n int)`;
       await tx`select cesar.watch('public.capture_bulk')`;
@@ -153,17 +153,31 @@ describe('event capture', () => {
       const [store] = await tx<Array<{ id: number }>>`
         select id from cesar.capture_stores where table_name = 'capture_bulk' and retired_at is null`;
       const chunks = await tx.unsafe(
-        `select h.op, h.row_count, cardinality(d.new_rows) as new, cardinality(d.old_rows) as old
+        `select h.op, h.row_count, count(*)::int as arrays,
+                sum(cardinality(d.new_rows))::int as new, sum(cardinality(d.old_rows))::int as old,
+                max(greatest(cardinality(d.new_rows), cardinality(d.old_rows))) as largest
          from cesar.captured_${store!.id} d join cesar.captured_statements h using (statement_id)
-         order by d.statement_id, d.chunk`,
+         group by h.statement_id, h.op, h.row_count order by h.statement_id`,
       );
       expect(chunks).toEqual([
-        { op: 'INSERT', row_count: 2500, new: 1000, old: null },
-        { op: 'INSERT', row_count: 2500, new: 1000, old: null },
-        { op: 'INSERT', row_count: 2500, new: 500, old: null },
-        { op: 'UPDATE', row_count: 1250, new: 1000, old: 1000 },
-        { op: 'UPDATE', row_count: 1250, new: 250, old: 250 },
+        {
+          op: 'INSERT',
+          row_count: 2500,
+          arrays: 3,
+          new: 2500,
+          old: null,
+          largest: expect.any(Number),
+        },
+        {
+          op: 'UPDATE',
+          row_count: 1250,
+          arrays: 2,
+          new: 1250,
+          old: 1250,
+          largest: expect.any(Number),
+        },
       ]);
+      expect(chunks.every((c) => c.largest > 1000 && c.largest <= 1024)).toBe(true);
       expect(await tx`select pending >= 3750 as ok from cesar.event_backlog()`).toEqual([{
         ok: true,
       }]);
@@ -183,6 +197,33 @@ describe('event capture', () => {
         from cesar.event_log where table_name = 'capture_bulk'`;
       expect(order!.ok).toBe(true);
       expect(await tx.unsafe(`select 1 from cesar.captured_${store!.id}`)).toHaveLength(0);
+    });
+  });
+
+  it('bounds an array by size too: 16 MB, however few rows', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.capture_wide (id int primary key, body text)`;
+      await tx`select cesar.watch('public.capture_wide')`;
+      await tx`insert into public.capture_wide select i, 'small' from generate_series(1, 20) i`;
+      // 20 rows of 1 MB of hex (lz4 finds little to compress): two arrays for the new side.
+      await tx`update public.capture_wide set body = (
+                 select string_agg(md5(random()::text || g || id), '') from generate_series(1, 32768) g)`;
+      const [store] = await tx<Array<{ id: number }>>`
+        select id from cesar.capture_stores where table_name = 'capture_wide' and retired_at is null`;
+      const chunks = await tx.unsafe(
+        `select cardinality(d.new_rows) as new, cardinality(d.old_rows) as old
+         from cesar.captured_${store!.id} d join cesar.captured_statements h using (statement_id)
+         where h.op = 'UPDATE' order by d.chunk`,
+      );
+      // Each array under 16 MB: 1 MB rows go 15 to an array.
+      expect(chunks).toEqual([{ new: 15, old: 20 }, { new: 5, old: null }]);
+      await tx`select cesar.expand_captures()`;
+      const [updates] = await tx`
+        select count(*)::int as n,
+               count(*) filter (where old_record ->> 'body' = 'small' and length(record ->> 'body') = 1048576
+                                and changed_columns = '{body}')::int as paired
+        from cesar.event_log where table_name = 'capture_wide' and op = 'UPDATE'`;
+      expect(updates).toEqual({ n: 20, paired: 20 });
     });
   });
 

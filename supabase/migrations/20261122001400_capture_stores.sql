@@ -3,8 +3,8 @@
 -- slow as on an unwatched table. Turning a row into JSON alone costs about as much as
 -- inserting it. Capture now keeps the statement's rows as they are: each watched table has a
 -- capture store, cesar.captured_<n>, whose rows hold a statement's transition rows as one
--- array of a composite type with the table's columns (up to 1,000 rows per array), so a
--- 10,000-row INSERT writes ten store rows and converts nothing. The events are made from the
+-- array of a composite type with the table's columns (up to 1,024 rows or 16 MB per array),
+-- so a 10,000-row INSERT writes ten store rows and converts nothing. The events are made from the
 -- stores by cesar.expand_captures(), called by the event processor's claim under an advisory
 -- lock, in statement order: same events, same ids order for a row's changes, nothing
 -- converted on the writer's path. Each captured statement also has one row in
@@ -93,8 +93,10 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
-  -- The trigger function: one store row per 1,000 transition rows, in the statement's order.
-  -- An UPDATE keeps both sides; they are paired by key when the events are made.
+  -- The trigger function: the statement's rows in order, in arrays of at most 16 MB, each row
+  -- counted 16 kB more than its size (so at most 1,024 rows per array: the array's size is
+  -- bounded whatever the rows' size, and the running count orders the rows). An UPDATE keeps
+  -- both sides; they are paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -109,30 +111,36 @@ begin
       if tg_op = 'INSERT' then
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, new_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.%3$I as r from new_rows n) x) c
+          group by c.pos / 16777216
           returning cardinality(new_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       elsif tg_op = 'DELETE' then
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, old_rows)
-          select statement_id, c.ord / 1000, array_agg(c.r order by c.ord)
-          from (select row(o.*)::cesar.%3$I as r, row_number() over () - 1 as ord from old_rows o) c
-          group by c.ord / 1000
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning cardinality(old_rows) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
       else
+        -- Each side in its own chunks (they need not line up: sides are paired by key later).
         with chunks as (
           insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.ord / 1000,
-                 array_agg(c.r order by c.ord) filter (where c.new), array_agg(c.r) filter (where not c.new)
-          from (select true as new, row(n.*)::cesar.%3$I as r, row_number() over () - 1 as ord from new_rows n
+          select statement_id, c.pos / 16777216,
+                 array_agg(c.r order by c.pos) filter (where c.new),
+                 array_agg(c.r order by c.pos) filter (where not c.new)
+          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(n.*)::cesar.%3$I as r from new_rows n) x
                 union all
-                select false, row(o.*)::cesar.%3$I, row_number() over () - 1 from old_rows o) c
-          group by c.ord / 1000
+                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
+                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
+          group by c.pos / 16777216
           returning coalesce(cardinality(new_rows), 0) as n)
         insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
         select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
@@ -314,12 +322,13 @@ begin
             from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).%3$I)::text as k
                   from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
             left join (select d.statement_id, to_jsonb(r) as doc, (r.%3$I)::text as k
-                       from d%4$s d cross join lateral unnest(d.old_rows) r where d.new_rows is not null) o
+                       from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'UPDATE'
+                       cross join lateral unnest(d.old_rows) r) o
               on o.statement_id = n.statement_id and o.k = n.k
             union all
             select %1$L, %2$L, d.statement_id, d.chunk, u.ord, null, to_jsonb(u.r), ((u.r).%3$I)::text
-            from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u
-            where d.new_rows is null$part$,
+            from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'DELETE'
+            cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u$part$,
       s.schema_name, s.table_name, s.key_column, s.id), ' union all '))
   into expansion
   from cesar.capture_stores s where s.id = any (stores);
