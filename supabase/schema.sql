@@ -416,30 +416,53 @@ CREATE FUNCTION cesar.capture_1() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_1 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_1_row) from new_rows n;
+        else
           insert into cesar.captured_1 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_1_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_1 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_1_row) from old_rows o;
+        else
           insert into cesar.captured_1 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_1_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_1 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_1_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_1_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_1 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -449,14 +472,12 @@ CREATE FUNCTION cesar.capture_1() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_1_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 1, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 1, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -473,30 +494,53 @@ CREATE FUNCTION cesar.capture_10() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_10 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_10_row) from new_rows n;
+        else
           insert into cesar.captured_10 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_10_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_10 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_10_row) from old_rows o;
+        else
           insert into cesar.captured_10 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_10_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_10 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_10_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_10_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_10 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -506,14 +550,12 @@ CREATE FUNCTION cesar.capture_10() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_10_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 10, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 10, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -530,30 +572,53 @@ CREATE FUNCTION cesar.capture_11() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_11 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_11_row) from new_rows n;
+        else
           insert into cesar.captured_11 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_11_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_11 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_11_row) from old_rows o;
+        else
           insert into cesar.captured_11 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_11_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_11 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_11_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_11_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_11 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -563,14 +628,12 @@ CREATE FUNCTION cesar.capture_11() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_11_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 11, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 11, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -587,30 +650,53 @@ CREATE FUNCTION cesar.capture_12() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_12 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_12_row) from new_rows n;
+        else
           insert into cesar.captured_12 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_12_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_12 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_12_row) from old_rows o;
+        else
           insert into cesar.captured_12 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_12_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_12 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_12_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_12_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_12 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -620,14 +706,12 @@ CREATE FUNCTION cesar.capture_12() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_12_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 12, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 12, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -644,30 +728,53 @@ CREATE FUNCTION cesar.capture_13() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_13 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_13_row) from new_rows n;
+        else
           insert into cesar.captured_13 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_13_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_13 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_13_row) from old_rows o;
+        else
           insert into cesar.captured_13 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_13_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_13 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_13_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_13_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_13 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -677,14 +784,12 @@ CREATE FUNCTION cesar.capture_13() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_13_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 13, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 13, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -701,30 +806,53 @@ CREATE FUNCTION cesar.capture_14() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_14 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_14_row) from new_rows n;
+        else
           insert into cesar.captured_14 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_14_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_14 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_14_row) from old_rows o;
+        else
           insert into cesar.captured_14 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_14_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_14 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_14_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_14_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_14 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -734,14 +862,12 @@ CREATE FUNCTION cesar.capture_14() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_14_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 14, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 14, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -758,30 +884,53 @@ CREATE FUNCTION cesar.capture_15() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_15 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_15_row) from new_rows n;
+        else
           insert into cesar.captured_15 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_15_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_15 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_15_row) from old_rows o;
+        else
           insert into cesar.captured_15 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_15_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_15 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_15_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_15_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_15 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -791,14 +940,12 @@ CREATE FUNCTION cesar.capture_15() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_15_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 15, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 15, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -815,30 +962,53 @@ CREATE FUNCTION cesar.capture_16() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_16 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_16_row) from new_rows n;
+        else
           insert into cesar.captured_16 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_16_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_16 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_16_row) from old_rows o;
+        else
           insert into cesar.captured_16 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_16_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_16 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_16_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_16_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_16 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -848,14 +1018,12 @@ CREATE FUNCTION cesar.capture_16() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_16_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 16, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 16, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -872,30 +1040,53 @@ CREATE FUNCTION cesar.capture_17() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_17 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_17_row) from new_rows n;
+        else
           insert into cesar.captured_17 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_17_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_17 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_17_row) from old_rows o;
+        else
           insert into cesar.captured_17 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_17_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_17 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_17_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_17_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_17 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -905,14 +1096,12 @@ CREATE FUNCTION cesar.capture_17() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_17_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 17, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 17, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -929,30 +1118,53 @@ CREATE FUNCTION cesar.capture_18() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_18 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_18_row) from new_rows n;
+        else
           insert into cesar.captured_18 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_18_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_18 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_18_row) from old_rows o;
+        else
           insert into cesar.captured_18 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_18_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_18 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_18_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_18_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_18 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -962,14 +1174,12 @@ CREATE FUNCTION cesar.capture_18() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_18_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 18, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 18, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -986,30 +1196,53 @@ CREATE FUNCTION cesar.capture_19() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_19 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_19_row) from new_rows n;
+        else
           insert into cesar.captured_19 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_19_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_19 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_19_row) from old_rows o;
+        else
           insert into cesar.captured_19 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_19_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_19 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_19_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_19_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_19 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1019,14 +1252,12 @@ CREATE FUNCTION cesar.capture_19() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_19_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 19, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 19, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1043,30 +1274,53 @@ CREATE FUNCTION cesar.capture_2() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_2 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_2_row) from new_rows n;
+        else
           insert into cesar.captured_2 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_2_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_2 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_2_row) from old_rows o;
+        else
           insert into cesar.captured_2 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_2_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_2 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_2_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_2_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_2 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1076,14 +1330,12 @@ CREATE FUNCTION cesar.capture_2() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_2_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 2, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 2, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1100,30 +1352,53 @@ CREATE FUNCTION cesar.capture_20() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_20 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_20_row) from new_rows n;
+        else
           insert into cesar.captured_20 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_20_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_20 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_20_row) from old_rows o;
+        else
           insert into cesar.captured_20 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_20_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_20 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_20_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_20_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_20 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1133,14 +1408,12 @@ CREATE FUNCTION cesar.capture_20() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_20_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 20, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 20, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1157,30 +1430,53 @@ CREATE FUNCTION cesar.capture_3() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_3 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_3_row) from new_rows n;
+        else
           insert into cesar.captured_3 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_3_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_3 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_3_row) from old_rows o;
+        else
           insert into cesar.captured_3 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_3_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_3 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_3_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_3_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_3 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1190,14 +1486,12 @@ CREATE FUNCTION cesar.capture_3() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_3_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 3, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 3, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1214,30 +1508,53 @@ CREATE FUNCTION cesar.capture_4() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_4 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_4_row) from new_rows n;
+        else
           insert into cesar.captured_4 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_4_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_4 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_4_row) from old_rows o;
+        else
           insert into cesar.captured_4 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_4_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_4 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_4_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_4_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_4 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1247,14 +1564,12 @@ CREATE FUNCTION cesar.capture_4() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_4_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 4, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 4, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1271,30 +1586,53 @@ CREATE FUNCTION cesar.capture_5() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_5 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_5_row) from new_rows n;
+        else
           insert into cesar.captured_5 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_5_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_5 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_5_row) from old_rows o;
+        else
           insert into cesar.captured_5 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_5_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_5 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_5_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_5_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_5 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1304,14 +1642,12 @@ CREATE FUNCTION cesar.capture_5() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_5_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 5, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 5, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1328,30 +1664,53 @@ CREATE FUNCTION cesar.capture_6() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_6 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_6_row) from new_rows n;
+        else
           insert into cesar.captured_6 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_6_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_6 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_6_row) from old_rows o;
+        else
           insert into cesar.captured_6 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_6_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_6 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_6_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_6_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_6 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1361,14 +1720,12 @@ CREATE FUNCTION cesar.capture_6() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_6_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 6, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 6, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1385,30 +1742,53 @@ CREATE FUNCTION cesar.capture_7() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_7 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_7_row) from new_rows n;
+        else
           insert into cesar.captured_7 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_7_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_7 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_7_row) from old_rows o;
+        else
           insert into cesar.captured_7 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_7_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_7 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_7_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_7_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_7 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1418,14 +1798,12 @@ CREATE FUNCTION cesar.capture_7() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_7_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 7, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 7, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1442,30 +1820,53 @@ CREATE FUNCTION cesar.capture_8() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_8 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_8_row) from new_rows n;
+        else
           insert into cesar.captured_8 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_8_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_8 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_8_row) from old_rows o;
+        else
           insert into cesar.captured_8 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_8_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_8 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_8_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_8_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_8 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1475,14 +1876,12 @@ CREATE FUNCTION cesar.capture_8() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_8_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 8, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 8, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1499,30 +1898,53 @@ CREATE FUNCTION cesar.capture_9() RETURNS trigger
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_9 (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.captured_9_row) from new_rows n;
+        else
           insert into cesar.captured_9 (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.captured_9_row as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.captured_9 (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.captured_9_row) from old_rows o;
+        else
           insert into cesar.captured_9 (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.captured_9_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.captured_9 (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.captured_9_row) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.captured_9_row) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.captured_9 (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1532,14 +1954,12 @@ CREATE FUNCTION cesar.capture_9() RETURNS trigger
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.captured_9_row as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, 9, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, 9, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $$;
@@ -1853,10 +2273,11 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
-  -- The trigger function: the statement's rows in order, in arrays of at most 16 MB, each row
-  -- counted 16 kB more than its size (so at most 1,024 rows per array: the array's size is
-  -- bounded whatever the rows' size, and the running count orders the rows). An UPDATE keeps
-  -- both sides; they are paired by key when the events are made.
+  -- The trigger function. The statement's rows, in order, go into one array per side when
+  -- they come to 64 MB or less (a count and a size first: one cheap pass), else into arrays of at
+  -- most 16 MB, each row counted 16 kB more than its size (so at most 1,024 rows an array;
+  -- the running count orders them): an array's size is bounded whatever the rows' size. An
+  -- UPDATE keeps both sides; they are paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -1867,30 +2288,53 @@ begin
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.%3$I) from new_rows n;
+        else
           insert into cesar.%2$I (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.%3$I as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.%3$I) from old_rows o;
+        else
           insert into cesar.%2$I (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.%3$I) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.%3$I) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -1900,14 +2344,12 @@ begin
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, %4$s, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $body$ $fn$, 'capture_' || store_id, store, element, store_id);

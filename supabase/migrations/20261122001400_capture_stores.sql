@@ -3,8 +3,8 @@
 -- slow as on an unwatched table. Turning a row into JSON alone costs about as much as
 -- inserting it. Capture now keeps the statement's rows as they are: each watched table has a
 -- capture store, cesar.captured_<n>, whose rows hold a statement's transition rows as one
--- array of a composite type with the table's columns (up to 1,024 rows or 16 MB per array),
--- so a 10,000-row INSERT writes ten store rows and converts nothing. The events are made from the
+-- array of a composite type with the table's columns (one array up to 64 MB, arrays of
+-- 16 MB beyond), so a 10,000-row INSERT writes one store row and converts nothing. The events are made from the
 -- stores by cesar.expand_captures(), called by the event processor's claim under an advisory
 -- lock, in statement order: same events, same ids order for a row's changes, nothing
 -- converted on the writer's path. Each captured statement also has one row in
@@ -93,10 +93,11 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
-  -- The trigger function: the statement's rows in order, in arrays of at most 16 MB, each row
-  -- counted 16 kB more than its size (so at most 1,024 rows per array: the array's size is
-  -- bounded whatever the rows' size, and the running count orders the rows). An UPDATE keeps
-  -- both sides; they are paired by key when the events are made.
+  -- The trigger function. The statement's rows, in order, go into one array per side when
+  -- they come to 64 MB or less (a count and a size first: one cheap pass), else into arrays of at
+  -- most 16 MB, each row counted 16 kB more than its size (so at most 1,024 rows an array;
+  -- the running count orders them): an array's size is bounded whatever the rows' size. An
+  -- UPDATE keeps both sides; they are paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -107,30 +108,53 @@ begin
       statement_id bigint := nextval('cesar.capture_statement_seq');
       txid bigint := pg_current_xact_id()::text::bigint;
       origin text := nullif(current_setting('cesar.origin', true), '');
+      changed integer;
+      bytes bigint;
+      -- Statements up to this size are kept as one array per side (a setting for tests).
+      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
+      -- Each branch names only the transition tables its operation has (a statement is
+      -- planned when it first runs).
       if tg_op = 'INSERT' then
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, new_rows)
+          select statement_id, 0, array_agg(row(n.*)::cesar.%3$I) from new_rows n;
+        else
           insert into cesar.%2$I (statement_id, chunk, new_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(n.*)::cesar.%3$I as r from new_rows n) x) c
-          group by c.pos / 16777216
-          returning cardinality(new_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       elsif tg_op = 'DELETE' then
-        with chunks as (
+        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, old_rows)
+          select statement_id, 0, array_agg(row(o.*)::cesar.%3$I) from old_rows o;
+        else
           insert into cesar.%2$I (statement_id, chunk, old_rows)
           select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
           from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
                 from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning cardinality(old_rows) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having count(*) > 0;
+          group by c.pos / 16777216;
+        end if;
       else
-        -- Each side in its own chunks (they need not line up: sides are paired by key later).
-        with chunks as (
+        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+        if changed = 0 then
+          return null;
+        end if;
+        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+        if bytes <= one_array then
+          insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
+          select statement_id, 0, (select array_agg(row(n.*)::cesar.%3$I) from new_rows n),
+                 (select array_agg(row(o.*)::cesar.%3$I) from old_rows o);
+        else
+          -- Each side in its own arrays (they need not line up: sides are paired by key).
           insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
           select statement_id, c.pos / 16777216,
                  array_agg(c.r order by c.pos) filter (where c.new),
@@ -140,14 +164,12 @@ begin
                 union all
                 select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
                 from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216
-          returning coalesce(cardinality(new_rows), 0) as n)
-        insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-        select statement_id, %4$s, tg_op, txid, origin, sum(n) from chunks having sum(n) > 0;
+          group by c.pos / 16777216;
+        end if;
       end if;
-      if found then
-        perform cesar.ring_doorbell('webhook/drain');
-      end if;
+      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
+      values (statement_id, %4$s, tg_op, txid, origin, changed);
+      perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $body$ $fn$, 'capture_' || store_id, store, element, store_id);
