@@ -23,7 +23,7 @@ try {
     report.push(reportQueue(await benchQueue(stack, options), options));
   }
   if (want('events')) {
-    const options = { rows: 10_000, rounds: 5, latencyRows: 200, latencyPerSecond: 50 };
+    const options = { rows: 10_000, rounds: 9, latencyRows: 200, latencyPerSecond: 50 };
     report.push(reportEvents(await benchEvents(stack, options), options));
   }
   if (want('sync')) report.push(reportSync(await benchSync(stack, 100_000)));

@@ -2856,7 +2856,11 @@ begin
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    perform cesar.watch(altered::regclass);
+    if exists (select from pg_index i where i.indrelid = altered and i.indisprimary and i.indnatts = 1) then
+      perform cesar.watch(altered::regclass);
+    else
+      raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
+    end if;
   end loop;
 end
 $$;

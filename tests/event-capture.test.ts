@@ -302,6 +302,11 @@ describe('event capture', () => {
         .toEqual([{ n: 1 }]);
       await tx`insert into public.capture_shape (id, v) values (3, 30)`;
       expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBe(1);
+      // Replacing the key: the ALTER goes through, capture goes on.
+      await tx`alter table public.capture_shape drop constraint capture_shape_pkey`;
+      await tx`update public.capture_shape set v = 31 where id = 3`;
+      await tx`alter table public.capture_shape add primary key (id)`;
+      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBe(1);
     });
   });
 

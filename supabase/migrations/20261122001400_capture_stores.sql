@@ -1,15 +1,14 @@
 -- Why: the capture overhead. Writing one cesar.event_log row per changed row (a JSON image,
 -- a heap tuple, two index entries) in the writer's transaction made a bulk INSERT 2-3x as
--- slow as on an unwatched table. Turning a row into JSON alone costs about as much as
--- inserting it. Capture now keeps the statement's rows as they are: each watched table has a
--- capture store, cesar.captured_<n>, whose rows hold a statement's transition rows as one
--- array of a composite type with the table's columns (one array up to 64 MB, arrays of
--- 16 MB beyond), so a 10,000-row INSERT writes one store row and converts nothing. The events are made from the
--- stores by cesar.expand_captures(), called by the event processor's claim under an advisory
--- lock, in statement order: same events, same ids order for a row's changes, nothing
--- converted on the writer's path. Each captured statement also has one row in
--- cesar.captured_statements (which store, op, transaction, origin, time, rows), so finding
--- what waits is one static query, whatever the number of stores.
+-- slow as on an unwatched table: turning a row into JSON alone costs about as much as
+-- inserting it. Capture now keeps the statement's rows as they are. Each watched table has a
+-- capture store, cesar.captured_<n>, whose rows hold a statement's transition rows as an
+-- array of a composite type with the table's columns (one array up to 64 MB, arrays of at
+-- most 16 MB beyond), and each captured statement one row in cesar.captured_statements
+-- (store, op, transaction, origin, time, rows), so finding what waits is one static query
+-- whatever the number of stores. A 10,000-row INSERT writes two rows and converts nothing.
+-- cesar.expand_captures(), called by the event processor's claim, makes the same events as
+-- before from them, one expansion at a time, in statement order.
 --
 -- The store's element type is a copy of the table's columns, not the table's own row type (a
 -- column of a table's row type forbids ALTER COLUMN TYPE on that table). When a watched table
@@ -250,7 +249,8 @@ $$;
 
 -- An ALTER TABLE on a watched table (a column added, dropped, retyped or renamed; the table
 -- renamed) moves its capture to a store of the new shape before the ALTER commits, so no
--- write after it meets a stale store.
+-- write after it meets a stale store. A table left without a single-column primary key
+-- (its key being replaced) keeps its store, keyed by the old key column, and is not refused.
 create function cesar.rewatch_altered_tables() returns event_trigger
 language plpgsql
 security definer
@@ -265,7 +265,11 @@ begin
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    perform cesar.watch(altered::regclass);
+    if exists (select from pg_index i where i.indrelid = altered and i.indisprimary and i.indnatts = 1) then
+      perform cesar.watch(altered::regclass);
+    else
+      raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
+    end if;
   end loop;
 end
 $$;
