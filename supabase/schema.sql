@@ -359,6 +359,7 @@ declare
   store text;
   element text;
   compression text := '';
+  one_side text;
 begin
   select n.nspname as schema_name, c.relname as table_name into rel
   from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
@@ -382,11 +383,26 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
+  -- An INSERT's new rows or a DELETE's old rows, into the store.
+  one_side := replace(replace($side$
+        select count(*), sum(pg_column_size(t.*)) into changed, bytes from {side} t;
+        if changed = 0 then
+          return null;
+        elsif bytes <= one_array then
+          insert into cesar.{store} (statement_id, chunk, {side})
+          select statement_id, 0, array_agg(row(t.*)::cesar.{element}) from {side} t;
+        else
+          insert into cesar.{store} (statement_id, chunk, {side})
+          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                from (select row(t.*)::cesar.{element} as r from {side} t) x) c
+          group by c.pos / 16777216;
+        end if;$side$, '{store}', store), '{element}', element);
   -- The trigger function. The statement's rows, in order, go into one array per side when
-  -- they come to 64 MB or less (a count and a size first: one cheap pass), else into arrays of at
-  -- most 16 MB, each row counted 16 kB more than its size (so at most 1,024 rows an array;
-  -- the running count orders them): an array's size is bounded whatever the rows' size. An
-  -- UPDATE keeps both sides; they are paired by key when the events are made.
+  -- they come to 64 MB or less (a count and a size first: one cheap pass), else into arrays
+  -- of at most 16 MB, each row counted 16 kB more than its size (so at most 1,024 rows an
+  -- array; the running count orders them): an array's size is bounded whatever the rows'
+  -- size. An UPDATE keeps both sides; they are paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -405,33 +421,9 @@ begin
       -- Each branch names only the transition tables its operation has (a statement is
       -- planned when it first runs).
       if tg_op = 'INSERT' then
-        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
-        if changed = 0 then
-          return null;
-        elsif bytes <= one_array then
-          insert into cesar.%2$I (statement_id, chunk, new_rows)
-          select statement_id, 0, array_agg(row(n.*)::cesar.%3$I) from new_rows n;
-        else
-          insert into cesar.%2$I (statement_id, chunk, new_rows)
-          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
-          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
-                from (select row(n.*)::cesar.%3$I as r from new_rows n) x) c
-          group by c.pos / 16777216;
-        end if;
+%5$s
       elsif tg_op = 'DELETE' then
-        select count(*), sum(pg_column_size(o.*)) into changed, bytes from old_rows o;
-        if changed = 0 then
-          return null;
-        elsif bytes <= one_array then
-          insert into cesar.%2$I (statement_id, chunk, old_rows)
-          select statement_id, 0, array_agg(row(o.*)::cesar.%3$I) from old_rows o;
-        else
-          insert into cesar.%2$I (statement_id, chunk, old_rows)
-          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
-          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
-                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216;
-        end if;
+%6$s
       else
         select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
         if changed = 0 then
@@ -461,7 +453,8 @@ begin
       perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
-    $body$ $fn$, 'capture_' || store_id, store, element, store_id);
+    $body$ $fn$, 'capture_' || store_id, store, element, store_id,
+    replace(one_side, '{side}', 'new_rows'), replace(one_side, '{side}', 'old_rows'));
   return store_id;
 end
 $_$;
