@@ -23,6 +23,9 @@ export interface EventsBenchResult {
   tasksWatchedMs: number;
   tasksUnwatchedMs: number;
   capturePerSec: number;
+  /** cesar.expand_captures() alone, INSERT and UPDATE statements of the copy of tasks. */
+  expandInsertsPerSec: number;
+  expandUpdatesPerSec: number;
   processed: number;
   processMs: number;
   processPerSec: number;
@@ -157,8 +160,29 @@ export async function benchEvents(
       throw new Error(`${ids.length - enqueued.length} latency rows made no job`);
     }
     const latencies = enqueued.map((e) => e.at - committedAt.get(e.row)!);
+
+    // Last, as it leaves much to vacuum: making events from captured statements, alone, on a
+    // fresh copy of tasks with the doorbell muted: one INSERT of rounds x rows rows, then one
+    // UPDATE of all of them (old and new images paired, changed columns found).
+    await sql`delete from cesar.local_settings where name = 'cesar_functions_url'`;
+    await sql`create table bench.tasks_expand (like public.tasks including all)`;
+    await sql`select cesar.watch('bench.tasks_expand')`;
+    const timedExpand = async () => {
+      const t0 = performance.now();
+      const [row] = await sql<Array<{ n: number }>>`select cesar.expand_captures() as n`;
+      return { events: row!.n, ms: performance.now() - t0 };
+    };
+    await timedExpand(); // whatever else is captured by now
+    await sql.unsafe(`insert into bench.tasks_expand (title, status, priority, payload)
+                      select 'task ' || i, 'pending', i % 10, jsonb_build_object('i', i)
+                      from generate_series(1, ${options.rows * options.rounds}) i`);
+    const expandInserts = await timedExpand();
+    await sql`update bench.tasks_expand set priority = priority + 1`;
+    const expandUpdates = await timedExpand();
     return {
       ...capture,
+      expandInsertsPerSec: expandInserts.events / (expandInserts.ms / 1000),
+      expandUpdatesPerSec: expandUpdates.events / (expandUpdates.ms / 1000),
       capturePerSec: options.rows / (capture.watchedMs / 1000),
       processed: processed.claimed,
       processMs,
@@ -189,6 +213,11 @@ export function reportEvents(r: EventsBenchResult, o: EventsBenchOptions): strin
       ratio(r.tasksWatchedMs, r.tasksUnwatchedMs)
     } |`,
     `| events captured per second (narrow table) | ${fmt(r.capturePerSec, 0)} |`,
+    `| captured rows made into events per second (one ${
+      (o.rows * o.rounds).toLocaleString('en-US')
+    }-row statement, copy of tasks): INSERT / UPDATE | ${fmt(r.expandInsertsPerSec, 0)} / ${
+      fmt(r.expandUpdatesPerSec, 0)
+    } |`,
     `| events matched into executions and jobs per second, ${
       r.processed.toLocaleString('en-US')
     } events ` +
