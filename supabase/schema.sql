@@ -87,12 +87,12 @@ begin
   for store in
     select s.id, s.key_column from cesar.capture_stores s
     where s.schema_name || '.' || s.table_name = target
-      and exists (select from cesar.captured_statements c where c.store_id = s.id)
+      and exists (select from cesar.captures c where c.store_id = s.id)
   loop
     return query execute format(
       'select (r.%I)::text, h.op, h.occurred_at
-       from cesar.captured_statements h
-       join cesar.%I d on d.statement_id = h.statement_id
+       from cesar.captures h
+       join cesar.%I d on d.statement_id = h.statement_id and d.chunk = h.chunk
        cross join lateral unnest(coalesce(d.new_rows, d.old_rows)) r
        where h.store_id = $1 and h.origin is null', store.key_column, 'captured_' || store.id)
     using store.id;
@@ -383,26 +383,35 @@ begin
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
                         rel.schema_name, rel.table_name));
-  -- An INSERT's new rows or a DELETE's old rows, into the store.
-  one_side := replace(replace($side$
+  -- An INSERT's new rows or a DELETE's old rows, into the store: one array, or past the
+  -- one-array size arrays of at most 16 MB in order (each row counted 16 kB more than its
+  -- size: at most 1,024 rows an array; the running count orders them).
+  one_side := replace(replace(replace($side$
         select count(*), sum(pg_column_size(t.*)) into changed, bytes from {side} t;
         if changed = 0 then
           return null;
         elsif bytes <= one_array then
           insert into cesar.{store} (statement_id, chunk, {side})
           select statement_id, 0, array_agg(row(t.*)::cesar.{element}) from {side} t;
+          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+          values (statement_id, 0, {store_id}, tg_op, txid, origin, changed);
         else
-          insert into cesar.{store} (statement_id, chunk, {side})
-          select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
-          from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
-                from (select row(t.*)::cesar.{element} as r from {side} t) x) c
-          group by c.pos / 16777216;
-        end if;$side$, '{store}', store), '{element}', element);
-  -- The trigger function. The statement's rows, in order, go into one array per side when
-  -- they come to 64 MB or less (a count and a size first: one cheap pass), else into arrays
-  -- of at most 16 MB, each row counted 16 kB more than its size (so at most 1,024 rows an
-  -- array; the running count orders them): an array's size is bounded whatever the rows'
-  -- size. An UPDATE keeps both sides; they are paired by key when the events are made.
+          with arrays as (
+            insert into cesar.{store} (statement_id, chunk, {side})
+            select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+            from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+                  from (select row(t.*)::cesar.{element} as r from {side} t) x) c
+            group by c.pos / 16777216
+            returning chunk, cardinality({side}) as n)
+          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+          select statement_id, a.chunk, {store_id}, tg_op, txid, origin, a.n from arrays a;
+        end if;$side$, '{store}', store), '{element}', element), '{store_id}', store_id::text);
+  -- The trigger function. A statement of 64 MB or less (a count and a size first: one cheap
+  -- pass) is one array per side, in order. Past that, each array is made into events on its
+  -- own (a statement of millions of rows must not need one transaction longer than a
+  -- function may run): an UPDATE's rows then go to arrays by a hash of their key (about 8 MB
+  -- or 512 rows each), so that a row's old and new images are in the same array; they are
+  -- paired by key when the events are made.
   execute format($fn$
     create function cesar.%1$I() returns trigger
     language plpgsql
@@ -415,6 +424,7 @@ begin
       origin text := nullif(current_setting('cesar.origin', true), '');
       changed integer;
       bytes bigint;
+      arrays integer;
       -- Statements up to this size are kept as one array per side (a setting for tests).
       one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
     begin
@@ -434,27 +444,32 @@ begin
           insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
           select statement_id, 0, (select array_agg(row(n.*)::cesar.%3$I) from new_rows n),
                  (select array_agg(row(o.*)::cesar.%3$I) from old_rows o);
+          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+          values (statement_id, 0, %4$s, tg_op, txid, origin, changed);
         else
-          -- Each side in its own arrays (they need not line up: sides are paired by key).
-          insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
-          select statement_id, c.pos / 16777216,
-                 array_agg(c.r order by c.pos) filter (where c.new),
-                 array_agg(c.r order by c.pos) filter (where not c.new)
-          from (select true as new, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
-                from (select row(n.*)::cesar.%3$I as r from new_rows n) x
-                union all
-                select false, x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1
-                from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-          group by c.pos / 16777216;
+          arrays := greatest(ceil(bytes / 8388608.0), ceil(changed / 512.0));
+          with chunks as (
+            insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
+            select statement_id, c.chunk,
+                   array_agg(c.r order by c.ord) filter (where c.new),
+                   array_agg(c.r order by c.ord) filter (where not c.new)
+            from (select true as new, x.r, row_number() over () as ord,
+                         abs(mod(hashtext((x.r).%7$I::text), arrays)) as chunk
+                  from (select row(n.*)::cesar.%3$I as r from new_rows n) x
+                  union all
+                  select false, x.r, row_number() over (), abs(mod(hashtext((x.r).%7$I::text), arrays))
+                  from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
+            group by c.chunk
+            returning chunk, coalesce(cardinality(new_rows), 0) as n)
+          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+          select statement_id, a.chunk, %4$s, tg_op, txid, origin, a.n from chunks a;
         end if;
       end if;
-      insert into cesar.captured_statements (statement_id, store_id, op, txid, origin, row_count)
-      values (statement_id, %4$s, tg_op, txid, origin, changed);
       perform cesar.ring_doorbell('webhook/drain');
       return null;
     end
     $body$ $fn$, 'capture_' || store_id, store, element, store_id,
-    replace(one_side, '{side}', 'new_rows'), replace(one_side, '{side}', 'old_rows'));
+    replace(one_side, '{side}', 'new_rows'), replace(one_side, '{side}', 'old_rows'), key_column);
   return store_id;
 end
 $_$;
@@ -518,7 +533,7 @@ begin
   for store in
     select s.id from cesar.capture_stores s
     where s.retired_at is not null
-      and not exists (select from cesar.captured_statements c where c.store_id = s.id)
+      and not exists (select from cesar.captures c where c.store_id = s.id)
     order by s.id
   loop
     execute format('drop table cesar.%I', 'captured_' || store);
@@ -618,7 +633,7 @@ CREATE FUNCTION cesar.event_backlog(OUT pending bigint, OUT oldest timestamp wit
   from (select count(*) as pending, min(occurred_at) as oldest
         from cesar.event_log where status in ('pending', 'processing')) e,
        (select coalesce(sum(row_count), 0) as pending, min(occurred_at) as oldest
-        from cesar.captured_statements) c
+        from cesar.captures) c
 $$;
 
 --
@@ -630,7 +645,7 @@ CREATE FUNCTION cesar.events_pending() RETURNS boolean
     SET search_path TO ''
     AS $$
   select exists (select from cesar.event_log where status in ('pending', 'processing'))
-      or exists (select from cesar.captured_statements)
+      or exists (select from cesar.captures)
 $$;
 
 --
@@ -643,26 +658,30 @@ CREATE FUNCTION cesar.expand_captures(max_rows integer DEFAULT NULL::integer) RE
     AS $_$
 declare
   statements bigint[];
+  chunks integer[];
   stores integer[];
   expansion text;
   made integer;
 begin
   perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
-  select array_agg(t.statement_id order by t.statement_id), array_agg(distinct t.store_id)
-  into statements, stores
-  from (select c.statement_id, c.store_id,
-               sum(c.row_count) over (order by c.statement_id) - c.row_count as before
-        from (select * from cesar.captured_statements order by statement_id limit max_rows) c) t
+  select array_agg(t.statement_id order by t.statement_id, t.chunk),
+         array_agg(t.chunk order by t.statement_id, t.chunk), array_agg(distinct t.store_id)
+  into statements, chunks, stores
+  from (select c.statement_id, c.chunk, c.store_id,
+               sum(greatest(c.row_count, 1)) over (order by c.statement_id, c.chunk) - greatest(c.row_count, 1) as before
+        from (select * from cesar.captures order by statement_id, chunk limit max_rows) c) t
   where max_rows is null or t.before < max_rows;
   if statements is null then
     return 0;
   end if;
   select format(
-    'with h as (delete from cesar.captured_statements where statement_id = any ($1) returning *), %s
+    'with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
+     h as (delete from cesar.captures c using taken t
+           where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*), %s
      insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
      select e.schema_name, e.table_name, h.op, e.record, e.old_record, c.changed, e.row_key, h.txid, h.origin, h.occurred_at
      from (%s) e
-     join h on h.statement_id = e.statement_id
+     join h on h.statement_id = e.statement_id and h.chunk = e.chunk
      cross join lateral (
        select array_agg(k.key order by k.key) as changed
        from jsonb_each(e.record) k
@@ -670,7 +689,9 @@ begin
      ) c
      where h.op <> ''UPDATE'' or c.changed is not null
      order by e.statement_id, e.chunk, e.ord',
-    string_agg(format('d%s as (delete from cesar.%I where statement_id = any ($1) returning *)', s.id, 'captured_' || s.id), ', '),
+    string_agg(format('d%s as (delete from cesar.%I d using taken t
+                               where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
+                      s.id, 'captured_' || s.id), ', '),
     string_agg(format(
       -- New images (INSERT, UPDATE) with their old ones; old images alone (DELETE).
       $part$select %1$L::text as schema_name, %2$L::text as table_name, n.statement_id, n.chunk, n.ord,
@@ -678,17 +699,17 @@ begin
             from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).%3$I)::text as k
                   from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
             left join (select d.statement_id, to_jsonb(r) as doc, (r.%3$I)::text as k
-                       from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'UPDATE'
+                       from d%4$s d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'UPDATE'
                        cross join lateral unnest(d.old_rows) r) o
               on o.statement_id = n.statement_id and o.k = n.k
             union all
             select %1$L, %2$L, d.statement_id, d.chunk, u.ord, null, to_jsonb(u.r), ((u.r).%3$I)::text
-            from d%4$s d join h on h.statement_id = d.statement_id and h.op = 'DELETE'
+            from d%4$s d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'DELETE'
             cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u$part$,
       s.schema_name, s.table_name, s.key_column, s.id), ' union all '))
   into expansion
   from cesar.capture_stores s where s.id = any (stores);
-  execute expansion using statements;
+  execute expansion using statements, chunks;
   get diagnostics made = row_count;
   return made;
 end
@@ -1288,26 +1309,27 @@ ALTER TABLE cesar.capture_stores ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
 );
 
 --
--- Name: captured_statements; Type: TABLE; Schema: cesar; Owner: -
+-- Name: captures; Type: TABLE; Schema: cesar; Owner: -
 --
 
-CREATE TABLE cesar.captured_statements (
+CREATE TABLE cesar.captures (
     statement_id bigint NOT NULL,
+    chunk integer NOT NULL,
     store_id integer NOT NULL,
     op text NOT NULL,
     txid bigint NOT NULL,
     origin text,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
     row_count integer NOT NULL,
-    CONSTRAINT captured_statements_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text]))),
-    CONSTRAINT captured_statements_row_count_check CHECK ((row_count > 0))
+    CONSTRAINT captures_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text]))),
+    CONSTRAINT captures_row_count_check CHECK ((row_count >= 0))
 );
 
 --
--- Name: TABLE captured_statements; Type: COMMENT; Schema: cesar; Owner: -
+-- Name: TABLE captures; Type: COMMENT; Schema: cesar; Owner: -
 --
 
-COMMENT ON TABLE cesar.captured_statements IS 'Statements captured on watched tables and not yet made into events; their rows are in cesar.captured_<store_id>.';
+COMMENT ON TABLE cesar.captures IS 'Arrays of captured rows not yet made into events, one per statement (more past 64 MB); the rows are in cesar.captured_<store_id>.';
 
 --
 -- Name: event_log_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
@@ -2060,11 +2082,11 @@ ALTER TABLE ONLY cesar.capture_stores
     ADD CONSTRAINT capture_stores_pkey PRIMARY KEY (id);
 
 --
--- Name: captured_statements captured_statements_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+-- Name: captures captures_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
-ALTER TABLE ONLY cesar.captured_statements
-    ADD CONSTRAINT captured_statements_pkey PRIMARY KEY (statement_id);
+ALTER TABLE ONLY cesar.captures
+    ADD CONSTRAINT captures_pkey PRIMARY KEY (statement_id, chunk);
 
 --
 -- Name: event_log event_log_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -3783,10 +3805,10 @@ GRANT ALL ON TABLE cesar.capture_stores TO service_role;
 GRANT ALL ON SEQUENCE cesar.capture_stores_id_seq TO service_role;
 
 --
--- Name: TABLE captured_statements; Type: ACL; Schema: cesar; Owner: -
+-- Name: TABLE captures; Type: ACL; Schema: cesar; Owner: -
 --
 
-GRANT ALL ON TABLE cesar.captured_statements TO service_role;
+GRANT ALL ON TABLE cesar.captures TO service_role;
 
 --
 -- Name: SEQUENCE event_log_id_seq; Type: ACL; Schema: cesar; Owner: -

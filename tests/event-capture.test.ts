@@ -144,46 +144,74 @@ describe('event capture', () => {
     })).rejects.toThrow(/needs a single-column primary key/);
   });
 
-  it('keeps a statement as one array, or past 64 MB as arrays of at most 1,024 rows; pairs an UPDATE by key', async () => {
+  it('keeps a statement as one array, or past 64 MB as arrays made into events one at a time; pairs an UPDATE by key', async () => {
     await withRollback(sql, async (tx) => {
       await tx`create table public.capture_bulk (id int primary key, status text, n int)`;
       await tx`select cesar.watch('public.capture_bulk')`;
       await tx`insert into public.capture_bulk select i, 'new', i from generate_series(1, 2500) i`;
       // The one-array limit lowered (64 MB by default) to see a larger statement's arrays.
       await tx`set local cesar.capture_one_array_bytes = 10000`;
+      await tx`insert into public.capture_bulk select i, 'new', i from generate_series(2501, 5000) i`;
       await tx`update public.capture_bulk set status = 'done' where id % 2 = 0`;
       const [store] = await tx<Array<{ id: number }>>`
         select id from cesar.capture_stores where table_name = 'capture_bulk' and retired_at is null`;
-      const chunks = await tx.unsafe(
-        `select h.op, h.row_count, count(*)::int as arrays,
+      const arrays = `cesar.captured_${
+        store!.id
+      } d join cesar.captures h using (statement_id, chunk)`;
+      const statements = await tx.unsafe(
+        `select h.op, count(*)::int as arrays, sum(h.row_count)::int as row_count,
                 sum(cardinality(d.new_rows))::int as new, sum(cardinality(d.old_rows))::int as old,
                 max(greatest(cardinality(d.new_rows), cardinality(d.old_rows))) as largest
-         from cesar.captured_${store!.id} d join cesar.captured_statements h using (statement_id)
-         group by h.statement_id, h.op, h.row_count order by h.statement_id`,
+         from ${arrays} group by h.statement_id, h.op order by h.statement_id`,
       );
-      expect(chunks).toEqual([
+      expect(statements).toEqual([
+        { op: 'INSERT', arrays: 1, row_count: 2500, new: 2500, old: null, largest: 2500 },
+        // Past the limit, in order, at most 1,024 rows an array.
         {
           op: 'INSERT',
+          arrays: 3,
           row_count: 2500,
-          arrays: 1,
           new: 2500,
           old: null,
-          largest: 2500,
+          largest: expect.any(Number),
         },
+        // An UPDATE's arrays by a hash of the key (512 rows each on average).
         {
           op: 'UPDATE',
-          row_count: 1250,
-          arrays: 2,
-          new: 1250,
-          old: 1250,
+          arrays: 5,
+          row_count: 2500,
+          new: 2500,
+          old: 2500,
           largest: expect.any(Number),
         },
       ]);
-      expect(chunks[1]!.largest > 1000 && chunks[1]!.largest <= 1024).toBe(true);
-      expect(await tx`select pending >= 3750 as ok from cesar.event_backlog()`).toEqual([{
+      expect(statements[1]!.largest > 1000 && statements[1]!.largest <= 1024).toBe(true);
+      // Each UPDATE array holds both images of its rows.
+      expect(
+        await tx.unsafe(
+          `select bool_and((select array_agg((r).id order by (r).id) from unnest(d.new_rows) r)
+                       = (select array_agg((r).id order by (r).id) from unnest(d.old_rows) r)) as aligned
+         from ${arrays} where h.op = 'UPDATE'`,
+        ),
+      ).toEqual([{ aligned: true }]);
+      expect(await tx`select pending >= 7500 as ok from cesar.event_backlog()`).toEqual([{
         ok: true,
       }]);
-      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBeGreaterThanOrEqual(3750);
+      // A call takes whole arrays: other files' statements aside, the first INSERT whole, then
+      // the second one array at a time.
+      const made: number[] = [];
+      for (let call = 0; call < 200 && made.reduce((a, b) => a + b, 0) < 7500; call++) {
+        const before =
+          await tx`select count(*)::int as n from cesar.event_log where table_name = 'capture_bulk'`;
+        await tx`select cesar.expand_captures(1)`;
+        const after =
+          await tx`select count(*)::int as n from cesar.event_log where table_name = 'capture_bulk'`;
+        if (after[0]!.n > before[0]!.n) made.push(after[0]!.n - before[0]!.n);
+      }
+      expect(made.slice(0, 4)).toEqual([2500, ...made.slice(1, 4).map(() => expect.any(Number))]);
+      expect(made.slice(1, 4).reduce((a, b) => a + b, 0)).toBe(2500);
+      expect(made.slice(1, 4).every((n) => n <= 1024)).toBe(true);
+      expect(made.slice(4).reduce((a, b) => a + b, 0)).toBe(2500);
       const [summary] = await tx`
         select count(*) filter (where op = 'INSERT')::int as inserts,
                count(*) filter (where op = 'UPDATE')::int as updates,
@@ -192,7 +220,7 @@ describe('event capture', () => {
                                 and record ->> 'id' = row_key and old_record ->> 'id' = row_key)::int as paired,
                bool_and(op <> 'UPDATE' or (record ->> 'n')::int % 2 = 0) as evens
         from cesar.event_log where table_name = 'capture_bulk'`;
-      expect(summary).toEqual({ inserts: 2500, updates: 1250, paired: 1250, evens: true });
+      expect(summary).toEqual({ inserts: 5000, updates: 2500, paired: 2500, evens: true });
       // Ids follow statement order: every INSERT before every UPDATE.
       const [order] = await tx`
         select max(id) filter (where op = 'INSERT') < min(id) filter (where op = 'UPDATE') as ok
@@ -206,27 +234,34 @@ describe('event capture', () => {
     await withRollback(sql, async (tx) => {
       await tx`create table public.capture_wide (id int primary key, body text)`;
       await tx`select cesar.watch('public.capture_wide')`;
-      await tx`insert into public.capture_wide select i, 'small' from generate_series(1, 20) i`;
       await tx`set local cesar.capture_one_array_bytes = 4000000`;
-      // 20 rows of 1 MB of hex (lz4 finds little to compress): two arrays for the new side.
-      await tx`update public.capture_wide set body = (
-                 select string_agg(md5(random()::text || g || id), '') from generate_series(1, 32768) g)`;
+      // 20 rows of 1 MB of hex (lz4 finds little to compress): 15 to an array of 16 MB.
+      await tx`insert into public.capture_wide select i, (
+                 select string_agg(md5(random()::text || g || i), '') from generate_series(1, 32768) g)
+               from generate_series(1, 20) i`;
+      // Then all of them made small: three arrays (about 8 MB each) by key.
+      await tx`update public.capture_wide set body = 'small'`;
       const [store] = await tx<Array<{ id: number }>>`
         select id from cesar.capture_stores where table_name = 'capture_wide' and retired_at is null`;
-      const chunks = await tx.unsafe(
-        `select cardinality(d.new_rows) as new, cardinality(d.old_rows) as old
-         from cesar.captured_${store!.id} d join cesar.captured_statements h using (statement_id)
-         where h.op = 'UPDATE' order by d.chunk`,
+      const arrays = await tx.unsafe(
+        `select h.op, cardinality(d.new_rows) as new, cardinality(d.old_rows) as old
+         from cesar.captured_${store!.id} d join cesar.captures h using (statement_id, chunk)
+         order by d.statement_id, d.chunk`,
       );
-      // Each array under 16 MB: 1 MB rows go 15 to an array.
-      expect(chunks).toEqual([{ new: 15, old: 20 }, { new: 5, old: null }]);
+      expect(arrays.filter((a) => a.op === 'INSERT')).toEqual([
+        { op: 'INSERT', new: 15, old: null },
+        { op: 'INSERT', new: 5, old: null },
+      ]);
+      const updates = arrays.filter((a) => a.op === 'UPDATE');
+      expect(updates).toHaveLength(3);
+      expect(updates.every((a) => a.new === a.old)).toBe(true);
       await tx`select cesar.expand_captures()`;
-      const [updates] = await tx`
-        select count(*)::int as n,
-               count(*) filter (where old_record ->> 'body' = 'small' and length(record ->> 'body') = 1048576
-                                and changed_columns = '{body}')::int as paired
-        from cesar.event_log where table_name = 'capture_wide' and op = 'UPDATE'`;
-      expect(updates).toEqual({ n: 20, paired: 20 });
+      const [events] = await tx`
+        select count(*) filter (where op = 'INSERT' and length(record ->> 'body') = 1048576)::int as inserts,
+               count(*) filter (where op = 'UPDATE' and record ->> 'body' = 'small'
+                                and length(old_record ->> 'body') = 1048576 and changed_columns = '{body}')::int as updates
+        from cesar.event_log where table_name = 'capture_wide'`;
+      expect(events).toEqual({ inserts: 20, updates: 20 });
     });
   });
 
