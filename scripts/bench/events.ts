@@ -179,6 +179,12 @@ export async function benchEvents(
     const expandInserts = await timedExpand();
     await sql`update bench.tasks_expand set priority = priority + 1`;
     const expandUpdates = await timedExpand();
+    // Nothing of this left for the phases after: its events dropped, the doorbell back.
+    await sql`select cesar.unwatch('bench.tasks_expand')`;
+    await sql`delete from cesar.event_log where table_name = 'tasks_expand'`;
+    await sql`insert into cesar.local_settings (name, value) values ('cesar_functions_url', ${
+      url!.value
+    })`;
     return {
       ...capture,
       expandInsertsPerSec: expandInserts.events / (expandInserts.ms / 1000),

@@ -53,10 +53,10 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     // The stack's webhook function processes those events: let it finish, so that it does
     // not compete with the push for the machine.
     for (;;) {
-      const [row] = await primary<Array<{ pending: number }>>`
-        select count(*)::int as pending from cesar.event_log where status in ('pending', 'processing')
-      `;
-      if (row!.pending === 0) break;
+      const [row] = await primary<
+        Array<{ pending: boolean }>
+      >`select cesar.events_pending() as pending`;
+      if (!row!.pending) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const u0 = performance.now();
