@@ -335,13 +335,19 @@ describe('event capture', () => {
         await tx`select count(*)::int as n from cesar.capture_stores where table_name = 'capture_shape'`,
       )
         .toEqual([{ n: 1 }]);
+      // (Other files' statements may be made into events by the same calls: count this table's.)
+      const made = async () => {
+        await tx`select cesar.expand_captures()`;
+        return (await tx`select op from cesar.event_log where table_name = 'capture_shape' order by id`)
+          .slice(4).map((e) => e.op);
+      };
       await tx`insert into public.capture_shape (id, v) values (3, 30)`;
-      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBe(1);
+      expect(await made()).toEqual(['INSERT']);
       // Replacing the key: the ALTER goes through, capture goes on.
       await tx`alter table public.capture_shape drop constraint capture_shape_pkey`;
       await tx`update public.capture_shape set v = 31 where id = 3`;
       await tx`alter table public.capture_shape add primary key (id)`;
-      expect((await tx`select cesar.expand_captures() as n`)[0]!.n).toBe(1);
+      expect(await made()).toEqual(['INSERT', 'UPDATE']);
     });
   });
 
