@@ -479,7 +479,7 @@ begin
 end
 $$;
 
--- The claim makes the events of the next statements first (as many as a batch).
+-- The claim first makes the events of the next captured arrays (a batch's worth).
 create or replace function cesar.claim_events(batch_size integer) returns setof cesar.event_log
 language plpgsql
 volatile
