@@ -346,33 +346,29 @@ CREATE FUNCTION cesar.copy_field(value text) RETURNS text
 '::text, '\n'::text), ''::text, '\r'::text), '\N'::text);
 
 --
--- Name: create_capture_store(regclass, text); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: create_capture_store(regclass, text, text, text, text[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.create_capture_store(target regclass, key_column text) RETURNS integer
+CREATE FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $_$
 declare
-  rel record;
   store_id integer;
   store text;
   element text;
   compression text := '';
   one_side text;
 begin
-  select n.nspname as schema_name, c.relname as table_name into rel
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
   insert into cesar.capture_stores (relid, schema_name, table_name, key_column, columns)
-  values (target, rel.schema_name, rel.table_name, key_column, cesar.column_list(target))
+  values (target, schema_name, table_name, key_column, columns)
   returning id into store_id;
   store := 'captured_' || store_id;
   element := store || '_row';
   if exists (select from pg_settings where name = 'default_toast_compression' and 'lz4' = any (enumvals)) then
     compression := ' compression lz4';
   end if;
-  execute format('create type cesar.%I as (%s)', element,
-                 array_to_string(cesar.column_list(target), ', '));
+  execute format('create type cesar.%I as (%s)', element, array_to_string(columns, ', '));
   execute format(
     'create table cesar.%I (
        statement_id bigint not null,
@@ -382,7 +378,7 @@ begin
        primary key (statement_id, chunk))', store, element, compression, element, compression);
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
-                        rel.schema_name, rel.table_name));
+                        schema_name, table_name));
   -- An INSERT's new rows or a DELETE's old rows, into the store: one array, or past the
   -- one-array size arrays of at most 16 MB in order (each row counted 16 kB more than its
   -- size: at most 1,024 rows an array; the running count orders them).
@@ -979,7 +975,7 @@ begin
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    if exists (select from pg_index i where i.indrelid = altered and i.indisprimary and i.indnatts = 1) then
+    if cesar.single_key_column(altered) is not null then
       perform cesar.watch(altered::regclass);
     else
       raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
@@ -1079,6 +1075,20 @@ $_$;
 --
 
 COMMENT ON FUNCTION cesar.setting(setting_name text) IS 'Reads a secret or setting: Supabase Vault (vault.decrypted_secrets) first, then cesar.local_settings.';
+
+--
+-- Name: single_key_column(oid); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.single_key_column(target oid) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select a.attname
+  from pg_catalog.pg_index i
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+  where i.indrelid = target and i.indisprimary and i.indnatts = 1
+$$;
 
 --
 -- Name: sync_backfill(text); Type: FUNCTION; Schema: cesar; Owner: -
@@ -1220,16 +1230,14 @@ CREATE FUNCTION cesar.watch(target regclass) RETURNS text
     SET search_path TO ''
     AS $$
 declare
-  key_column text;
+  key_column text := cesar.single_key_column(target);
+  columns text[] := cesar.column_list(target);
   rel record;
   store record;
   store_id integer;
 begin
   select n.nspname as schema_name, c.relname as table_name into rel
   from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
-  select a.attname into key_column
-  from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-  where i.indrelid = target and i.indisprimary and i.indnatts = 1;
   if key_column is null then
     raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
   end if;
@@ -1239,11 +1247,11 @@ begin
   select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
   if store.id is not null
      and (store.columns, store.key_column, store.schema_name, store.table_name)
-         is not distinct from (cesar.column_list(target), key_column, rel.schema_name, rel.table_name) then
+         is not distinct from (columns, key_column, rel.schema_name, rel.table_name) then
     store_id := store.id;
   else
     update cesar.capture_stores s set retired_at = now() where s.id = store.id;
-    store_id := cesar.create_capture_store(target, key_column);
+    store_id := cesar.create_capture_store(target, rel.schema_name, rel.table_name, key_column, columns);
   end if;
   execute format('drop trigger if exists cesar_capture_insert on %s', target);
   execute format('drop trigger if exists cesar_capture_update on %s', target);
@@ -3570,11 +3578,11 @@ GRANT ALL ON FUNCTION cesar.column_list(target oid) TO service_role;
 GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
 
 --
--- Name: FUNCTION create_capture_store(target regclass, key_column text); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.create_capture_store(target regclass, key_column text) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, key_column text) TO service_role;
+REVOKE ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) TO service_role;
 
 --
 -- Name: FUNCTION create_executions(plans jsonb); Type: ACL; Schema: cesar; Owner: -
@@ -3731,6 +3739,13 @@ GRANT ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with t
 
 REVOKE ALL ON FUNCTION cesar.setting(setting_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.setting(setting_name text) TO service_role;
+
+--
+-- Name: FUNCTION single_key_column(target oid); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.single_key_column(target oid) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.single_key_column(target oid) TO service_role;
 
 --
 -- Name: FUNCTION sync_backfill(target text); Type: ACL; Schema: cesar; Owner: -

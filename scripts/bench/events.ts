@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
+import { muteDoorbell } from './doorbell.ts';
 import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // Event capture and processing on the local stack:
@@ -60,9 +61,7 @@ export async function benchEvents(
       `create table bench.watched (${COLUMNS}); create table bench.unwatched (${COLUMNS})`,
     );
     await sql`select cesar.watch('bench.watched')`;
-    const [url] =
-      await sql`select value from cesar.local_settings where name = 'cesar_functions_url'`;
-    await sql`delete from cesar.local_settings where name = 'cesar_functions_url'`;
+    const unmute = await muteDoorbell(sql);
 
     // Capture: alternate the two tables, several rounds, median of each.
     const watched: number[] = [];
@@ -138,9 +137,7 @@ export async function benchEvents(
     // Latency: single-row inserts with the doorbell on, on an empty queue (the matching
     // phase's jobs are dropped, so draining them does not load the machine meanwhile).
     await sql`delete from cesar.job_queue where job_type = 'system.noop'`;
-    await sql`insert into cesar.local_settings (name, value) values ('cesar_functions_url', ${
-      url!.value
-    })`;
+    await unmute();
     const committedAt = new Map<string, number>();
     await paced(options.latencyRows, options.latencyPerSecond, async (i) => {
       const [row] =
@@ -164,7 +161,7 @@ export async function benchEvents(
     // Last, as it leaves much to vacuum: making events from captured statements, alone, on a
     // fresh copy of tasks with the doorbell muted: one INSERT of rounds x rows rows, then one
     // UPDATE of all of them (old and new images paired, changed columns found).
-    await sql`delete from cesar.local_settings where name = 'cesar_functions_url'`;
+    const unmuteAgain = await muteDoorbell(sql);
     await sql`create table bench.tasks_expand (like public.tasks including all)`;
     await sql`select cesar.watch('bench.tasks_expand')`;
     const timedExpand = async () => {
@@ -182,9 +179,7 @@ export async function benchEvents(
     // Nothing of this left for the phases after: its events dropped, the doorbell back.
     await sql`select cesar.unwatch('bench.tasks_expand')`;
     await sql`delete from cesar.event_log where table_name = 'tasks_expand'`;
-    await sql`insert into cesar.local_settings (name, value) values ('cesar_functions_url', ${
-      url!.value
-    })`;
+    await unmuteAgain();
     return {
       ...capture,
       expandInsertsPerSec: expandInserts.events / (expandInserts.ms / 1000),

@@ -1,6 +1,7 @@
 import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
+import { muteDoorbell } from './doorbell.ts';
 import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // The job queue against graphile-worker, in one run on one database:
@@ -45,16 +46,12 @@ const graphilePreset = {
 
 async function drainOurs(stack: TempStack, sql: postgres.Sql, n: number) {
   // Mute the doorbell while enqueueing, so the drain measured is the one this bench calls.
-  const [url] =
-    await sql`select value from cesar.local_settings where name = 'cesar_functions_url'`;
-  await sql`delete from cesar.local_settings where name = 'cesar_functions_url'`;
+  const unmute = await muteDoorbell(sql);
   const jobs = Array.from({ length: n }, (_, i) => ({ job_type: 'system.noop', payload: { i } }));
   const e0 = performance.now();
   await sql`select cesar.enqueue_many(${sql.json(jobs as never)})`;
   const enqueueMs = performance.now() - e0;
-  await sql`insert into cesar.local_settings (name, value) values ('cesar_functions_url', ${
-    url!.value
-  })`;
+  await unmute();
 
   const t0 = performance.now();
   const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {

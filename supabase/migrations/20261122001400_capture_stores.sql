@@ -59,32 +59,43 @@ as $$
   where a.attrelid = target and a.attnum > 0 and not a.attisdropped
 $$;
 
--- Makes the store for a table's current shape: its row type, its table and the statement
--- trigger function that fills it. Arrays are compressed with lz4 where the server has it.
-create function cesar.create_capture_store(target regclass, key_column text) returns integer
+-- The column of a table's single-column primary key; null when it has none (or a wider one).
+create function cesar.single_key_column(target oid) returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select a.attname
+  from pg_catalog.pg_index i
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+  where i.indrelid = target and i.indisprimary and i.indnatts = 1
+$$;
+
+-- Makes the store for a table's shape (watch() has read it): its row type, its table and the
+-- statement trigger function that fills it. Arrays are compressed with lz4 where the server
+-- has it.
+create function cesar.create_capture_store(
+  target regclass, schema_name text, table_name text, key_column text, columns text[]
+) returns integer
 language plpgsql
 set search_path = ''
 as $$
 declare
-  rel record;
   store_id integer;
   store text;
   element text;
   compression text := '';
   one_side text;
 begin
-  select n.nspname as schema_name, c.relname as table_name into rel
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
   insert into cesar.capture_stores (relid, schema_name, table_name, key_column, columns)
-  values (target, rel.schema_name, rel.table_name, key_column, cesar.column_list(target))
+  values (target, schema_name, table_name, key_column, columns)
   returning id into store_id;
   store := 'captured_' || store_id;
   element := store || '_row';
   if exists (select from pg_settings where name = 'default_toast_compression' and 'lz4' = any (enumvals)) then
     compression := ' compression lz4';
   end if;
-  execute format('create type cesar.%I as (%s)', element,
-                 array_to_string(cesar.column_list(target), ', '));
+  execute format('create type cesar.%I as (%s)', element, array_to_string(columns, ', '));
   execute format(
     'create table cesar.%I (
        statement_id bigint not null,
@@ -94,7 +105,7 @@ begin
        primary key (statement_id, chunk))', store, element, compression, element, compression);
   execute format('comment on table cesar.%I is %L', store,
                  format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
-                        rel.schema_name, rel.table_name));
+                        schema_name, table_name));
   -- An INSERT's new rows or a DELETE's old rows, into the store: one array, or past the
   -- one-array size arrays of at most 16 MB in order (each row counted 16 kB more than its
   -- size: at most 1,024 rows an array; the running count orders them).
@@ -194,16 +205,14 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-  key_column text;
+  key_column text := cesar.single_key_column(target);
+  columns text[] := cesar.column_list(target);
   rel record;
   store record;
   store_id integer;
 begin
   select n.nspname as schema_name, c.relname as table_name into rel
   from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
-  select a.attname into key_column
-  from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-  where i.indrelid = target and i.indisprimary and i.indnatts = 1;
   if key_column is null then
     raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
   end if;
@@ -213,11 +222,11 @@ begin
   select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
   if store.id is not null
      and (store.columns, store.key_column, store.schema_name, store.table_name)
-         is not distinct from (cesar.column_list(target), key_column, rel.schema_name, rel.table_name) then
+         is not distinct from (columns, key_column, rel.schema_name, rel.table_name) then
     store_id := store.id;
   else
     update cesar.capture_stores s set retired_at = now() where s.id = store.id;
-    store_id := cesar.create_capture_store(target, key_column);
+    store_id := cesar.create_capture_store(target, rel.schema_name, rel.table_name, key_column, columns);
   end if;
   execute format('drop trigger if exists cesar_capture_insert on %s', target);
   execute format('drop trigger if exists cesar_capture_update on %s', target);
@@ -275,7 +284,7 @@ begin
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    if exists (select from pg_index i where i.indrelid = altered and i.indisprimary and i.indnatts = 1) then
+    if cesar.single_key_column(altered) is not null then
       perform cesar.watch(altered::regclass);
     else
       raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
@@ -510,7 +519,8 @@ delete from cesar.watched_tables where to_regclass(table_name) is null;
 select cesar.watch(table_name::regclass) from cesar.watched_tables order by table_name;
 drop function cesar.capture();
 
-revoke execute on function cesar.column_list(oid), cesar.create_capture_store(regclass, text),
+revoke execute on function cesar.column_list(oid), cesar.single_key_column(oid),
+  cesar.create_capture_store(regclass, text, text, text, text[]),
   cesar.expand_captures(integer), cesar.event_backlog(), cesar.events_pending(),
   cesar.captured_changes(text), cesar.drop_retired_capture_stores() from public, anon, authenticated;
 grant execute on function cesar.expand_captures(integer), cesar.event_backlog(), cesar.events_pending()
