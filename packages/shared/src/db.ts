@@ -15,22 +15,32 @@ export interface DbOptions {
  * for the server's delayed ACK: measured 44 ms per COPY under Deno, 3 ms with this socket; a
  * 100,000-row first push under Node spent 5.4 s of its time there, 1.0 s without. node:net is
  * the one Node API the core uses: postgres.js is built on it, and Deno provides it.
+ *
+ * The socket is returned while it is still connecting, as postgres.js's own socket is: its
+ * 'error' and 'close' then reach postgres.js, which frees the connection and fails the query.
+ * A factory that waits for 'connect' and rejects instead leaves postgres.js 3.4 a connection
+ * it never closes: after `max` refused connects every later query of the pool hung, for good.
  */
-export function noDelaySocket(options: { host: string[]; port: number[] }): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: options.host[0], port: options.port[0] ?? 5432 });
-    socket.setNoDelay(true);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
+export function noDelaySocket(options: { host: string[]; port: number[] }): net.Socket {
+  const socket = net.connect({ host: options.host[0], port: options.port[0] ?? 5432 });
+  socket.setNoDelay(true);
+  return socket;
 }
 
 /**
- * A postgres.js pool. Supabase's transaction pooler (port 6543) cannot keep prepared
- * statements across transactions, so they are turned off there and on everywhere else.
+ * Seconds a connection waits before its next connect after a failed one. postgres.js's own
+ * backoff grows to 20 s after eight failures in a row, so a pool that saw an outage made every
+ * request wait that long before even trying; this one never waits more than a second.
+ */
+export function reconnectDelaySeconds(failures: number, random = Math.random): number {
+  return Math.min(0.05 * 2 ** failures, 1) * (0.5 + random() / 2);
+}
+
+/**
+ * A postgres.js pool that heals: a refused or dropped connection fails its query at once
+ * (within `connect_timeout` at worst) and the next query connects afresh. Supabase's
+ * transaction pooler (port 6543) cannot keep prepared statements across transactions, so
+ * they are turned off there and on everywhere else.
  */
 export function createSql(url: string, options: DbOptions): Sql {
   return postgres(url, {
@@ -40,6 +50,7 @@ export function createSql(url: string, options: DbOptions): Sql {
     prepare: !/:6543\//.test(url),
     idle_timeout: 30,
     connect_timeout: 5,
+    backoff: reconnectDelaySeconds,
     connection: { application_name: options.applicationName },
     onnotice: () => {},
   });
