@@ -1,6 +1,8 @@
+import { Hono } from 'hono';
 import net from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createSql } from '../packages/shared/src/db.ts';
+import { onError } from '../packages/shared/src/http/errors.ts';
 import { freePort } from '../scripts/local/functions.ts';
 import { databaseUrl } from './helpers/db.ts';
 
@@ -98,5 +100,35 @@ describe('createSql', () => {
     }
     await db.open();
     expect(await attempt(() => sql`select 1`)).toMatchObject({ ok: true });
+  });
+});
+
+describe('a function app whose database is away', () => {
+  it('answers 503 with the reason, not a 500, and a bug is still a 500', async () => {
+    const port = await freePort();
+    const url = new URL(databaseUrl());
+    url.port = String(port);
+    const away = createSql(url.toString(), { applicationName: 'cesar-edge/pool-test', max: 2 });
+    const here = createSql(databaseUrl(), { applicationName: 'cesar-edge/pool-test', max: 1 });
+    afterAll(async () => {
+      await away.end({ timeout: 1 });
+      await here.end({ timeout: 1 });
+    });
+    const app = new Hono();
+    app.onError(onError);
+    app.get('/away', async (c) => c.json(await away`select 1`));
+    app.get('/bug', async (c) => c.json(await here`select 1 / 0`));
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+
+    const res = await app.request('/away');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({
+      error: { message: 'database unavailable (ECONNREFUSED), try again' },
+    });
+    const bug = await app.request('/bug');
+    expect(bug.status).toBe(500);
+    expect(await bug.json()).toEqual({ error: { message: 'internal error' } });
+    quiet.mockRestore();
   });
 });

@@ -98,4 +98,23 @@ describe('Edge Functions under Deno', () => {
     },
     90_000,
   );
+
+  it('keeps an instance alive through a stray connection error, and only that', async () => {
+    const runFixture = (kind: string) =>
+      run(bin('deno'), ['run', '--no-prompt', 'tests/fixtures/stray-error.ts', kind], {
+        cwd: repoRoot,
+        allowFailure: true,
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+    for (const kind of ['postgres-throw', 'postgres-reject']) {
+      const survived = await runFixture(kind);
+      expect(survived.stdout).toMatch(/from a database connection, instance kept/);
+      expect(survived.stdout).toMatch(/alive/);
+      expect(survived.code).toBe(0);
+    }
+    const crashed = await runFixture('own-bug');
+    expect(crashed.stderr).toMatch(/a bug of our own/);
+    expect(crashed.stdout).not.toMatch(/alive/);
+    expect(crashed.code).not.toBe(0);
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
+import { healingPoolOptions } from '../../packages/shared/src/db.ts';
 import { bin, repoRoot } from './paths.ts';
 import { run } from './run.ts';
 
@@ -9,7 +10,7 @@ import { run } from './run.ts';
 // pg_cron and triggers read, and the seed.
 
 export function connect(url: string, max = 1) {
-  return postgres(url, { max, onnotice: () => {} });
+  return postgres(url, { ...healingPoolOptions, max, onnotice: () => {} });
 }
 
 /** Installs the pg_net stand-in unless the real extension is there. Idempotent. */

@@ -1,13 +1,13 @@
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
-import type { Sql } from '../../packages/shared/src/db.ts';
+import { healingPoolOptions, type Sql } from '../../packages/shared/src/db.ts';
 
 export const databaseUrl = () => inject('databaseUrl');
 export const mirrorUrl = () => inject('mirrorUrl');
 
 /** A pool for one test file, closed after it. */
 export function testSql(url = databaseUrl(), max = 4): Sql {
-  const sql = postgres(url, { max, onnotice: () => {} });
+  const sql = postgres(url, { ...healingPoolOptions, max, onnotice: () => {} });
   afterAll(() => sql.end({ timeout: 5 }));
   return sql;
 }

@@ -37,20 +37,27 @@ export function reconnectDelaySeconds(failures: number, random = Math.random): n
 }
 
 /**
- * A postgres.js pool that heals: a refused or dropped connection fails its query at once
- * (within `connect_timeout` at worst) and the next query connects afresh. Supabase's
- * transaction pooler (port 6543) cannot keep prepared statements across transactions, so
- * they are turned off there and on everywhere else.
+ * The options that make a postgres.js pool heal: a refused or dropped connection fails its
+ * query at once (within `connect_timeout` at worst) and the next query connects afresh, with
+ * TCP_NODELAY. Every long-lived pool of the project uses them.
+ */
+export const healingPoolOptions = {
+  // A documented option that postgres.js's types leave out.
+  ...({ socket: noDelaySocket } as object),
+  connect_timeout: 5,
+  backoff: reconnectDelaySeconds,
+};
+
+/**
+ * A function's pool. Supabase's transaction pooler (port 6543) cannot keep prepared statements
+ * across transactions, so they are turned off there and on everywhere else.
  */
 export function createSql(url: string, options: DbOptions): Sql {
   return postgres(url, {
-    // A documented option that postgres.js's types leave out.
-    ...({ socket: noDelaySocket } as object),
+    ...healingPoolOptions,
     max: options.max,
     prepare: !/:6543\//.test(url),
     idle_timeout: 30,
-    connect_timeout: 5,
-    backoff: reconnectDelaySeconds,
     connection: { application_name: options.applicationName },
     onnotice: () => {},
   });

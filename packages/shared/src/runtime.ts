@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createSql, instanceApplicationName, type Sql } from './db.ts';
+import { surviveConnectionErrors } from './peer-errors.ts';
 
 /** What every function needs, built once from the environment at start-up. */
 export interface FunctionRuntime {
@@ -16,6 +17,7 @@ export function createFunctionRuntime(
   env: Record<string, string | undefined>,
 ): FunctionRuntime {
   const config = loadConfig(env);
+  surviveConnectionErrors();
   const applicationName = instanceApplicationName(functionName);
   return {
     config,

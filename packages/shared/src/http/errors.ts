@@ -2,6 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import { isConnectionError } from '../peer-errors.ts';
 
 /** One shape for every error answer: `{ error: { message, issues? } }`. */
 export interface ErrorBody {
@@ -36,7 +37,10 @@ export function zodIssues(error: z.ZodError): NonNullable<ErrorBody['error']['is
   }));
 }
 
-/** Internals never leak: anything unexpected is logged and answered with a plain 500. */
+/**
+ * Internals never leak: anything unexpected is logged and answered with a plain 500. A
+ * database that is away is not a bug: 503, with the error's code, and the caller may retry.
+ */
 export const onError: ErrorHandler = (err, c) => {
   if (err instanceof ApiError) return errorResponse(c, err.status, err.message, err.issues);
   if (err instanceof z.ZodError) {
@@ -44,6 +48,12 @@ export const onError: ErrorHandler = (err, c) => {
   }
   if (err instanceof HTTPException) {
     return errorResponse(c, err.status as ContentfulStatusCode, err.message || 'request failed');
+  }
+  if (isConnectionError(err)) {
+    console.error(`${c.req.method} ${c.req.path}: database unavailable:`, String(err));
+    c.header('Retry-After', '1');
+    const code = (err as { code?: unknown }).code;
+    return errorResponse(c, 503, `database unavailable (${code ?? 'connection lost'}), try again`);
   }
   console.error(`${c.req.method} ${c.req.path} failed:`, err);
   return errorResponse(c, 500, 'internal error');

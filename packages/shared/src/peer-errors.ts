@@ -1,0 +1,76 @@
+// An Edge Function instance serves many requests; an error that escapes every await ends the
+// instance and all of them. postgres.js can raise one from a socket callback after the peer
+// went away: "Cannot read properties of null (reading 'write')" was seen when the mirror was
+// SIGKILLed mid-COPY, after the COPY itself had already failed with CONNECTION_CLOSED (and the
+// sync run had recorded that). Such errors are logged and the instance keeps serving; any
+// other stray error still ends it, as it should.
+
+/** Error codes postgres.js and the socket layer give a connection that failed or went away. */
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * SQLSTATEs of a server that is going away or not there yet: class 08 (connection exception)
+ * and 57P01-57P03 (admin_shutdown, crash_shutdown, cannot_connect_now: "starting up").
+ */
+const UNAVAILABLE_STATE = /^(08...|57P0[123])$/;
+
+/** Is the database (or mirror) away: a connection that failed, or a server going or not up? */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (CONNECTION_CODES.has(code) || UNAVAILABLE_STATE.test(code));
+}
+
+/**
+ * postgres.js's own code, wherever the runtime keeps the package (node_modules/postgres/src,
+ * or a versioned npm cache directory as the Edge Runtime has).
+ */
+const POSTGRES_JS_FRAME = /[\\/]postgres[\\/](?:\d[^\\/]*[\\/])?src[\\/]/;
+
+/**
+ * A stray error from a database connection: a connection error, or a bug-like throw from
+ * postgres.js's connection code (not a server's answer to a query: that is a PostgresError).
+ */
+function isStrayConnectionError(err: unknown): boolean {
+  if (isConnectionError(err)) return true;
+  const e = err as { name?: unknown; stack?: unknown } | null;
+  return typeof e?.stack === 'string' && e.name !== 'PostgresError' &&
+    POSTGRES_JS_FRAME.test(e.stack);
+}
+
+interface ErrorEventLike {
+  error?: unknown;
+  reason?: unknown;
+  preventDefault(): void;
+}
+
+/**
+ * Keeps the instance alive through stray connection errors (uncaught exceptions and
+ * unhandled rejections). Uses the web platform's global events, which Deno (and the Supabase
+ * Edge Runtime) dispatch; elsewhere it does nothing.
+ */
+export function surviveConnectionErrors(log: (line: string) => void = console.error): void {
+  const target = globalThis as unknown as {
+    addEventListener?: (type: string, listener: (event: ErrorEventLike) => void) => void;
+  };
+  if (typeof target.addEventListener !== 'function') return;
+  const handle = (kind: string, err: unknown, event: ErrorEventLike) => {
+    if (!isStrayConnectionError(err)) return;
+    event.preventDefault();
+    log(`${kind} from a database connection, instance kept: ${(err as Error).stack ?? err}`);
+  };
+  target.addEventListener('error', (event) => handle('uncaught error', event.error, event));
+  target.addEventListener(
+    'unhandledrejection',
+    (event) => handle('unhandled rejection', event.reason, event),
+  );
+}
