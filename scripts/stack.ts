@@ -24,6 +24,13 @@ import {
   stopCluster,
 } from './lib/pg-cluster.ts';
 import { run } from './lib/run.ts';
+import {
+  processAlive,
+  stackMarker,
+  stackProcesses,
+  stopProcesses,
+  stopStack,
+} from './local/stack-processes.ts';
 
 // `npm start` / `npm stop` / `npm run stack -- status`: the whole local stack without Docker.
 // Every step checks before it acts, so starting a running stack is harmless.
@@ -49,7 +56,9 @@ const mirror: ClusterSpec = {
   cron: false,
   durable: true,
 };
-const runtimePidFile = path.join(localDir, 'runtime.pid');
+const supervisorPidFile = path.join(localDir, 'supervisor.pid');
+// Before the supervisor, `npm start` recorded the runtime itself here.
+const legacyPidFile = path.join(localDir, 'runtime.pid');
 const runtimeLog = path.join(localDir, 'runtime.log');
 const seededMarker = path.join(localDir, 'db-seeded');
 // The mirror stand-in uses CockroachDB's default database name.
@@ -58,19 +67,18 @@ const functionsBase = `http://127.0.0.1:${ports.functions}`;
 
 const say = (line: string) => console.log(line);
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+async function livePid(file: string): Promise<number | null> {
+  if (!existsSync(file)) return null;
+  const pid = Number((await readFile(file, 'utf8')).trim());
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : null;
 }
 
-async function runtimePid(): Promise<number | null> {
-  if (!existsSync(runtimePidFile)) return null;
-  const pid = Number((await readFile(runtimePidFile, 'utf8')).trim());
-  return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : null;
+/** The supervisor's pid, if the recorded one is alive and is this stack's supervisor. */
+async function supervisorPid(): Promise<number | null> {
+  const pid = await livePid(supervisorPidFile);
+  return stackProcesses(localDir).some((p) => p.pid === pid && p.role === 'supervisor')
+    ? pid
+    : null;
 }
 
 function portInUse(port: number): Promise<boolean> {
@@ -124,8 +132,22 @@ async function waitForApi(env: Record<string, string>, timeoutMs: number): Promi
   );
 }
 
+/** A dead supervisor's runtime and functions would keep the port and serve stale code. */
+async function stopLeftovers(): Promise<void> {
+  const left = stackProcesses(localDir);
+  if (left.length > 0) {
+    await stopStack(localDir);
+    say(`leftovers  stopped ${left.length} process(es) a dead runtime left running`);
+  }
+  const legacy = await livePid(legacyPidFile);
+  if (legacy) await stopProcesses([legacy], 15_000);
+  await rm(legacyPidFile, { force: true });
+}
+
 async function start() {
   await mkdir(localDir, { recursive: true });
+  const running = await supervisorPid();
+  if (!running) await stopLeftovers();
   await ensurePostgresInstalled({ cron: true, log: say });
   const { env, externalMirror } = await settings();
   await writeEnvFile(
@@ -169,7 +191,7 @@ async function start() {
     say('seed       supabase/seed.sql loaded');
   }
 
-  if (await runtimePid()) {
+  if (running && processAlive(running)) {
     say('functions  already running');
   } else {
     if (await portInUse(ports.functions)) {
@@ -181,14 +203,19 @@ async function start() {
     const child = spawn(process.execPath, [
       '--import',
       'tsx',
-      path.join(repoRoot, 'scripts/local/runtime.ts'),
+      path.join(repoRoot, 'scripts/local/supervisor.ts'),
     ], {
       cwd: repoRoot,
       detached: true,
       stdio: ['ignore', out, out],
-      env: { ...process.env, ...env, CESAR_FUNCTIONS_PORT: String(ports.functions) },
+      env: {
+        ...process.env,
+        ...env,
+        CESAR_FUNCTIONS_PORT: String(ports.functions),
+        ...stackMarker(localDir, 'supervisor'),
+      },
     });
-    await writeFile(runtimePidFile, `${child.pid}\n`);
+    await writeFile(supervisorPidFile, `${child.pid}\n`);
     child.unref();
   }
   await waitForApi(env, 90_000);
@@ -202,29 +229,37 @@ async function start() {
 }
 
 async function stop() {
-  const pid = await runtimePid();
-  if (pid) {
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 15_000;
-    while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-    say('functions  stopped');
-  }
-  await rm(runtimePidFile, { force: true });
+  // Everything carrying this stack's marker, the supervisor first: nothing is left running.
+  const legacy = await livePid(legacyPidFile);
+  if (legacy) await stopProcesses([legacy], 15_000);
+  if ((await stopStack(localDir)) > 0 || legacy) say('functions  stopped');
+  await rm(supervisorPidFile, { force: true });
+  await rm(legacyPidFile, { force: true });
   for (const spec of [mirror, primary]) {
     if (await stopCluster(spec)) say(`${spec.name.padEnd(10)} stopped`);
   }
 }
 
 async function status() {
-  const pid = await runtimePid();
+  const pid = await supervisorPid();
   say(`primary    ${(await isRunning(primary)) ? `running on ${ports.db}` : 'stopped'}`);
   say(
     `mirror     ${
       (await isRunning(mirror)) ? `running on ${ports.mirror}` : 'stopped (or external)'
     }`,
   );
-  say(`functions  ${pid ? `running on ${ports.functions} (pid ${pid})` : 'stopped'}`);
+  const parts = stackProcesses(localDir);
+  const count = (role: string) => parts.filter((p) => p.role === role).length;
+  const processes = `${count('runtime')} runtime, ${count('function')} Deno function process(es)`;
+  say(
+    `functions  ${
+      pid
+        ? `running on ${ports.functions} (supervisor pid ${pid}; ${processes})`
+        : parts.length > 0
+        ? `not supervised (${processes}): \`npm start\` stops and restarts them`
+        : 'stopped'
+    }`,
+  );
 }
 
 const commands: Record<string, () => Promise<void>> = { start, stop, status };

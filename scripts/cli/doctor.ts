@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
 import { applyMigrations } from '../lib/database.ts';
 import { repoRoot } from '../lib/paths.ts';
+import { functionNames } from '../local/functions.ts';
+import { stackProcesses } from '../local/stack-processes.ts';
 import { type Parsed, single, UsageError } from './args.ts';
 import { CliError, EXIT, settings } from './client.ts';
 import type { CommandResult } from './sync.ts';
@@ -105,6 +108,45 @@ async function checkFunction(base: string, secret: string, name: string): Promis
         'start the local stack (`npm start`) or deploy the functions (supabase functions deploy)',
     };
   }
+}
+
+/**
+ * The local stack's processes (stack-processes.ts): one supervisor, one runtime, one Deno
+ * process per function. Null when there is no local stack here (nothing started, or stopped).
+ */
+export function checkLocalRuntime(localDir: string): Check | null {
+  const parts = stackProcesses(localDir);
+  if (parts.length === 0 && !existsSync(path.join(localDir, 'supervisor.pid'))) return null;
+  const problems: string[] = [];
+  const count = (role: string) => parts.filter((p) => p.role === role).length;
+  for (const role of ['supervisor', 'runtime']) {
+    const n = count(role);
+    if (n === 0) problems.push(`${role} not running`);
+    if (n > 1) problems.push(`${n} ${role}s running`);
+  }
+  const names = functionNames();
+  for (const name of names) {
+    const n = parts.filter((p) => p.role === 'function' && p.fn === name).length;
+    if (n === 0) problems.push(`function ${name} not running`);
+    if (n > 1) problems.push(`function ${name}: ${n} Deno processes`);
+  }
+  const fns = count('function');
+  if (problems.length === 0) {
+    return {
+      name: 'local runtime',
+      ok: true,
+      detail: `supervisor, runtime and ${fns} Deno function processes running`,
+    };
+  }
+  if (fns !== names.length) {
+    problems.push(`${fns} Deno function processes for ${names.length} functions`);
+  }
+  return {
+    name: 'local runtime',
+    ok: false,
+    detail: problems.join('; '),
+    fix: 'npm stop && npm start (it stops every process of this stack, then starts one set)',
+  };
 }
 
 export async function doctorCommand(): Promise<CommandResult> {
@@ -226,6 +268,11 @@ export async function doctorCommand(): Promise<CommandResult> {
       });
     }
   }
+
+  const local = checkLocalRuntime(
+    path.resolve(found.CESAR_LOCAL_DIR ?? path.join(repoRoot, '.local')),
+  );
+  if (local) checks.push(local);
 
   const ok = checks.every((c) => c.ok);
   const human = checks.map((c) =>

@@ -3,10 +3,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { bin, repoRoot } from '../lib/paths.ts';
+import { type RestartPolicy, restartPolicy } from './restart.ts';
+import { STACK_DIR_VAR, stackMarker } from './stack-processes.ts';
 
 // Serves every function under supabase/functions with Deno, from the same index.ts that
 // `supabase functions deploy --use-api` ships. Each function is its own Deno process on a
-// private port (DENO_SERVE_ADDRESS sets where Deno.serve listens), restarted if it exits.
+// private port (DENO_SERVE_ADDRESS sets where Deno.serve listens), restarted with backoff
+// (restart.ts) if it exits. In the local stack each carries the stack's marker
+// (stack-processes.ts), so a runtime that dies cannot leave them running unnoticed.
 
 export const FUNCTIONS_DIR = path.join(repoRoot, 'supabase', 'functions');
 
@@ -33,9 +37,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** Waits until something listens on the port (and gives up early if `child` exits). */
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`exited (${child.signalCode ?? `code ${child.exitCode}`}) before listening`);
+    }
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect({ host: '127.0.0.1', port }, () => {
         socket.end();
@@ -68,16 +80,28 @@ export async function serveFunctions(
   log: (line: string) => void,
 ): Promise<FunctionHost> {
   const served = new Map<string, ServedFunction>();
+  const restarts = new Map<string, RestartPolicy>();
   let stopping = false;
+  const stackDir = process.env[STACK_DIR_VAR];
 
   async function launch(name: string): Promise<void> {
+    if (stopping) return;
+    const policy = restarts.get(name) ?? restartPolicy();
+    restarts.set(name, policy);
+    policy.started();
     const port = await freePort();
     const child = spawn(
       bin('deno'),
       ['run', ...DENO_PERMISSIONS, '--no-prompt', path.join(FUNCTIONS_DIR, name, 'index.ts')],
       {
         cwd: repoRoot,
-        env: { ...process.env, ...env, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`, NO_COLOR: '1' },
+        env: {
+          ...process.env,
+          ...env,
+          ...(stackDir ? stackMarker(stackDir, 'function', name) : {}),
+          DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+          NO_COLOR: '1',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -87,14 +111,16 @@ export async function serveFunctions(
     child.stderr!.on('data', prefix);
     child.on('exit', (code, signal) => {
       if (stopping || served.get(name)?.child !== child) return;
-      log(`[${name}] exited (${signal ?? code}); restarting in 1 s`);
+      const delay = policy.nextDelayMs();
+      log(`[${name}] exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
       setTimeout(
         () => void launch(name).catch((err) => log(`[${name}] restart failed: ${err.message}`)),
-        1000,
+        delay,
       );
     });
+    child.on('error', (err) => log(`[${name}] ${err.message}`));
     served.set(name, { name, port, child });
-    await waitForPort(port, 60_000);
+    await waitForPort(port, 60_000, child);
   }
 
   await Promise.all(functionNames().map(launch));

@@ -35,62 +35,89 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 
 
 export function startGateway(options: GatewayOptions): Promise<http.Server> {
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    if (url.pathname === '/dashboard') {
-      res.writeHead(301, { location: '/dashboard/' });
-      return res.end();
+    // One request can never take the gateway down: a throw becomes a 500 for that request.
+    try {
+      route(options, req, res);
+    } catch (err) {
+      if (!res.headersSent) reply(res, 500, `gateway: ${(err as Error).message}`);
+      else res.destroy(err as Error);
     }
-    const dashboard = /^\/dashboard\/(.*)$/.exec(url.pathname);
-    if (dashboard && req.method === 'GET') {
-      return void serveDashboard(res, dashboard[1]!).catch((err) =>
-        reply(res, 500, `dashboard: ${(err as Error).message}`)
-      );
-    }
-    const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
-    if (!match) {
-      return reply(
-        res,
-        404,
-        `no route for ${url.pathname}; functions live under /functions/v1/<name>`,
-      );
-    }
-    const [, name, rest = ''] = match;
-    const port = options.functionPort(name!);
-    if (port === undefined) return reply(res, 404, `function ${name} is not served here`);
-    const headers = { ...req.headers };
-    for (const h of HOP_BY_HOP) delete headers[h];
-    const upstream = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: req.method,
-        path: `/${name}${rest}${url.search}`,
-        headers,
-        agent,
-      },
-      (up) => {
-        const out = { ...up.headers };
-        for (const h of HOP_BY_HOP) delete out[h];
-        res.writeHead(up.statusCode ?? 502, out);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      if (!res.headersSent) reply(res, 502, `function ${name} did not answer: ${err.message}`);
-      else res.destroy(err);
-    });
-    req.pipe(upstream);
   });
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve(server));
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }
 
+function route(options: GatewayOptions, req: http.IncomingMessage, res: http.ServerResponse) {
+  let url: URL;
+  try {
+    // `GET // HTTP/1.1` is a valid request line but no URL: '//' reads as a host-less authority.
+    url = new URL(req.url ?? '/', 'http://gateway');
+  } catch {
+    return reply(res, 400, `invalid request target ${JSON.stringify(req.url)}`);
+  }
+  if (url.pathname === '/dashboard') {
+    res.writeHead(301, { location: '/dashboard/' });
+    return res.end();
+  }
+  const dashboard = /^\/dashboard\/(.*)$/.exec(url.pathname);
+  if (dashboard && req.method === 'GET') {
+    return void serveDashboard(res, dashboard[1]!).catch((err) =>
+      reply(res, 500, `dashboard: ${(err as Error).message}`)
+    );
+  }
+  const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
+  if (!match) {
+    return reply(
+      res,
+      404,
+      `no route for ${url.pathname}; functions live under /functions/v1/<name>`,
+    );
+  }
+  const [, name, rest = ''] = match;
+  const port = options.functionPort(name!);
+  if (port === undefined) return reply(res, 404, `function ${name} is not served here`);
+  const headers = { ...req.headers };
+  for (const h of HOP_BY_HOP) delete headers[h];
+  const upstream = http.request(
+    {
+      host: '127.0.0.1',
+      port,
+      method: req.method,
+      path: `/${name}${rest}${url.search}`,
+      headers,
+      agent,
+    },
+    (up) => {
+      const out = { ...up.headers };
+      for (const h of HOP_BY_HOP) delete out[h];
+      res.writeHead(up.statusCode ?? 502, out);
+      // A function that dies mid-answer cuts this answer short, and only this one.
+      up.on('error', (err) => res.destroy(err));
+      up.pipe(res);
+    },
+  );
+  upstream.on('error', (err) => {
+    if (!res.headersSent) reply(res, 502, `function ${name} did not answer: ${err.message}`);
+    else res.destroy(err);
+  });
+  // A client that goes away mid-request: drop the upstream call too.
+  req.on('error', () => upstream.destroy());
+  req.pipe(upstream);
+}
+
 function reply(res: http.ServerResponse, status: number, message: string) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { message } }));
+  const body = JSON.stringify({ error: { message } });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 export function serverPort(server: http.Server): number {

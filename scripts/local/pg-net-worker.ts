@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import postgres from 'postgres';
+import { healingPoolOptions } from '../../packages/shared/src/db.ts';
 
 // The worker behind the local pg_net stand-in (pg-net-standin.sql): it takes committed
 // requests from net.http_request_queue, performs them, and writes net._http_response,
@@ -16,11 +17,15 @@ export interface PgNetWorkerOptions {
   /** Responses older than this are deleted, like pg_net's ttl (6 hours by default). */
   responseTtlSeconds?: number;
   log?: (line: string) => void;
+  /** How often the worker checks its LISTEN connection by notifying itself. */
+  heartbeatMs?: number;
 }
 
 export interface PgNetWorker {
   /** Requests performed since start. */
   readonly performed: number;
+  /** Resolves when the worker finds itself broken (its LISTEN connection lost); stop it and start another. */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -37,6 +42,7 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
   const concurrency = options.concurrency ?? 32;
   const log = options.log ?? (() => {});
   const sql = postgres(options.databaseUrl, {
+    ...healingPoolOptions,
     max: 4,
     onnotice: () => {},
     // Its writes are to unlogged tables, as pg_net's are: nothing to wait for at commit.
@@ -144,9 +150,26 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
   }
 
   // The notification carries the request's id; anything it misses, the poll finds.
+  let heard = Date.now();
   const listener = await sql.listen('cesar_pg_net', (id) => {
-    takeNotified(id).catch((err) => log(`pg_net worker: ${err.message}`));
+    if (id === HEARTBEAT) heard = Date.now();
+    else takeNotified(id).catch((err) => log(`pg_net worker: ${err.message}`));
   });
+  // postgres.js listens again when its LISTEN connection drops, but gives up without a word
+  // if the database is not back at that moment; the worker would then only poll. So it
+  // notifies itself every heartbeatMs (5 s) and counts itself broken when none of its own
+  // notifications arrived for three periods.
+  const heartbeatMs = options.heartbeatMs ?? 5000;
+  let fail: (err: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => (fail = resolve));
+  const heartbeat = setInterval(() => {
+    if (Date.now() - heard > 3 * heartbeatMs) {
+      fail(
+        new Error(`no notification for ${Date.now() - heard} ms: its LISTEN connection is lost`),
+      );
+    }
+    sql`select pg_notify('cesar_pg_net', ${HEARTBEAT})`.catch(() => {});
+  }, heartbeatMs);
   const poll = setInterval(kick, options.pollIntervalMs ?? 1000);
   const ttl = options.responseTtlSeconds ?? 6 * 3600;
   const prune = setInterval(() => {
@@ -159,8 +182,10 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
     get performed() {
       return performed;
     },
+    failed,
     async stop() {
       stopped = true;
+      clearInterval(heartbeat);
       clearInterval(poll);
       clearInterval(prune);
       await listener.unlisten().catch(() => {});
@@ -170,6 +195,8 @@ export async function startPgNetWorker(options: PgNetWorkerOptions): Promise<PgN
     },
   };
 }
+
+const HEARTBEAT = 'heartbeat';
 
 class TimeoutError extends Error {}
 

@@ -1,14 +1,20 @@
+import type http from 'node:http';
 import { type FunctionHost, serveFunctions } from './functions.ts';
 import { startGateway } from './gateway.ts';
 import { type PgNetWorker, startPgNetWorker } from './pg-net-worker.ts';
+import { restartPolicy } from './restart.ts';
 
-// The local stack's long-running part, started in the background by `npm start`: the
-// functions behind a gateway on CESAR_FUNCTIONS_PORT, and the pg_net stand-in's worker.
-// It reads the same environment the functions get; SIGTERM stops it and everything it
-// started. The gateway binds its port first, so a port taken by something else stops it
-// before any function is spawned, and a failure while starting stops what had started.
+// The local stack's long-running part, run by the supervisor (supervisor.ts): the functions
+// behind a gateway on CESAR_FUNCTIONS_PORT, and the pg_net stand-in's worker. It reads the
+// same environment the functions get; SIGTERM stops it and everything it started. Each part
+// is restarted with backoff (restart.ts) when it fails: a function process that exits, a
+// gateway whose server fails or closes, a pg_net worker that loses its LISTEN connection or
+// cannot start. A throw nothing catches stops the runtime with code 1, and the supervisor
+// starts it again. The gateway binds its port first, so a port taken by something else stops
+// it before any function is spawned.
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const required = (name: string): string => {
   const value = process.env[name];
@@ -29,21 +35,71 @@ for (
   if (process.env[name]) functionEnv[name] = process.env[name]!;
 }
 
+const port = Number(required('CESAR_FUNCTIONS_PORT'));
+const databaseUrl = required('SUPABASE_DB_URL');
 let functions: FunctionHost | null = null;
 let worker: PgNetWorker | null = null;
-const gateway = await startGateway({
-  port: Number(required('CESAR_FUNCTIONS_PORT')),
-  functionPort: (name) => functions?.port(name),
-});
-
+let gateway: http.Server | null = null;
 let stopping = false;
+
+const gatewayRestarts = restartPolicy();
+async function openGateway(): Promise<void> {
+  const server = await startGateway({ port, functionPort: (name) => functions?.port(name) });
+  gatewayRestarts.started();
+  gateway = server;
+  server.on('error', (err) => {
+    log(`gateway: ${err.message}`);
+    server.close();
+    server.closeAllConnections();
+  });
+  server.once('close', () => {
+    if (!stopping && gateway === server) reopenGateway('closed unexpectedly');
+  });
+}
+function reopenGateway(reason: string): void {
+  gateway = null;
+  const delay = gatewayRestarts.nextDelayMs();
+  log(`gateway ${reason}; reopening in ${delay} ms`);
+  setTimeout(() => {
+    if (stopping) return;
+    openGateway().then(
+      () => log('gateway reopened'),
+      (err) => reopenGateway(`could not open: ${err.message}`),
+    );
+  }, delay);
+}
+
+const workerRestarts = restartPolicy();
+async function superviseWorker(): Promise<void> {
+  while (!stopping) {
+    try {
+      worker = await startPgNetWorker({ databaseUrl, log });
+      workerRestarts.started();
+      log('pg_net worker running');
+      const err = await worker.failed;
+      if (stopping) return;
+      log(`pg_net worker failed: ${err.message}`);
+      await worker.stop().catch((e) => log(`pg_net worker: stopping it: ${e.message}`));
+    } catch (err) {
+      log(`pg_net worker could not start: ${(err as Error).message}`);
+    }
+    worker = null;
+    if (stopping) return;
+    const delay = workerRestarts.nextDelayMs();
+    log(`pg_net worker restarting in ${delay} ms`);
+    await sleep(delay);
+  }
+}
+
 async function shutdown(reason: string, code: number) {
   if (stopping) return;
   stopping = true;
   log(`${reason}: stopping`);
-  const closed = new Promise<void>((resolve) => gateway.close(() => resolve()));
-  gateway.closeAllConnections();
-  await closed;
+  if (gateway) {
+    const closed = new Promise<void>((resolve) => gateway!.close(() => resolve()));
+    gateway.closeAllConnections();
+    await closed;
+  }
   await Promise.allSettled([functions?.stop(), worker?.stop()]);
   log('stopped');
   process.exit(code);
@@ -53,9 +109,10 @@ process.on('SIGINT', () => void shutdown('SIGINT', 0));
 process.on('uncaughtException', (err) => void shutdown(`uncaught ${err.stack ?? err}`, 1));
 
 try {
+  await openGateway();
   functions = await serveFunctions(functionEnv, log);
-  worker = await startPgNetWorker({ databaseUrl: required('SUPABASE_DB_URL'), log });
-  log(`runtime ready: functions on :${required('CESAR_FUNCTIONS_PORT')}, pg_net worker running`);
+  void superviseWorker();
+  log(`runtime ready: functions on :${port}`);
 } catch (err) {
   await shutdown(`start failed: ${(err as Error).message}`, 1);
 }
