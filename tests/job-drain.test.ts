@@ -13,6 +13,26 @@ import { drain, jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
 const sql = testSql(undefined, 12);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs a drain whose handlers never finish in its own process, and SIGKILLs it mid-batch. */
+async function killHangingDrain(type: string, concurrency = 50, batchSize = 50) {
+  const child = spawn(process.execPath, [
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'tests/fixtures/hanging-drain.ts'),
+    databaseUrl(),
+    type,
+    String(concurrency),
+    String(batchSize),
+  ], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  await sleep(100);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+}
+
 describe('drainQueue', () => {
   it('runs every due job once and stores its result', async () => {
     const type = uniqueJobType();
@@ -170,20 +190,7 @@ describe('drainQueue', () => {
       sql,
       Array.from({ length: 30 }, (_, i) => ({ job_type: type, payload: { i } })),
     );
-    const child = spawn(process.execPath, [
-      '--import',
-      'tsx',
-      path.join(repoRoot, 'tests/fixtures/hanging-drain.ts'),
-      databaseUrl(),
-      type,
-    ], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-    await sleep(100);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killHangingDrain(type);
     const held = await jobsOf(sql, type);
     expect(held.filter((r) => r.status === 'running' && r.locked_by === 'doomed-drain'))
       .toHaveLength(30);
@@ -206,6 +213,47 @@ describe('drainQueue', () => {
     expect(rows[0]!.errors).toEqual([
       expect.objectContaining({ kind: 'lease_expired', worker: 'doomed-drain' }),
     ]);
+  });
+
+  it('charges no attempt to the jobs a killed drain had claimed but not started', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds, max_attempts) values (${type}, 2, 2)`;
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 30 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    // Five slots, a batch of thirty: five handlers start, twenty-five jobs wait in its queue.
+    await killHangingDrain(type, 5, 30);
+    const held = await jobsOf(sql, type);
+    expect(held.filter((r) => r.status === 'running' && r.locked_by === 'doomed-drain'))
+      .toHaveLength(30);
+    expect(held.filter((r) => r.attempts === 1)).toHaveLength(5);
+    expect(held.filter((r) => r.attempts === 0)).toHaveLength(25);
+
+    // Killed twice more, each time with the same jobs waiting: still not charged.
+    for (let kill = 0; kill < 2; kill++) {
+      await sleep(2_100);
+      await killHangingDrain(type, 5, 30);
+    }
+    await sleep(2_100);
+    await drain(sql, { [type]: () => Promise.resolve() }, { jobTypes: [type] });
+    const rows = await jobsOf(sql, type);
+    const kinds = (r: (typeof rows)[number]) => r.errors.map((e) => e.kind);
+    // Each claim starts the first five by id. The first five started under two killed drains:
+    // two lost attempts, failed for good (max_attempts 2) by the third drain's claim, which then
+    // started the next five; those lost one attempt and ran on their second.
+    for (const r of rows.slice(0, 5)) {
+      expect(r).toMatchObject({ status: 'failed', attempts: 2 });
+      expect(kinds(r)).toEqual(['lease_expired', 'lease_expired']);
+    }
+    for (const r of rows.slice(5, 10)) {
+      expect(r).toMatchObject({ status: 'completed', attempts: 2 });
+      expect(kinds(r)).toEqual(['lease_expired']);
+    }
+    // Twenty jobs sat claimed in three killed drains and never started: one attempt, theirs.
+    for (const r of rows.slice(10)) {
+      expect(r).toMatchObject({ status: 'completed', attempts: 1, errors: [] });
+    }
   });
 });
 

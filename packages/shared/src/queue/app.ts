@@ -15,7 +15,7 @@ export const drainRequest = z.object({
   /** Why the drain was called: `doorbell`, `tick`, `cli`... (informational). */
   reason: z.string().max(100).optional(),
   budget_ms: z.number().int().min(100).max(120_000).default(DEFAULT_BUDGET_MS),
-  concurrency: z.number().int().min(1).max(200).default(10),
+  concurrency: z.number().int().min(1).max(200).default(100),
   batch_size: z.number().int().min(1).max(1_000).default(100),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
 }).strict();

@@ -9,6 +9,7 @@ import {
   type Completion,
   failJobs,
   type Failure,
+  startJobs,
 } from './queries.ts';
 
 /** What a handler gets: its job, the database, the clock, outbound fetch, and an abort signal. */
@@ -81,6 +82,12 @@ const FLUSH_INTERVAL_MS = 100;
  * in the local queue: at most `batchSize`, and the drain stops claiming once its budget is
  * spent, well before their leases run out. Two drains can overlap safely: claims skip each
  * other's rows, and outcomes are fenced by lease.
+ *
+ * An attempt is charged when its handler starts, durably before it starts: the claim charges
+ * the jobs that fill the free slots, and jobs taken from the local queue later are charged a
+ * group of free slots at a time (cesar.start_jobs, which also renews their lease). A drain
+ * that dies leaves its unstarted jobs to expire uncharged; a job whose handler started (and
+ * perhaps killed the drain) is charged, so it cannot run for ever.
  */
 export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
   const started = performance.now();
@@ -116,6 +123,15 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     result.superseded += done.length - completedIds.length + failed.length - failedRows.length;
   }
 
+  /** Starts as many jobs from the local queue as there are free slots. */
+  async function startFromLocal(): Promise<void> {
+    const wave = local.splice(0, options.concurrency - running.size);
+    const started = await startJobs(deps.sql, options.worker, wave);
+    // Cancelled or taken over while waiting here.
+    result.superseded += wave.length - started.length;
+    started.forEach(start);
+  }
+
   function start(job: ClaimedJob): void {
     const task = runJob(deps, job).then((outcome) => {
       if (outcome.ok) {
@@ -132,7 +148,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // recorded, which frees the slot).
   let claimAgainAfterFinish = false;
   for (;;) {
-    while (running.size < options.concurrency && local.length > 0) start(local.shift()!);
+    if (running.size < options.concurrency && local.length > 0) await startFromLocal();
     if (claiming && performance.now() >= deadline) {
       claiming = false;
       result.stopped = 'budget';
@@ -144,9 +160,10 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         worker: options.worker,
         batchSize: options.batchSize,
         jobTypes: options.jobTypes,
+        start: options.concurrency - running.size,
       });
       result.claimed += jobs.length;
-      local.push(...jobs);
+      for (const job of jobs) job.started ? start(job) : local.push(job);
       if (jobs.length > 0) continue;
       claiming = false;
       claimAgainAfterFinish = running.size > 0;

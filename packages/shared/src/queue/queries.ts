@@ -20,6 +20,8 @@ export interface ClaimedJob {
   backoff_base_seconds: number;
   backoff_cap_seconds: number;
   lease_seconds: number;
+  /** Charged and started by the claim; false: leased only, to be started with startJobs. */
+  started: boolean;
 }
 
 export async function claimJobs(
@@ -29,19 +31,45 @@ export async function claimJobs(
     batchSize: number;
     jobTypes?: string[] | null;
     defaultLeaseSeconds?: number;
+    /** How many of the claimed jobs start now (all when not given). */
+    start?: number;
   },
 ): Promise<ClaimedJob[]> {
   const rows = await sql<ClaimedJob[]>`
     select * from cesar.claim_jobs(${options.worker}, ${options.batchSize},
                                    ${options.jobTypes ?? null}::text[], ${
     options.defaultLeaseSeconds ?? 60
-  })
+  }, ${options.start ?? null}::int)
   `;
   return rows.map((row) => ({
     ...row,
     backoff_base_seconds: Number(row.backoff_base_seconds),
     backoff_cap_seconds: Number(row.backoff_cap_seconds),
   }));
+}
+
+/**
+ * Starts jobs this worker claimed without starting: charges their attempt and renews their
+ * lease. Returns them with their new attempt number and lease; a job cancelled or taken over
+ * meanwhile is left out.
+ */
+export async function startJobs(
+  sql: Sql,
+  worker: string,
+  jobs: ClaimedJob[],
+): Promise<ClaimedJob[]> {
+  if (jobs.length === 0) return [];
+  const rows = await sql<Array<{ id: string; attempts: number; locked_until: Date }>>`
+    select * from cesar.start_jobs(${worker}, ${jobs.map((j) => j.id)}::bigint[],
+                                   ${jobs.map((j) => j.lease_seconds)}::int[])
+  `;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return jobs.flatMap((job) => {
+    const row = byId.get(job.id);
+    return row
+      ? [{ ...job, attempts: row.attempts, locked_until: row.locked_until, started: true }]
+      : [];
+  });
 }
 
 export interface Completion {

@@ -1,0 +1,207 @@
+-- Why: an attempt should mean that a handler started. A drain claims a batch into its local
+-- queue and starts `concurrency` of them at once; the rest waited there already charged, so a
+-- drain killed mid-batch cost attempts to jobs that never ran (256 of 500 jobs needed a second
+-- attempt after three kills; five kills failed a job that never ran). Now a claim charges only
+-- the jobs it starts at once; a drain charges the others when it starts them
+-- (cesar.start_jobs), and a lease that expires on a job that never started takes no attempt.
+
+-- When the current attempt's handler started; null while the job waits, claimed, in a
+-- drain's local queue. Jobs running before this migration did start.
+alter table cesar.job_queue add column started_at timestamptz;
+update cesar.job_queue set started_at = updated_at where status = 'running';
+
+drop function cesar.claim_jobs(text, integer, text[], integer);
+
+-- Claims up to `batch_size` due jobs for `worker` in one statement and returns them with
+-- their type's policy. Due means pending with run_at <= now(), or running with an expired
+-- lease (its drain died): such a job is taken over, and if its handler had started, the lost
+-- attempt is recorded. The first `start_count` jobs (all when null), in priority order, are
+-- started: their attempt is charged and `started` is true. The others are only leased: the
+-- drain starts them with cesar.start_jobs when it has room.
+--
+create function cesar.claim_jobs(
+  worker text,
+  batch_size integer,
+  job_types text[] default null,
+  default_lease_seconds integer default 60,
+  start_count integer default null
+) returns table (
+  id bigint,
+  job_type text,
+  payload jsonb,
+  attempts integer,
+  max_attempts integer,
+  priority integer,
+  run_at timestamptz,
+  created_at timestamptz,
+  locked_until timestamptz,
+  backoff_base_seconds numeric,
+  backoff_cap_seconds numeric,
+  lease_seconds integer,
+  started boolean
+)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  capped_count integer;
+  -- Extra candidates to look at when some due jobs belong to capped types.
+  spare integer := 0;
+begin
+  if batch_size is null or batch_size < 1 then
+    return;
+  end if;
+
+  -- A claim need not survive a server crash: if its commit record is lost, the job is simply
+  -- due again and runs again, as after an expired lease (delivery is at least once either
+  -- way). Not waiting for the WAL flush takes the fsync off the start of every job: on the
+  -- local stack it cut the median claim-to-handler-start of a drain call from 1.15 ms to
+  -- 0.74 ms.
+  perform set_config('synchronous_commit', 'off', true);
+
+  -- Per-type caps: lock every capped type that has due jobs, in one sorted pass.
+  perform pg_advisory_xact_lock(hashtext('cesar.job_queue'), hashtext(capped.job_type))
+  from (
+    select t.job_type from cesar.job_types t
+    where t.concurrency is not null
+      and (claim_jobs.job_types is null or t.job_type = any (claim_jobs.job_types))
+      and exists (
+        select from cesar.job_queue q
+        where q.job_type = t.job_type
+          and ((q.status = 'pending' and q.run_at <= now()) or (q.status = 'running' and q.locked_until < now())))
+    order by t.job_type
+  ) capped;
+  get diagnostics capped_count = row_count;
+  if capped_count > 0 then
+    spare := claim_jobs.batch_size;
+  end if;
+
+  -- The claim must walk the pending index in order and stop at the batch: an ordered index
+  -- scan also marks the entries of finished jobs dead as it passes them, so the next claim
+  -- skips them. With stale statistics after a burst the planner would rather take a bitmap
+  -- scan and sort every pending entry, dead ones included: after draining 20,000 jobs that
+  -- made a 0.14 ms claim take 1.2 ms, every time, until vacuum. (Set for the rest of this
+  -- claim's transaction only.)
+  perform set_config('enable_bitmapscan', 'off', true);
+
+  return query
+  -- Two sources, each read in its own index order: due pending jobs, and running jobs whose
+  -- lease ran out. When capped types are due, look at twice the batch so that capped types
+  -- with no room do not starve it; the extra rows stay locked only until this statement ends.
+  with pending as (
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
+    from cesar.job_queue q
+    where q.status = 'pending' and q.run_at <= now()
+      and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
+      -- A job with a serial key waits for the earlier unfinished jobs of its key.
+      and (q.serial_key is null or not exists (
+        select from cesar.job_queue e
+        where e.serial_key = q.serial_key and e.id < q.id and e.status in ('pending', 'running')))
+    order by q.priority desc, q.run_at, q.id
+    limit claim_jobs.batch_size + spare
+    for update skip locked
+  ), expired as (
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
+    from cesar.job_queue q
+    where q.status = 'running' and q.locked_until < now() and q.attempts < q.max_attempts
+      and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
+    order by q.locked_until
+    limit claim_jobs.batch_size
+    for update skip locked
+  ), dead as (
+    -- A job whose lease expired on its last attempt is failed for good, not retried.
+    update cesar.job_queue q
+    set status = 'failed', finished_at = now(), updated_at = now(),
+        last_error = 'lease expired: the drain running attempt ' || q.attempts || ' stopped before recording an outcome',
+        errors = q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', 'lease_expired',
+                   'error', 'lease expired', 'worker', q.locked_by),
+        locked_by = null, locked_until = null
+    where q.id in (
+      select d.id from cesar.job_queue d
+      where d.status = 'running' and d.locked_until < now() and d.attempts >= d.max_attempts
+        and d.started_at is not null
+        and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
+      limit 1000
+      for update skip locked)
+  ), candidates as (
+    select c.id, c.job_type, c.priority, c.run_at, t.concurrency,
+           coalesce(t.lease_seconds, claim_jobs.default_lease_seconds) as lease_seconds,
+           coalesce(c.backoff_base_seconds, t.backoff_base_seconds, 300) as backoff_base_seconds,
+           coalesce(c.backoff_cap_seconds, t.backoff_cap_seconds, 3600) as backoff_cap_seconds
+    from (select * from pending union all select * from expired) c
+    left join cesar.job_types t on t.job_type = c.job_type
+  ), chosen as (
+    -- No capped type is due: every candidate may run (the common case, and the cheap one:
+    -- the branch below is skipped as a whole).
+    (select c.id, c.priority, c.run_at, c.lease_seconds, c.backoff_base_seconds, c.backoff_cap_seconds
+     from candidates c
+     where spare = 0
+     limit claim_jobs.batch_size)
+    union all
+    -- Capped types are due: per type, take only as many as its cap leaves room for.
+    (select r.id, r.priority, r.run_at, r.lease_seconds, r.backoff_base_seconds, r.backoff_cap_seconds
+     from (
+       select c.*,
+              row_number() over (partition by c.job_type order by c.priority desc, c.run_at, c.id) as nth,
+              case when c.concurrency is null then 0 else (
+                select count(*) from cesar.job_queue r
+                where r.job_type = c.job_type and r.status = 'running' and r.locked_until >= now()
+              ) end as running
+       from candidates c
+       where spare > 0
+     ) r
+     where r.concurrency is null or r.nth <= r.concurrency - r.running
+     order by r.priority desc, r.run_at, r.id
+     limit claim_jobs.batch_size)
+  ), numbered as (
+    select ch.*, row_number() over (order by ch.priority desc, ch.run_at, ch.id) <= coalesce(claim_jobs.start_count, claim_jobs.batch_size) as starts
+    from chosen ch
+  )
+  update cesar.job_queue q
+  set status = 'running',
+      attempts = q.attempts + case when n.starts then 1 else 0 end,
+      started_at = case when n.starts then now() end,
+      locked_by = claim_jobs.worker,
+      locked_until = now() + make_interval(secs => n.lease_seconds),
+      updated_at = now(),
+      -- Taken over from a drain that died: an attempt whose handler started is lost.
+      errors = case when q.status = 'running' and q.started_at is not null
+                 then q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', 'lease_expired',
+                        'error', 'lease expired', 'worker', q.locked_by)
+                 else q.errors end,
+      last_error = case when q.status = 'running' and q.started_at is not null then 'lease expired' else q.last_error end
+  from numbered n
+  where q.id = n.id
+  returning q.id, q.job_type, q.payload, q.attempts, q.max_attempts, q.priority, q.run_at, q.created_at,
+            q.locked_until, n.backoff_base_seconds, n.backoff_cap_seconds, n.lease_seconds, n.starts;
+end
+$$;
+
+
+-- Starts jobs a drain claimed without starting (see cesar.claim_jobs): charges their attempt
+-- and renews their lease from now, for the ones this worker still holds (a cancelled job, or
+-- one taken over after its lease ran out, is left out). Returns the started jobs' attempt
+-- numbers, the token their outcomes must present. One statement per group of free slots.
+create function cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[])
+returns table (id bigint, attempts integer, locked_until timestamptz)
+language sql
+volatile
+set search_path = ''
+as $$
+  update cesar.job_queue q
+  set attempts = q.attempts + 1, started_at = now(), updated_at = now(),
+      locked_until = now() + make_interval(secs => s.lease_seconds)
+  from unnest(start_jobs.ids, start_jobs.lease_seconds) as s (id, lease_seconds)
+  where q.id = s.id and q.status = 'running' and q.locked_by = start_jobs.worker
+    and q.started_at is null
+  returning q.id, q.attempts, q.locked_until
+$$;
+
+revoke execute on function cesar.claim_jobs(text, integer, text[], integer, integer),
+  cesar.start_jobs(text, bigint[], integer[])
+  from public, anon, authenticated;
+grant execute on function cesar.claim_jobs(text, integer, text[], integer, integer),
+  cesar.start_jobs(text, bigint[], integer[])
+  to service_role;
