@@ -282,6 +282,54 @@ describe('push to the mirror', () => {
     }
   });
 
+  it('reports a run that died as failed once its lease lapsed, and the next run takes over', async () => {
+    await sql`update cesar.sync_state
+              set status = 'in_progress', lease_holder = 'sync:dead', error_message = null,
+                  lease_until = now() - interval '1 second'
+              where table_name = 'public.agents' and direction = 'up'`;
+    const [live] = await sql`select status, error_message from cesar.sync_lag
+                             where table_name = 'public.agents' and direction = 'up'`;
+    expect(live).toMatchObject({
+      status: 'failed',
+      error_message: expect.stringMatching(/^run sync:dead stopped without recording an outcome/),
+    });
+    ok((await push(['public.agents']))[0]);
+    const [state] = await sql`select status, lease_holder, error_message from cesar.sync_state
+                              where table_name = 'public.agents' and direction = 'up'`;
+    expect(state).toEqual({ status: 'completed', lease_holder: null, error_message: null });
+  });
+
+  it('renews its lease while it works, so a long run keeps its table', async () => {
+    const lease = { seconds: 1, heartbeatMs: 200 };
+    // The run waits on the outbox, locked here for three lease periods.
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holding = sql.begin(async (tx) => {
+      await tx`lock table cesar.sync_outbox in access exclusive mode`;
+      locked();
+      await new Promise((r) => setTimeout(r, 3_000));
+    });
+    await isLocked;
+    const run = runSync({ primary: sql, mirror, random: () => 0.5, lease }, {
+      tables: ['public.agents'],
+      direction: 'up',
+      dryRun: false,
+      batchSize: 1000,
+      budgetMs: 60_000,
+    });
+    const seen: boolean[] = [];
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const [row] = await sql`select lease_holder is not null and lease_until > now() as held
+                              from cesar.sync_state
+                              where table_name = 'public.agents' and direction = 'up'`;
+      seen.push(row!.held);
+    }
+    await holding;
+    ok((await run)[0]);
+    expect(seen.every(Boolean), JSON.stringify(seen)).toBe(true);
+  });
+
   it('verifies: equal after a push, then finds a changed, a missing and an extra row', async () => {
     ok((await push(['public.sessions']))[0]);
     expect(await verifyTable(sql, mirror, 'public.sessions')).toMatchObject({

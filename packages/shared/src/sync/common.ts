@@ -13,6 +13,14 @@ export interface SyncDeps {
   mirror: Sql;
   random: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** A run's lease on its table (run.ts's LEASE by default; tests shorten it). */
+  lease?: Lease;
+}
+
+/** A run holds its lease for `seconds` and renews it every `heartbeatMs` while it works. */
+export interface Lease {
+  seconds: number;
+  heartbeatMs: number;
 }
 
 export interface SyncOptions {

@@ -1,6 +1,6 @@
 import type { Sql } from '../db.ts';
 import { pullTable } from './pull.ts';
-import type { SyncDeps, SyncResult } from './common.ts';
+import type { Lease, SyncDeps, SyncResult } from './common.ts';
 import { pushTable } from './push.ts';
 import { logIngestion } from '../workflows/queries.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
@@ -36,7 +36,12 @@ export type RestoreOutcome =
   | Failed
   | Busy;
 
-const LEASE_SECONDS = 300;
+// A run holds its lease for 30 s and renews it every 10 s while it works, so a run whose
+// process died (a mirror crash, a killed instance) blocks its table for at most 30 s, not for
+// a long fixed lease. The heartbeat stops at the run's budget plus HEARTBEAT_GRACE_MS: a run
+// stuck past that loses its lease like a dead one.
+export const LEASE: Lease = { seconds: 30, heartbeatMs: 10_000 };
+const HEARTBEAT_GRACE_MS = 60_000;
 export const DEFAULT_LOOKBACK_SECONDS = 300;
 
 export async function declaredTables(primary: Sql): Promise<string[]> {
@@ -48,17 +53,50 @@ export async function declaredTables(primary: Sql): Promise<string[]> {
 
 type Lane = 'up' | 'down' | 'restore';
 
-async function takeLease(primary: Sql, table: string, lane: Lane, holder: string) {
+/**
+ * Takes the (table, lane) lease if it is free or expired. Taking over from a run that died
+ * says so in error_message until this run records its own outcome.
+ */
+async function takeLease(
+  primary: Sql,
+  table: string,
+  lane: Lane,
+  holder: string,
+  lease: Lease,
+) {
   const rows = await primary`
     insert into cesar.sync_state as s (table_name, direction, status, lease_holder, lease_until)
-    values (${table}, ${lane}, 'in_progress', ${holder}, now() + make_interval(secs => ${LEASE_SECONDS}))
+    values (${table}, ${lane}, 'in_progress', ${holder}, now() + make_interval(secs => ${lease.seconds}))
     on conflict (table_name, direction) do update
       set lease_holder = excluded.lease_holder, lease_until = excluded.lease_until,
-          status = 'in_progress', updated_at = now()
+          status = 'in_progress', updated_at = now(),
+          error_message = case when s.status = 'in_progress' and s.lease_holder is not null
+            then 'run ' || s.lease_holder || ' stopped without recording an outcome (lease expired '
+                 || s.lease_until || '); taken over by ' || excluded.lease_holder
+            else s.error_message end
       where s.lease_until < now() or s.lease_holder = excluded.lease_holder
     returning 1
   `;
   return rows.length === 1;
+}
+
+/** Renews the lease every heartbeatMs until stopped or until `untilMs` (performance.now()). */
+function heartbeat(
+  primary: Sql,
+  table: string,
+  lane: Lane,
+  holder: string,
+  lease: Lease,
+  untilMs: number,
+) {
+  const timer = setInterval(() => {
+    if (performance.now() > untilMs) return clearInterval(timer);
+    primary`
+      update cesar.sync_state set lease_until = now() + make_interval(secs => ${lease.seconds})
+      where table_name = ${table} and direction = ${lane} and lease_holder = ${holder}
+    `.catch(() => {/* the primary is away: the run's own statements fail and say so */});
+  }, lease.heartbeatMs);
+  return () => clearInterval(timer);
 }
 
 interface Finished {
@@ -94,15 +132,28 @@ function describeError(err: unknown): string {
 
 /** Runs `work` under the (table, lane) lease and records how it ended. */
 async function leased<T extends { stopped: 'done' | 'budget' }>(
-  primary: Sql,
+  deps: SyncDeps,
   table: string,
   lane: Lane,
-  work: () => Promise<T>,
-  tally: (result: T) => { moved: number; conflicts: number },
-  dryRun: boolean,
+  run: {
+    work: () => Promise<T>;
+    tally: (result: T) => { moved: number; conflicts: number };
+    dryRun: boolean;
+    budgetMs: number;
+  },
 ): Promise<(T & { status: 'completed' | 'in_progress' }) | Failed | Busy> {
+  const { primary, lease = LEASE } = deps;
+  const { work, tally, dryRun } = run;
   const holder = `sync:${crypto.randomUUID()}`;
-  if (!(await takeLease(primary, table, lane, holder))) return { table, status: 'busy' };
+  if (!(await takeLease(primary, table, lane, holder, lease))) return { table, status: 'busy' };
+  const stopHeartbeat = heartbeat(
+    primary,
+    table,
+    lane,
+    holder,
+    lease,
+    performance.now() + run.budgetMs + HEARTBEAT_GRACE_MS,
+  );
   try {
     const result = await work();
     const status = result.stopped === 'done' ? 'completed' : 'in_progress';
@@ -123,6 +174,8 @@ async function leased<T extends { stopped: 'done' | 'budget' }>(
       error,
     });
     return { table, status: 'failed', error };
+  } finally {
+    stopHeartbeat();
   }
 }
 
@@ -141,15 +194,13 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
         budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
         lookbackSeconds: request.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS,
       };
-      const outcome = await leased(
-        deps.primary,
-        table,
-        direction,
-        () =>
+      const outcome = await leased(deps, table, direction, {
+        work: () =>
           direction === 'up' ? pushTable(deps, table, options) : pullTable(deps, table, options),
-        (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
-        request.dryRun,
-      );
+        tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
+        dryRun: request.dryRun,
+        budgetMs: options.budgetMs,
+      });
       outcomes.push('direction' in outcome ? outcome : { ...outcome, direction });
       // Pulls ingest data: each one that applied something, or failed, is in
       // public.ingestion_log (a pull that found nothing is not news).
@@ -178,19 +229,14 @@ export async function runRestore(
   const tables = request.tables ?? (await declaredTables(deps.primary));
   const outcomes: RestoreOutcome[] = [];
   for (const table of tables) {
+    const budgetMs = Math.max(0, request.budgetMs - (performance.now() - started));
     outcomes.push(
-      await leased(
-        deps.primary,
-        table,
-        'restore',
-        () =>
-          restoreTable(deps, table, {
-            batchSize: request.batchSize,
-            budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
-          }),
-        (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: 0 }),
-        false,
-      ),
+      await leased(deps, table, 'restore', {
+        work: () => restoreTable(deps, table, { batchSize: request.batchSize, budgetMs }),
+        tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: 0 }),
+        dryRun: false,
+        budgetMs,
+      }),
     );
   }
   return outcomes;
