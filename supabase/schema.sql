@@ -168,10 +168,10 @@ end
 $$;
 
 --
--- Name: claim_jobs(text, integer, text[], integer); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: claim_jobs(text, integer, text[], integer, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[] DEFAULT NULL::text[], default_lease_seconds integer DEFAULT 60) RETURNS TABLE(id bigint, job_type text, payload jsonb, attempts integer, max_attempts integer, priority integer, run_at timestamp with time zone, created_at timestamp with time zone, locked_until timestamp with time zone, backoff_base_seconds numeric, backoff_cap_seconds numeric, lease_seconds integer)
+CREATE FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[] DEFAULT NULL::text[], default_lease_seconds integer DEFAULT 60, start_count integer DEFAULT NULL::integer) RETURNS TABLE(id bigint, job_type text, payload jsonb, attempts integer, max_attempts integer, priority integer, run_at timestamp with time zone, created_at timestamp with time zone, locked_until timestamp with time zone, backoff_base_seconds numeric, backoff_cap_seconds numeric, lease_seconds integer, started boolean)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -252,6 +252,7 @@ begin
     where q.id in (
       select d.id from cesar.job_queue d
       where d.status = 'running' and d.locked_until < now() and d.attempts >= d.max_attempts
+        and d.started_at is not null
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
       for update skip locked)
@@ -265,13 +266,13 @@ begin
   ), chosen as (
     -- No capped type is due: every candidate may run (the common case, and the cheap one:
     -- the branch below is skipped as a whole).
-    (select c.id, c.lease_seconds, c.backoff_base_seconds, c.backoff_cap_seconds
+    (select c.id, c.priority, c.run_at, c.lease_seconds, c.backoff_base_seconds, c.backoff_cap_seconds
      from candidates c
      where spare = 0
      limit claim_jobs.batch_size)
     union all
     -- Capped types are due: per type, take only as many as its cap leaves room for.
-    (select r.id, r.lease_seconds, r.backoff_base_seconds, r.backoff_cap_seconds
+    (select r.id, r.priority, r.run_at, r.lease_seconds, r.backoff_base_seconds, r.backoff_cap_seconds
      from (
        select c.*,
               row_number() over (partition by c.job_type order by c.priority desc, c.run_at, c.id) as nth,
@@ -285,22 +286,27 @@ begin
      where r.concurrency is null or r.nth <= r.concurrency - r.running
      order by r.priority desc, r.run_at, r.id
      limit claim_jobs.batch_size)
+  ), numbered as (
+    select ch.*, row_number() over (order by ch.priority desc, ch.run_at, ch.id) <= coalesce(claim_jobs.start_count, claim_jobs.batch_size) as starts
+    from chosen ch
   )
   update cesar.job_queue q
   set status = 'running',
-      attempts = q.attempts + 1,
+      attempts = q.attempts + case when n.starts then 1 else 0 end,
+      started_at = case when n.starts then now() end,
       locked_by = claim_jobs.worker,
-      locked_until = now() + make_interval(secs => chosen.lease_seconds),
+      locked_until = now() + make_interval(secs => n.lease_seconds),
       updated_at = now(),
-      errors = case when q.status = 'running'
+      -- Taken over from a drain that died: an attempt whose handler started is lost.
+      errors = case when q.status = 'running' and q.started_at is not null
                  then q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', 'lease_expired',
                         'error', 'lease expired', 'worker', q.locked_by)
                  else q.errors end,
-      last_error = case when q.status = 'running' then 'lease expired' else q.last_error end
-  from chosen
-  where q.id = chosen.id
+      last_error = case when q.status = 'running' and q.started_at is not null then 'lease expired' else q.last_error end
+  from numbered n
+  where q.id = n.id
   returning q.id, q.job_type, q.payload, q.attempts, q.max_attempts, q.priority, q.run_at, q.created_at,
-            q.locked_until, chosen.backoff_base_seconds, chosen.backoff_cap_seconds, chosen.lease_seconds;
+            q.locked_until, n.backoff_base_seconds, n.backoff_cap_seconds, n.lease_seconds, n.starts;
 end
 $$;
 
@@ -1091,6 +1097,23 @@ CREATE FUNCTION cesar.single_key_column(target oid) RETURNS text
 $$;
 
 --
+-- Name: start_jobs(text, bigint[], integer[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[]) RETURNS TABLE(id bigint, attempts integer, locked_until timestamp with time zone)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update cesar.job_queue q
+  set attempts = q.attempts + 1, started_at = now(), updated_at = now(),
+      locked_until = now() + make_interval(secs => s.lease_seconds)
+  from unnest(start_jobs.ids, start_jobs.lease_seconds) as s (id, lease_seconds)
+  where q.id = s.id and q.status = 'running' and q.locked_by = start_jobs.worker
+    and q.started_at is null
+  returning q.id, q.attempts, q.locked_until
+$$;
+
+--
 -- Name: sync_backfill(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1433,6 +1456,7 @@ CREATE TABLE cesar.job_queue (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
+    started_at timestamp with time zone,
     CONSTRAINT job_queue_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT job_queue_backoff_base_seconds_check CHECK ((backoff_base_seconds > (0)::numeric)),
     CONSTRAINT job_queue_backoff_cap_seconds_check CHECK ((backoff_cap_seconds > (0)::numeric)),
@@ -1597,7 +1621,10 @@ CREATE TABLE cesar.sync_tables (
 CREATE VIEW cesar.sync_lag AS
  SELECT t.table_name,
     d.direction,
-    COALESCE(s.status, 'pending'::text) AS status,
+        CASE
+            WHEN ((s.status = 'in_progress'::text) AND (s.lease_until < now())) THEN 'failed'::text
+            ELSE COALESCE(s.status, 'pending'::text)
+        END AS status,
     s.last_sync_at,
     (EXTRACT(epoch FROM (now() - s.last_sync_at)))::bigint AS lag_seconds,
     COALESCE(s.records_synced, (0)::bigint) AS records_synced,
@@ -1608,7 +1635,10 @@ CREATE VIEW cesar.sync_lag AS
               WHERE (o.table_name = t.table_name))
             ELSE NULL::bigint
         END AS dirty_rows,
-    s.error_message
+        CASE
+            WHEN ((s.status = 'in_progress'::text) AND (s.lease_until < now())) THEN (((('run '::text || COALESCE(s.lease_holder, '?'::text)) || ' stopped without recording an outcome (lease expired '::text) || s.lease_until) || '); the next run takes over'::text)
+            ELSE s.error_message
+        END AS error_message
    FROM ((cesar.sync_tables t
      CROSS JOIN ( VALUES ('up'::text), ('down'::text)) d(direction))
      LEFT JOIN cesar.sync_state s ON (((s.table_name = t.table_name) AND (s.direction = d.direction))))
@@ -3551,11 +3581,11 @@ REVOKE ALL ON FUNCTION cesar.claim_events(batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.claim_events(batch_size integer) TO service_role;
 
 --
--- Name: FUNCTION claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer, start_count integer); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer) TO service_role;
+REVOKE ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer, start_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer, start_count integer) TO service_role;
 
 --
 -- Name: FUNCTION clear_sync_outbox(target text, keys text[], event_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
@@ -3746,6 +3776,13 @@ GRANT ALL ON FUNCTION cesar.setting(setting_name text) TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.single_key_column(target oid) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.single_key_column(target oid) TO service_role;
+
+--
+-- Name: FUNCTION start_jobs(worker text, ids bigint[], lease_seconds integer[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[]) TO service_role;
 
 --
 -- Name: FUNCTION sync_backfill(target text); Type: ACL; Schema: cesar; Owner: -

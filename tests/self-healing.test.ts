@@ -1,0 +1,303 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClusterSpec, startCluster, stopCluster } from '../scripts/lib/pg-cluster.ts';
+import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
+
+// Outages on a running local stack (what `npm start` runs), healed with no restart of
+// anything: the primary stopped and started while requests arrive, the mirror stopped and
+// SIGKILLed in the middle of a push. The function processes must be the same instances
+// afterwards: each pool's application name carries its instance's random id.
+
+let stack: TempStack;
+let sql: postgres.Sql;
+let primary: ClusterSpec;
+let mirror: ClusterSpec;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  stack = await startTempStack();
+  const local = stack.env.CESAR_LOCAL_DIR!;
+  primary = {
+    name: 'primary',
+    dataDir: path.join(local, 'db'),
+    port: Number(stack.env.CESAR_DB_PORT),
+    cron: true,
+    durable: true,
+  };
+  mirror = {
+    name: 'mirror',
+    dataDir: path.join(local, 'mirror'),
+    port: Number(stack.env.CESAR_MIRROR_PORT),
+    cron: false,
+    durable: true,
+  };
+  sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
+}, 180_000);
+
+afterAll(async () => {
+  await sql?.end({ timeout: 1 });
+  await stack?.destroy();
+}, 60_000);
+
+/** A call to a function of the stack, timed; never throws (a refused call is status 0). */
+async function call(fn: string, init: { method?: string; body?: unknown } = {}) {
+  const started = performance.now();
+  try {
+    const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/${fn}`, {
+      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+      headers: {
+        authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+        'content-type': 'application/json',
+      },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const body = jsonOrText(await res.text());
+    return { status: res.status, body, ms: performance.now() - started };
+  } catch (err) {
+    return { status: 0, body: String(err), ms: performance.now() - started };
+  }
+}
+
+function jsonOrText(text: string) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Milliseconds until `check` holds, polling; fails after `timeoutMs`. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number) {
+  const started = performance.now();
+  while (!(await check().catch(() => false))) {
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`${what}: not within ${timeoutMs} ms`);
+    }
+    await sleep(100);
+  }
+  return Math.round(performance.now() - started);
+}
+
+/** The function instances connected to the primary: their application names. */
+async function instances(fn: string): Promise<string[]> {
+  const rows = await sql<Array<{ name: string }>>`
+    select distinct application_name as name from pg_stat_activity
+    where application_name like ${`cesar-edge/${fn}/%`} order by 1`;
+  return rows.map((r) => r.name);
+}
+
+/** SIGKILLs a cluster's postmaster, as a crash would. */
+async function killCluster(spec: ClusterSpec) {
+  const pid = Number(
+    (await readFile(path.join(spec.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+  );
+  process.kill(pid, 'SIGKILL');
+  await until(`${spec.name} postmaster gone`, () => {
+    try {
+      process.kill(pid, 0);
+      return Promise.resolve(false);
+    } catch {
+      return Promise.resolve(true);
+    }
+  }, 10_000);
+}
+
+/** Starts a cluster again; after a crash its old backends may hold on for a moment. */
+async function restart(spec: ClusterSpec) {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startCluster(spec);
+    } catch (err) {
+      if (attempt >= 10) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+const healthOf = async () => {
+  const res = await call('api/health');
+  return { status: res.status, mirror: res.body?.components?.mirror?.status };
+};
+
+describe('the primary stopped and started while requests arrive', () => {
+  const JOBS = 20_000;
+
+  it(
+    'fails requests fast meanwhile, then serves them again with the same instances, and runs every job',
+    async () => {
+      expect((await call('api/health')).status).toBe(200);
+      expect((await call('job-drain', { body: { budget_ms: 500 } })).status).toBe(200);
+      const api = await instances('api');
+      const drain = await instances('job-drain');
+      expect(api).toHaveLength(1);
+      expect(drain).toHaveLength(1);
+
+      // Jobs in flight when the database goes: a drain (rung by the enqueue) is working through
+      // them. A short lease, so that those it held are taken over within the test.
+      await sql`update cesar.job_types set lease_seconds = 3 where job_type = 'system.noop'`;
+      const [{ first }] = await sql<[{ first: string }]>`
+      select coalesce(max(id), 0) + 1 as first from cesar.job_queue`;
+      await sql`select cesar.enqueue_many(${
+        sql.json(
+          Array.from({ length: JOBS }, (_, i) => ({ job_type: 'system.noop', payload: { i } })),
+        )
+      })`;
+      await until('a drain at work', async () => {
+        const [row] = await sql`select count(*)::int as n from cesar.job_queue
+                              where id >= ${first} and status = 'completed'`;
+        return row!.n > 0;
+      }, 10_000);
+      await sql.end();
+      await stopCluster(primary);
+
+      // Down: every request answers, quickly, with the reason.
+      const during = await Promise.all([
+        ...Array.from({ length: 8 }, () => call('api/health')),
+        ...Array.from({ length: 4 }, () => call('job-drain', { body: { budget_ms: 500 } })),
+        ...Array.from({ length: 2 }, () => call('sync/status')),
+      ]);
+      for (const res of during) {
+        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.ms).toBeLessThan(6_000);
+      }
+      expect(during[0]!.body.components.database).toMatchObject({ status: 'down' });
+
+      await restart(primary);
+      const healthyAfterMs = await until(
+        'api/health 200',
+        async () => (await healthOf()).status === 200,
+        15_000,
+      );
+      console.log(`primary back: api/health 200 after ${healthyAfterMs} ms`);
+      expect(healthyAfterMs).toBeLessThan(10_000);
+      // postgres.js 3.4.9 replays the error of a connection killed while it was starting up
+      // onto that connection's next query (porsager/postgres#1223, open upstream): the drain's
+      // pool may answer one 503 per such connection, saying so, before it serves again.
+      const drains = [];
+      for (let i = 0; i < 4; i++) {
+        const drained = await call('job-drain', { body: { budget_ms: 2_000 } });
+        drains.push(drained);
+        if (drained.status === 200) break;
+        expect(drained.body.error.message).toMatch(/^database unavailable \(57P0[123]\)/);
+      }
+      console.log(`primary back: job-drain answered ${drains.map((d) => d.status).join(', ')}`);
+      expect(drains.at(-1)!.status).toBe(200);
+
+      sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
+      // The same function instances: nothing was restarted.
+      expect(await instances('api')).toEqual(api);
+      expect(await instances('job-drain')).toEqual(drain);
+
+      // Every job enqueued before the outage runs: those a drain held when the database went
+      // away, once their lease (30 s for system.noop) has run out and a drain comes by (the
+      // pg_cron tick's part; called here so the test need not wait for the minute).
+      const allDone = await until(`all ${JOBS} jobs completed`, async () => {
+        const [row] = await sql`
+        select count(*) filter (where status = 'completed')::int as done,
+               count(*) filter (where status = 'running' and locked_until < now())::int as expired
+        from cesar.job_queue where id >= ${first}`;
+        if (row!.expired > 0) await call('job-drain', { body: { budget_ms: 2_000 } });
+        return row!.done === JOBS;
+      }, 60_000);
+      console.log(
+        `primary back: all ${JOBS} jobs completed ${allDone} ms after api/health was 200`,
+      );
+      const [attempts] = await sql`
+      select max(attempts)::int as most, count(*) filter (where attempts = 2)::int as again
+      from cesar.job_queue where id >= ${first}`;
+      console.log(`primary back: ${attempts!.again} job(s) ran a second time`);
+      // At least once: a job whose outcome was lost with the connection runs once more.
+      expect(attempts!.most).toBeLessThanOrEqual(2);
+    },
+    150_000,
+  );
+});
+
+describe('the mirror stopped, or SIGKILLed, in the middle of a push', () => {
+  const table = 'selfheal.items';
+
+  beforeAll(async () => {
+    await sql`create schema if not exists selfheal`;
+    await sql`create table selfheal.items (like public.agents including all)`;
+    await sql`insert into selfheal.items (name, type, status, capabilities, metadata)
+              select 'agent ' || i, 'analyst', 'active', array['analysis'],
+                     jsonb_build_object('rank', i)
+              from generate_series(1, 40000) i`;
+    await sql`insert into cesar.sync_tables (table_name) values (${table})`;
+    await sql`select cesar.watch(${table}::regclass)`;
+    const onMirror = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
+    await onMirror`create schema if not exists selfheal`;
+    await onMirror.end();
+    const first = await call('sync', { body: { tables: [table], budget_ms: 60_000 } });
+    expect(first.body.tables[0]).toMatchObject({ status: 'completed', inserted: 40000 });
+  }, 120_000);
+
+  /** Every row changed; a push of small pages then takes a few seconds. */
+  async function changeEverything() {
+    await sql`update selfheal.items set status = 'idle', updated_at = now()`;
+    await sql`select cesar.sync_backfill(${table})`;
+  }
+
+  for (const outage of ['stopped', 'SIGKILLed'] as const) {
+    it(
+      `records the failed push when the mirror is ${outage}, and the push resumes to an equal mirror once it is back`,
+      async () => {
+        await changeEverything();
+        const sync = await instances('sync');
+        const push = call('sync', {
+          body: { tables: [table], batch_size: 100, budget_ms: 60_000 },
+        });
+        await sleep(700);
+        if (outage === 'stopped') await stopCluster(mirror);
+        else await killCluster(mirror);
+        const downAt = performance.now();
+
+        const failed = await push;
+        expect(failed.status).toBe(200);
+        expect(failed.body.tables[0]).toMatchObject({
+          status: 'failed',
+          error: expect.any(String),
+        });
+        expect(performance.now() - downAt).toBeLessThan(10_000);
+        const [state] = await sql`
+        select status, error_message, lease_holder from cesar.sync_state
+        where table_name = ${table} and direction = 'up'`;
+        expect(state).toMatchObject({ status: 'failed', lease_holder: null });
+        expect(state!.error_message).toBeTruthy();
+
+        // The primary keeps working; the mirror is reported down, quickly.
+        const degraded = await call('api/health');
+        expect(degraded.status).toBe(200);
+        expect(degraded.body).toMatchObject({ status: 'degraded' });
+        expect(degraded.ms).toBeLessThan(3_000);
+
+        await restart(mirror);
+        const back = performance.now();
+        const healthyMs = await until(
+          'mirror up in api/health',
+          async () => (await healthOf()).mirror === 'up',
+          15_000,
+        );
+        let pushes = 0;
+        await until('push completed', async () => {
+          pushes++;
+          const res = await call('sync', { body: { tables: [table], budget_ms: 20_000 } });
+          return res.body?.tables?.[0]?.status === 'completed';
+        }, 60_000);
+        const verify = await call('sync/verify', { body: { tables: [table] } });
+        expect(verify.body).toMatchObject({ equal: true });
+        const equalMs = Math.round(performance.now() - back);
+        console.log(
+          `mirror ${outage}: health up ${healthyMs} ms after restart, verify equal after ${equalMs} ms (${pushes} push call(s))`,
+        );
+        expect(equalMs).toBeLessThan(60_000);
+        // The sync function's instance survived the mirror's death.
+        expect(await instances('sync')).toEqual(sync);
+      },
+      150_000,
+    );
+  }
+});
