@@ -252,7 +252,6 @@ begin
     where q.id in (
       select d.id from cesar.job_queue d
       where d.status = 'running' and d.locked_until < now() and d.attempts >= d.max_attempts
-        and d.started_at is not null
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
       for update skip locked)
@@ -1622,7 +1621,7 @@ CREATE VIEW cesar.sync_lag AS
  SELECT t.table_name,
     d.direction,
         CASE
-            WHEN ((s.status = 'in_progress'::text) AND (s.lease_until < now())) THEN 'failed'::text
+            WHEN ((s.status = 'in_progress'::text) AND (s.lease_holder IS NOT NULL) AND (s.lease_until < now())) THEN 'failed'::text
             ELSE COALESCE(s.status, 'pending'::text)
         END AS status,
     s.last_sync_at,
@@ -1636,7 +1635,7 @@ CREATE VIEW cesar.sync_lag AS
             ELSE NULL::bigint
         END AS dirty_rows,
         CASE
-            WHEN ((s.status = 'in_progress'::text) AND (s.lease_until < now())) THEN (((('run '::text || COALESCE(s.lease_holder, '?'::text)) || ' stopped without recording an outcome (lease expired '::text) || s.lease_until) || '); the next run takes over'::text)
+            WHEN ((s.status = 'in_progress'::text) AND (s.lease_holder IS NOT NULL) AND (s.lease_until < now())) THEN (((('run '::text || s.lease_holder) || ' stopped without recording an outcome (lease expired '::text) || s.lease_until) || '); the next run takes over'::text)
             ELSE s.error_message
         END AS error_message
    FROM ((cesar.sync_tables t

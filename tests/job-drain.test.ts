@@ -59,6 +59,37 @@ describe('drainQueue', () => {
       );
   });
 
+  it('goes on when jobs waiting in its local queue were cancelled meanwhile', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 6 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    // The first two start at once; while they run, the four leased behind them are cancelled:
+    // a group of free slots that comes back empty must not leave the drain waiting for ever.
+    const result = await drain(sql, {
+      [type]: async ({ job }) => {
+        if (job.payload.i === 0) {
+          await sql`select cesar.cancel_jobs(array(
+                      select id from cesar.job_queue
+                      where job_type = ${type} and (payload->>'i')::int >= 2))`;
+        }
+        await sleep(20);
+        return null;
+      },
+    }, { jobTypes: [type], concurrency: 2, batchSize: 6, budgetMs: 5_000 });
+    expect(result).toMatchObject({ claimed: 6, completed: 2, superseded: 4 });
+    const rows = await jobsOf(sql, type);
+    expect(rows.map((r) => r.status).sort()).toEqual([
+      'cancelled',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+      'completed',
+      'completed',
+    ]);
+  });
+
   it('runs every job of a type capped at one at a time in one call, one after another', async () => {
     const type = uniqueJobType();
     await sql`insert into cesar.job_types (job_type, concurrency) values (${type}, 1)`;

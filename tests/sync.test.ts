@@ -299,6 +299,21 @@ describe('push to the mirror', () => {
     expect(state).toEqual({ status: 'completed', lease_holder: null, error_message: null });
   });
 
+  it('shows a run that stopped at its budget as in progress, not failed', async () => {
+    // What a run that spent its budget records: to be continued, no lease held.
+    await sql`update cesar.sync_state
+              set status = 'in_progress', lease_holder = null, lease_until = '-infinity',
+                  error_message = null
+              where table_name = 'public.agents' and direction = 'up'`;
+    try {
+      const [live] = await sql`select status, error_message from cesar.sync_lag
+                               where table_name = 'public.agents' and direction = 'up'`;
+      expect(live).toEqual({ status: 'in_progress', error_message: null });
+    } finally {
+      ok((await push(['public.agents']))[0]);
+    }
+  });
+
   it('renews its lease while it works, so a long run keeps its table', async () => {
     const lease = { seconds: 1, heartbeatMs: 200 };
     // The run waits on the outbox, locked here for three lease periods.
@@ -328,6 +343,52 @@ describe('push to the mirror', () => {
     await holding;
     ok((await run)[0]);
     expect(seen.every(Boolean), JSON.stringify(seen)).toBe(true);
+  });
+
+  it('stops a run that lost its lease, and leaves the table to the run that took over', async () => {
+    const [a] =
+      await sql`insert into agents (name, type) values (${`${tag} stalled`}, 'monitor') returning id`;
+    await settle([a!.id]);
+    const lease = { seconds: 1, heartbeatMs: 200 };
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    let stealing = () => {};
+    const stolen = new Promise<void>((resolve) => (stealing = resolve));
+    // The run stalls on the outbox; meanwhile another run takes its table over.
+    const holding = sql.begin(async (tx) => {
+      await tx`lock table cesar.sync_outbox in access exclusive mode`;
+      locked();
+      await stolen;
+      await new Promise((r) => setTimeout(r, 600));
+    });
+    await isLocked;
+    const run = runSync({ primary: sql, mirror, random: () => 0.5, lease }, {
+      tables: ['public.agents'],
+      direction: 'up',
+      dryRun: false,
+      batchSize: 1000,
+      budgetMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await sql`update cesar.sync_state set lease_holder = 'sync:other', lease_until = now() + interval '1 minute'
+              where table_name = 'public.agents' and direction = 'up'`;
+    stealing();
+    await holding;
+    try {
+      expect((await run)[0]).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(
+          /lost its lease on public\.agents \(up\): another run took over/,
+        ),
+      });
+      const [state] = await sql`select lease_holder from cesar.sync_state
+                                where table_name = 'public.agents' and direction = 'up'`;
+      expect(state).toEqual({ lease_holder: 'sync:other' });
+    } finally {
+      await sql`update cesar.sync_state set lease_holder = null, lease_until = '-infinity'
+                where table_name = 'public.agents' and direction = 'up'`;
+      ok((await push(['public.agents']))[0]);
+    }
   });
 
   it('verifies: equal after a push, then finds a changed, a missing and an extra row', async () => {

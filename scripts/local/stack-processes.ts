@@ -20,6 +20,8 @@ export interface StackProcess {
   role: Role | 'helper' | 'unknown';
   /** The function a Deno process serves. */
   fn?: string;
+  /** Its parent's pid. */
+  ppid: number;
 }
 
 /** The environment that marks a process as this stack's. */
@@ -44,7 +46,7 @@ export function stackProcesses(localDir: string): StackProcess[] {
   } catch {
     return [];
   }
-  const found: Array<StackProcess & { ppid: number }> = [];
+  const found: StackProcess[] = [];
   for (const entry of entries) {
     let vars: string[];
     try {
@@ -66,8 +68,8 @@ export function stackProcesses(localDir: string): StackProcess[] {
   }
   // A child inherits its parent's marker: only the process started with a role holds it.
   const byPid = new Map(found.map((p) => [p.pid, p]));
-  return found.map(({ ppid, ...p }) => {
-    const parent = byPid.get(ppid);
+  return found.map((p) => {
+    const parent = byPid.get(p.ppid);
     return parent && parent.role === p.role && parent.fn === p.fn ? { ...p, role: 'helper' } : p;
   });
 }

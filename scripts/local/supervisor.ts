@@ -21,7 +21,10 @@ let restartTimer: NodeJS.Timeout | null = null;
 let stopping = false;
 
 async function stopLeftovers(): Promise<void> {
-  const left = stackProcesses(localDir!).filter((p) => p.role !== 'supervisor');
+  // Not this supervisor, nor its own helpers (tsx's esbuild service carries its marker too).
+  const left = stackProcesses(localDir!).filter((p) =>
+    p.role !== 'supervisor' && !(p.role === 'helper' && p.ppid === process.pid)
+  );
   if (left.length === 0) return;
   log(
     `stopping what the last runtime left: ${

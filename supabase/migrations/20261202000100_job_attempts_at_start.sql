@@ -19,6 +19,19 @@ drop function cesar.claim_jobs(text, integer, text[], integer);
 -- started: their attempt is charged and `started` is true. The others are only leased: the
 -- drain starts them with cesar.start_jobs when it has room.
 --
+-- Locking: the candidates are picked with FOR UPDATE SKIP LOCKED, so concurrent drains never
+-- wait on each other and never take the same job; the lease (locked_until) replaces any lock
+-- once the statement commits.
+--
+-- Per-type concurrency caps hold across concurrent drains: a claimer first takes a
+-- transaction-scoped advisory lock per capped type that has due jobs (sorted, so claimers
+-- cannot deadlock), and the claim statement that follows counts the running jobs in a fresh
+-- snapshot, after every earlier claimer of that type has committed. Types without a cap take
+-- no lock. A job leased but not yet started counts against its type's cap: its drain may
+-- start it at any moment.
+--
+-- Fencing: an outcome is recorded only by the worker that holds the job (locked_by, unique
+-- per drain call) with the attempt number it started; a takeover changes locked_by.
 create function cesar.claim_jobs(
   worker text,
   batch_size integer,
@@ -121,7 +134,6 @@ begin
     where q.id in (
       select d.id from cesar.job_queue d
       where d.status = 'running' and d.locked_until < now() and d.attempts >= d.max_attempts
-        and d.started_at is not null
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
       for update skip locked)

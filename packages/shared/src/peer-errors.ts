@@ -19,10 +19,11 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /**
- * SQLSTATEs of a server that is going away or not there yet: class 08 (connection exception)
- * and 57P01-57P03 (admin_shutdown, crash_shutdown, cannot_connect_now: "starting up").
+ * SQLSTATEs of a server that is going away or not there yet: the connection exceptions of
+ * class 08 (not 08P01, a protocol violation, which is a bug) and 57P01-57P03 (admin_shutdown,
+ * crash_shutdown, cannot_connect_now: "starting up").
  */
-const UNAVAILABLE_STATE = /^(08...|57P0[123])$/;
+const UNAVAILABLE_STATE = /^(0800[0-46]|57P0[123])$/;
 
 /** Is the database (or mirror) away: a connection that failed, or a server going or not up? */
 export function isConnectionError(err: unknown): boolean {
@@ -37,14 +38,16 @@ export function isConnectionError(err: unknown): boolean {
 const POSTGRES_JS_FRAME = /[\\/]postgres[\\/](?:\d[^\\/]*[\\/])?src[\\/]/;
 
 /**
- * A stray error from a database connection: a connection error, or a bug-like throw from
- * postgres.js's connection code (not a server's answer to a query: that is a PostgresError).
+ * A stray error from a database connection: a connection error, or a bug-like throw whose top
+ * frame is postgres.js's connection code (not a server's answer to a query, a PostgresError;
+ * not our own callback that postgres.js called, whose frame would be on top).
  */
-function isStrayConnectionError(err: unknown): boolean {
+export function isStrayConnectionError(err: unknown): boolean {
   if (isConnectionError(err)) return true;
   const e = err as { name?: unknown; stack?: unknown } | null;
-  return typeof e?.stack === 'string' && e.name !== 'PostgresError' &&
-    POSTGRES_JS_FRAME.test(e.stack);
+  if (typeof e?.stack !== 'string' || e.name === 'PostgresError') return false;
+  const top = e.stack.split('\n').find((line) => /^\s+at /.test(line));
+  return top !== undefined && POSTGRES_JS_FRAME.test(top);
 }
 
 interface ErrorEventLike {

@@ -3,9 +3,9 @@ import type { FailureKind } from './errors.ts';
 
 // The queue's runtime statements, one function each. Claiming lives in SQL
 // (cesar.claim_jobs, see its migration for the locking argument); outcomes are recorded here
-// a batch at a time, and only by the lease holder of the attempt that ran: the attempt
-// number is the fencing token, so a drain whose lease expired cannot overwrite the attempt
-// that took over.
+// a batch at a time, and only by the holder of the attempt that ran: the worker (locked_by,
+// unique per drain call) and the attempt number together are the fencing token, so a drain
+// whose lease expired cannot overwrite the drain that took over.
 
 export interface ClaimedJob {
   id: string;

@@ -27,6 +27,8 @@ export interface SyncOptions {
   batchSize: number;
   dryRun: boolean;
   budgetMs: number;
+  /** Aborted when the run lost its lease: it stops at its next page. */
+  signal?: AbortSignal;
 }
 
 /** What a run applied (or, dry, would apply) to one table in one direction. */

@@ -269,7 +269,10 @@ export async function pullTable(
   }
   await preflight(deps.mirror, shape);
   const result = emptyResult(table, 'down');
-  const outOfTime = () => performance.now() - started >= options.budgetMs;
+  const outOfTime = () => {
+    options.signal?.throwIfAborted();
+    return performance.now() - started >= options.budgetMs;
+  };
   const size = pageSize(shape, options.batchSize);
   const key = keyIndex(shape);
   const updatedAt = updatedAtIndex(shape);

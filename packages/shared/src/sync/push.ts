@@ -328,7 +328,10 @@ export async function pushTable(
   options: SyncOptions,
 ): Promise<SyncResult> {
   const started = performance.now();
-  const outOfTime = () => performance.now() - started >= options.budgetMs;
+  const outOfTime = () => {
+    options.signal?.throwIfAborted();
+    return performance.now() - started >= options.budgetMs;
+  };
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
   const result = emptyResult(table, 'up');

@@ -25,6 +25,8 @@ import { type VerifyResult, verifyTable } from './verify.ts';
 export interface RestoreOptions {
   batchSize: number;
   budgetMs: number;
+  /** Aborted when the run lost its lease: it stops at its next page. */
+  signal?: AbortSignal;
 }
 
 export interface RestoreResult {
@@ -159,6 +161,7 @@ export async function restoreTable(
 
   const copy = async (reader: Sql) => {
     for (;;) {
+      options.signal?.throwIfAborted();
       if (performance.now() - started >= options.budgetMs) {
         result.stopped = 'budget';
         return;

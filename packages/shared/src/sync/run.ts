@@ -80,7 +80,12 @@ async function takeLease(
   return rows.length === 1;
 }
 
-/** Renews the lease every heartbeatMs until stopped or until `untilMs` (performance.now()). */
+/**
+ * Renews the lease every heartbeatMs until stopped or until `untilMs` (performance.now()).
+ * A run that no longer holds its lease (taken over after a stall, or not renewed before it ran
+ * out) is aborted through `lost`: it stops at its next page rather than work on beside the
+ * run that took over.
+ */
 function heartbeat(
   primary: Sql,
   table: string,
@@ -89,14 +94,29 @@ function heartbeat(
   lease: Lease,
   untilMs: number,
 ) {
-  const timer = setInterval(() => {
-    if (performance.now() > untilMs) return clearInterval(timer);
-    primary`
-      update cesar.sync_state set lease_until = now() + make_interval(secs => ${lease.seconds})
-      where table_name = ${table} and direction = ${lane} and lease_holder = ${holder}
-    `.catch(() => {/* the primary is away: the run's own statements fail and say so */});
+  const lost = new AbortController();
+  let heldUntil = performance.now() + lease.seconds * 1000;
+  const timer = setInterval(async () => {
+    if (performance.now() > untilMs) {
+      clearInterval(timer);
+      return lost.abort(new Error(`ran a minute past its budget on ${table} (${lane})`));
+    }
+    try {
+      const renewed = await primary`
+        update cesar.sync_state set lease_until = now() + make_interval(secs => ${lease.seconds})
+        where table_name = ${table} and direction = ${lane} and lease_holder = ${holder}
+        returning 1
+      `;
+      if (renewed.length === 1) heldUntil = performance.now() + lease.seconds * 1000;
+      else lost.abort(new Error(`lost its lease on ${table} (${lane}): another run took over`));
+    } catch (err) {
+      console.error(`sync ${table} (${lane}): lease not renewed: ${describeError(err)}`);
+      if (performance.now() > heldUntil) {
+        lost.abort(new Error(`lost its lease on ${table} (${lane}): not renewed in time`));
+      }
+    }
   }, lease.heartbeatMs);
-  return () => clearInterval(timer);
+  return { signal: lost.signal, stop: () => clearInterval(timer) };
 }
 
 interface Finished {
@@ -136,7 +156,7 @@ async function leased<T extends { stopped: 'done' | 'budget' }>(
   table: string,
   lane: Lane,
   run: {
-    work: () => Promise<T>;
+    work: (signal: AbortSignal) => Promise<T>;
     tally: (result: T) => { moved: number; conflicts: number };
     dryRun: boolean;
     budgetMs: number;
@@ -146,7 +166,7 @@ async function leased<T extends { stopped: 'done' | 'budget' }>(
   const { work, tally, dryRun } = run;
   const holder = `sync:${crypto.randomUUID()}`;
   if (!(await takeLease(primary, table, lane, holder, lease))) return { table, status: 'busy' };
-  const stopHeartbeat = heartbeat(
+  const beat = heartbeat(
     primary,
     table,
     lane,
@@ -155,7 +175,9 @@ async function leased<T extends { stopped: 'done' | 'budget' }>(
     performance.now() + run.budgetMs + HEARTBEAT_GRACE_MS,
   );
   try {
-    const result = await work();
+    const result = await work(beat.signal);
+    // Finished, but perhaps after another run took over: that run's outcome stands.
+    beat.signal.throwIfAborted();
     const status = result.stopped === 'done' ? 'completed' : 'in_progress';
     // A dry run moved nothing: the state shows the last real run.
     const counts = dryRun ? { moved: 0, conflicts: 0 } : tally(result);
@@ -175,7 +197,7 @@ async function leased<T extends { stopped: 'done' | 'budget' }>(
     });
     return { table, status: 'failed', error };
   } finally {
-    stopHeartbeat();
+    beat.stop();
   }
 }
 
@@ -195,8 +217,10 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
         lookbackSeconds: request.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS,
       };
       const outcome = await leased(deps, table, direction, {
-        work: () =>
-          direction === 'up' ? pushTable(deps, table, options) : pullTable(deps, table, options),
+        work: (signal) =>
+          direction === 'up'
+            ? pushTable(deps, table, { ...options, signal })
+            : pullTable(deps, table, { ...options, signal }),
         tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
         dryRun: request.dryRun,
         budgetMs: options.budgetMs,
@@ -232,7 +256,8 @@ export async function runRestore(
     const budgetMs = Math.max(0, request.budgetMs - (performance.now() - started));
     outcomes.push(
       await leased(deps, table, 'restore', {
-        work: () => restoreTable(deps, table, { batchSize: request.batchSize, budgetMs }),
+        work: (signal) =>
+          restoreTable(deps, table, { batchSize: request.batchSize, budgetMs, signal }),
         tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: 0 }),
         dryRun: false,
         budgetMs,
