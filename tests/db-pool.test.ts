@@ -41,6 +41,13 @@ function forwarder(port: number) {
   };
 }
 
+/** The test database's URL with another port: nothing listens there until a forwarder does. */
+function onPort(port: number): string {
+  const url = new URL(databaseUrl());
+  url.port = String(port);
+  return url.toString();
+}
+
 /** How a query ended, and after how long. */
 async function attempt(query: () => Promise<unknown>) {
   const started = performance.now();
@@ -55,9 +62,7 @@ async function attempt(query: () => Promise<unknown>) {
 describe('createSql', () => {
   it('fails fast while the database refuses, and works on the next query once it answers', async () => {
     const port = await freePort();
-    const url = new URL(databaseUrl());
-    url.port = String(port);
-    const sql = createSql(url.toString(), { applicationName: 'cesar-edge/pool-test', max: 3 });
+    const sql = createSql(onPort(port), { applicationName: 'cesar-edge/pool-test', max: 3 });
     const db = forwarder(port);
     afterAll(async () => {
       await sql.end({ timeout: 1 });
@@ -107,10 +112,10 @@ describe('createSql', () => {
 
 describe('a function app whose database is away', () => {
   it('answers 503 with the reason, not a 500, and a bug is still a 500', async () => {
-    const port = await freePort();
-    const url = new URL(databaseUrl());
-    url.port = String(port);
-    const away = createSql(url.toString(), { applicationName: 'cesar-edge/pool-test', max: 2 });
+    const away = createSql(onPort(await freePort()), {
+      applicationName: 'cesar-edge/pool-test',
+      max: 2,
+    });
     const here = createSql(databaseUrl(), { applicationName: 'cesar-edge/pool-test', max: 1 });
     afterAll(async () => {
       await away.end({ timeout: 1 });

@@ -29,6 +29,28 @@ const push = (
     budgetMs: options.budgetMs ?? 60_000,
   });
 
+/** A push whose lease lasts 1 s, renewed every 200 ms. */
+const pushWithShortLease = (tables: string[]) =>
+  runSync({
+    primary: sql,
+    mirror,
+    random: () => 0.5,
+    lease: { seconds: 1, heartbeatMs: 200 },
+  }, { tables, direction: 'up', dryRun: false, batchSize: 1000, budgetMs: 60_000 });
+
+/** Locks the sync outbox until `released` settles; resolves once it is locked. */
+async function stallOnOutbox(released: Promise<unknown>): Promise<{ holding: Promise<unknown> }> {
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holding = sql.begin(async (tx) => {
+    await tx`lock table cesar.sync_outbox in access exclusive mode`;
+    locked();
+    await released;
+  });
+  await isLocked;
+  return { holding };
+}
+
 const ok = (outcome: TableOutcome | undefined) => {
   expect(outcome?.status, JSON.stringify(outcome)).toBe('completed');
   return outcome as Extract<TableOutcome, { inserted: number }>;
@@ -315,23 +337,9 @@ describe('push to the mirror', () => {
   });
 
   it('renews its lease while it works, so a long run keeps its table', async () => {
-    const lease = { seconds: 1, heartbeatMs: 200 };
     // The run waits on the outbox, locked here for three lease periods.
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holding = sql.begin(async (tx) => {
-      await tx`lock table cesar.sync_outbox in access exclusive mode`;
-      locked();
-      await new Promise((r) => setTimeout(r, 3_000));
-    });
-    await isLocked;
-    const run = runSync({ primary: sql, mirror, random: () => 0.5, lease }, {
-      tables: ['public.agents'],
-      direction: 'up',
-      dryRun: false,
-      batchSize: 1000,
-      budgetMs: 60_000,
-    });
+    const { holding } = await stallOnOutbox(new Promise((r) => setTimeout(r, 3_000)));
+    const run = pushWithShortLease(['public.agents']);
     const seen: boolean[] = [];
     for (let i = 0; i < 12; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -349,26 +357,13 @@ describe('push to the mirror', () => {
     const [a] =
       await sql`insert into agents (name, type) values (${`${tag} stalled`}, 'monitor') returning id`;
     await settle([a!.id]);
-    const lease = { seconds: 1, heartbeatMs: 200 };
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
     let stealing = () => {};
     const stolen = new Promise<void>((resolve) => (stealing = resolve));
     // The run stalls on the outbox; meanwhile another run takes its table over.
-    const holding = sql.begin(async (tx) => {
-      await tx`lock table cesar.sync_outbox in access exclusive mode`;
-      locked();
-      await stolen;
-      await new Promise((r) => setTimeout(r, 600));
-    });
-    await isLocked;
-    const run = runSync({ primary: sql, mirror, random: () => 0.5, lease }, {
-      tables: ['public.agents'],
-      direction: 'up',
-      dryRun: false,
-      batchSize: 1000,
-      budgetMs: 60_000,
-    });
+    const { holding } = await stallOnOutbox(
+      stolen.then(() => new Promise((r) => setTimeout(r, 600))),
+    );
+    const run = pushWithShortLease(['public.agents']);
     await new Promise((r) => setTimeout(r, 300));
     await sql`update cesar.sync_state set lease_holder = 'sync:other', lease_until = now() + interval '1 minute'
               where table_name = 'public.agents' and direction = 'up'`;
