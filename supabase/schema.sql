@@ -823,6 +823,39 @@ CREATE FUNCTION cesar.record_request(function_name text, status integer, seconds
 $$;
 
 --
+-- Name: record_requests(text, integer[], double precision[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.record_requests(function_name text, statuses integer[], durations double precision[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with answer as (
+    select (a.status / 100)::text || 'xx' as status_class, a.seconds
+    from unnest(record_requests.statuses, record_requests.durations) as a (status, seconds)
+    where a.status is not null and a.seconds is not null
+  ), tally as (
+    select a.status_class, count(*) as requests, sum(a.seconds) as seconds_sum,
+           array(select count(*) filter (where b.seconds <= u.bound)
+                 from unnest(cesar.http_duration_buckets()) with ordinality as u (bound, i)
+                 cross join answer b
+                 where b.status_class = a.status_class
+                 group by u.i order by u.i) as buckets
+    from answer a
+    group by a.status_class
+  )
+  insert into cesar.http_request_totals as t
+    (function_name, status_class, requests, duration_seconds_sum, buckets)
+  select record_requests.function_name, tally.status_class, tally.requests, tally.seconds_sum,
+         tally.buckets
+  from tally
+  on conflict (function_name, status_class) do update
+    set requests = t.requests + excluded.requests,
+        duration_seconds_sum = t.duration_seconds_sum + excluded.duration_seconds_sum,
+        buckets = array(select a + b from unnest(t.buckets, excluded.buckets) as u (a, b))
+$$;
+
+--
 -- Name: redrive_jobs(text, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -3693,6 +3726,13 @@ GRANT ALL ON FUNCTION cesar.reconcile_workflow_schedule() TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.record_request(function_name text, status integer, seconds double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.record_request(function_name text, status integer, seconds double precision) TO service_role;
+
+--
+-- Name: FUNCTION record_requests(function_name text, statuses integer[], durations double precision[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.record_requests(function_name text, statuses integer[], durations double precision[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.record_requests(function_name text, statuses integer[], durations double precision[]) TO service_role;
 
 --
 -- Name: FUNCTION redrive_jobs(job_type text, since timestamp with time zone); Type: ACL; Schema: cesar; Owner: -

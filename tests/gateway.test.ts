@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../scripts/lib/paths.ts';
 import { serverPort, startGateway } from '../scripts/local/gateway.ts';
 
 let upstream: http.Server;
@@ -55,6 +56,19 @@ describe('local functions gateway', () => {
       const res = await fetch(base + path);
       expect(res.status).toBe(404);
       expect((await res.json()).error.message).toMatch(/not served here|no route/);
+    }
+  });
+
+  it("serves the dashboard's files and answers 404 for any other name, prototype names included", async () => {
+    expect((await fetch(`${base}/dashboard/app.js`)).status).toBe(200);
+    for (
+      const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', '..%2Fpackage.json']
+    ) {
+      const res = await fetch(`${base}/dashboard/${name}`);
+      expect(res.status, name).toBe(404);
+      const text = await res.text();
+      expect(text, name).not.toContain(repoRoot);
+      expect(JSON.parse(text).error.message).toMatch(/no dashboard file/);
     }
   });
 });

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { renderFamilies } from '../packages/shared/src/api/metrics.ts';
 import { claimJobs, completeJobs, failJobs } from '../packages/shared/src/queue/queries.ts';
 import { testSql } from './helpers/db.ts';
-import { apiApp, auth } from './helpers/workflows.ts';
+import { functionApp } from '../packages/shared/src/http/function-app.ts';
+import { apiApp, auth, SECRET } from './helpers/workflows.ts';
 
 // GET /api/metrics, read back with a Prometheus text-format parser from npm.
 
@@ -43,8 +44,8 @@ describe('GET /api/metrics', () => {
       error: 'no',
       runAt: new Date(),
     }]);
+    await app.request('/api/health/business', {}); // a 401, counted with the next write
     await app.request('/api/health/business', { headers: auth });
-    await app.request('/api/health/business', {}); // a 401, counted too
     await new Promise((r) => setTimeout(r, 200)); // requests are counted after the answer
 
     const metrics = await scrape();
@@ -124,5 +125,52 @@ describe('GET /api/metrics', () => {
 
   it('needs the secret', async () => {
     expect((await app.request('/api/metrics')).status).toBe(401);
+  });
+});
+
+describe('request counts', () => {
+  const name = `counted-${Date.now().toString(36)}`;
+  const counted = functionApp(name, {
+    sql,
+    config: { functionSecret: SECRET, serviceRoleKey: null },
+  });
+  counted.get('/hello', (c) => c.json({ hello: 'world' }));
+  const totals = async () =>
+    Object.fromEntries(
+      (await sql<Array<{ status_class: string; requests: string; buckets: string[] }>>`
+        select status_class, requests, buckets from cesar.http_request_totals
+        where function_name = ${name}`).map((r) => [r.status_class, r]),
+    );
+  const settle = () => new Promise((r) => setTimeout(r, 200));
+
+  it('costs the database no write for refused requests; the next answer brings them along', async () => {
+    const refused = await Promise.all(
+      Array.from({ length: 50 }, () => counted.request(`/${name}/hello`)),
+    );
+    expect(refused.every((res) => res.status === 401)).toBe(true);
+    await settle();
+    expect(await totals()).toEqual({});
+
+    const ok = await Promise.all(
+      Array.from({ length: 20 }, () => counted.request(`/${name}/hello`, { headers: auth })),
+    );
+    expect(ok.every((res) => res.status === 200)).toBe(true);
+    await settle();
+    const after = await totals();
+    expect(Number(after['4xx']!.requests)).toBe(50);
+    expect(Number(after['2xx']!.requests)).toBe(20);
+    // Cumulative buckets: the last (30 s) holds every answer.
+    expect(Number(after['2xx']!.buckets.at(-1))).toBe(20);
+    expect(after['2xx']!.buckets.map(Number)).toEqual(
+      [...after['2xx']!.buckets.map(Number)].sort((a, b) => a - b),
+    );
+  });
+
+  it('refuses a NUL character in the path or query with 400', async () => {
+    for (const path of [`/${name}/hello%00`, `/${name}/hello?x=a%00b`, `/${name}/hello?a%00=1`]) {
+      const res = await counted.request(path, { headers: auth });
+      expect(res.status, path).toBe(400);
+      expect((await res.json()).error.message).toMatch(/NUL/);
+    }
   });
 });

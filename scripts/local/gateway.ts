@@ -8,15 +8,16 @@ import { repoRoot } from '../lib/paths.ts';
 // /functions/v1/<name>/<rest> reach function <name> with the path /<name>/<rest>, as they do
 // on a hosted project. It also serves the dashboard's static files at /dashboard.
 
-const DASHBOARD_FILES: Record<string, string> = {
-  '': 'text/html; charset=utf-8',
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
-};
+// A Map, not an object: `constructor` or `__proto__` must not read as a file of its own.
+const DASHBOARD_FILES = new Map([
+  ['', 'text/html; charset=utf-8'],
+  ['index.html', 'text/html; charset=utf-8'],
+  ['app.js', 'text/javascript; charset=utf-8'],
+  ['style.css', 'text/css; charset=utf-8'],
+]);
 
 async function serveDashboard(res: http.ServerResponse, file: string) {
-  const type = DASHBOARD_FILES[file];
+  const type = DASHBOARD_FILES.get(file);
   if (type === undefined) return reply(res, 404, `no dashboard file ${file}`);
   const body = await readFile(path.join(repoRoot, 'dashboard', file || 'index.html'));
   res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
@@ -67,9 +68,11 @@ function route(options: GatewayOptions, req: http.IncomingMessage, res: http.Ser
   }
   const dashboard = /^\/dashboard\/(.*)$/.exec(url.pathname);
   if (dashboard && req.method === 'GET') {
-    return void serveDashboard(res, dashboard[1]!).catch((err) =>
-      reply(res, 500, `dashboard: ${(err as Error).message}`)
-    );
+    return void serveDashboard(res, dashboard[1]!).catch((err) => {
+      // Logged here; the answer names no path on disk.
+      console.error(`dashboard: ${(err as Error).message}`);
+      reply(res, 500, 'dashboard: the file could not be read');
+    });
   }
   const match = /^\/functions\/v1\/([a-z0-9][a-z0-9_-]*)(\/.*)?$/.exec(url.pathname);
   if (!match) {

@@ -1,9 +1,27 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { requireBearer } from './auth.ts';
-import { notFound, onError } from './errors.ts';
+import { errorResponse, notFound, onError } from './errors.ts';
 import { countRequests } from './metrics.ts';
+
+/**
+ * A NUL character in the path or the query string (`%00`) is refused: PostgreSQL text cannot
+ * hold one, and no name or value here needs it.
+ */
+const refuseNul: MiddlewareHandler = async (c, next) => {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(new URL(c.req.url).pathname);
+  } catch {
+    return errorResponse(c, 400, 'the request path is not valid percent-encoding');
+  }
+  const query = Object.entries(c.req.queries()).flatMap(([k, v]) => [k, ...v]);
+  if (decoded.includes('\0') || query.some((s) => s.includes('\0'))) {
+    return errorResponse(c, 400, 'NUL characters are not allowed in the path or query');
+  }
+  await next();
+};
 
 /**
  * An Edge Function's app, served at /<name>: errors in the one shape, every answer counted
@@ -18,5 +36,6 @@ export function functionApp(
   app.notFound(notFound);
   app.use('*', countRequests(deps.sql, name));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  app.use('*', refuseNul);
   return app;
 }
