@@ -89,6 +89,21 @@ describe('sync now', () => {
     await sql`select cesar.cancel_jobs(${[body.jobs[0].job_id]}::bigint[])`;
   });
 
+  it('refuses more than 100 table names, and makes one job for a name given twice', async () => {
+    const many = await post('/api/sync', {
+      tables: Array.from({ length: 20_000 }, () => 'public.agents'),
+    });
+    expect(many.status).toBe(400);
+    const twice = await post('/api/sync', {
+      tables: ['public.sessions', 'public.sessions'],
+      direction: 'up',
+    });
+    expect(twice.status).toBe(202);
+    const body = await twice.json();
+    expect(body.jobs).toHaveLength(1);
+    await sql`select cesar.cancel_jobs(${[body.jobs[0].job_id]}::bigint[])`;
+  });
+
   it('refuses a table that is not mirrored', async () => {
     const res = await post('/api/sync', { tables: ['public.nope'] });
     expect(res.status).toBe(422);

@@ -463,12 +463,30 @@ describe('POST /sync', () => {
     );
   });
 
+  it('runs a table named twice once', async () => {
+    const res = await post({ tables: ['public.sessions', 'public.sessions'], dry_run: true });
+    expect(res.status).toBe(200);
+    expect((await res.json()).tables).toHaveLength(1);
+    const verify = await app.request('/sync/verify', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SECRET}` },
+      body: JSON.stringify({ tables: Array.from({ length: 100 }, () => 'public.sessions') }),
+    });
+    expect(verify.status).toBe(200);
+    expect((await verify.json()).tables).toHaveLength(1);
+  });
+
   it('refuses bad requests with 4xx and touches nothing', async () => {
     const cases: Array<[Response, number, RegExp]> = [
       [await post({ direction: 'sideways' }), 400, /invalid request body/],
       [await post({ tables: ['public.nope'] }), 422, /not mirrored: public.nope/],
       [await post({ direction: 'down', dry_run: 'yes' }), 400, /dry_run/],
       [await post({}, 'wrong-secret-0000000000'), 401, /invalid bearer token/],
+      [
+        await post({ tables: Array.from({ length: 20_000 }, () => 'public.agents') }),
+        400,
+        /too_big|at most 100|<=100/i,
+      ],
     ];
     for (const [res, status, message] of cases) {
       expect(res.status).toBe(status);

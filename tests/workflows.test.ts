@@ -144,7 +144,19 @@ describe('workflow templates through the api', () => {
     expect((await call(api, 'PATCH', `/api/workflows/${t.id}`, { description: 'changed' })).body)
       .toMatchObject({ description: 'changed' });
     expect((await call(api, 'PATCH', `/api/workflows/${t.id}`, { actions: [] })).status).toBe(400);
+    expect((await call(api, 'PATCH', `/api/workflows/${t.id}`, {})).status).toBe(400);
+    expect(
+      (await call(api, 'PATCH', `/api/workflows/${t.id}`, { retry_policy: { max_attempts: 7 } }))
+        .status,
+    ).toBe(200);
     expect((await call(api, 'POST', `/api/workflows/${t.id}/disable`)).body.enabled).toBe(false);
+    // A PATCH changes what it names and nothing else: still disabled, retry policy kept.
+    expect((await call(api, 'PATCH', `/api/workflows/${t.id}`, { description: 'again' })).body)
+      .toMatchObject({
+        description: 'again',
+        enabled: false,
+        retry_policy: { max_attempts: 7 },
+      });
     expect((await call(api, 'POST', `/api/workflows/${t.id}/enable`)).body.enabled).toBe(true);
     expect((await call(api, 'DELETE', `/api/workflows/${t.id}`)).body).toEqual({ deleted: true });
     expect((await call(api, 'DELETE', `/api/workflows/${t.id}`)).status).toBe(404);

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
+import { tableList } from '../sync/common.ts';
 import { declaredTables, syncStatus } from '../sync/run.ts';
 import { businessHealth } from './queries.ts';
 
@@ -36,8 +37,7 @@ const retryRequest = z.union([
 
 const syncNowRequest = z.object({
   /** Absent: every mirrored table. */
-  tables: z.array(z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'))
-    .min(1).optional(),
+  tables: tableList.optional(),
   direction: z.enum(['up', 'down', 'both']).default('both'),
 }).strict();
 

@@ -4,15 +4,12 @@ import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import { functionApp } from '../http/function-app.ts';
+import { tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
 
-const tableList = z.array(
-  z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
-).min(1).optional();
-
 export const syncRequest = z.object({
-  tables: tableList,
+  tables: tableList.optional(),
   direction: z.enum(['up', 'down', 'both']).default('up'),
   dry_run: z.boolean().default(false),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
@@ -20,10 +17,10 @@ export const syncRequest = z.object({
   lookback_seconds: z.number().int().min(0).max(86_400).default(300),
 }).strict();
 
-const verifyRequest = z.object({ tables: tableList }).strict();
+const verifyRequest = z.object({ tables: tableList.optional() }).strict();
 
 const restoreRequest = z.object({
-  tables: tableList,
+  tables: tableList.optional(),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
 }).strict();

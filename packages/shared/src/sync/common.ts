@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Sql } from '../db.ts';
 import { keyIndex } from './rows.ts';
 import { ident, qualified, type TableShape } from './schema.ts';
@@ -99,3 +100,14 @@ export function keysetPage(shape: TableShape, after: string | null, limit: numbe
             ${select}
      from page p`;
 }
+
+/** Tables a request may name at once (README, "Bad input"). */
+export const MAX_TABLES_PER_REQUEST = 100;
+
+/**
+ * The tables a sync, verify, restore or "sync now" request names: schema-qualified, at most
+ * MAX_TABLES_PER_REQUEST, each once (a repeated name is run once).
+ */
+export const tableList = z.array(
+  z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
+).min(1).max(MAX_TABLES_PER_REQUEST).transform((tables) => [...new Set(tables)]);

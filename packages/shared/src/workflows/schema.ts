@@ -173,20 +173,30 @@ export const retryPolicySchema = z
   })
   .strict();
 
+/** A template's fields as given, without defaults: what a PATCH may change. */
+const templateFields = {
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(2_000).optional(),
+  enabled: z.boolean(),
+  trigger: triggerSchema,
+  actions: z.array(actionSchema).min(1).max(20),
+  retry_policy: retryPolicySchema,
+};
+
 export const templateInput = z
   .object({
-    name: z.string().trim().min(1).max(200),
-    description: z.string().max(2_000).optional(),
-    enabled: z.boolean().default(true),
-    trigger: triggerSchema,
-    actions: z.array(actionSchema).min(1).max(20),
-    retry_policy: retryPolicySchema.default({}),
+    ...templateFields,
+    enabled: templateFields.enabled.default(true),
+    retry_policy: templateFields.retry_policy.default({}),
   })
   .strict();
 export type TemplateInput = z.infer<typeof templateInput>;
 
-/** A partial update; whatever is given replaces the stored value. */
-export const templatePatch = templateInput.partial().strict().refine(
+/**
+ * A partial update: whatever is given replaces the stored value, and nothing else changes (no
+ * defaults fill in what was not given). An empty patch is refused.
+ */
+export const templatePatch = z.object(templateFields).partial().strict().refine(
   (patch) => Object.keys(patch).length > 0,
   'give at least one field to change',
 );
