@@ -1187,6 +1187,30 @@ CREATE FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_ke
 $$;
 
 --
+-- Name: system_table_reason(regclass); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.system_table_reason(target regclass) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when n.nspname = 'cesar' then 'the cesar schema is machinery'
+    when n.nspname in ('net', 'cron', 'vault', 'supabase_functions', 'supabase_migrations',
+                       'storage', 'realtime', '_realtime', 'graphql', 'graphql_public',
+                       'extensions', 'pgsodium', 'pgsodium_masks', 'pgbouncer',
+                       'information_schema')
+         or n.nspname like 'pg\_%'
+      then 'the ' || n.nspname || ' schema belongs to the system or to Supabase'
+    when n.nspname = 'auth' and c.relname <> 'users'
+      then 'auth.' || c.relname || ' is internal to Supabase Auth (auth.users may be watched)'
+    when c.relkind not in ('r', 'p') then 'it is not a table'
+  end
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.oid = target
+$$;
+
+--
 -- Name: take_event_processor(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1296,8 +1320,8 @@ begin
   if key_column is null then
     raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
   end if;
-  if rel.schema_name = 'cesar' then
-    raise exception 'cannot watch %: the cesar schema is machinery', target using errcode = '22023';
+  if cesar.system_table_reason(target) is not null then
+    raise exception 'cannot watch %: %', target, cesar.system_table_reason(target) using errcode = '22023';
   end if;
   select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
   if store.id is not null
@@ -3836,6 +3860,13 @@ GRANT ALL ON FUNCTION cesar.sync_backfill(target text) TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) TO service_role;
+
+--
+-- Name: FUNCTION system_table_reason(target regclass); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.system_table_reason(target regclass) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.system_table_reason(target regclass) TO service_role;
 
 --
 -- Name: FUNCTION take_event_processor(holder text, lease_seconds integer); Type: ACL; Schema: cesar; Owner: -

@@ -142,6 +142,11 @@ describe('event capture', () => {
       await tx`create table public.capture_nokey (v int)`;
       await tx`select cesar.watch('public.capture_nokey')`;
     })).rejects.toThrow(/needs a single-column primary key/);
+    for (const table of ['net.http_request_queue', 'cron.job', 'cesar.job_queue']) {
+      await expect(sql`select cesar.watch(${table}::regclass)`, table).rejects.toThrow(
+        /cannot watch .*: the (net|cron|cesar) schema/,
+      );
+    }
   });
 
   it('keeps a statement as one array, or past 64 MB as arrays made into events one at a time; pairs an UPDATE by key', async () => {

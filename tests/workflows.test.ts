@@ -109,6 +109,27 @@ describe('workflow templates through the api', () => {
       status: 422,
       body: { error: { message: 'unknown table public.no_such_table' } },
     });
+    // The system's, Supabase's and this project's own tables are not for templates: a
+    // template on net.http_request_queue would feed itself.
+    for (
+      const [table, reason] of [
+        ['net.http_request_queue', /net schema belongs to the system or to Supabase/],
+        ['cesar.job_queue', /cesar schema is machinery/],
+        ['pg_catalog.pg_authid', /pg_catalog schema belongs/],
+        ['cron.job', /cron schema belongs/],
+        ['information_schema.tables', /information_schema schema belongs|not a table/],
+      ] as const
+    ) {
+      r = await bad({ ...ok, trigger: { ...ok.trigger, table } });
+      expect(r.status, table).toBe(422);
+      expect(r.body.error.message, table).toMatch(reason);
+    }
+    await sql`create or replace view public.bad_input_view as select 1 as id`;
+    r = await bad({ ...ok, trigger: { ...ok.trigger, table: 'public.bad_input_view' } });
+    expect(r).toMatchObject({
+      status: 422,
+      body: { error: { message: 'cannot watch public.bad_input_view: it is not a table' } },
+    });
     r = await bad({ ...ok, trigger: { type: 'schedule', cron: '99 * * * *' } });
     expect(r).toMatchObject({
       status: 400,
@@ -433,6 +454,15 @@ describe('native Database Webhook deliveries', () => {
         old_record: null,
       })).status,
     ).toBe(422);
+    const system = await deliver({
+      type: 'INSERT',
+      schema: 'net',
+      table: 'http_request_queue',
+      record: { id: 1 },
+      old_record: null,
+    });
+    expect(system.status).toBe(422);
+    expect(system.body.error.message).toMatch(/events of net.http_request_queue are refused/);
     const badShape = await deliver({
       type: 'INSERT',
       schema: 'public',

@@ -5,6 +5,7 @@ import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
 import {
   deleteTemplate,
+  describeEventTable,
   getTemplate,
   insertTemplate,
   listEvents,
@@ -14,7 +15,6 @@ import {
   runTemplate,
   selectEventsForReplay,
   setTemplateEnabled,
-  tableKeyColumn,
   updateTemplate,
 } from '../workflows/queries.ts';
 import { type TemplateInput, templateInput, templatePatch } from '../workflows/schema.ts';
@@ -50,9 +50,12 @@ async function checkReferences(sql: Sql, input: TemplateInput, jobTypes: readonl
     }
   });
   if (input.trigger.type === 'database_event') {
-    const key = await tableKeyColumn(sql, input.trigger.table);
-    if (key === undefined) throw new ApiError(422, `unknown table ${input.trigger.table}`);
-    if (key === null) {
+    const table = await describeEventTable(sql, input.trigger.table);
+    if (table === undefined) throw new ApiError(422, `unknown table ${input.trigger.table}`);
+    if (table.refused) {
+      throw new ApiError(422, `cannot watch ${input.trigger.table}: ${table.refused}`);
+    }
+    if (table.key === null) {
       throw new ApiError(
         422,
         `table ${input.trigger.table} needs a single-column primary key to be watched`,

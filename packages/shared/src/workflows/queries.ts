@@ -136,14 +136,21 @@ export async function logIngestion(
   `;
 }
 
-export async function tableKeyColumn(sql: Sql, table: string): Promise<string | null | undefined> {
-  const [row] = await sql<Array<{ exists: boolean; key: string | null }>>`
+/**
+ * What the functions need to know of a table an event or template names: whether it exists,
+ * its single-column key (null when it has none), and why it may not be watched (null when it
+ * may: cesar.system_table_reason).
+ */
+export async function describeEventTable(
+  sql: Sql,
+  table: string,
+): Promise<{ key: string | null; refused: string | null } | undefined> {
+  const [row] = await sql<Array<{ exists: boolean; key: string | null; refused: string | null }>>`
     select to_regclass(${table}) is not null as exists,
-           (select a.attname from pg_index i
-              join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-             where i.indrelid = to_regclass(${table}) and i.indisprimary and i.indnatts = 1) as key
+           cesar.single_key_column(to_regclass(${table})) as key,
+           cesar.system_table_reason(to_regclass(${table})) as refused
   `;
-  return row!.exists ? row!.key : undefined;
+  return row!.exists ? { key: row!.key, refused: row!.refused } : undefined;
 }
 
 /** Records a native Database Webhook delivery once; returns its event id and whether it was new. */

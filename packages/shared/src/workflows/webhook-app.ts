@@ -6,7 +6,7 @@ import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import { functionApp } from '../http/function-app.ts';
 import { processEvents } from './process.ts';
-import { logIngestion, recordWebhookEvent, tableKeyColumn } from './queries.ts';
+import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({
@@ -71,8 +71,12 @@ export function createWebhookApp(deps: WebhookDeps) {
     try {
       const payload = await readJsonBody(c, databaseWebhookPayload);
       const table = `${payload.schema}.${payload.table}`;
-      const keyColumn = await tableKeyColumn(deps.sql, table);
-      if (keyColumn === undefined) throw new ApiError(422, `unknown table ${table}`);
+      const described = await describeEventTable(deps.sql, table);
+      if (described === undefined) throw new ApiError(422, `unknown table ${table}`);
+      if (described.refused) {
+        throw new ApiError(422, `events of ${table} are refused: ${described.refused}`);
+      }
+      const keyColumn = described.key;
       const changed = changedColumns(payload);
       if (changed !== null && changed.length === 0) {
         return c.json({ recorded: false, reason: 'the update changed nothing' });

@@ -1,0 +1,77 @@
+-- Why: a template could watch any table, a native webhook payload could name any table, and
+-- watch() refused only the cesar schema. A template on net.http_request_queue fed itself
+-- (each event's doorbell is a row there: 3,215 events in 5 s), and pg_catalog.pg_authid or a
+-- cron table could be named. The tables of the system, of Supabase and of this project's
+-- machinery are refused, by watch() and by the functions alike, with the reason.
+
+-- Null when the table is an operator's to watch; otherwise why not. auth.users stays
+-- watchable (a sign-up is an event users react to); the rest of auth is Supabase's.
+create function cesar.system_table_reason(target regclass) returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select case
+    when n.nspname = 'cesar' then 'the cesar schema is machinery'
+    when n.nspname in ('net', 'cron', 'vault', 'supabase_functions', 'supabase_migrations',
+                       'storage', 'realtime', '_realtime', 'graphql', 'graphql_public',
+                       'extensions', 'pgsodium', 'pgsodium_masks', 'pgbouncer',
+                       'information_schema')
+         or n.nspname like 'pg\_%'
+      then 'the ' || n.nspname || ' schema belongs to the system or to Supabase'
+    when n.nspname = 'auth' and c.relname <> 'users'
+      then 'auth.' || c.relname || ' is internal to Supabase Auth (auth.users may be watched)'
+    when c.relkind not in ('r', 'p') then 'it is not a table'
+  end
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where c.oid = target
+$$;
+
+revoke execute on function cesar.system_table_reason(regclass) from public, anon, authenticated;
+grant execute on function cesar.system_table_reason(regclass) to service_role;
+
+create or replace function cesar.watch(target regclass) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  key_column text := cesar.single_key_column(target);
+  columns text[] := cesar.column_list(target);
+  rel record;
+  store record;
+  store_id integer;
+begin
+  select n.nspname as schema_name, c.relname as table_name into rel
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  if key_column is null then
+    raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
+  end if;
+  if cesar.system_table_reason(target) is not null then
+    raise exception 'cannot watch %: %', target, cesar.system_table_reason(target) using errcode = '22023';
+  end if;
+  select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
+  if store.id is not null
+     and (store.columns, store.key_column, store.schema_name, store.table_name)
+         is not distinct from (columns, key_column, rel.schema_name, rel.table_name) then
+    store_id := store.id;
+  else
+    update cesar.capture_stores s set retired_at = now() where s.id = store.id;
+    store_id := cesar.create_capture_store(target, rel.schema_name, rel.table_name, key_column, columns);
+  end if;
+  execute format('drop trigger if exists cesar_capture_insert on %s', target);
+  execute format('drop trigger if exists cesar_capture_update on %s', target);
+  execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  delete from cesar.watched_tables w
+  where w.table_name = store.schema_name || '.' || store.table_name;
+  insert into cesar.watched_tables (table_name, key_column)
+  values (rel.schema_name || '.' || rel.table_name, key_column)
+  on conflict (table_name) do update set key_column = excluded.key_column;
+  return rel.schema_name || '.' || rel.table_name;
+end
+$$;
