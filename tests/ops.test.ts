@@ -53,6 +53,11 @@ describe('jobs', () => {
       [await get('/api/jobs?limit=100000'), 400, /limit/],
       [await post('/api/jobs/retry', { ids: ['x'] }), 400, /ids/],
       [await post('/api/jobs/cancel', { ids: [] }), 400, /ids/],
+      [
+        await post('/api/jobs/retry', { job_type: 'ops.test', since: '0000-01-01T00:00:00Z' }),
+        400,
+        /between 1970 and 2999/,
+      ],
       [await post('/api/jobs/cancel', { ids: [a] }, {}), 401, /bearer/],
     ];
     for (const [res, status, message] of cases) {

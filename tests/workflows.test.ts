@@ -592,6 +592,11 @@ describe('events through the api', () => {
     expect((await call(api, 'POST', `/api/events/${event.id}/redeliver`)).status).toBe(409);
     expect((await call(api, 'POST', '/api/events/999999999999/redeliver')).status).toBe(404);
     expect((await call(api, 'POST', '/api/events/replay', { from: 'yesterday' })).status).toBe(400);
+    for (const from of ['0000-01-01T00:00:00Z', '9999-12-31T23:00:00-05:00']) {
+      const res = await call(api, 'POST', '/api/events/replay', { from });
+      expect(res.status, from).toBe(400);
+      expect(JSON.stringify(res.body.error), from).toMatch(/between 1970 and 2999/);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
+import { timestamp } from '../http/values.ts';
 import { tableList } from '../sync/common.ts';
 import { declaredTables, syncStatus } from '../sync/run.ts';
 import { businessHealth } from './queries.ts';
@@ -31,7 +32,7 @@ const retryRequest = z.union([
   jobIds,
   z.object({
     job_type: z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a job type'),
-    since: z.iso.datetime({ offset: true }).optional(),
+    since: timestamp.optional(),
   }).strict(),
 ]);
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
+import { timestamp } from '../http/values.ts';
 import {
   deleteTemplate,
   describeEventTable,
@@ -105,8 +106,8 @@ const eventsQuery = z.object({
 const replayRequest = z.object({
   template_id: z.uuid().optional(),
   table: z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/).optional(),
-  from: z.iso.datetime({ offset: true }),
-  to: z.iso.datetime({ offset: true }).optional(),
+  from: timestamp,
+  to: timestamp.optional(),
   statuses: z.array(z.enum(['processed', 'ignored', 'failed'])).min(1).default([
     'processed',
     'ignored',
