@@ -888,6 +888,20 @@ end
 $$;
 
 --
+-- Name: refuse_truncate(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.refuse_truncate() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  raise exception 'TRUNCATE of %.% is refused: the table is watched, and a TRUNCATE makes no event; delete the rows, or unwatch the table first',
+    tg_table_schema, tg_table_name using errcode = '0A000';
+end
+$$;
+
+--
 -- Name: release_event_processor(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1294,6 +1308,7 @@ begin
   execute format('drop trigger if exists cesar_capture_insert on %s', target);
   execute format('drop trigger if exists cesar_capture_update on %s', target);
   execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
   update cesar.capture_stores s set retired_at = now() where s.relid = target and s.retired_at is null;
   delete from cesar.watched_tables where table_name = name;
   return name;
@@ -1341,6 +1356,9 @@ begin
                  'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
   execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
                  'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
+  execute format('create trigger cesar_refuse_truncate before truncate on %s '
+                 'for each statement execute function cesar.refuse_truncate()', target);
   delete from cesar.watched_tables w
   where w.table_name = store.schema_name || '.' || store.table_name;
   insert into cesar.watched_tables (table_name, key_column)
@@ -3225,6 +3243,126 @@ CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.task_dependencies REF
 CREATE TRIGGER cesar_capture_update AFTER UPDATE ON public.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cesar.capture_20();
 
 --
+-- Name: a2a_conversations cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.a2a_conversations FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: a2a_messages cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.a2a_messages FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: agent_events cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.agent_events FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: agent_sessions cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.agent_sessions FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: agents cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.agents FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: collaboration_sessions cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.collaboration_sessions FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: email_ingest_state cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.email_ingest_state FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: financial_daily_summaries cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.financial_daily_summaries FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: financial_data cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.financial_data FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: ingestion_log cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.ingestion_log FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: knowledge_graph_edges cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.knowledge_graph_edges FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: llm_cache_metrics cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.llm_cache_metrics FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: llm_collaborations cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.llm_collaborations FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: local_llm_learning_examples cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.local_llm_learning_examples FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: local_llm_training_batches cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.local_llm_training_batches FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: memory_episodic cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.memory_episodic FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: memory_semantic cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.memory_semantic FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: sessions cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.sessions FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: task_dependencies cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.task_dependencies FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
+-- Name: tasks cesar_refuse_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER cesar_refuse_truncate BEFORE TRUNCATE ON public.tasks FOR EACH STATEMENT EXECUTE FUNCTION cesar.refuse_truncate();
+
+--
 -- Name: collaboration_sessions collaboration_sessions_touch_updated_at; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3661,6 +3799,7 @@ GRANT ALL ON FUNCTION cesar.column_list(target oid) TO service_role;
 -- Name: FUNCTION copy_field(value text); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.copy_field(value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
 
 --
@@ -3723,12 +3862,14 @@ GRANT ALL ON FUNCTION cesar.expand_captures(max_rows integer) TO service_role;
 -- Name: FUNCTION follow_execution_status(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.follow_execution_status() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 --
 -- Name: FUNCTION http_duration_buckets(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.http_duration_buckets() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.http_duration_buckets() TO service_role;
 
 --
@@ -3742,6 +3883,7 @@ GRANT ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) TO service_role;
 -- Name: FUNCTION reconcile_workflow_schedule(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.reconcile_workflow_schedule() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.reconcile_workflow_schedule() TO service_role;
 
 --
@@ -3773,6 +3915,13 @@ REVOKE ALL ON FUNCTION cesar.refresh_monitoring_views() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.refresh_monitoring_views() TO service_role;
 
 --
+-- Name: FUNCTION refuse_truncate(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.refuse_truncate() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.refuse_truncate() TO service_role;
+
+--
 -- Name: FUNCTION release_event_processor(holder text); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3797,6 +3946,7 @@ GRANT ALL ON FUNCTION cesar.require_setting(setting_name text) TO service_role;
 -- Name: FUNCTION retire_dropped_tables(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.retire_dropped_tables() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.retire_dropped_tables() TO service_role;
 
 --
@@ -3810,6 +3960,7 @@ GRANT ALL ON FUNCTION cesar.retry_jobs(ids bigint[]) TO service_role;
 -- Name: FUNCTION rewatch_altered_tables(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.rewatch_altered_tables() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.rewatch_altered_tables() TO service_role;
 
 --
@@ -3879,12 +4030,14 @@ GRANT ALL ON FUNCTION cesar.take_event_processor(holder text, lease_seconds inte
 -- Name: FUNCTION tick_schedule(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.tick_schedule() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.tick_schedule() TO service_role;
 
 --
 -- Name: FUNCTION touch_updated_at(); Type: ACL; Schema: cesar; Owner: -
 --
 
+REVOKE ALL ON FUNCTION cesar.touch_updated_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.touch_updated_at() TO service_role;
 
 --
@@ -3954,8 +4107,8 @@ GRANT ALL ON TABLE cesar.http_request_totals TO service_role;
 -- Name: TABLE ingestion_log; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.ingestion_log TO anon;
-GRANT ALL ON TABLE public.ingestion_log TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ingestion_log TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ingestion_log TO authenticated;
 GRANT ALL ON TABLE public.ingestion_log TO service_role;
 
 --
@@ -4076,152 +4229,152 @@ GRANT ALL ON TABLE cesar.workflow_templates TO service_role;
 -- Name: TABLE a2a_conversations; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.a2a_conversations TO anon;
-GRANT ALL ON TABLE public.a2a_conversations TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.a2a_conversations TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.a2a_conversations TO authenticated;
 GRANT ALL ON TABLE public.a2a_conversations TO service_role;
 
 --
 -- Name: TABLE a2a_messages; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.a2a_messages TO anon;
-GRANT ALL ON TABLE public.a2a_messages TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.a2a_messages TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.a2a_messages TO authenticated;
 GRANT ALL ON TABLE public.a2a_messages TO service_role;
 
 --
 -- Name: TABLE agent_events; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.agent_events TO anon;
-GRANT ALL ON TABLE public.agent_events TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_events TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_events TO authenticated;
 GRANT ALL ON TABLE public.agent_events TO service_role;
 
 --
 -- Name: TABLE agent_sessions; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.agent_sessions TO anon;
-GRANT ALL ON TABLE public.agent_sessions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_sessions TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agent_sessions TO authenticated;
 GRANT ALL ON TABLE public.agent_sessions TO service_role;
 
 --
 -- Name: TABLE agents; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.agents TO anon;
-GRANT ALL ON TABLE public.agents TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agents TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.agents TO authenticated;
 GRANT ALL ON TABLE public.agents TO service_role;
 
 --
 -- Name: TABLE collaboration_sessions; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.collaboration_sessions TO anon;
-GRANT ALL ON TABLE public.collaboration_sessions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.collaboration_sessions TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.collaboration_sessions TO authenticated;
 GRANT ALL ON TABLE public.collaboration_sessions TO service_role;
 
 --
 -- Name: TABLE email_ingest_state; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.email_ingest_state TO anon;
-GRANT ALL ON TABLE public.email_ingest_state TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.email_ingest_state TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.email_ingest_state TO authenticated;
 GRANT ALL ON TABLE public.email_ingest_state TO service_role;
 
 --
 -- Name: TABLE financial_daily_summaries; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.financial_daily_summaries TO anon;
-GRANT ALL ON TABLE public.financial_daily_summaries TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.financial_daily_summaries TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.financial_daily_summaries TO authenticated;
 GRANT ALL ON TABLE public.financial_daily_summaries TO service_role;
 
 --
 -- Name: TABLE financial_data; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.financial_data TO anon;
-GRANT ALL ON TABLE public.financial_data TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.financial_data TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.financial_data TO authenticated;
 GRANT ALL ON TABLE public.financial_data TO service_role;
 
 --
 -- Name: TABLE knowledge_graph_edges; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.knowledge_graph_edges TO anon;
-GRANT ALL ON TABLE public.knowledge_graph_edges TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.knowledge_graph_edges TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.knowledge_graph_edges TO authenticated;
 GRANT ALL ON TABLE public.knowledge_graph_edges TO service_role;
 
 --
 -- Name: TABLE llm_cache_metrics; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.llm_cache_metrics TO anon;
-GRANT ALL ON TABLE public.llm_cache_metrics TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.llm_cache_metrics TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.llm_cache_metrics TO authenticated;
 GRANT ALL ON TABLE public.llm_cache_metrics TO service_role;
 
 --
 -- Name: TABLE llm_collaborations; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.llm_collaborations TO anon;
-GRANT ALL ON TABLE public.llm_collaborations TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.llm_collaborations TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.llm_collaborations TO authenticated;
 GRANT ALL ON TABLE public.llm_collaborations TO service_role;
 
 --
 -- Name: TABLE local_llm_learning_examples; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.local_llm_learning_examples TO anon;
-GRANT ALL ON TABLE public.local_llm_learning_examples TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.local_llm_learning_examples TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.local_llm_learning_examples TO authenticated;
 GRANT ALL ON TABLE public.local_llm_learning_examples TO service_role;
 
 --
 -- Name: TABLE local_llm_training_batches; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.local_llm_training_batches TO anon;
-GRANT ALL ON TABLE public.local_llm_training_batches TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.local_llm_training_batches TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.local_llm_training_batches TO authenticated;
 GRANT ALL ON TABLE public.local_llm_training_batches TO service_role;
 
 --
 -- Name: TABLE memory_episodic; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.memory_episodic TO anon;
-GRANT ALL ON TABLE public.memory_episodic TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.memory_episodic TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.memory_episodic TO authenticated;
 GRANT ALL ON TABLE public.memory_episodic TO service_role;
 
 --
 -- Name: TABLE memory_semantic; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.memory_semantic TO anon;
-GRANT ALL ON TABLE public.memory_semantic TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.memory_semantic TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.memory_semantic TO authenticated;
 GRANT ALL ON TABLE public.memory_semantic TO service_role;
 
 --
 -- Name: TABLE sessions; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.sessions TO anon;
-GRANT ALL ON TABLE public.sessions TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sessions TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sessions TO authenticated;
 GRANT ALL ON TABLE public.sessions TO service_role;
 
 --
 -- Name: TABLE task_dependencies; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.task_dependencies TO anon;
-GRANT ALL ON TABLE public.task_dependencies TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.task_dependencies TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.task_dependencies TO authenticated;
 GRANT ALL ON TABLE public.task_dependencies TO service_role;
 
 --
 -- Name: TABLE tasks; Type: ACL; Schema: public; Owner: -
 --
 
-GRANT ALL ON TABLE public.tasks TO anon;
-GRANT ALL ON TABLE public.tasks TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tasks TO anon;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tasks TO authenticated;
 GRANT ALL ON TABLE public.tasks TO service_role;
 
 --
@@ -4246,16 +4399,16 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA cesar GRANT ALL ON TABLES  
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: -
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO anon;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,USAGE ON SEQUENCES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,USAGE ON SEQUENCES  TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: -
 --
 
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO anon;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO service_role;
 
 --

@@ -124,12 +124,18 @@ describe('workflow templates through the api', () => {
       expect(r.status, table).toBe(422);
       expect(r.body.error.message, table).toMatch(reason);
     }
-    await sql`create or replace view public.bad_input_view as select 1 as id`;
-    r = await bad({ ...ok, trigger: { ...ok.trigger, table: 'public.bad_input_view' } });
-    expect(r).toMatchObject({
-      status: 422,
-      body: { error: { message: 'cannot watch public.bad_input_view: it is not a table' } },
-    });
+    // In a schema of its own: public's default grants would show in tests/privileges.test.ts.
+    await sql`create schema if not exists bad_input`;
+    await sql`create or replace view bad_input.a_view as select 1 as id`;
+    try {
+      r = await bad({ ...ok, trigger: { ...ok.trigger, table: 'bad_input.a_view' } });
+      expect(r).toMatchObject({
+        status: 422,
+        body: { error: { message: 'cannot watch bad_input.a_view: it is not a table' } },
+      });
+    } finally {
+      await sql`drop schema bad_input cascade`;
+    }
     r = await bad({ ...ok, trigger: { type: 'schedule', cron: '99 * * * *' } });
     expect(r).toMatchObject({
       status: 400,

@@ -3,6 +3,10 @@
 -- (each event's doorbell is a row there: 3,215 events in 5 s), and pg_catalog.pg_authid or a
 -- cron table could be named. The tables of the system, of Supabase and of this project's
 -- machinery are refused, by watch() and by the functions alike, with the reason.
+--
+-- And a TRUNCATE of a watched table made no event: rows vanished that no workflow and no
+-- mirror ever heard of. It is refused now (delete the rows, which is captured, or unwatch the
+-- table first).
 
 -- Null when the table is an operator's to watch; otherwise why not. auth.users stays
 -- watchable (a sign-up is an event users react to); the rest of auth is Supabase's.
@@ -29,6 +33,16 @@ $$;
 
 revoke execute on function cesar.system_table_reason(regclass) from public, anon, authenticated;
 grant execute on function cesar.system_table_reason(regclass) to service_role;
+
+create function cesar.refuse_truncate() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise exception 'TRUNCATE of %.% is refused: the table is watched, and a TRUNCATE makes no event; delete the rows, or unwatch the table first',
+    tg_table_schema, tg_table_name using errcode = '0A000';
+end
+$$;
 
 create or replace function cesar.watch(target regclass) returns text
 language plpgsql
@@ -67,11 +81,46 @@ begin
                  'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
   execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
                  'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
+  execute format('create trigger cesar_refuse_truncate before truncate on %s '
+                 'for each statement execute function cesar.refuse_truncate()', target);
   delete from cesar.watched_tables w
   where w.table_name = store.schema_name || '.' || store.table_name;
   insert into cesar.watched_tables (table_name, key_column)
   values (rel.schema_name || '.' || rel.table_name, key_column)
   on conflict (table_name) do update set key_column = excluded.key_column;
   return rel.schema_name || '.' || rel.table_name;
+end
+$$;
+
+create or replace function cesar.unwatch(target regclass) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  name text;
+begin
+  select n.nspname || '.' || c.relname into name
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  execute format('drop trigger if exists cesar_capture_insert on %s', target);
+  execute format('drop trigger if exists cesar_capture_update on %s', target);
+  execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
+  update cesar.capture_stores s set retired_at = now() where s.relid = target and s.retired_at is null;
+  delete from cesar.watched_tables where table_name = name;
+  return name;
+end
+$$;
+
+-- The tables watched already.
+do $$
+declare
+  t record;
+begin
+  for t in select w.table_name from cesar.watched_tables w where to_regclass(w.table_name) is not null
+  loop
+    execute format('create trigger cesar_refuse_truncate before truncate on %s '
+                   'for each statement execute function cesar.refuse_truncate()', t.table_name);
+  end loop;
 end
 $$;

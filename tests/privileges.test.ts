@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { testSql, withRollback } from './helpers/db.ts';
+
+// Every privilege the API roles (anon, authenticated) and PUBLIC hold on schemas, tables,
+// views, sequences and security definer functions, against the intended list: the API roles
+// get what RLS-governed access needs and nothing more (supabase/migrations/*least_privilege*).
+
+const sql = testSql();
+
+const grants = () =>
+  sql<Array<{ kind: string; object: string; grantee: string; privileges: string }>>`
+  with grantee as (
+    select 0::oid as oid, 'PUBLIC' as name
+    union all select oid, rolname from pg_roles where rolname in ('anon', 'authenticated')
+  )
+  select 'schema' as kind, n.nspname as object, g.name as grantee,
+         string_agg(a.privilege_type, ',' order by a.privilege_type) as privileges
+  from pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+  join grantee g on g.oid = a.grantee
+  group by 1, 2, 3
+  union all
+  select case c.relkind when 'S' then 'sequence' when 'v' then 'view'
+                        when 'm' then 'materialized view' else 'table' end,
+         n.nspname || '.' || c.relname, g.name,
+         string_agg(a.privilege_type, ',' order by a.privilege_type)
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+       aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+  join grantee g on g.oid = a.grantee
+  where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+    and n.nspname not in ('pg_catalog', 'information_schema')
+  group by 1, 2, 3
+  union all
+  select 'security definer function', p.oid::regprocedure::text, g.name, 'EXECUTE'
+  from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+  join grantee g on g.oid = a.grantee
+  where p.prosecdef and a.privilege_type = 'EXECUTE'
+  order by 1, 2, 3`;
+
+describe('privileges of anon, authenticated and PUBLIC', () => {
+  it('are exactly the intended ones', async () => {
+    const publicTables = await sql<Array<{ name: string }>>`
+      select 'public.' || relname as name from pg_class
+      where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') order by 1`;
+    const row = (kind: string, object: string, grantee: string, privileges: string) => ({
+      kind,
+      object,
+      grantee,
+      privileges,
+    });
+    const intended = [
+      // PostgreSQL's own: its catalogs are readable by everyone, as on every server.
+      row('schema', 'information_schema', 'PUBLIC', 'USAGE'),
+      row('schema', 'pg_catalog', 'PUBLIC', 'USAGE'),
+      // As on Supabase: the API roles use the public schema; RLS decides rows. No CREATE.
+      row('schema', 'public', 'PUBLIC', 'USAGE'),
+      row('schema', 'public', 'anon', 'USAGE'),
+      row('schema', 'public', 'authenticated', 'USAGE'),
+      // pg_cron's own grants; its row level security shows each role only its own jobs.
+      row('sequence', 'cron.jobid_seq', 'PUBLIC', 'SELECT'),
+      row('sequence', 'cron.runid_seq', 'PUBLIC', 'SELECT'),
+      row('table', 'cron.job', 'PUBLIC', 'SELECT'),
+      row('table', 'cron.job_run_details', 'PUBLIC', 'DELETE,SELECT'),
+      // Every public table: what RLS governs, nothing it does not (no TRUNCATE, TRIGGER,
+      // REFERENCES).
+      ...publicTables.flatMap(({ name }) => [
+        row('table', name, 'anon', 'DELETE,INSERT,SELECT,UPDATE'),
+        row('table', name, 'authenticated', 'DELETE,INSERT,SELECT,UPDATE'),
+      ]),
+    ].sort((a, b) =>
+      a.kind.localeCompare(b.kind) || a.object.localeCompare(b.object) ||
+      a.grantee.localeCompare(b.grantee)
+    );
+    const actual = [...await grants()].sort((a, b) =>
+      a.kind.localeCompare(b.kind) || a.object.localeCompare(b.object) ||
+      a.grantee.localeCompare(b.grantee)
+    );
+    expect(actual).toEqual(intended);
+  });
+
+  it('lets anon neither TRUNCATE a table nor attach a trigger to one', async () => {
+    await expect(withRollback(sql, async (tx) => {
+      await tx`set local role anon`;
+      await tx`truncate public.agents cascade`;
+    })).rejects.toThrow(/permission denied/);
+    await expect(withRollback(sql, async (tx) => {
+      await tx`set local role anon`;
+      await tx`create trigger anon_trap before insert on public.tasks
+               for each row execute function cesar.touch_updated_at()`;
+    })).rejects.toThrow(/permission denied/);
+    await expect(withRollback(sql, async (tx) => {
+      await tx`set local role authenticated`;
+      await tx`create table public.anon_made (id int)`;
+    })).rejects.toThrow(/permission denied/);
+  });
+
+  it('refuses a TRUNCATE of a watched table even to its owner: it would make no event', async () => {
+    await expect(withRollback(sql, async (tx) => {
+      await tx`truncate public.agents cascade`;
+    })).rejects.toThrow(/TRUNCATE of public\.agents is refused: the table is watched/);
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.truncate_probe (id int primary key)`;
+      await tx`truncate public.truncate_probe`; // not watched: allowed
+      await tx`select cesar.watch('public.truncate_probe')`;
+      await expect(tx`truncate public.truncate_probe`).rejects.toThrow(/is refused/);
+    });
+  });
+});
