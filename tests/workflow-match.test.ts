@@ -95,6 +95,15 @@ describe('filters', () => {
     expect(evaluateFilter(filter, event())).toBe(expected);
   });
 
+  it('runs a pattern that makes a backtracking engine blow up without blocking', () => {
+    // JavaScript's RegExp needs about 2^60 steps for this one: the test would never finish.
+    const hostile = event({ record: { ...event().record, title: `${'a'.repeat(60)}!` } });
+    expect(evaluateFilter({ field: 'record.title', op: 'matches', value: '^(a+)+$' }, hostile))
+      .toBe(false);
+    expect(evaluateFilter({ field: 'record.title', op: 'matches', value: '^(a+)+!$' }, hostile))
+      .toBe(true);
+  });
+
   it('treats changed as false outside updates', () => {
     expect(
       evaluateFilter(
@@ -222,7 +231,16 @@ describe('template validation', () => {
         ...base,
         trigger: { ...base.trigger, filter: { field: 'record.a', op: 'matches', value: '(' } },
       }).join(),
-    ).toMatch(/invalid regular expression/);
+    ).toMatch(/invalid or unsupported regular expression/);
+    expect(
+      issues({
+        ...base,
+        trigger: {
+          ...base.trigger,
+          filter: { field: 'record.a', op: 'matches', value: '^(a+)\\1$' },
+        },
+      }).join(),
+    ).toMatch(/backreferences are not supported/);
     expect(
       issues({
         ...base,

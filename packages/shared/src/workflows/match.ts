@@ -1,3 +1,4 @@
+import { patternMatches } from './regex.ts';
 import type { Action, EventOp, Filter, Template } from './schema.ts';
 
 // Pure: which templates an event runs, and their actions filled from the event.
@@ -77,7 +78,7 @@ export function evaluateFilter(filter: Filter, event: WorkflowEvent): boolean {
       if (Array.isArray(actual)) return actual.some((v) => equal(v, filter.value));
       return false;
     case 'matches':
-      return typeof actual === 'string' && new RegExp(filter.value as string).test(actual);
+      return typeof actual === 'string' && patternMatches(filter.value as string, actual);
     case 'gt':
     case 'gte':
     case 'lt':

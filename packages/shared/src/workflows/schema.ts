@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileSafeRegex } from './regex.ts';
 
 // The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
 // through the api function is parsed here; a template that does not parse is not saved.
@@ -60,12 +61,12 @@ const comparison = z
         });
       } else {
         try {
-          new RegExp(f.value);
+          compileSafeRegex(f.value);
         } catch (err) {
           ctx.addIssue({
             code: 'custom',
             path: ['value'],
-            message: `invalid regular expression: ${(err as Error).message}`,
+            message: `invalid or unsupported regular expression: ${(err as Error).message}`,
           });
         }
       }
