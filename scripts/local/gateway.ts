@@ -97,8 +97,19 @@ function route(options: GatewayOptions, req: http.IncomingMessage, res: http.Ser
       agent,
     },
     (up) => {
-      const out = { ...up.headers };
+      const out: http.OutgoingHttpHeaders = { ...up.headers };
       for (const h of HOP_BY_HOP) delete out[h];
+      // Answered before the request was all sent (a 413 for a body too large): neither
+      // connection can carry another request, since the rest of this body is still on its way.
+      const early = !req.complete;
+      if (early) {
+        out.connection = 'close';
+        up.once('end', () => {
+          req.unpipe(upstream);
+          upstream.destroy();
+          req.resume();
+        });
+      }
       res.writeHead(up.statusCode ?? 502, out);
       // A function that dies mid-answer cuts this answer short, and only this one.
       up.on('error', (err) => res.destroy(err));

@@ -118,6 +118,12 @@ export async function releaseEvents(sql: Sql, eventIds: string[], error: string)
   `;
 }
 
+/**
+ * Text PostgreSQL can store: NUL characters (which a refused delivery's error may quote) are
+ * written as the two characters \0.
+ */
+const withoutNul = (text: string) => text.replaceAll('\0', '\\0');
+
 /** One ingestion (or a failed one) in public.ingestion_log. */
 export async function logIngestion(
   sql: Sql,
@@ -129,10 +135,16 @@ export async function logIngestion(
     details?: Record<string, unknown>;
   },
 ): Promise<void> {
+  const details = JSON.parse(
+    JSON.stringify(
+      entry.details ?? {},
+      (_key, value) => typeof value === 'string' ? withoutNul(value) : value,
+    ),
+  );
   await sql`
     insert into public.ingestion_log (source, status, record_count, error_message, details)
-    values (${entry.source}, ${entry.status}, ${entry.records}, ${entry.error ?? null},
-            ${sql.json((entry.details ?? {}) as never)})
+    values (${entry.source}, ${entry.status}, ${entry.records},
+            ${entry.error == null ? null : withoutNul(entry.error)}, ${sql.json(details)})
   `;
 }
 
