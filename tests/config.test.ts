@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       serviceRoleKey: null,
       supabaseUrl: null,
       dbPoolMax: 5,
+      httpAllow: [],
     });
   });
 

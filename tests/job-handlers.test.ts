@@ -1,6 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type OutboundPolicy,
+  parseAllowList,
+  strictPolicy,
+} from '../packages/shared/src/http/outbound.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { freePort } from '../scripts/local/functions.ts';
@@ -11,7 +16,11 @@ import { drain, jobById } from './helpers/queue.ts';
 const sql = testSql(undefined, 6);
 const tag = `h${Date.now().toString(36)}`;
 
-async function run(jobType: string, payload: Record<string, unknown> = {}) {
+async function run(
+  jobType: string,
+  payload: Record<string, unknown> = {},
+  outbound: OutboundPolicy = strictPolicy,
+) {
   const id = await enqueueJob(sql, jobType, payload);
   // Drain until the job has an outcome. One drain may not reach it: a job of the same type
   // enqueued by pg_cron (monitoring.refresh every 5 minutes) can take the type's only slot
@@ -19,8 +28,9 @@ async function run(jobType: string, payload: Record<string, unknown> = {}) {
   for (let i = 0; i < 600; i++) {
     const job = await jobById(sql, id);
     if (job.status !== 'running' && job.attempts > 0) return job;
-    if (job.status === 'pending') await drain(sql, builtInHandlers, { jobTypes: [jobType] });
-    else await new Promise((r) => setTimeout(r, 25));
+    if (job.status === 'pending') {
+      await drain(sql, builtInHandlers, { jobTypes: [jobType] }, { outbound });
+    } else await new Promise((r) => setTimeout(r, 25));
   }
   return await jobById(sql, id);
 }
@@ -77,7 +87,7 @@ describe('agent.task', () => {
       job: job as never,
       sql,
       clock: { now: () => new Date() },
-      fetch,
+      outbound: strictPolicy,
       signal: new AbortController().signal,
     };
     const first = await builtInHandlers['agent.task']!(ctx);
@@ -264,6 +274,10 @@ describe('maintenance.prune', () => {
 });
 
 describe('http.request', () => {
+  // The listener is on the loopback: the outbound guard refuses it unless it is allowed
+  // (tests/outbound.test.ts checks the refusals).
+  const local = { allow: parseAllowList('127.0.0.1') };
+  const send = (payload: Record<string, unknown>) => run('http.request', payload, local);
   const seen: Array<{ path: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   let server: http.Server;
   let base: string;
@@ -283,18 +297,21 @@ describe('http.request', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    await sql`insert into cesar.local_settings (name, value) values (${`secret_${tag}`}, 'tok-123')`;
+    await sql`insert into cesar.local_settings (name, value) values (${`outbound_${tag}`}, 'tok-123')`;
   });
   afterAll(async () => {
     server.close();
-    await sql`delete from cesar.local_settings where name = ${`secret_${tag}`}`;
+    await sql`delete from cesar.local_settings where name = ${`outbound_${tag}`}`;
   });
 
   it('sends the request with an Idempotency-Key and secret headers, and completes on 2xx', async () => {
-    const job = await run('http.request', {
+    const job = await send({
       url: `${base}/status/201`,
       body: { hello: 'world' },
-      headers: { Authorization: { secret: `secret_${tag}`, prefix: 'Bearer ' }, 'X-Plain': 'yes' },
+      headers: {
+        Authorization: { secret: `outbound_${tag}`, prefix: 'Bearer ' },
+        'X-Plain': 'yes',
+      },
     });
     expect(job).toMatchObject({ status: 'completed', result: { status: 201, body: 'answer 201' } });
     const request = seen.find((s) => s.path === '/status/201')!;
@@ -309,18 +326,18 @@ describe('http.request', () => {
 
   it('retries 429/5xx (at Retry-After when given) and fails other 4xx at once', async () => {
     const before = Date.now();
-    const limited = await run('http.request', { url: `${base}/status/429/retry-after` });
+    const limited = await send({ url: `${base}/status/429/retry-after` });
     expect(limited).toMatchObject({
       status: 'pending',
       last_error: expect.stringMatching(/answered 429; retry after/),
     });
     expect(limited.run_at.getTime() - before).toBeGreaterThanOrEqual(119_000);
     expect(limited.run_at.getTime() - before).toBeLessThanOrEqual(125_000);
-    expect(await run('http.request', { url: `${base}/status/503` })).toMatchObject({
+    expect(await send({ url: `${base}/status/503` })).toMatchObject({
       status: 'pending',
       attempts: 1,
     });
-    expect(await run('http.request', { url: `${base}/status/404` })).toMatchObject({
+    expect(await send({ url: `${base}/status/404` })).toMatchObject({
       status: 'failed',
       attempts: 1,
       last_error: expect.stringMatching(/answered 404/),
@@ -329,27 +346,27 @@ describe('http.request', () => {
 
   it('retries network errors and fails permanently on a missing secret', async () => {
     const port = await freePort();
-    expect(await run('http.request', { url: `http://127.0.0.1:${port}/` })).toMatchObject({
+    expect(await send({ url: `http://127.0.0.1:${port}/` })).toMatchObject({
       status: 'pending',
       last_error: expect.any(String),
     });
     expect(
-      await run('http.request', {
+      await send({
         url: `${base}/status/200`,
-        headers: { Authorization: { secret: 'no_such_secret' } },
+        headers: { Authorization: { secret: 'outbound_no_such_secret' } },
       }),
     )
       .toMatchObject({
         status: 'failed',
-        last_error: 'header Authorization: secret "no_such_secret" is not configured',
+        last_error: 'header Authorization: secret "outbound_no_such_secret" is not configured',
       });
   });
 
   it('keeps the same Idempotency-Key across retries of a job', async () => {
     const id = await enqueueJob(sql, 'http.request', { url: `${base}/status/500/idem` });
-    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] });
+    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
     await sql`update cesar.job_queue set run_at = now() where id = ${id}`;
-    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] });
+    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
     const keys = seen.filter((s) => s.path === '/status/500/idem').map((s) =>
       s.headers['idempotency-key']
     );

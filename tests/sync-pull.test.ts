@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../packages/shared/src/db.ts';
+import { strictPolicy } from '../packages/shared/src/http/outbound.ts';
 import { syncTable } from '../packages/shared/src/queue/handlers/sync-table.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { type Direction, runRestore, runSync } from '../packages/shared/src/sync/run.ts';
@@ -438,7 +439,7 @@ describe('the sync function and the job handler', () => {
       sql,
       mirror,
       clock: { now: () => new Date() },
-      fetch,
+      outbound: strictPolicy,
       signal: new AbortController().signal,
     });
     expect(result).toMatchObject({

@@ -30,6 +30,8 @@ for (
     'COCKROACH_DB_URL',
     'CESAR_FUNCTION_SECRET',
     'SUPABASE_SERVICE_ROLE_KEY',
+    // `CESAR_HTTP_ALLOW=127.0.0.1:8080 npm start` lets http.request reach a local service.
+    'CESAR_HTTP_ALLOW',
   ]
 ) {
   if (process.env[name]) functionEnv[name] = process.env[name]!;

@@ -1,5 +1,6 @@
 import type { Sql } from '../../packages/shared/src/db.ts';
 import {
+  type DrainDeps,
   type DrainOptions,
   drainQueue,
   type HandlerRegistry,
@@ -13,13 +14,15 @@ export function uniqueJobType(label = 'job'): string {
   return `test_${process.pid}_${Date.now().toString(36)}_${counter}.${label}`;
 }
 
+/** One drain call; `deps` overrides the drain's dependencies (an outbound allow-list...). */
 export function drain(
   sql: Sql,
   handlers: HandlerRegistry,
   options: Partial<DrainOptions> & { jobTypes: string[] },
+  deps: Partial<DrainDeps> = {},
 ) {
   return drainQueue(
-    { sql, handlers, clock: { now: () => new Date() }, random: () => 0.5, fetch },
+    { sql, handlers, clock: { now: () => new Date() }, random: () => 0.5, ...deps },
     {
       worker: `test-${crypto.randomUUID()}`,
       budgetMs: 20_000,

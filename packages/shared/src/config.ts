@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type AllowEntry, parseAllowList } from './http/outbound.ts';
 
 const postgresUrl = z
   .string()
@@ -25,6 +26,19 @@ export const envSchema = z.object({
   SUPABASE_URL: optional(z.url()),
   /** Connections each function instance may hold to the primary. */
   CESAR_DB_POOL_MAX: optional(z.coerce.number().int().min(1).max(50)).default(5),
+  /**
+   * Hosts http.request may reach although they are loopback, private or link-local:
+   * `host` or `host:port` entries separated by commas, e.g. `hooks.internal,10.0.0.5:8080`
+   * (the exact format: parseAllowList in http/outbound.ts). Absent: public addresses only.
+   */
+  CESAR_HTTP_ALLOW: optional(z.string()).transform((raw, ctx) => {
+    try {
+      return parseAllowList(raw ?? '');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
 });
 
 export interface Config {
@@ -34,6 +48,7 @@ export interface Config {
   serviceRoleKey: string | null;
   supabaseUrl: string | null;
   dbPoolMax: number;
+  httpAllow: AllowEntry[];
 }
 
 export class ConfigError extends Error {
@@ -59,5 +74,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY ?? null,
     supabaseUrl: e.SUPABASE_URL ?? null,
     dbPoolMax: e.CESAR_DB_POOL_MAX,
+    httpAllow: e.CESAR_HTTP_ALLOW,
   };
 }

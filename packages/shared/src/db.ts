@@ -14,7 +14,8 @@ export interface DbOptions {
  * alike, and a COPY's closing CopyDone, a few bytes written after a large CopyData, then waits
  * for the server's delayed ACK: measured 44 ms per COPY under Deno, 3 ms with this socket; a
  * 100,000-row first push under Node spent 5.4 s of its time there, 1.0 s without. node:net is
- * the one Node API the core uses: postgres.js is built on it, and Deno provides it.
+ * one of the few Node APIs the core uses (with node:http(s) and node:dns for outbound requests,
+ * http/outbound.ts): postgres.js is built on it, and Deno provides it.
  *
  * The socket is returned while it is still connecting, as postgres.js's own socket is: its
  * 'error' and 'close' then reach postgres.js, which frees the connection and fails the query.

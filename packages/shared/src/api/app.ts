@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { VERSION } from '../version.ts';
 import { functionApp } from '../http/function-app.ts';
+import { outboundPolicy } from '../http/outbound.ts';
 import { checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
@@ -12,7 +13,9 @@ import { registerWorkflowRoutes } from './workflow-routes.ts';
 export interface ApiDeps {
   sql: Sql;
   mirror: Sql | null;
-  config: Pick<Config, 'functionSecret' | 'serviceRoleKey' | 'dbPoolMax'>;
+  config:
+    & Pick<Config, 'functionSecret' | 'serviceRoleKey' | 'dbPoolMax'>
+    & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
   clock: Clock;
   /** The application_name of `sql`'s connections, for the pool figures in /health. */
   applicationName: string;
@@ -49,7 +52,11 @@ export function createApiApp(deps: ApiDeps) {
     return c.json({ agents, count: agents.length });
   });
 
-  registerWorkflowRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
+  registerWorkflowRoutes(app, {
+    sql: deps.sql,
+    jobTypes: deps.jobTypes,
+    outbound: outboundPolicy(deps.config),
+  });
   registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock });
 
   app.get('/job-types', (c) => c.json({ job_types: [...deps.jobTypes].sort() }));

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
+import { type OutboundPolicy, urlRefusal } from '../http/outbound.ts';
 import { timestamp } from '../http/values.ts';
 import {
   deleteTemplate,
@@ -24,6 +25,8 @@ export interface WorkflowRouteDeps {
   sql: Sql;
   /** Job types the job-drain function can run; an enqueue_job action must name one. */
   jobTypes: readonly string[];
+  /** What the job-drain function's http.request may reach (the same configuration). */
+  outbound: Pick<OutboundPolicy, 'allow' | 'refusedHosts'>;
 }
 
 const uuid = z.uuid();
@@ -40,13 +43,48 @@ async function mustGetTemplate(sql: Sql, raw: string) {
   return template;
 }
 
-/** Checks what the schema cannot: known job types, an existing table with a single-column key. */
-async function checkReferences(sql: Sql, input: TemplateInput, jobTypes: readonly string[]) {
+/**
+ * What the outbound guard refuses in an http_request action's URL, as far as a save can tell:
+ * the scheme, credentials, a loopback name, the gateway, an IP address that is not public.
+ * There is no DNS here: a name's addresses can change before the job runs, and the job's own
+ * check (every hop, resolved then) is the one that counts. A host filled from a placeholder
+ * is only known then too.
+ */
+function savedUrlRefusal(raw: string, outbound: WorkflowRouteDeps['outbound']): string | null {
+  const authority = /^[^:]*:\/\/([^/?#]*)/.exec(raw)?.[1] ?? '';
+  if (authority.includes('{{')) {
+    return authority.includes('@') ? 'credentials in the URL are not allowed' : null;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be a valid URL';
+  }
+  return urlRefusal(url, outbound);
+}
+
+/**
+ * Checks what the schema cannot: known job types, URLs the outbound guard refuses, an existing
+ * table with a single-column key.
+ */
+async function checkReferences(sql: Sql, input: TemplateInput, deps: WorkflowRouteDeps) {
   input.actions.forEach((action, i) => {
-    if (action.type === 'enqueue_job' && !jobTypes.includes(action.job_type)) {
+    if (action.type === 'enqueue_job' && !deps.jobTypes.includes(action.job_type)) {
       throw new ApiError(400, 'invalid request body', [{
         path: `actions.${i}.job_type`,
-        message: `unknown job type "${action.job_type}"; known: ${[...jobTypes].sort().join(', ')}`,
+        message: `unknown job type "${action.job_type}"; known: ${
+          [...deps.jobTypes].sort().join(', ')
+        }`,
+      }]);
+    }
+    const refusal = action.type === 'http_request'
+      ? savedUrlRefusal(action.url, deps.outbound)
+      : null;
+    if (refusal) {
+      throw new ApiError(400, 'invalid request body', [{
+        path: `actions.${i}.url`,
+        message: refusal,
       }]);
     }
   });
@@ -124,7 +162,7 @@ export function registerWorkflowRoutes(app: Hono, deps: WorkflowRouteDeps) {
 
   app.post('/workflows', async (c) => {
     const input = await readJsonBody(c, templateInput);
-    await checkReferences(sql, input, deps.jobTypes);
+    await checkReferences(sql, input, deps);
     return c.json(await saveTemplate(sql, input, null), 201);
   });
 
@@ -149,7 +187,7 @@ export function registerWorkflowRoutes(app: Hono, deps: WorkflowRouteDeps) {
         merged.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
       );
     }
-    await checkReferences(sql, merged.data, deps.jobTypes);
+    await checkReferences(sql, merged.data, deps);
     return c.json(await saveTemplate(sql, merged.data, existing.id));
   });
 

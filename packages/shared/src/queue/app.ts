@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { functionApp } from '../http/function-app.ts';
+import { outboundPolicy } from '../http/outbound.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
@@ -23,16 +24,18 @@ export const drainRequest = z.object({
 export interface JobDrainDeps {
   sql: Sql;
   mirror?: Sql | null;
-  config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
+  config:
+    & Pick<Config, 'functionSecret' | 'serviceRoleKey'>
+    & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
   clock: Clock;
   handlers: HandlerRegistry;
   random?: () => number;
-  fetch?: typeof fetch;
 }
 
 /** The `job-drain` function: POST /job-drain claims and runs due jobs, answering with counts. */
 export function createJobDrainApp(deps: JobDrainDeps) {
   const app = functionApp('job-drain', deps);
+  const outbound = outboundPolicy(deps.config);
 
   app.post('/', async (c) => {
     const body = await readJsonBody(c, drainRequest);
@@ -43,7 +46,7 @@ export function createJobDrainApp(deps: JobDrainDeps) {
         handlers: deps.handlers,
         clock: deps.clock,
         random: deps.random ?? Math.random,
-        fetch: deps.fetch ?? fetch,
+        outbound,
       },
       {
         worker: `job-drain:${crypto.randomUUID()}`,

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
+import { type OutboundPolicy, strictPolicy } from '../http/outbound.ts';
 import { nextRunAt } from './backoff.ts';
 import { classifyFailure, describeError, PermanentJobError } from './errors.ts';
 import {
@@ -12,14 +13,18 @@ import {
   startJobs,
 } from './queries.ts';
 
-/** What a handler gets: its job, the database, the clock, outbound fetch, and an abort signal. */
+/**
+ * What a handler gets: its job, the database, the clock, the rules for outbound requests, and
+ * an abort signal.
+ */
 export interface JobContext {
   job: ClaimedJob;
   sql: Sql;
   /** The CockroachDB mirror, where one is configured. */
   mirror: Sql | null;
   clock: Clock;
-  fetch: typeof fetch;
+  /** What outboundRequest may reach (CESAR_HTTP_ALLOW, the gateway refused). */
+  outbound: OutboundPolicy;
   /** Aborted shortly before the job's lease runs out. */
   signal: AbortSignal;
 }
@@ -34,7 +39,8 @@ export interface DrainDeps {
   handlers: HandlerRegistry;
   clock: Clock;
   random: () => number;
-  fetch: typeof fetch;
+  /** Absent: public addresses only, nothing allowed beyond them. */
+  outbound?: OutboundPolicy;
 }
 
 export interface DrainOptions {
@@ -213,7 +219,7 @@ async function runJob(deps: DrainDeps, job: ClaimedJob): Promise<Outcome> {
         sql: deps.sql,
         mirror: deps.mirror ?? null,
         clock: deps.clock,
-        fetch: deps.fetch,
+        outbound: deps.outbound ?? strictPolicy,
         signal: controller.signal,
       }),
       timedOut,

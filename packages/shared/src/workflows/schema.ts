@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { outboundSecretName } from '../http/outbound.ts';
 import { compileSafeRegex } from './regex.ts';
 
 // The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
@@ -129,9 +130,10 @@ const jobType = z.string().regex(
   /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/,
   'must look like agent.task',
 );
+/** A header value, or the name of an outbound_* setting read when the job runs. */
 const headerValue = z.union([
   z.string(),
-  z.object({ secret: z.string().regex(identifier), prefix: z.string().optional() }).strict(),
+  z.object({ secret: outboundSecretName, prefix: z.string().optional() }).strict(),
 ]);
 
 export const actionSchema = z.discriminatedUnion('type', [
