@@ -1,5 +1,6 @@
 import { startTempStack } from './lib/temp-stack.ts';
 import { benchEvents, reportEvents } from './bench/events.ts';
+import { benchFlood, reportFlood } from './bench/flood.ts';
 import { benchQueue, reportQueue } from './bench/queue.ts';
 import { benchSync, reportSync } from './bench/sync.ts';
 
@@ -27,6 +28,9 @@ try {
     report.push(reportEvents(await benchEvents(stack, options), options));
   }
   if (want('sync')) report.push(reportSync(await benchSync(stack, 100_000)));
+  if (want('flood')) {
+    report.push(reportFlood(await benchFlood(stack, { requests: 500, floodClients: 16 })));
+  }
 } finally {
   await stack.destroy();
 }
