@@ -111,6 +111,35 @@ describe('drainQueue', () => {
     expect(most).toBe(1);
   });
 
+  it('claims again when a capped job finished while its next claim was running', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, concurrency) values (${type}, 1)`;
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 3 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    // The second job holds the claim's per-type lock and lets it go only after it has
+    // finished: the claim that follows its start then runs while it finishes.
+    const locker = await sql.reserve();
+    try {
+      const result = await drain(sql, {
+        [type]: async ({ job }) => {
+          if (job.payload.i === 1) {
+            await locker`select pg_advisory_lock(hashtext('cesar.job_queue'), hashtext(${type}))`;
+            setTimeout(() => {
+              locker`select pg_advisory_unlock(hashtext('cesar.job_queue'), hashtext(${type}))`
+                .execute();
+            }, 100);
+          }
+          return null;
+        },
+      }, { jobTypes: [type] });
+      expect(result).toMatchObject({ claimed: 3, completed: 3, stopped: 'empty' });
+    } finally {
+      locker.release();
+    }
+  });
+
   it('never runs a job twice when two drains overlap', async () => {
     const type = uniqueJobType();
     await enqueueJobs(

@@ -175,6 +175,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       result.claimed += jobs.length;
       for (const job of jobs) job.started ? start(job) : local.push(job);
       if (jobs.length > 0) continue;
+      // A job that finished while the claim ran may have freed a capped slot the claim saw
+      // taken: record it and claim again (each pass needs a job to have finished).
+      if (completions.length + failures.length > 0) continue;
       claiming = false;
       claimAgainAfterFinish = running.size > 0;
     }
