@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       supabaseUrl: null,
       dbPoolMax: 5,
       httpAllow: [],
+      allowedOrigins: [],
     });
   });
 
@@ -42,6 +43,7 @@ describe('loadConfig', () => {
         COCKROACH_DB_URL: 'mysql://x',
         CESAR_FUNCTION_SECRET: 'short',
         CESAR_DB_POOL_MAX: '0',
+        CESAR_ALLOWED_ORIGINS: 'https://ok.example, https://x.example/path',
       });
     } catch (err) {
       error = err;
@@ -52,5 +54,18 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/^COCKROACH_DB_URL: must be a postgres/m);
     expect(problems).toMatch(/^CESAR_FUNCTION_SECRET: must be at least 16/m);
     expect(problems).toMatch(/^CESAR_DB_POOL_MAX:/m);
+    expect(problems).toMatch(
+      /^CESAR_ALLOWED_ORIGINS: "https:\/\/x.example\/path" is not an origin/m,
+    );
+  });
+
+  it('reads the allowed origins', () => {
+    expect(
+      loadConfig({
+        ...base,
+        CESAR_ALLOWED_ORIGINS: 'https://ops.example.com, http://localhost:5173',
+      })
+        .allowedOrigins,
+    ).toEqual(['https://ops.example.com', 'http://localhost:5173']);
   });
 });

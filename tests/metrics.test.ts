@@ -174,3 +174,59 @@ describe('request counts', () => {
     }
   });
 });
+
+describe('browsers from other origins (CESAR_ALLOWED_ORIGINS)', () => {
+  const name = `cors-${Date.now().toString(36)}`;
+  const allowed = 'https://ops.example.com';
+  const app = functionApp(name, {
+    sql,
+    config: { functionSecret: SECRET, serviceRoleKey: null, allowedOrigins: [allowed] },
+  });
+  app.get('/hello', (c) => c.json({ hello: 'world' }));
+  const preflight = (origin: string) =>
+    app.request(`/${name}/hello`, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
+
+  it("answers an allowed origin's preflight before authentication, and costs no write", async () => {
+    const res = await preflight(allowed);
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(allowed);
+    expect(res.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    expect(res.headers.get('access-control-allow-methods')).toMatch(/PATCH/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(
+      await sql`select 1 from cesar.http_request_totals where function_name = ${name}`,
+    ).toHaveLength(0);
+  });
+
+  it('gives another origin no CORS headers, and answers with them only to an allowed one', async () => {
+    expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin'))
+      .toBeNull();
+    const ok = await app.request(`/${name}/hello`, { headers: { ...auth, origin: allowed } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(allowed);
+    const refused = await app.request(`/${name}/hello`, { headers: { origin: allowed } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(allowed);
+  });
+
+  it('is off unless configured: a preflight then needs the secret like any request', async () => {
+    const closed = functionApp(`${name}-closed`, {
+      sql,
+      config: { functionSecret: SECRET, serviceRoleKey: null },
+    });
+    closed.get('/hello', (c) => c.json({}));
+    const res = await closed.request(`/${name}-closed/hello`, {
+      method: 'OPTIONS',
+      headers: { origin: allowed, 'access-control-request-method': 'GET' },
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

@@ -32,6 +32,8 @@ for (
     'SUPABASE_SERVICE_ROLE_KEY',
     // `CESAR_HTTP_ALLOW=127.0.0.1:8080 npm start` lets http.request reach a local service.
     'CESAR_HTTP_ALLOW',
+    // `CESAR_ALLOWED_ORIGINS=http://localhost:5173 npm start` for a dashboard served elsewhere.
+    'CESAR_ALLOWED_ORIGINS',
   ]
 ) {
   if (process.env[name]) functionEnv[name] = process.env[name]!;

@@ -31,6 +31,24 @@ export const envSchema = z.object({
    * `host` or `host:port` entries separated by commas, e.g. `hooks.internal,10.0.0.5:8080`
    * (the exact format: parseAllowList in http/outbound.ts). Absent: public addresses only.
    */
+  /**
+   * Origins whose browsers may call the functions (the dashboard served elsewhere), comma
+   * separated, e.g. `https://ops.example.com,http://localhost:5173`. Absent: none.
+   */
+  CESAR_ALLOWED_ORIGINS: optional(z.string()).transform((raw, ctx) => {
+    const origins = (raw ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '');
+    for (const origin of origins) {
+      const parsed = URL.canParse(origin) ? new URL(origin) : null;
+      if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `"${origin}" is not an origin like https://ops.example.com (scheme, host, port; no path)`,
+        });
+      }
+    }
+    return origins;
+  }),
   CESAR_HTTP_ALLOW: optional(z.string()).transform((raw, ctx) => {
     try {
       return parseAllowList(raw ?? '');
@@ -49,6 +67,7 @@ export interface Config {
   supabaseUrl: string | null;
   dbPoolMax: number;
   httpAllow: AllowEntry[];
+  allowedOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -75,5 +94,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     supabaseUrl: e.SUPABASE_URL ?? null,
     dbPoolMax: e.CESAR_DB_POOL_MAX,
     httpAllow: e.CESAR_HTTP_ALLOW,
+    allowedOrigins: e.CESAR_ALLOWED_ORIGINS,
   };
 }

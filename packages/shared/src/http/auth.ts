@@ -1,6 +1,13 @@
 import type { MiddlewareHandler } from 'hono';
 import { errorResponse } from './errors.ts';
 
+const authenticated = new WeakSet<Request>();
+
+/** Did this request present an accepted token? (Refused ones must cost no database work.) */
+export function isAuthenticated(request: Request): boolean {
+  return authenticated.has(request);
+}
+
 /**
  * Accepts `Authorization: Bearer <token>` when the token equals one of `tokens`.
  * The comparison takes the same time wherever the first difference is.
@@ -22,6 +29,7 @@ export function requireBearer(tokens: Array<string | null | undefined>): Middlew
     let ok = false;
     for (const candidate of accepted) ok = constantTimeEqual(token, candidate) || ok;
     if (!ok) return errorResponse(c, 401, 'invalid bearer token');
+    authenticated.add(c.req.raw);
     await next();
   };
 }

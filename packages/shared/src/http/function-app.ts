@@ -1,4 +1,5 @@
 import { Hono, type MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { requireBearer } from './auth.ts';
@@ -29,11 +30,30 @@ const refuseNul: MiddlewareHandler = async (c, next) => {
  */
 export function functionApp(
   name: string,
-  deps: { sql: Sql; config: Pick<Config, 'functionSecret' | 'serviceRoleKey'> },
+  deps: {
+    sql: Sql;
+    config:
+      & Pick<Config, 'functionSecret' | 'serviceRoleKey'>
+      & Partial<Pick<Config, 'allowedOrigins'>>;
+  },
 ) {
   const app = new Hono().basePath(`/${name}`);
   app.onError(onError);
   app.notFound(notFound);
+  // Before authentication: a browser's preflight carries no credentials. Only the origins
+  // configured get the headers; any other origin's browser is left to refuse the call.
+  const origins = deps.config.allowedOrigins ?? [];
+  if (origins.length > 0) {
+    app.use(
+      '*',
+      cors({
+        origin: (origin) => (origins.includes(origin) ? origin : null),
+        allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+        allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use('*', countRequests(deps.sql, name));
   app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
   app.use('*', refuseNul);

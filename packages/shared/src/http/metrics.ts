@@ -1,7 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Sql } from '../db.ts';
+import { isAuthenticated } from './auth.ts';
 
-/** Answers held in memory between writes; past this, refused requests are not counted. */
+/** Answers held in memory between writes; past this, unauthenticated ones are not counted. */
 const MAX_PENDING = 10_000;
 
 /**
@@ -9,8 +10,8 @@ const MAX_PENDING = 10_000;
  * must add up across the short-lived instances of an Edge Function: in memory first, then
  * added to cesar.http_request_totals a batch at a time (cesar.record_requests), with at most
  * one write in flight per instance. Only an answer to an authenticated request starts a
- * write; refused ones (401) ride along with the next, so a flood of tokenless requests costs
- * the database nothing. A failure to count never fails the request; its batch is kept for
+ * write; the others (refused, or a browser's preflight) ride along with the next, so a flood
+ * of requests without the secret costs the database nothing. A failure to count never fails the request; its batch is kept for
  * the next write.
  */
 export function countRequests(sql: Sql, functionName: string): MiddlewareHandler {
@@ -49,10 +50,10 @@ export function countRequests(sql: Sql, functionName: string): MiddlewareHandler
   return async (c, next) => {
     const started = performance.now();
     await next();
-    const status = c.res.status;
-    if (status === 401 && statuses.length >= MAX_PENDING) return;
-    statuses.push(status);
+    const accepted = isAuthenticated(c.req.raw);
+    if (!accepted && statuses.length >= MAX_PENDING) return;
+    statuses.push(c.res.status);
     durations.push((performance.now() - started) / 1000);
-    if (status !== 401) void write();
+    if (accepted) void write();
   };
 }
