@@ -21,6 +21,8 @@ describe('loadConfig', () => {
       dbPoolMax: 5,
       httpAllow: [],
       allowedOrigins: [],
+      secretKeys: [],
+      publishableKeys: [],
     });
   });
 
@@ -56,6 +58,23 @@ describe('loadConfig', () => {
     expect(problems).toMatch(/^CESAR_DB_POOL_MAX:/m);
     expect(problems).toMatch(
       /^CESAR_ALLOWED_ORIGINS: "https:\/\/x.example\/path" is not an origin/m,
+    );
+  });
+
+  it("reads Supabase's named keys, and names a malformed set", () => {
+    const config = loadConfig({
+      ...base,
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: `sb_secret_${'a'.repeat(20)}` }),
+      SUPABASE_SECRET_KEY: `sb_secret_${'b'.repeat(20)}`,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ web: `sb_publishable_${'c'.repeat(20)}` }),
+    });
+    expect(config.secretKeys).toEqual([
+      `sb_secret_${'a'.repeat(20)}`,
+      `sb_secret_${'b'.repeat(20)}`,
+    ]);
+    expect(config.publishableKeys).toEqual([`sb_publishable_${'c'.repeat(20)}`]);
+    expect(() => loadConfig({ ...base, SUPABASE_SECRET_KEYS: '["x"]' })).toThrow(
+      /SUPABASE_SECRET_KEYS: must be a JSON object of keys/,
     );
   });
 

@@ -230,3 +230,38 @@ describe('browsers from other origins (CESAR_ALLOWED_ORIGINS)', () => {
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe("Supabase's new API keys", () => {
+  const name = `keys-${Date.now().toString(36)}`;
+  const secretKey = `sb_secret_${'s'.repeat(32)}`;
+  const publishableKey = `sb_publishable_${'p'.repeat(32)}`;
+  const app = functionApp(name, {
+    sql,
+    config: {
+      functionSecret: SECRET,
+      serviceRoleKey: null,
+      secretKeys: [secretKey],
+      publishableKeys: [publishableKey],
+    },
+  });
+  app.get('/hello', (c) => c.json({ hello: 'world' }));
+  const hello = (headers: Record<string, string>) => app.request(`/${name}/hello`, { headers });
+
+  it('accepts a secret key as a bearer token or an apikey header', async () => {
+    expect((await hello({ authorization: `Bearer ${secretKey}` })).status).toBe(200);
+    expect((await hello({ apikey: secretKey })).status).toBe(200);
+    expect((await hello({ apikey: SECRET })).status).toBe(200);
+  });
+
+  it('refuses a publishable key with 403 and anything else with 401', async () => {
+    for (
+      const headers of [{ apikey: publishableKey }, { authorization: `Bearer ${publishableKey}` }]
+    ) {
+      const res = await hello(headers);
+      expect(res.status).toBe(403);
+      expect((await res.json()).error.message).toMatch(/publishable key cannot run operations/);
+    }
+    expect((await hello({ apikey: `sb_secret_${'x'.repeat(32)}` })).status).toBe(401);
+    expect((await hello({})).status).toBe(401);
+  });
+});

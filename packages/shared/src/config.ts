@@ -9,6 +9,25 @@ const postgresUrl = z
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
+/** A JSON object of named keys (`{"default": "sb_secret_..."}`): its values. */
+function namedKeys(raw: string | undefined, ctx: z.RefinementCtx): string[] {
+  if (raw === undefined) return [];
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    const keys = parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? Object.values(parsed)
+      : null;
+    if (keys && keys.every((k) => typeof k === 'string' && k.length >= 16)) {
+      return keys as string[];
+    }
+  } catch { /* said below */ }
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must be a JSON object of keys, e.g. {"default":"sb_secret_..."}',
+  });
+  return [];
+}
+
 /**
  * Every setting the functions and scripts read, with the names production uses.
  * Parsed once at start-up; nothing in packages/shared reads the environment itself.
@@ -22,6 +41,16 @@ export const envSchema = z.object({
   CESAR_FUNCTION_SECRET: z.string().min(16, 'must be at least 16 characters'),
   /** Also accepted as a bearer token, as Supabase operators expect. */
   SUPABASE_SERVICE_ROLE_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  /**
+   * The project's API keys of the new kind, as hosted Supabase sets them in every function: a
+   * JSON object of named keys, e.g. `{"default":"sb_secret_..."}`; the singular forms are the
+   * self-hosted fallback. Secret keys are accepted like the function secret; publishable keys
+   * are refused with a 403.
+   */
+  SUPABASE_SECRET_KEYS: optional(z.string()).transform((raw, ctx) => namedKeys(raw, ctx)),
+  SUPABASE_SECRET_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  SUPABASE_PUBLISHABLE_KEYS: optional(z.string()).transform((raw, ctx) => namedKeys(raw, ctx)),
+  SUPABASE_PUBLISHABLE_KEY: optional(z.string()),
   /** The project's URL; functions live under `${SUPABASE_URL}/functions/v1`. */
   SUPABASE_URL: optional(z.url()),
   /** Connections each function instance may hold to the primary. */
@@ -68,6 +97,10 @@ export interface Config {
   dbPoolMax: number;
   httpAllow: AllowEntry[];
   allowedOrigins: string[];
+  /** SUPABASE_SECRET_KEYS' keys and SUPABASE_SECRET_KEY. */
+  secretKeys: string[];
+  /** SUPABASE_PUBLISHABLE_KEYS' keys and SUPABASE_PUBLISHABLE_KEY. */
+  publishableKeys: string[];
 }
 
 export class ConfigError extends Error {
@@ -95,5 +128,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dbPoolMax: e.CESAR_DB_POOL_MAX,
     httpAllow: e.CESAR_HTTP_ALLOW,
     allowedOrigins: e.CESAR_ALLOWED_ORIGINS,
+    secretKeys: [
+      ...e.SUPABASE_SECRET_KEYS,
+      ...(e.SUPABASE_SECRET_KEY ? [e.SUPABASE_SECRET_KEY] : []),
+    ],
+    publishableKeys: [
+      ...e.SUPABASE_PUBLISHABLE_KEYS,
+      ...(e.SUPABASE_PUBLISHABLE_KEY ? [e.SUPABASE_PUBLISHABLE_KEY] : []),
+    ],
   };
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { VERSION } from '../version.ts';
-import { functionApp } from '../http/function-app.ts';
+import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { outboundPolicy } from '../http/outbound.ts';
 import { checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
@@ -14,7 +14,8 @@ export interface ApiDeps {
   sql: Sql;
   mirror: Sql | null;
   config:
-    & Pick<Config, 'functionSecret' | 'serviceRoleKey' | 'dbPoolMax'>
+    & FunctionAppConfig
+    & Pick<Config, 'dbPoolMax'>
     & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
   clock: Clock;
   /** The application_name of `sql`'s connections, for the pool figures in /health. */

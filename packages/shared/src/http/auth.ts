@@ -8,27 +8,47 @@ export function isAuthenticated(request: Request): boolean {
   return authenticated.has(request);
 }
 
+/** Tokens a function accepts, and the publishable keys it names when refusing one. */
+export interface AcceptedKeys {
+  /** The function secret, the legacy service_role key, the project's secret keys. */
+  secrets: Array<string | null | undefined>;
+  /** The project's publishable keys: a browser's, never enough to run an operation. */
+  publishable?: readonly string[];
+}
+
 /**
- * Accepts `Authorization: Bearer <token>` when the token equals one of `tokens`.
- * The comparison takes the same time wherever the first difference is.
+ * Accepts a request whose token equals one of the secrets: `Authorization: Bearer <token>`, or
+ * `apikey: <token>` as Supabase's clients send the new secret keys. A publishable key is a
+ * 403 (it is a real key, with too little right); anything else a 401. The comparison takes
+ * the same time wherever the first difference is.
  */
-export function requireBearer(tokens: Array<string | null | undefined>): MiddlewareHandler {
-  const accepted = tokens.filter((t): t is string => typeof t === 'string' && t.length > 0);
+export function requireSecret(keys: AcceptedKeys): MiddlewareHandler {
+  const accepted = keys.secrets.filter((t): t is string => typeof t === 'string' && t.length > 0);
+  const publishable = keys.publishable ?? [];
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const token = bearer ?? c.req.header('apikey')?.trim();
+    if (!token) {
       return errorResponse(
         c,
         401,
-        'missing bearer token: send Authorization: Bearer <CESAR_FUNCTION_SECRET>',
+        'missing bearer token: send Authorization: Bearer <CESAR_FUNCTION_SECRET> (or apikey: <secret key>)',
       );
     }
-    const token = match[1]!;
     // Check every accepted token, so timing says nothing about which one nearly matched.
     let ok = false;
     for (const candidate of accepted) ok = constantTimeEqual(token, candidate) || ok;
-    if (!ok) return errorResponse(c, 401, 'invalid bearer token');
+    if (!ok) {
+      let isPublishable = false;
+      for (const key of publishable) isPublishable = constantTimeEqual(token, key) || isPublishable;
+      return isPublishable
+        ? errorResponse(
+          c,
+          403,
+          'a publishable key cannot run operations: use the function secret or a secret key',
+        )
+        : errorResponse(c, 401, 'invalid bearer token');
+    }
     authenticated.add(c.req.raw);
     await next();
   };

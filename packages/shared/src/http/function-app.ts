@@ -2,9 +2,14 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { requireBearer } from './auth.ts';
+import { requireSecret } from './auth.ts';
 import { errorResponse, notFound, onError } from './errors.ts';
 import { countRequests } from './metrics.ts';
+
+/** What every function app reads of the configuration (tests give the first two only). */
+export type FunctionAppConfig =
+  & Pick<Config, 'functionSecret' | 'serviceRoleKey'>
+  & Partial<Pick<Config, 'allowedOrigins' | 'secretKeys' | 'publishableKeys'>>;
 
 /**
  * A NUL character in the path or the query string (`%00`) is refused: PostgreSQL text cannot
@@ -32,9 +37,7 @@ export function functionApp(
   name: string,
   deps: {
     sql: Sql;
-    config:
-      & Pick<Config, 'functionSecret' | 'serviceRoleKey'>
-      & Partial<Pick<Config, 'allowedOrigins'>>;
+    config: FunctionAppConfig;
   },
 ) {
   const app = new Hono().basePath(`/${name}`);
@@ -55,7 +58,14 @@ export function functionApp(
     );
   }
   app.use('*', countRequests(deps.sql, name));
-  app.use('*', requireBearer([deps.config.functionSecret, deps.config.serviceRoleKey]));
+  const { config } = deps;
+  app.use(
+    '*',
+    requireSecret({
+      secrets: [config.functionSecret, config.serviceRoleKey, ...(config.secretKeys ?? [])],
+      publishable: config.publishableKeys,
+    }),
+  );
   app.use('*', refuseNul);
   return app;
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
-import { functionApp } from '../http/function-app.ts';
+import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { outboundPolicy } from '../http/outbound.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
 
@@ -24,9 +24,7 @@ export const drainRequest = z.object({
 export interface JobDrainDeps {
   sql: Sql;
   mirror?: Sql | null;
-  config:
-    & Pick<Config, 'functionSecret' | 'serviceRoleKey'>
-    & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
+  config: FunctionAppConfig & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
   clock: Clock;
   handlers: HandlerRegistry;
   random?: () => number;

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
-import { functionApp } from '../http/function-app.ts';
+import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
@@ -28,7 +28,7 @@ const restoreRequest = z.object({
 export interface SyncDeps {
   sql: Sql;
   mirror: Sql | null;
-  config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
+  config: FunctionAppConfig;
   random?: () => number;
 }
 

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
-import { functionApp } from '../http/function-app.ts';
+import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { processEvents } from './process.ts';
 import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
@@ -17,7 +17,7 @@ const drainRequest = z.object({
 
 export interface WebhookDeps {
   sql: Sql;
-  config: Pick<Config, 'functionSecret' | 'serviceRoleKey'>;
+  config: FunctionAppConfig;
   clock: Clock;
 }
 
