@@ -255,7 +255,10 @@ describe("Supabase's new API keys", () => {
 
   it('refuses a publishable key with 403 and anything else with 401', async () => {
     for (
-      const headers of [{ apikey: publishableKey }, { authorization: `Bearer ${publishableKey}` }]
+      const headers of [
+        { apikey: publishableKey },
+        { authorization: `Bearer ${publishableKey}` },
+      ] as Array<Record<string, string>>
     ) {
       const res = await hello(headers);
       expect(res.status).toBe(403);

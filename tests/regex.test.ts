@@ -124,6 +124,9 @@ describe('compileSafeRegex', () => {
       ['\\p{L}', /the escape \\p is not supported/],
       ['(a{1000}){1000}', new RegExp(`over ${MAX_PROGRAM_SIZE} steps`)],
       ['a'.repeat(501), /longer than 500 characters/],
+      ['(?:(?:(?:){999}){999}){999}', /too large once its quantifiers are counted/],
+      ['(?:(?:(?:){9999}){9999}){9999}', /quantifier over 1000/],
+      ['^a{12345}$', /quantifier over 1000/],
       ['(', /Invalid regular expression|missing/],
       ['*a', /Nothing to repeat|nothing to repeat/],
     ];

@@ -216,6 +216,17 @@ describe('template validation', () => {
     });
   });
 
+  it('bounds what a filter costs each event: 50 field tests, 5 patterns', () => {
+    const leaf = (i: number) => ({ field: 'record.title', op: 'eq', value: i });
+    const pattern = { field: 'record.title', op: 'matches', value: '^a' };
+    const withFilter = (filter: unknown) => ({ ...base, trigger: { ...base.trigger, filter } });
+    expect(issues(withFilter({ any: Array.from({ length: 50 }, (_, i) => leaf(i)) }))).toEqual([]);
+    expect(issues(withFilter({ any: Array.from({ length: 51 }, (_, i) => leaf(i)) })).join())
+      .toMatch(/at most 50 fields \(this one: 51\)/);
+    expect(issues(withFilter({ all: Array.from({ length: 6 }, () => pattern) })).join())
+      .toMatch(/at most 5 matches/);
+  });
+
   it('names what is wrong', () => {
     expect(issues({ ...base, trigger: { ...base.trigger, events: ['UPSERT'] } })[0]).toMatch(
       /^trigger\.events\.0/,

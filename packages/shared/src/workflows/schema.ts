@@ -84,6 +84,26 @@ const comparison = z
     }
   });
 
+/** Field tests in one template's filter, and `matches` among them (each event runs them all). */
+const MAX_FILTER_LEAVES = 50;
+const MAX_FILTER_PATTERNS = 5;
+
+function countFilter(filter: Filter | undefined): { leaves: number; patterns: number } {
+  const count = { leaves: 0, patterns: 0 };
+  const stack = filter ? [filter] : [];
+  while (stack.length > 0) {
+    const f = stack.pop()!;
+    if ('all' in f) stack.push(...f.all);
+    else if ('any' in f) stack.push(...f.any);
+    else if ('not' in f) stack.push(f.not);
+    else {
+      count.leaves++;
+      if (f.op === 'matches') count.patterns++;
+    }
+  }
+  return count;
+}
+
 export const filterSchema: z.ZodType<Filter> = z.lazy(() =>
   z.union([
     z.object({ all: z.array(filterSchema).min(1) }).strict(),
@@ -113,7 +133,22 @@ export const databaseEventTrigger = z
     ),
     /** UPDATE only runs when one of these columns changed. */
     columns: z.array(z.string().regex(identifier)).min(1).optional(),
-    filter: filterSchema.optional(),
+    filter: filterSchema.optional().superRefine((filter, ctx) => {
+      const { leaves, patterns } = countFilter(filter);
+      if (leaves > MAX_FILTER_LEAVES) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `a filter may test at most ${MAX_FILTER_LEAVES} fields (this one: ${leaves})`,
+        });
+      }
+      if (patterns > MAX_FILTER_PATTERNS) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `a filter may hold at most ${MAX_FILTER_PATTERNS} matches (this one: ${patterns})`,
+        });
+      }
+    }),
     /** Run this workflow's jobs for one row one at a time, in the order of its events. */
     ordered: z.boolean().default(false),
   })
