@@ -279,6 +279,10 @@ describe('outboundRequest', () => {
     expect(await refusal(policy, 'https://ABC.supabase.co/rest/v1/secrets')).toContain(
       "abc.supabase.co is this project's own gateway (SUPABASE_URL)",
     );
+    // The fully qualified spelling is the same host.
+    expect(await refusal(policy, 'https://abc.supabase.co./rest/v1/secrets')).toContain(
+      "this project's own gateway",
+    );
   });
 
   it('reaches an allowed host, connected to the address it checked', async () => {
@@ -525,6 +529,7 @@ describe('template saves', () => {
     ['http://user:pass@hooks.example.com/', /credentials in the URL/],
     ['https://{{record.user}}@hooks.example.com/', /credentials in the URL/],
     ['https://abc.supabase.co/functions/v1/api', /own gateway/],
+    ['https://abc.supabase.co./functions/v1/api', /own gateway/],
     ['http://[zz/', /must be a valid URL/],
   ])('refuses %s with a 400 naming actions.1.url', async (url, reason) => {
     const res = await save(`refused ${url}`, { url });
@@ -544,6 +549,25 @@ describe('template saves', () => {
       path: 'actions.1.headers.Authorization.secret',
       message: expect.stringMatching(/"cesar_function_secret" may not be sent/),
     }]);
+  });
+
+  it('refuses headers that would redirect or reframe the request (Host, Content-Length...)', async () => {
+    for (
+      const name of [
+        'Host',
+        'content-length',
+        'Transfer-Encoding',
+        'Connection',
+        'Proxy-Authorization',
+      ]
+    ) {
+      const res = await save(`framed ${name}`, {
+        url: 'https://hooks.example.com/',
+        headers: { [name]: 'abc.supabase.co' },
+      });
+      expect(res.status, name).toBe(400);
+      expect(JSON.stringify(res.body.error.issues), name).toMatch(/is set by the request itself/);
+    }
   });
 
   it('accepts public names (no DNS at save time), placeholders in the host, allowed hosts', async () => {

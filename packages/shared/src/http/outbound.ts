@@ -127,11 +127,37 @@ function hostOf(raw: string): string | null {
   return parseUrl(`http://${raw}/`)?.hostname ?? null;
 }
 
+/** A host as compared: `example.com.` (the fully qualified form) is `example.com`. */
+const bare = (hostname: string) => hostname.replace(/\.$/, '');
+
 function isAllowed(url: URL, allow: readonly AllowEntry[]): boolean {
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   return allow.some((entry) =>
-    entry.host === url.hostname && (entry.port === undefined || entry.port === port)
+    bare(entry.host) === bare(url.hostname) && (entry.port === undefined || entry.port === port)
   );
+}
+
+/**
+ * Headers a template or job may not set: they would change where the request goes (Host also
+ * names the TLS server, so `Host: <gateway>` sent to the gateway's address reached it) or how
+ * its body is framed. The request sets them itself.
+ */
+const FORBIDDEN_HEADER =
+  /^(host|content-length|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|proxy-.*)$/i;
+
+/** Null when a template or job may set this header; otherwise why not. */
+export function headerRefusal(name: string): string | null {
+  return FORBIDDEN_HEADER.test(name.trim())
+    ? `header ${name} is set by the request itself and may not be given`
+    : null;
+}
+
+/** A zod check for a record of outbound headers: each forbidden name is an issue of its own. */
+export function refuseForbiddenHeaders(headers: Record<string, unknown>, ctx: z.RefinementCtx) {
+  for (const name of Object.keys(headers)) {
+    const why = headerRefusal(name);
+    if (why) ctx.addIssue({ code: 'custom', path: [name], message: why });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +297,7 @@ export function urlRefusal(
     return 'credentials in the URL are not allowed (send them in a header from an outbound_ setting)';
   }
   if (isAllowed(url, policy.allow)) return null;
-  if (policy.refusedHosts?.includes(url.hostname)) {
+  if (policy.refusedHosts?.some((host) => bare(host) === bare(url.hostname))) {
     return `${url.hostname} is this project's own gateway (SUPABASE_URL)`;
   }
   if (isLoopbackName(url.hostname)) return `${url.hostname} is a loopback name`;
@@ -413,7 +439,9 @@ async function send(
   signal?: AbortSignal,
 ): Promise<Omit<OutboundResponse, 'url'>> {
   const body = request.body === undefined ? undefined : new TextEncoder().encode(request.body);
-  const headers = { ...request.headers };
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).filter(([name]) => headerRefusal(name) === null),
+  );
   if (body) headers['Content-Length'] = String(body.byteLength);
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = (url.protocol === 'https:' ? https : http).request(url, {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { outboundSecretName } from '../http/outbound.ts';
+import { outboundSecretName, refuseForbiddenHeaders } from '../http/outbound.ts';
 import { compileSafeRegex } from './regex.ts';
 
 // The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
@@ -197,7 +197,7 @@ export const actionSchema = z.discriminatedUnion('type', [
     type: z.literal('http_request'),
     url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL'),
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
-    headers: z.record(z.string(), headerValue).default({}),
+    headers: z.record(z.string(), headerValue).superRefine(refuseForbiddenHeaders).default({}),
     body: z.unknown().optional(),
   }).strict(),
 ]);

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { Sql } from '../../db.ts';
-import { OutboundRefusedError, outboundRequest, outboundSecretName } from '../../http/outbound.ts';
+import {
+  OutboundRefusedError,
+  outboundRequest,
+  outboundSecretName,
+  refuseForbiddenHeaders,
+} from '../../http/outbound.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError, RetryAfterError } from '../errors.ts';
@@ -18,7 +23,7 @@ const headerValue = z.union([
 export const httpRequestPayload = z.object({
   url: z.url({ protocol: /^https?$/ }),
   method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
-  headers: z.record(z.string(), headerValue).default({}),
+  headers: z.record(z.string(), headerValue).superRefine(refuseForbiddenHeaders).default({}),
   body: z.unknown().optional(),
   timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
 });
