@@ -849,6 +849,8 @@ CREATE FUNCTION cesar.record_requests(function_name text, statuses integer[], du
   select record_requests.function_name, tally.status_class, tally.requests, tally.seconds_sum,
          tally.buckets
   from tally
+  -- One order for every instance's batch: two batches never wait on each other's rows.
+  order by tally.status_class
   on conflict (function_name, status_class) do update
     set requests = t.requests + excluded.requests,
         duration_seconds_sum = t.duration_seconds_sum + excluded.duration_seconds_sum,
@@ -1027,7 +1029,11 @@ begin
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    if cesar.single_key_column(altered) is not null then
+    if cesar.system_table_reason(altered::regclass) is not null then
+      raise notice 'cesar: % may not be watched (%); unwatched', altered::regclass,
+        cesar.system_table_reason(altered::regclass);
+      perform cesar.unwatch(altered::regclass);
+    elsif cesar.single_key_column(altered) is not null then
       perform cesar.watch(altered::regclass);
     else
       raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
@@ -4402,6 +4408,14 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA cesar GRANT ALL ON TABLES  
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,USAGE ON SEQUENCES  TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT,USAGE ON SEQUENCES  TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
+
+--
+-- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: public; Owner: -
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO service_role;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: -

@@ -73,7 +73,17 @@ describe('request bodies', () => {
     }
   });
 
+  it('refuses a lone UTF-16 surrogate in a string or a key with 400', async () => {
+    for (const body of ['{"value":"a\\ud800"}', '{"value":{"\\udc00k":1}}']) {
+      const res = await post(body);
+      expect(res.status, body).toBe(400);
+      expect((await res.json()).error.message).toMatch(/lone UTF-16 surrogate/);
+    }
+    // A whole pair is text.
+    expect((await post('{"value":"\\ud83d\\ude00"}')).status).toBe(200);
+  });
+
   it('ran no handler for any refused body', () => {
-    expect(handled).toBe(2); // the body under 1 MiB and the one 30 levels deep
+    expect(handled).toBe(3); // under 1 MiB, 30 levels deep, a surrogate pair
   });
 });

@@ -93,6 +93,7 @@ const badBodies: Array<[string, string]> = [
   ['a 20,000-item list', `{"tables":[${Array(20_000).fill('"public.agents"').join(',')}]}`],
   ['binary garbage', '\u0000\u0001\u00ff\ufffd'],
   ['a form body', 'a=1&b=2'],
+  ['a lone surrogate', '{"name":"\\ud800","payload":{"a":"\\udfff"}}'],
   ['trailing garbage', '{"a":1} xyz'],
 ];
 

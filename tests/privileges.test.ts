@@ -77,6 +77,26 @@ describe('privileges of anon, authenticated and PUBLIC', () => {
     expect(actual).toEqual(intended);
   });
 
+  it('gives what the migrations make later the same: tables and functions, by default', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.default_probe (id int primary key)`;
+      await tx`create function public.default_probe_fn() returns int language sql return 1`;
+      await tx`create function cesar.default_probe_fn() returns int language sql return 1`;
+      const [table] = await tx`
+        select has_table_privilege('anon', 'public.default_probe', 'SELECT') as select,
+               has_table_privilege('anon', 'public.default_probe', 'TRUNCATE') as truncate,
+               has_table_privilege('authenticated', 'public.default_probe', 'TRIGGER') as trigger,
+               has_table_privilege('anon', 'public.default_probe', 'REFERENCES') as references`;
+      expect(table).toEqual({ select: true, truncate: false, trigger: false, references: false });
+      const [fn] = await tx`
+        select has_function_privilege('anon', 'public.default_probe_fn()', 'EXECUTE') as public_fn,
+               exists (select from pg_proc p, aclexplode(p.proacl) a
+                       where p.oid = 'cesar.default_probe_fn()'::regprocedure and a.grantee = 0)
+                 as machinery_fn_for_public`;
+      expect(fn).toEqual({ public_fn: true, machinery_fn_for_public: false });
+    });
+  });
+
   it('lets anon neither TRUNCATE a table nor attach a trigger to one', async () => {
     await expect(withRollback(sql, async (tx) => {
       await tx`set local role anon`;
@@ -85,8 +105,8 @@ describe('privileges of anon, authenticated and PUBLIC', () => {
     await expect(withRollback(sql, async (tx) => {
       await tx`set local role anon`;
       await tx`create trigger anon_trap before insert on public.tasks
-               for each row execute function cesar.touch_updated_at()`;
-    })).rejects.toThrow(/permission denied/);
+               for each row execute function public.anon_trap()`;
+    })).rejects.toThrow(/permission denied for table tasks/);
     await expect(withRollback(sql, async (tx) => {
       await tx`set local role authenticated`;
       await tx`create table public.anon_made (id int)`;

@@ -33,6 +33,8 @@ as $$
   select record_requests.function_name, tally.status_class, tally.requests, tally.seconds_sum,
          tally.buckets
   from tally
+  -- One order for every instance's batch: two batches never wait on each other's rows.
+  order by tally.status_class
   on conflict (function_name, status_class) do update
     set requests = t.requests + excluded.requests,
         duration_seconds_sum = t.duration_seconds_sum + excluded.duration_seconds_sum,

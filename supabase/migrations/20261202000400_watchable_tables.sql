@@ -112,15 +112,54 @@ begin
 end
 $$;
 
--- The tables watched already.
+-- ALTER TABLE on a watched table watches it again; a table this migration or a later rule
+-- refuses (see below) is unwatched instead of failing the ALTER.
+create or replace function cesar.rewatch_altered_tables() returns event_trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  altered oid;
+begin
+  for altered in
+    select distinct c.objid
+    from pg_event_trigger_ddl_commands() c
+    join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
+    where c.command_tag = 'ALTER TABLE'
+  loop
+    if cesar.system_table_reason(altered::regclass) is not null then
+      raise notice 'cesar: % may not be watched (%); unwatched', altered::regclass,
+        cesar.system_table_reason(altered::regclass);
+      perform cesar.unwatch(altered::regclass);
+    elsif cesar.single_key_column(altered) is not null then
+      perform cesar.watch(altered::regclass);
+    else
+      raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
+    end if;
+  end loop;
+end
+$$;
+
+-- The tables watched already: those now refused (a template on net.http_request_queue, say)
+-- are unwatched and their templates disabled, the others refuse TRUNCATE from now on.
 do $$
 declare
   t record;
 begin
-  for t in select w.table_name from cesar.watched_tables w where to_regclass(w.table_name) is not null
+  for t in select s.relid::regclass as target, cesar.system_table_reason(s.relid::regclass) as refused
+           from cesar.capture_stores s where s.retired_at is null
   loop
-    execute format('create trigger cesar_refuse_truncate before truncate on %s '
-                   'for each statement execute function cesar.refuse_truncate()', t.table_name);
+    if t.refused is not null then
+      raise notice 'cesar: % may not be watched (%): unwatched, its templates disabled', t.target, t.refused;
+      update cesar.workflow_templates w set enabled = false
+      where w.trigger ->> 'type' = 'database_event'
+        and to_regclass(w.trigger ->> 'table') = t.target;
+      perform cesar.unwatch(t.target);
+    else
+      execute format('create trigger cesar_refuse_truncate before truncate on %s '
+                     'for each statement execute function cesar.refuse_truncate()', t.target);
+    end if;
   end loop;
 end
 $$;

@@ -18,7 +18,12 @@ alter default privileges in schema public
 
 -- Every function gets EXECUTE for PUBLIC by PostgreSQL's default, which a schema's default
 -- privileges cannot take away: the machinery's functions (the capture triggers, security
--- definer among them) lose it, now and for those made later. The API roles cannot reach the
--- cesar schema anyway; the service role keeps what it was granted.
+-- definer among them) lose it, now and for those made later. That default is the migration
+-- role's in every schema, so functions it makes in public get EXECUTE for the API roles
+-- explicitly, as hosted Supabase grants them; elsewhere a function is callable by whom it is
+-- granted to. The API roles cannot reach the cesar schema anyway; the service role keeps what
+-- it was granted.
 revoke execute on all functions in schema cesar from public;
 alter default privileges revoke execute on functions from public;
+alter default privileges in schema public
+  grant execute on functions to anon, authenticated, service_role;

@@ -62,9 +62,13 @@ async function readCapped(body: ReadableStream<Uint8Array> | null): Promise<Uint
   return bytes;
 }
 
+/** Half of a UTF-16 pair without the other: not text, and PostgreSQL's jsonb refuses it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE_MESSAGE = 'a lone UTF-16 surrogate (\\ud800 to \\udfff) is not text';
+
 /**
  * Refuses, with a 400 naming the place, a value nested deeper than MAX_JSON_DEPTH or holding a
- * NUL character in a string or key. Walks without recursion, so no input can overflow it.
+ * NUL character or a lone surrogate in a string or key. Walks without recursion, so no input can overflow it.
  */
 export function checkJsonValue(value: unknown, where = 'body'): void {
   const stack: Array<{ value: unknown; path: string; depth: number }> = [
@@ -73,12 +77,12 @@ export function checkJsonValue(value: unknown, where = 'body'): void {
   while (stack.length > 0) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\0')) {
-        throw new ApiError(
-          400,
-          `${where}${path ? ` at ${path}` : ''}: NUL characters are not allowed`,
-        );
-      }
+      const problem = value.includes('\0')
+        ? 'NUL characters are not allowed'
+        : LONE_SURROGATE.test(value)
+        ? LONE_SURROGATE_MESSAGE
+        : null;
+      if (problem) throw new ApiError(400, `${where}${path ? ` at ${path}` : ''}: ${problem}`);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -89,6 +93,7 @@ export function checkJsonValue(value: unknown, where = 'body'): void {
       if (key.includes('\0')) {
         throw new ApiError(400, `${where}: NUL characters are not allowed in keys`);
       }
+      if (LONE_SURROGATE.test(key)) throw new ApiError(400, `${where}: ${LONE_SURROGATE_MESSAGE}`);
       stack.push({ value: child, path: path ? `${path}.${key}` : key, depth: depth + 1 });
     }
   }
