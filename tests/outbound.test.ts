@@ -133,6 +133,15 @@ describe('addressRefusal', () => {
     ['fe80::1', /^link-local \(fe80/],
     ['fe80::1%eth0', /^link-local \(fe80/],
     ['ff02::1', /^multicast/],
+    ['192.0.2.10', /^reserved for documentation/],
+    ['198.51.100.7', /^reserved for documentation/],
+    ['203.0.113.1', /^reserved for documentation/],
+    ['198.19.255.1', /^reserved for benchmarking/],
+    ['192.0.0.8', /^reserved for protocol assignments/],
+    ['64:ff9b:1::a00:1', /^local-use NAT64/],
+    ['100::1', /^discard-only/],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /^a Teredo tunnel/],
+    ['2001:db8::1', /^reserved for documentation/],
     ['not-an-address', /^not an IP address$/],
   ])('refuses %s', (address, reason) => {
     expect(addressRefusal(address)).toMatch(reason);
@@ -148,6 +157,8 @@ describe('addressRefusal', () => {
     '::ffff:8.8.8.8',
     '64:ff9b::808:808',
     '2002:808:808::1',
+    '198.20.0.1',
+    '2001:4860:4860::8888',
   ])('lets the public address %s through', (address) => {
     expect(addressRefusal(address)).toBeNull();
   });

@@ -177,6 +177,12 @@ const IPV4_REFUSED: readonly Ipv4Range[] = [
   [ipv4('192.168.0.0'), 16, 'private (192.168.0.0/16)'],
   [ipv4('224.0.0.0'), 4, 'multicast (224.0.0.0/4)'],
   [ipv4('240.0.0.0'), 4, 'reserved or broadcast (240.0.0.0/4)'],
+  [ipv4('192.0.0.0'), 24, 'reserved for protocol assignments (192.0.0.0/24)'],
+  [ipv4('192.0.2.0'), 24, 'reserved for documentation (192.0.2.0/24)'],
+  [ipv4('198.51.100.0'), 24, 'reserved for documentation (198.51.100.0/24)'],
+  [ipv4('203.0.113.0'), 24, 'reserved for documentation (203.0.113.0/24)'],
+  [ipv4('198.18.0.0'), 15, 'reserved for benchmarking (198.18.0.0/15)'],
+  [ipv4('192.88.99.0'), 24, 'the deprecated 6to4 relay anycast (192.88.99.0/24)'],
 ];
 
 /** How an IPv6 range is refused: for a reason, or by the IPv4 address it embeds. */
@@ -197,6 +203,10 @@ const IPV6_RULES: readonly Ipv6Rule[] = [
   { base: ipv6('fe80::'), bits: 10, what: 'link-local (fe80::/10)' },
   { base: ipv6('fec0::'), bits: 10, what: 'site-local, deprecated (fec0::/10)' },
   { base: ipv6('ff00::'), bits: 8, what: 'multicast (ff00::/8)' },
+  { base: ipv6('64:ff9b:1::'), bits: 48, what: 'local-use NAT64 (64:ff9b:1::/48)' },
+  { base: ipv6('100::'), bits: 64, what: 'discard-only (100::/64)' },
+  { base: ipv6('2001::'), bits: 32, what: 'a Teredo tunnel (2001::/32)' },
+  { base: ipv6('2001:db8::'), bits: 32, what: 'reserved for documentation (2001:db8::/32)' },
 ];
 
 /**
