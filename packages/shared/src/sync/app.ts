@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
