@@ -1222,8 +1222,8 @@ CREATE FUNCTION cesar.system_table_reason(target regclass) RETURNS text
                        'information_schema')
          or n.nspname like 'pg\_%'
       then 'the ' || n.nspname || ' schema belongs to the system or to Supabase'
-    when n.nspname = 'auth' and c.relname <> 'users'
-      then 'auth.' || c.relname || ' is internal to Supabase Auth (auth.users may be watched)'
+    when n.nspname = 'auth'
+      then 'Supabase Auth''s tables hold password hashes and tokens; copy what you need to a table of your own'
     when c.relkind not in ('r', 'p') then 'it is not a table'
   end
   from pg_class c join pg_namespace n on n.oid = c.relnamespace

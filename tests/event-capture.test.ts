@@ -142,6 +142,11 @@ describe('event capture', () => {
       await tx`create table public.capture_nokey (v int)`;
       await tx`select cesar.watch('public.capture_nokey')`;
     })).rejects.toThrow(/needs a single-column primary key/);
+    await expect(withRollback(sql, async (tx) => {
+      await tx`create schema if not exists auth`;
+      await tx`create table if not exists auth.users (id uuid primary key, encrypted_password text)`;
+      await tx`select cesar.watch('auth.users')`;
+    })).rejects.toThrow(/Supabase Auth's tables hold password hashes/);
     for (const table of ['net.http_request_queue', 'cron.job', 'cesar.job_queue']) {
       await expect(sql`select cesar.watch(${table}::regclass)`, table).rejects.toThrow(
         /cannot watch .*: the (net|cron|cesar) schema/,

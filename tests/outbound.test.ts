@@ -336,6 +336,15 @@ describe('outboundRequest', () => {
     expect(big.text).toBe('x'.repeat(64 * 1024));
   });
 
+  it('gives up on a name whose lookup never answers when its signal says so', async () => {
+    const policy = { allow: [], resolve: () => new Promise<ResolvedAddress[]>(() => {}) };
+    const stuck = outboundRequest(policy, 'https://slow-dns.invalid/', {
+      ...get,
+      signal: AbortSignal.timeout(200),
+    });
+    await expect(stuck).rejects.toThrow(expect.objectContaining({ name: 'TimeoutError' }));
+  });
+
   describe('redirects', () => {
     const allowed = () => ({ allow: parseAllowList(`127.0.0.1:${port}`) });
     const from = (status: number, to: string) =>

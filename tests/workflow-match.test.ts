@@ -104,6 +104,22 @@ describe('filters', () => {
       .toBe(true);
   });
 
+  it('does not match when a pattern cannot be decided, not even under not', () => {
+    const long = event({ record: { ...event().record, title: 'a'.repeat(10_001) } });
+    const pattern = { field: 'record.title', op: 'matches', value: '^b' } as const;
+    expect(evaluateFilter(pattern, long)).toBe(false);
+    expect(evaluateFilter({ not: pattern }, long)).toBe(false);
+    expect(evaluateFilter({ any: [pattern, { field: 'record.id', op: 'eq', value: 't1' }] }, long))
+      .toBe(true);
+    // A pattern saved before the matcher refused it (a backreference).
+    const refused = { field: 'record.title', op: 'matches', value: '(a)\\1' } as const;
+    expect(evaluateFilter({ not: refused }, event())).toBe(false);
+    expect(
+      evaluateFilter({ all: [refused, { field: 'record.id', op: 'eq', value: 'x' }] }, event()),
+    )
+      .toBe(false);
+  });
+
   it('treats changed as false outside updates', () => {
     expect(
       evaluateFilter(

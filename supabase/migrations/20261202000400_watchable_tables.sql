@@ -8,8 +8,10 @@
 -- mirror ever heard of. It is refused now (delete the rows, which is captured, or unwatch the
 -- table first).
 
--- Null when the table is an operator's to watch; otherwise why not. auth.users stays
--- watchable (a sign-up is an event users react to); the rest of auth is Supabase's.
+-- Null when the table is an operator's to watch; otherwise why not. Supabase Auth's tables
+-- are refused too, auth.users included: its rows carry password hashes and tokens, which
+-- events, placeholders and the mirror would spread (react to sign-ups with an Auth hook or a
+-- trigger that copies the public fields to a table of your own).
 create function cesar.system_table_reason(target regclass) returns text
 language sql
 stable
@@ -23,8 +25,8 @@ as $$
                        'information_schema')
          or n.nspname like 'pg\_%'
       then 'the ' || n.nspname || ' schema belongs to the system or to Supabase'
-    when n.nspname = 'auth' and c.relname <> 'users'
-      then 'auth.' || c.relname || ' is internal to Supabase Auth (auth.users may be watched)'
+    when n.nspname = 'auth'
+      then 'Supabase Auth''s tables hold password hashes and tokens; copy what you need to a table of your own'
     when c.relkind not in ('r', 'p') then 'it is not a table'
   end
   from pg_class c join pg_namespace n on n.oid = c.relnamespace

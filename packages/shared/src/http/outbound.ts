@@ -321,12 +321,18 @@ export function urlRefusal(
  * Throws OutboundRefusedError for a refused target; a name that does not resolve is an
  * ordinary error (DNS may answer later).
  */
-export async function checkTarget(url: URL, policy: OutboundPolicy): Promise<ResolvedAddress[]> {
+export async function checkTarget(
+  url: URL,
+  policy: OutboundPolicy,
+  signal?: AbortSignal,
+): Promise<ResolvedAddress[]> {
   const refusal = urlRefusal(url, policy);
   if (refusal) throw new OutboundRefusedError(url, refusal);
   const literal = ipLiteral(url.hostname);
   if (literal !== null) return [{ address: literal, family: literal.includes(':') ? 6 : 4 }];
-  const addresses = await (policy.resolve ?? systemResolver)(url.hostname);
+  // The lookup itself cannot be cancelled; the request gives up waiting for it when told to.
+  const lookup = (policy.resolve ?? systemResolver)(url.hostname);
+  const addresses = await (signal ? untilAborted(lookup, signal) : lookup);
   if (addresses.length === 0) throw new Error(`${url.hostname} resolves to no address`);
   if (!isAllowed(url, policy.allow)) {
     for (const { address } of addresses) {
@@ -337,6 +343,16 @@ export async function checkTarget(url: URL, policy: OutboundPolicy): Promise<Res
     }
   }
   return addresses;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
 const systemResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true });
@@ -400,7 +416,7 @@ export async function outboundRequest(
   let url = new URL(target);
   let request = { method: init.method, headers: init.headers, body: init.body };
   for (let redirects = 0;; redirects++) {
-    const addresses = await checkTarget(url, policy);
+    const addresses = await checkTarget(url, policy, init.signal);
     const answer = await send(url, addresses, request, init.signal).catch((err) => {
       // node:http says only "aborted": the signal's reason says why (a timeout, the lease).
       throw init.signal?.aborted ? init.signal.reason : err;

@@ -48,11 +48,29 @@ function compare(a: unknown, b: unknown): number | null {
   return null;
 }
 
-/** Evaluates a filter against an event. A missing field is null; comparisons with null are false. */
+/**
+ * Evaluates a filter against an event. A missing field is null; comparisons with null are
+ * false. A `matches` that cannot be decided (a value past the matcher's length, a pattern it
+ * refuses) is unknown, and an unknown filter does not match: `not` cannot turn it into a yes.
+ */
 export function evaluateFilter(filter: Filter, event: WorkflowEvent): boolean {
-  if ('all' in filter) return filter.all.every((f) => evaluateFilter(f, event));
-  if ('any' in filter) return filter.any.some((f) => evaluateFilter(f, event));
-  if ('not' in filter) return !evaluateFilter(filter.not, event);
+  return evaluate(filter, event) === true;
+}
+
+/** Three-valued: true, false, or null for unknown (Kleene's logic, as SQL's). */
+function evaluate(filter: Filter, event: WorkflowEvent): boolean | null {
+  if ('all' in filter) {
+    const values = filter.all.map((f) => evaluate(f, event));
+    return values.includes(false) ? false : values.includes(null) ? null : true;
+  }
+  if ('any' in filter) {
+    const values = filter.any.map((f) => evaluate(f, event));
+    return values.includes(true) ? true : values.includes(null) ? null : false;
+  }
+  if ('not' in filter) {
+    const value = evaluate(filter.not, event);
+    return value === null ? null : !value;
+  }
   const actual = lookup(event, filter.field);
   switch (filter.op) {
     case 'exists':

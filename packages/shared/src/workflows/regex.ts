@@ -395,10 +395,12 @@ const MAX_CACHED = 1_000;
 
 /**
  * The `matches` filter: does `pattern` match somewhere in `value`? Compiled patterns are kept
- * (the most recent MAX_CACHED). A pattern this matcher refuses (saved before templates were
- * checked against it) matches nothing.
+ * (the most recent MAX_CACHED). Null when it cannot be decided: a value longer than
+ * MAX_SUBJECT_LENGTH, or a pattern this matcher refuses (saved before templates were checked
+ * against it).
  */
-export function patternMatches(pattern: string, value: string): boolean {
+export function patternMatches(pattern: string, value: string): boolean | null {
+  if (value.length > MAX_SUBJECT_LENGTH) return null;
   let regex = compiled.get(pattern);
   if (regex === undefined) {
     try {
@@ -409,5 +411,5 @@ export function patternMatches(pattern: string, value: string): boolean {
     if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value!);
     compiled.set(pattern, regex);
   }
-  return regex !== null && regex.test(value);
+  return regex === null ? null : regex.test(value);
 }
