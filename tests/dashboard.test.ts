@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import postgres from 'postgres';
@@ -28,8 +30,32 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   }
 }
 
+// The dashboard served from another origin too (a static server of its files), which the
+// stack allows (CESAR_ALLOWED_ORIGINS), as a dashboard hosted elsewhere calls a project.
+let elsewhere: http.Server;
+let elsewhereOrigin: string;
+
 beforeAll(async () => {
-  stack = await startTempStack();
+  const files = path.join(repoRoot, 'dashboard');
+  elsewhere = http.createServer((req, res) => {
+    const name = (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : (req.url ?? '').slice(1);
+    if (!['index.html', 'app.js', 'style.css'].includes(name)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const type = name.endsWith('.js')
+      ? 'text/javascript'
+      : name.endsWith('.css')
+      ? 'text/css'
+      : 'text/html';
+    readFile(path.join(files, name)).then(
+      (body) => res.writeHead(200, { 'content-type': type }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', () => r()));
+  elsewhereOrigin = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+  stack = await startTempStack({ CESAR_ALLOWED_ORIGINS: elsewhereOrigin });
   base = new URL(stack.settings.CESAR_FUNCTIONS_URL!).origin;
   sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
   browser = await chromium.launch({
@@ -40,6 +66,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  elsewhere?.close();
   await browser?.close();
   await sql?.end();
   await stack?.destroy();
@@ -56,6 +83,16 @@ describe('the dashboard', () => {
     await connect('not-the-key-0000000000000000');
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).toMatch(/401 invalid bearer token/);
+  });
+
+  it('works from another origin the stack allows (CORS), with the API field set', async () => {
+    await page.goto(`${elsewhereOrigin}/`);
+    await page.fill('#api-base', stack.settings.CESAR_FUNCTIONS_URL!);
+    await page.fill('#api-key', stack.settings.CESAR_FUNCTION_SECRET!);
+    await page.click('#connect button[type=submit]');
+    await page.waitForSelector('main:not([hidden])');
+    await page.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 48);
+    expect(await page.isHidden('#error')).toBe(true);
   });
 
   it('loads with the key and shows the 48 seeded agents', async () => {

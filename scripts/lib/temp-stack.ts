@@ -18,7 +18,8 @@ export interface TempStack {
   destroy(): Promise<void>;
 }
 
-export async function startTempStack(): Promise<TempStack> {
+/** `extraEnv`: settings for the stack's processes, e.g. CESAR_ALLOWED_ORIGINS. */
+export async function startTempStack(extraEnv: Record<string, string> = {}): Promise<TempStack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cesar-stack-'));
   await chmod(dir, 0o755);
   const { COCKROACH_DB_URL: _external, ...inherited } = process.env;
@@ -29,6 +30,7 @@ export async function startTempStack(): Promise<TempStack> {
     CESAR_FUNCTIONS_PORT: String(await freePort()),
     CESAR_DB_PORT: String(await freePort()),
     CESAR_MIRROR_PORT: String(await freePort()),
+    ...extraEnv,
   };
   const run = (command: string) =>
     new Promise<{ code: number; output: string }>((resolve, reject) => {
