@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
+import { functionInstances } from './helpers/stack.ts';
 
 // Hostile and careless requests against every route of the four functions, through the local
 // gateway to the real function processes (what `npm start` runs). Each must get a 4xx that
@@ -54,13 +55,6 @@ async function fingerprint(): Promise<Record<string, string>> {
     prints[table] = row!.print;
   }
   return prints;
-}
-
-async function instances(): Promise<string[]> {
-  const rows = await sql<Array<{ name: string }>>`
-    select distinct application_name as name from pg_stat_activity
-    where application_name like 'cesar-edge/%/%' order by 1`;
-  return rows.map((r) => r.name);
 }
 
 interface Case {
@@ -269,7 +263,7 @@ describe('hostile input against every route', () => {
       await everyFunctionAnswers('before');
       await quiet();
       const before = await fingerprint();
-      const alive = await instances();
+      const alive = await functionInstances(sql);
       expect(alive.map((name) => name.split('/')[1])).toEqual([
         'api',
         'job-drain',
@@ -308,7 +302,7 @@ describe('hostile input against every route', () => {
       }
 
       expect(await fingerprint()).toEqual(before);
-      expect(await instances()).toEqual(alive);
+      expect(await functionInstances(sql)).toEqual(alive);
       await everyFunctionAnswers('afterwards');
     },
     300_000,

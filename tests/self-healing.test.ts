@@ -4,6 +4,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClusterSpec, startCluster, stopCluster } from '../scripts/lib/pg-cluster.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
+import { functionInstances } from './helpers/stack.ts';
 
 // Outages on a running local stack (what `npm start` runs), healed with no restart of
 // anything: the primary stopped and started while requests arrive, the mirror stopped and
@@ -81,14 +82,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   return Math.round(performance.now() - started);
 }
 
-/** The function instances connected to the primary: their application names. */
-async function instances(fn: string): Promise<string[]> {
-  const rows = await sql<Array<{ name: string }>>`
-    select distinct application_name as name from pg_stat_activity
-    where application_name like ${`cesar-edge/${fn}/%`} order by 1`;
-  return rows.map((r) => r.name);
-}
-
 /** SIGKILLs a cluster's postmaster, as a crash would. */
 async function killCluster(spec: ClusterSpec) {
   const pid = Number(
@@ -130,8 +123,8 @@ describe('the primary stopped and started while requests arrive', () => {
     async () => {
       expect((await call('api/health')).status).toBe(200);
       expect((await call('job-drain', { body: { budget_ms: 500 } })).status).toBe(200);
-      const api = await instances('api');
-      const drain = await instances('job-drain');
+      const api = await functionInstances(sql, 'api');
+      const drain = await functionInstances(sql, 'job-drain');
       expect(api).toHaveLength(1);
       expect(drain).toHaveLength(1);
 
@@ -188,8 +181,8 @@ describe('the primary stopped and started while requests arrive', () => {
 
       sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
       // The same function instances: nothing was restarted.
-      expect(await instances('api')).toEqual(api);
-      expect(await instances('job-drain')).toEqual(drain);
+      expect(await functionInstances(sql, 'api')).toEqual(api);
+      expect(await functionInstances(sql, 'job-drain')).toEqual(drain);
 
       // Every job enqueued before the outage runs: those a drain held when the database went
       // away once their lease (3 s, set above) has run out, and a drain comes by: the pg_cron
@@ -246,7 +239,7 @@ describe('the mirror stopped, or SIGKILLed, in the middle of a push', () => {
       `records the failed push when the mirror is ${outage}, and the push resumes to an equal mirror once it is back`,
       async () => {
         await changeEverything();
-        const sync = await instances('sync');
+        const sync = await functionInstances(sql, 'sync');
         const push = call('sync', {
           body: { tables: [table], batch_size: 100, budget_ms: 60_000 },
         });
@@ -295,7 +288,7 @@ describe('the mirror stopped, or SIGKILLed, in the middle of a push', () => {
         );
         expect(equalMs).toBeLessThan(60_000);
         // The sync function's instance survived the mirror's death.
-        expect(await instances('sync')).toEqual(sync);
+        expect(await functionInstances(sql, 'sync')).toEqual(sync);
       },
       150_000,
     );

@@ -35,13 +35,8 @@ export function requireSecret(keys: AcceptedKeys): MiddlewareHandler {
         'missing bearer token: send Authorization: Bearer <CESAR_FUNCTION_SECRET> (or apikey: <secret key>)',
       );
     }
-    // Check every accepted token, so timing says nothing about which one nearly matched.
-    let ok = false;
-    for (const candidate of accepted) ok = constantTimeEqual(token, candidate) || ok;
-    if (!ok) {
-      let isPublishable = false;
-      for (const key of publishable) isPublishable = constantTimeEqual(token, key) || isPublishable;
-      return isPublishable
+    if (!equalsAny(token, accepted)) {
+      return equalsAny(token, publishable)
         ? errorResponse(
           c,
           403,
@@ -52,6 +47,16 @@ export function requireSecret(keys: AcceptedKeys): MiddlewareHandler {
     authenticated.add(c.req.raw);
     await next();
   };
+}
+
+/**
+ * Compares with every candidate, not stopping at a match, so timing says nothing about which
+ * one nearly matched.
+ */
+function equalsAny(token: string, candidates: readonly string[]): boolean {
+  let found = false;
+  for (const candidate of candidates) found = constantTimeEqual(token, candidate) || found;
+  return found;
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {

@@ -11,8 +11,8 @@ const MAX_PENDING = 10_000;
  * added to cesar.http_request_totals a batch at a time (cesar.record_requests), with at most
  * one write in flight per instance. Only an answer to an authenticated request starts a
  * write; the others (refused, or a browser's preflight) ride along with the next, so a flood
- * of requests without the secret costs the database nothing. A failure to count never fails the request; its batch is kept for
- * the next write.
+ * of requests without the secret costs the database nothing. A failure to count never fails
+ * the request; its batch is kept for the next write.
  */
 export function countRequests(sql: Sql, functionName: string): MiddlewareHandler {
   let statuses: number[] = [];
