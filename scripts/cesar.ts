@@ -3,6 +3,7 @@ import path from 'node:path';
 import { onlyKnown, parseArgs, type Parsed, UsageError } from './cli/args.ts';
 import { type Client, clientFromEnvironment, CliError, EXIT } from './cli/client.ts';
 import { type CommandResult, restoreCommand, syncCommand, verifyCommand } from './cli/sync.ts';
+import { deployCommand } from './cli/deploy.ts';
 import { doctorCommand, migrateCommand } from './cli/doctor.ts';
 import { jobsCommand } from './cli/jobs.ts';
 import { eventsCommand, workflowsCommand } from './cli/workflows.ts';
@@ -17,6 +18,9 @@ const HELP = `cesar <command> [options]
   start | stop | status          the local stack (npm start / npm stop)
   doctor                         check every part; say what is wrong and how to fix it
   migrate [--dry-run] [--db-url URL]   apply pending migrations (Supabase CLI)
+  deploy --project-ref <ref> [--dry-run] [--db-url URL] [--pooler-url URL] [--functions-url URL]
+                                 link, db push, secrets, Vault, functions deploy, then doctor
+                                 (needs SUPABASE_ACCESS_TOKEN and SUPABASE_DB_PASSWORD)
   sync    [--table T]... [--direction up|down|both] [--dry-run]
   verify  [--table T]...         compare primary and mirror
   restore [--table T]...         rebuild the primary's tables from the mirror
@@ -34,6 +38,7 @@ Settings: .env.local (written by npm start), or CESAR_FUNCTIONS_URL and CESAR_FU
 const KNOWN: Record<string, string[]> = {
   doctor: ['json'],
   migrate: ['dry-run', 'db-url', 'json'],
+  deploy: ['project-ref', 'dry-run', 'db-url', 'pooler-url', 'functions-url', 'json'],
   sync: ['table', 'direction', 'dry-run', 'json'],
   verify: ['table', 'json'],
   restore: ['table', 'json'],
@@ -62,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
   const commands: Record<string, (p: Parsed) => Promise<CommandResult>> = {
     doctor: () => doctorCommand(),
     migrate: migrateCommand,
+    deploy: (p) => deployCommand(p),
     sync: withClient(syncCommand),
     verify: withClient(verifyCommand),
     restore: withClient(restoreCommand),

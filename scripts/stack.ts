@@ -23,7 +23,17 @@ import {
   startCluster,
   stopCluster,
 } from './lib/pg-cluster.ts';
+import {
+  ensurePgBouncerInstalled,
+  isPoolerRunning,
+  poolerSettingsFromConfig,
+  type PoolerSpec,
+  poolerUrl,
+  startPooler,
+  stopPooler,
+} from './lib/pgbouncer.ts';
 import { run } from './lib/run.ts';
+import { localKeys } from './local/keys.ts';
 import {
   processAlive,
   stackMarker,
@@ -41,6 +51,15 @@ const ports = {
   functions: Number(process.env.CESAR_FUNCTIONS_PORT ?? 54321),
   db: Number(process.env.CESAR_DB_PORT ?? 54322),
   mirror: Number(process.env.CESAR_MIRROR_PORT ?? 26257),
+};
+// [db.pooler] of supabase/config.toml: its port (54329), pool size and client limit.
+const poolerConfig = poolerSettingsFromConfig();
+const pooler: PoolerSpec = {
+  ...poolerConfig,
+  name: 'pooler',
+  dir: path.join(localDir, 'pooler'),
+  port: Number(process.env.CESAR_POOLER_PORT ?? poolerConfig.port),
+  serverPort: ports.db,
 };
 const primary: ClusterSpec = {
   name: 'primary',
@@ -97,14 +116,28 @@ async function settings() {
   const externalMirror = configuredMirror && configuredMirror !== localMirrorUrl
     ? configuredMirror
     : null;
+  // The keys `supabase start` prints (keys.ts), kept across restarts. A stack from before them
+  // saved a random hex service_role key: it is remade as a JWT on the next start, unless that
+  // stack is still running, whose functions hold the old key until they restart.
+  const outdatedButRunning = !saved.SUPABASE_JWT_SECRET && saved.SUPABASE_SERVICE_ROLE_KEY &&
+    (await supervisorPid()) !== null;
+  if (outdatedButRunning) {
+    say('keys       kept as they are while the stack runs: `npm stop && npm start` makes the JWTs');
+  }
+  const keys = outdatedButRunning
+    ? { SUPABASE_SERVICE_ROLE_KEY: saved.SUPABASE_SERVICE_ROLE_KEY! }
+    : localKeys(saved);
   return {
     externalMirror,
     env: {
       SUPABASE_URL: functionsBase,
+      // The functions connect through the pooler, as through Supavisor's port 6543 on hosted;
+      // SUPABASE_DB_URL stays the direct connection (migrations, the pg_net worker's LISTEN).
+      CESAR_DB_URL: poolerUrl(pooler.port),
       SUPABASE_DB_URL: clusterUrl(ports.db),
       COCKROACH_DB_URL: externalMirror ?? localMirrorUrl,
       CESAR_FUNCTION_SECRET: saved.CESAR_FUNCTION_SECRET ?? randomBytes(32).toString('hex'),
-      SUPABASE_SERVICE_ROLE_KEY: saved.SUPABASE_SERVICE_ROLE_KEY ?? randomBytes(32).toString('hex'),
+      ...keys,
       CESAR_FUNCTIONS_URL: `${functionsBase}/functions/v1`,
     },
   };
@@ -149,6 +182,7 @@ async function start() {
   const running = await supervisorPid();
   if (!running) await stopLeftovers();
   await ensurePostgresInstalled({ cron: true, log: say });
+  await ensurePgBouncerInstalled({ log: say });
   const { env, externalMirror } = await settings();
   await writeEnvFile(
     envFile,
@@ -160,6 +194,8 @@ async function start() {
   await startCluster(primary);
   await waitForDatabase(env.SUPABASE_DB_URL);
   say(`database   ${env.SUPABASE_DB_URL}`);
+  await startPooler(pooler, env.SUPABASE_DB_URL);
+  say(`pooler     ${env.CESAR_DB_URL} (PgBouncer, transaction mode, as Supavisor's port 6543)`);
 
   if (externalMirror) {
     say('mirror     COCKROACH_DB_URL (external)');
@@ -235,6 +271,7 @@ async function stop() {
   if ((await stopStack(localDir)) > 0 || legacy) say('functions  stopped');
   await rm(supervisorPidFile, { force: true });
   await rm(legacyPidFile, { force: true });
+  if (await stopPooler(pooler)) say('pooler     stopped');
   for (const spec of [mirror, primary]) {
     if (await stopCluster(spec)) say(`${spec.name.padEnd(10)} stopped`);
   }
@@ -243,6 +280,13 @@ async function stop() {
 async function status() {
   const pid = await supervisorPid();
   say(`primary    ${(await isRunning(primary)) ? `running on ${ports.db}` : 'stopped'}`);
+  say(
+    `pooler     ${
+      (await isPoolerRunning(pooler))
+        ? `running on ${pooler.port} (PgBouncer, transaction mode)`
+        : 'stopped'
+    }`,
+  );
   say(
     `mirror     ${
       (await isRunning(mirror)) ? `running on ${ports.mirror}` : 'stopped (or external)'

@@ -4,19 +4,35 @@ import { fixedClock } from '../packages/shared/src/clock.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { VERSION } from '../packages/shared/src/version.ts';
-import { databaseUrl, mirrorUrl, testSql, withRollback } from './helpers/db.ts';
+import {
+  databaseUrl,
+  functionSql,
+  mirrorUrl,
+  poolerUrl,
+  testSql,
+  withRollback,
+} from './helpers/db.ts';
 
 const SECRET = 'test-function-secret-0123456789';
 const SERVICE_KEY = 'test-service-role-key-0123456789';
 const NOW = new Date('2026-11-20T12:00:00Z');
 const sql = testSql();
+// The api function's own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(4, 'api');
 const auth = { authorization: `Bearer ${SECRET}` };
 
-function app(deps: { sql?: Sql; mirror?: Sql | null; applicationName?: string } = {}) {
+function app(
+  deps: { sql?: Sql; mirror?: Sql | null; applicationName?: string; pooled?: boolean } = {},
+) {
   return createApiApp({
-    sql: deps.sql ?? sql,
+    sql: deps.sql ?? fnSql,
     mirror: deps.mirror === undefined ? null : deps.mirror,
-    config: { functionSecret: SECRET, serviceRoleKey: SERVICE_KEY, dbPoolMax: 4 },
+    config: {
+      functionSecret: SECRET,
+      serviceRoleKey: SERVICE_KEY,
+      dbPoolMax: 4,
+      databasePooled: deps.pooled ?? deps.sql === undefined,
+    },
     clock: fixedClock(NOW),
     applicationName: deps.applicationName ?? 'cesar-edge/api/test',
     jobTypes: Object.keys(builtInHandlers),
@@ -73,7 +89,7 @@ describe('GET /api/health', () => {
             status: 'up',
             kind: 'postgresql',
             ping_ms: expect.any(Number),
-            pool: { size: 1, free: 0, max: 4 },
+            pool: { size: 1, free: 0, max: 4, via: 'direct' },
           },
           mirror: { status: 'up', kind: 'postgresql', ping_ms: expect.any(Number) },
         },
@@ -81,6 +97,38 @@ describe('GET /api/health', () => {
     } finally {
       await db.end();
       await mirror.end();
+    }
+  });
+
+  it('counts the server connections at work for this instance behind the pooler', async () => {
+    const applicationName = `cesar-edge/api/pooled-${Date.now()}`;
+    const db = createSql(poolerUrl(), { applicationName, max: 3, pooled: true });
+    try {
+      // Three transactions at once leave three server connections carrying this name, idle
+      // afterwards: they are the pooler's now, not this instance's, and are not counted.
+      let started = 0;
+      await Promise.all([1, 2, 3].map(() =>
+        db.begin(async (tx) => {
+          await tx`select 1`;
+          started++;
+          while (started < 3) await new Promise((r) => setTimeout(r, 10));
+        })
+      ));
+      const [named] = await sql`select count(*)::int as n from pg_stat_activity
+                                where application_name = ${applicationName}`;
+      expect(named!.n).toBeGreaterThan(1);
+      const res = await app({ sql: db, applicationName, pooled: true }).request('/api/health', {
+        headers: auth,
+      });
+      expect(res.status).toBe(200);
+      expect((await res.json()).components.database).toEqual({
+        status: 'up',
+        kind: 'postgresql',
+        ping_ms: expect.any(Number),
+        pool: { size: 1, free: null, max: 4, via: 'pooler' },
+      });
+    } finally {
+      await db.end();
     }
   });
 

@@ -8,7 +8,7 @@ import { createJobDrainApp } from '../packages/shared/src/queue/app.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { renderBar } from '../scripts/cli/progress.ts';
 import { bin, repoRoot } from '../scripts/lib/paths.ts';
-import { databaseUrl, testSql } from './helpers/db.ts';
+import { databaseUrl, functionSql, poolerUrl, testSql } from './helpers/db.ts';
 import { recordingMirror } from './helpers/mirror.ts';
 import { apiApp, process as processEvents, SECRET, webhookApp } from './helpers/workflows.ts';
 
@@ -16,20 +16,22 @@ import { apiApp, process as processEvents, SECRET, webhookApp } from './helpers/
 // functions' apps (served here on a free port), on a mirrored table of its own.
 
 const sql = testSql(undefined, 6);
+// The functions' own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(6, 'cli');
 const { mirror } = recordingMirror();
 const TABLE = 'synccli.items';
 const syncApp = createSyncApp({
-  sql,
+  sql: fnSql,
   mirror,
   config: { functionSecret: SECRET, serviceRoleKey: null },
 });
-const api = apiApp(sql);
+const api = apiApp(fnSql);
 const apps = {
   api,
   sync: syncApp,
-  webhook: webhookApp(sql),
+  webhook: webhookApp(fnSql),
   'job-drain': createJobDrainApp({
-    sql,
+    sql: fnSql,
     config: { functionSecret: SECRET, serviceRoleKey: null },
     clock: { now: () => new Date() },
     handlers: {},
@@ -91,6 +93,7 @@ function cesar(
           CESAR_FUNCTION_SECRET: secret,
           CESAR_ENV_FILE: '/nonexistent/.env.local',
           SUPABASE_DB_URL: databaseUrl(),
+          CESAR_DB_URL: poolerUrl(),
           ...extra,
         },
       },
@@ -193,7 +196,9 @@ describe('cesar doctor and migrate', () => {
     const healthy = await cesar(['doctor', '--json']);
     const checks = JSON.parse(healthy.stdout).checks as Array<{ name: string; ok: boolean }>;
     const okOf = (name: string) => checks.find((c) => c.name === name)?.ok;
-    for (const name of ['primary database', 'migrations', 'pg_cron', 'pg_net']) {
+    for (
+      const name of ['primary database', 'migrations', 'pg_cron', 'pg_net', 'transaction pooler']
+    ) {
       expect(okOf(name), name).toBe(true);
     }
     for (const fn of ['api', 'webhook', 'job-drain', 'sync']) {
@@ -211,6 +216,18 @@ describe('cesar doctor and migrate', () => {
     });
     expect(noDb.code).toBe(1);
     expect(noDb.stdout).toMatch(/FAIL {2}primary database: cannot connect/);
+
+    expect(checks.find((c) => c.name === 'transaction pooler')).toMatchObject({
+      detail: expect.stringMatching(/^PgBouncer in transaction mode answers/),
+    });
+    const noPooler = await cesar(['doctor'], SECRET, { CESAR_DB_URL: '' });
+    expect(noPooler.stdout).toMatch(
+      /FAIL {2}transaction pooler: CESAR_DB_URL is not set: the functions connect directly/,
+    );
+    const direct = await cesar(['doctor'], SECRET, { CESAR_DB_URL: databaseUrl() });
+    expect(direct.stdout).toMatch(
+      /FAIL {2}transaction pooler: answers on port \d+, not Supavisor's transaction port 6543/,
+    );
   });
 
   it('lists the pending migrations on a dry run and changes nothing', async () => {

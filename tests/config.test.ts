@@ -14,11 +14,13 @@ describe('loadConfig', () => {
     });
     expect(config).toEqual({
       databaseUrl: base.SUPABASE_DB_URL,
+      databasePooled: false,
+      directDatabaseUrl: base.SUPABASE_DB_URL,
       mirrorUrl: 'postgresql://root@db:26257/defaultdb?sslmode=verify-full',
       functionSecret: base.CESAR_FUNCTION_SECRET,
       serviceRoleKey: null,
       supabaseUrl: null,
-      dbPoolMax: 5,
+      dbPoolMax: 4,
       httpAllow: [],
       allowedOrigins: [],
       secretKeys: [],
@@ -35,7 +37,32 @@ describe('loadConfig', () => {
     });
     expect(config.mirrorUrl).toBeNull();
     expect(config.serviceRoleKey).toBeNull();
-    expect(config.dbPoolMax).toBe(5);
+    expect(config.dbPoolMax).toBe(4);
+  });
+
+  it('connects through the pooler of CESAR_DB_URL, keeping SUPABASE_DB_URL as the direct one', () => {
+    const pooler =
+      'postgres://postgres.ref:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres';
+    const config = loadConfig({ ...base, CESAR_DB_URL: pooler });
+    expect(config).toMatchObject({
+      databaseUrl: pooler,
+      databasePooled: true,
+      directDatabaseUrl: base.SUPABASE_DB_URL,
+    });
+    // Either is enough; an empty CESAR_DB_URL (an unset secret) falls back to the direct one.
+    const { SUPABASE_DB_URL: _, ...noDirect } = base;
+    expect(loadConfig({ ...noDirect, CESAR_DB_URL: pooler })).toMatchObject({
+      databaseUrl: pooler,
+      databasePooled: true,
+      directDatabaseUrl: null,
+    });
+    expect(loadConfig({ ...base, CESAR_DB_URL: '' })).toMatchObject({
+      databaseUrl: base.SUPABASE_DB_URL,
+      databasePooled: false,
+    });
+    expect(() => loadConfig({ ...base, CESAR_DB_URL: 'http://pooler:6543' })).toThrow(
+      /CESAR_DB_URL: must be a postgres/,
+    );
   });
 
   it('names every missing or malformed key at once', () => {
@@ -67,12 +94,17 @@ describe('loadConfig', () => {
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: `sb_secret_${'a'.repeat(20)}` }),
       SUPABASE_SECRET_KEY: `sb_secret_${'b'.repeat(20)}`,
       SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ web: `sb_publishable_${'c'.repeat(20)}` }),
+      // The legacy anon key is a publishable key too: refused with a 403 like the new ones.
+      SUPABASE_ANON_KEY: 'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2ln',
     });
     expect(config.secretKeys).toEqual([
       `sb_secret_${'a'.repeat(20)}`,
       `sb_secret_${'b'.repeat(20)}`,
     ]);
-    expect(config.publishableKeys).toEqual([`sb_publishable_${'c'.repeat(20)}`]);
+    expect(config.publishableKeys).toEqual([
+      `sb_publishable_${'c'.repeat(20)}`,
+      'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2ln',
+    ]);
     expect(() => loadConfig({ ...base, SUPABASE_SECRET_KEYS: '["x"]' })).toThrow(
       /SUPABASE_SECRET_KEYS: must be a JSON object of keys/,
     );

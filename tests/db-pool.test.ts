@@ -1,10 +1,14 @@
 import { Hono } from 'hono';
 import net from 'node:net';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createSql } from '../packages/shared/src/db.ts';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createSql, isPooled, type Sql } from '../packages/shared/src/db.ts';
 import { onError } from '../packages/shared/src/http/errors.ts';
+import { startPooler, stopPooler } from '../scripts/lib/pgbouncer.ts';
 import { freePort } from '../scripts/local/functions.ts';
-import { databaseUrl } from './helpers/db.ts';
+import { databaseUrl, poolerUrl, testSql } from './helpers/db.ts';
 
 // The project's own pool (createSql, used by every function) against a port that first
 // refuses connections, then forwards to the test database, then drops and refuses again:
@@ -137,5 +141,177 @@ describe('a function app whose database is away', () => {
     expect(bug.status).toBe(500);
     expect(await bug.json()).toEqual({ error: { message: 'internal error' } });
     quiet.mockRestore();
+  });
+});
+
+describe('isPooled', () => {
+  it("is CESAR_DB_URL by contract, and a URL on Supavisor's port 6543 whatever its name", () => {
+    const direct = 'postgresql://postgres:pw@db.ref.supabase.co:5432/postgres';
+    expect(isPooled(direct)).toBe(false);
+    expect(isPooled(direct, true)).toBe(true);
+    expect(isPooled('postgres://u.ref:pw@aws-0-eu.pooler.supabase.com:6543/postgres')).toBe(true);
+    expect(isPooled('postgres://u:pw@host:6543')).toBe(true);
+    expect(isPooled('postgres://u:pw@host:65432/postgres')).toBe(false);
+    expect(isPooled('postgres://u:pw@host:5432/db6543')).toBe(false);
+  });
+});
+
+// PgBouncer 1.18 in transaction mode (the test run's pooler, as `npm start` runs it) lends a
+// server connection for one transaction: a statement prepared on one is unknown on the next.
+describe('createSql through the transaction pooler', () => {
+  const direct = testSql(undefined, 2);
+
+  /**
+   * A client runs a query, another client's transaction holds that server connection, and the
+   * first runs the query again in a transaction of its own, which gets another server
+   * connection. Outside a transaction postgres.js re-prepares a statement the server does not
+   * know (it retries once); inside one the error has already aborted the transaction.
+   */
+  async function preparedAcrossServers(pooled: boolean) {
+    const name = `cesar-edge/pool-test/${pooled ? 'pooled' : 'prepared'}`;
+    const client = createSql(poolerUrl(), { applicationName: name, max: 1, pooled });
+    const holder = createSql(poolerUrl(), { applicationName: `${name}-holder`, max: 1, pooled });
+    const query = (sql: Sql, n: number) =>
+      sql`select ${n}::int as n, current_setting('application_name') as a`;
+    try {
+      const [first] = await query(client, 1);
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let held!: () => void;
+      const holding = new Promise<void>((r) => (held = r));
+      // The holder's transaction takes the idle server connection the client just used.
+      const hold = holder.begin(async (tx) => {
+        await tx`select 1`;
+        held();
+        await released;
+      });
+      await holding;
+      const again = await attempt(() =>
+        client.begin((tx) => query(tx as unknown as Sql, 2)) as Promise<unknown>
+      );
+      release();
+      await hold;
+      return { first, again };
+    } finally {
+      await client.end({ timeout: 1 });
+      await holder.end({ timeout: 1 });
+    }
+  }
+
+  it('keeps no prepared statements on a pooled URL, which a direct pool would lose', async () => {
+    const lost = await preparedAcrossServers(false);
+    // The statement prepared on the first server connection is unknown on the second (26000),
+    // and postgres.js's retry then meets the aborted transaction (25P02).
+    expect(lost.again).toMatchObject({ ok: false, code: expect.stringMatching(/^(26000|25P02)$/) });
+    const pooled = await preparedAcrossServers(true);
+    // PgBouncer sets each client's application_name on the server connection it lends.
+    expect(pooled.first).toEqual({ n: 1, a: 'cesar-edge/pool-test/pooled' });
+    expect(pooled.again).toMatchObject({ ok: true });
+  });
+
+  it('runs transactions, and leaves no session state behind on the server', async () => {
+    const sql = createSql(poolerUrl(), {
+      applicationName: 'cesar-edge/pool-test/tx',
+      max: 4,
+      pooled: true,
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          sql.begin(async (tx) => {
+            // Transaction-scoped, as every setting and advisory lock of the project is.
+            await tx`select set_config('cesar.origin', ${`t${i}`}, true)`;
+            await tx`select pg_advisory_xact_lock(hashtext('cesar-pool-test'))`;
+            const [row] = await tx`select current_setting('cesar.origin') as origin`;
+            return row!.origin as string;
+          })),
+      );
+      expect(results).toEqual(Array.from({ length: 12 }, (_, i) => `t${i}`));
+      const [after] = await sql`select current_setting('cesar.origin', true) as origin`;
+      expect(after!.origin ?? '').toBe('');
+      // Fewer server connections than client transactions: the pooler shared them.
+      const [servers] = await direct`select count(*)::int as n from pg_stat_activity
+        where application_name = 'cesar-edge/pool-test/tx'`;
+      expect(servers!.n).toBeGreaterThan(0);
+      expect(servers!.n).toBeLessThanOrEqual(4);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('answers every query when more run at once than it has connections, transactions among them', async () => {
+    // postgres.js pipelines the queries it has no free connection for; behind the pooler the
+    // replies of those were lost and their callers waited for good (max_pipeline in db.ts).
+    const sql = createSql(poolerUrl(), {
+      applicationName: 'cesar-edge/pool-test/busy',
+      max: 2,
+      pooled: true,
+    });
+    try {
+      const work = Array.from({ length: 40 }, (_, i) =>
+        i % 4 === 0
+          ? sql.begin(async (tx) => {
+            const [row] = await tx`select ${i}::int as n`;
+            return row!.n as number;
+          })
+          : i % 2 === 0
+          ? sql`select pg_sleep(0.01), ${i}::int as n`.then(([row]) => row!.n as number)
+          : sql`select 1 as one`.then(() => i));
+      const settled = await Promise.race([
+        Promise.all(work),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000)),
+      ]);
+      expect(settled).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('answers fast with a connection error the functions recognise when the database is away', async () => {
+    // A second PgBouncer whose server port has nobody listening.
+    const dir = await mkdtemp(path.join(tmpdir(), 'cesar-pooler-'));
+    await chmod(dir, 0o755);
+    const spec = {
+      name: 'away pooler',
+      dir: path.join(dir, 'pooler'),
+      port: await freePort(),
+      serverPort: await freePort(),
+      defaultPoolSize: 2,
+      maxClientConn: 20,
+    };
+    await startPooler(spec, databaseUrl());
+    const url = new URL(poolerUrl());
+    url.port = String(spec.port);
+    const away = createSql(url.toString(), {
+      applicationName: 'cesar-edge/pool-test/away',
+      max: 2,
+      pooled: true,
+    });
+    const app = new Hono();
+    app.onError(onError);
+    app.get('/away', async (c) => c.json(await away`select 1`));
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // PgBouncer 1.18 keeps a client queued while it cannot reach the server (a refused
+      // connect does not count as a failed login, which would refuse new clients at once),
+      // until query_wait_timeout: 5 s in this project's configuration, 120 s by default. A new
+      // client is not even welcomed before that (PgBouncer waits for a server's parameters),
+      // so postgres.js's connect_timeout (5 s) may end it first.
+      const calls = await Promise.all(Array.from({ length: 2 }, async () => {
+        const started = performance.now();
+        const res = await app.request('/away');
+        return { res, ms: performance.now() - started, body: await res.json() };
+      }));
+      for (const { res, ms, body } of calls) {
+        expect(res.status).toBe(503);
+        expect(body.error.message).toMatch(/^database unavailable \((08P01|CONNECT)/);
+        expect(ms).toBeLessThan(6_500);
+      }
+    } finally {
+      quiet.mockRestore();
+      await away.end({ timeout: 1 });
+      await stopPooler(spec);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

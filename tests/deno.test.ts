@@ -10,7 +10,7 @@ import {
   FUNCTIONS_DIR,
   waitForPort,
 } from '../scripts/local/functions.ts';
-import { databaseUrl, mirrorUrl } from './helpers/db.ts';
+import { databaseUrl, mirrorUrl, poolerUrl } from './helpers/db.ts';
 
 // vitest runs the core under Node; these prove the Deno entry points, which vitest cannot
 // see: every index.ts type-checks under Deno and boots with the same flags the local stack
@@ -24,7 +24,12 @@ const SMOKE: Record<
   string,
   { method: string; path: string; body?: string; expect: Record<string, unknown> }
 > = {
-  api: { method: 'GET', path: '/health', expect: { status: 'healthy' } },
+  // Its pool reaches the database through the pooler (CESAR_DB_URL), as on hosted.
+  api: {
+    method: 'GET',
+    path: '/health',
+    expect: { status: 'healthy', components: { database: { pool: { via: 'pooler' } } } },
+  },
   'job-drain': {
     method: 'POST',
     path: '',
@@ -71,6 +76,7 @@ describe('Edge Functions under Deno', () => {
         env: {
           ...process.env,
           DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+          CESAR_DB_URL: poolerUrl(),
           SUPABASE_DB_URL: databaseUrl(),
           COCKROACH_DB_URL: mirrorUrl(),
           CESAR_FUNCTION_SECRET: SECRET,

@@ -48,6 +48,21 @@ describe('isConnectionError', () => {
     expect(isConnectionError('ECONNREFUSED')).toBe(false);
   });
 
+  it("knows a transaction pooler's own 08P01 answers from a protocol violation", () => {
+    const pooler = (message: string) => Object.assign(new Error(message), { code: '08P01' });
+    for (
+      const message of [
+        'server login has been failing, try again later (server_login_retry)',
+        'query_wait_timeout',
+        'pgbouncer cannot connect to server',
+        'no more connections allowed (max_client_conn)',
+      ]
+    ) {
+      expect(isConnectionError(pooler(message)), message).toBe(true);
+    }
+    expect(isConnectionError(pooler('invalid frontend message type 0'))).toBe(false);
+  });
+
   it('counts a throw as stray only when postgres.js itself threw it', () => {
     const thrown = (stack: string, name = 'TypeError') =>
       Object.assign(new Error('x'), { name, stack: `${name}: x\n${stack}` });

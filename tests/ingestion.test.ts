@@ -18,14 +18,20 @@ const deliver = (body: unknown) =>
 
 describe('ingestion_log', () => {
   it('records each native webhook delivery, and each refused one with its reason', async () => {
+    // A table of this file's own that nothing watches: its deliveries become events.
+    await sql`create schema if not exists ingestion_test`;
+    await sql.unsafe(
+      `create table if not exists ingestion_test.items_${tag} (id uuid primary key)`,
+    );
     const id = crypto.randomUUID();
     const res = await deliver({
       type: 'INSERT',
-      schema: 'public',
-      table: 'agents',
-      record: { id, name: tag, type: 'monitor' },
+      schema: 'ingestion_test',
+      table: `items_${tag}`,
+      record: { id, name: tag },
       old_record: null,
     });
+    await sql.unsafe(`drop table ingestion_test.items_${tag}`);
     expect(res.status).toBe(201);
     const { event_id } = await res.json();
     expect(
@@ -34,8 +40,48 @@ describe('ingestion_log', () => {
     ).toEqual([{
       status: 'ok',
       record_count: 1,
-      details: { table: 'public.agents', op: 'INSERT', event_id, duplicate: false },
+      details: { table: `ingestion_test.items_${tag}`, op: 'INSERT', event_id, duplicate: false },
     }]);
+
+    // A watched table's change is captured in the writer's transaction: its native delivery
+    // is acknowledged and logged without a second event.
+    const captured = await deliver({
+      type: 'INSERT',
+      schema: 'public',
+      table: 'agents',
+      record: { id: crypto.randomUUID(), name: tag, type: 'monitor' },
+      old_record: null,
+    });
+    expect(captured.status).toBe(200);
+    expect(await captured.json()).toMatchObject({ recorded: false, captured: true });
+    const [acknowledged] = await sql`
+      select status, record_count, details from public.ingestion_log
+      where source = 'webhook' and details ->> 'table' = 'public.agents'
+      order by created_at desc limit 1`;
+    expect(acknowledged).toEqual({
+      status: 'ok',
+      record_count: 0,
+      details: { table: 'public.agents', op: 'INSERT', captured: true },
+    });
+    expect(
+      await sql`select 1 from cesar.event_log
+                where table_name = 'agents' and record ->> 'name' = ${tag}`,
+    ).toHaveLength(0);
+
+    // A hook on the log itself would feed itself: its deliveries are acknowledged unlogged.
+    const ofLogRows = () =>
+      sql<Array<{ count: number }>>`select count(*)::int from public.ingestion_log
+          where source = 'webhook' and details ->> 'table' = 'public.ingestion_log'`;
+    const logged = (await ofLogRows())[0]!.count;
+    const ofLog = await deliver({
+      type: 'DELETE',
+      schema: 'public',
+      table: 'ingestion_log',
+      record: null,
+      old_record: { id: crypto.randomUUID(), source: tag },
+    });
+    expect(await ofLog.json()).toMatchObject({ recorded: false, captured: true });
+    expect(await ofLogRows()).toEqual([{ count: logged }]);
 
     const refused = await deliver({ type: 'UPSERT', schema: 'public', table: tag });
     expect(refused.status).toBe(400);

@@ -2,16 +2,28 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../packages/shared/src/clock.ts';
+import { type CpuBudget, processCpuMs } from '../packages/shared/src/cpu.ts';
 import { createJobDrainApp } from '../packages/shared/src/queue/app.ts';
 import type { HandlerRegistry } from '../packages/shared/src/queue/drain.ts';
 import { PermanentJobError, RetryAfterError } from '../packages/shared/src/queue/errors.ts';
-import { enqueueJob, enqueueJobs } from '../packages/shared/src/queue/queries.ts';
+import { enqueueJob, enqueueJobs, ringIfJobsDue } from '../packages/shared/src/queue/queries.ts';
 import { repoRoot } from '../scripts/lib/paths.ts';
-import { databaseUrl, testSql } from './helpers/db.ts';
+import { functionSql, poolerUrl, testSql, withRollback } from './helpers/db.ts';
 import { drain, jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
 
 const sql = testSql(undefined, 12);
+// The drains' own pool: through the transaction pooler, as the job-drain function has it.
+const fnSql = functionSql(12, 'job-drain');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A CPU budget that is already spent. */
+const spentCpu: CpuBudget = { limitMs: 0, spentMs: () => 1, exhausted: () => true };
+
+/** Spends `ms` of this process's CPU time (a handler with real work to do). */
+function burnCpu(ms: number) {
+  const until = processCpuMs() + ms;
+  while (processCpuMs() < until) { /* spinning */ }
+}
 
 /** Runs a drain whose handlers never finish in its own process, and SIGKILLs it mid-batch. */
 async function killHangingDrain(type: string, concurrency = 50, batchSize = 50) {
@@ -19,7 +31,7 @@ async function killHangingDrain(type: string, concurrency = 50, batchSize = 50) 
     '--import',
     'tsx',
     path.join(repoRoot, 'tests/fixtures/hanging-drain.ts'),
-    databaseUrl(),
+    poolerUrl(),
     type,
     String(concurrency),
     String(batchSize),
@@ -40,7 +52,7 @@ describe('drainQueue', () => {
       sql,
       Array.from({ length: 120 }, (_, i) => ({ job_type: type, payload: { i } })),
     );
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: ({ job }) => Promise.resolve({ doubled: (job.payload.i as number) * 2 }),
     }, { jobTypes: [type] });
     expect(result).toMatchObject({
@@ -67,7 +79,7 @@ describe('drainQueue', () => {
     );
     // The first two start at once; while they run, the four leased behind them are cancelled:
     // a group of free slots that comes back empty must not leave the drain waiting for ever.
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: async ({ job }) => {
         if (job.payload.i === 0) {
           await sql`select cesar.cancel_jobs(array(
@@ -99,7 +111,7 @@ describe('drainQueue', () => {
     );
     let running = 0;
     let most = 0;
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: async () => {
         most = Math.max(most, ++running);
         await sleep(20);
@@ -122,7 +134,7 @@ describe('drainQueue', () => {
     // finished: the claim that follows its start then runs while it finishes.
     const locker = await sql.reserve();
     try {
-      const result = await drain(sql, {
+      const result = await drain(fnSql, {
         [type]: async ({ job }) => {
           if (job.payload.i === 1) {
             await locker`select pg_advisory_lock(hashtext('cesar.job_queue'), hashtext(${type}))`;
@@ -154,8 +166,8 @@ describe('drainQueue', () => {
       },
     };
     const [a, b] = await Promise.all([
-      drain(sql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
-      drain(sql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
+      drain(fnSql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
+      drain(fnSql, handlers, { jobTypes: [type], concurrency: 8, batchSize: 8 }),
     ]);
     expect(a.claimed + b.claimed).toBe(400);
     expect(a.claimed).toBeGreaterThan(0);
@@ -175,7 +187,7 @@ describe('drainQueue', () => {
     const unknown = await enqueueJob(sql, unknownType);
     const retryAt = new Date(Date.now() + 90_000);
     const before = Date.now();
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: ({ job }) => {
         if (job.payload.mode === 'flaky') throw new Error('connection reset');
         if (job.payload.mode === 'broken') throw new PermanentJobError('agent 42 does not exist');
@@ -210,7 +222,7 @@ describe('drainQueue', () => {
     await sql`insert into cesar.job_types (job_type, lease_seconds, backoff_base_seconds) values (${type}, 3, 1)`;
     const id = await enqueueJob(sql, type);
     let aborted = false;
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: ({ signal }) =>
         new Promise((_, reject) =>
           signal.addEventListener('abort', () => {
@@ -230,7 +242,7 @@ describe('drainQueue', () => {
   it('stops claiming when its budget is spent and leaves the rest pending', async () => {
     const type = uniqueJobType();
     await enqueueJobs(sql, Array.from({ length: 50 }, () => ({ job_type: type })));
-    const result = await drain(sql, { [type]: () => sleep(50) }, {
+    const result = await drain(fnSql, { [type]: () => sleep(50) }, {
       jobTypes: [type],
       budgetMs: 120,
       concurrency: 2,
@@ -241,6 +253,25 @@ describe('drainQueue', () => {
     expect(result.claimed).toBeLessThan(50);
     const pending = (await jobsOf(sql, type)).filter((r) => r.status === 'pending');
     expect(pending).toHaveLength(50 - result.claimed);
+  });
+
+  it('stops claiming once its CPU budget is spent, after one batch, and finishes that batch', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(sql, Array.from({ length: 30 }, () => ({ job_type: type })));
+    const ran: string[] = [];
+    const result = await drain(fnSql, {
+      [type]: ({ job }) => {
+        ran.push(job.id);
+        return Promise.resolve(null);
+      },
+    }, { jobTypes: [type], concurrency: 10, batchSize: 10, cpu: spentCpu });
+    // The first claim always happens (every invocation makes progress); then the spent CPU
+    // budget stops claiming, and the claimed batch is finished.
+    expect(result).toMatchObject({ claimed: 10, completed: 10, stopped: 'cpu' });
+    expect(ran).toHaveLength(10);
+    const rows = await jobsOf(sql, type);
+    expect(rows.filter((r) => r.status === 'completed')).toHaveLength(10);
+    expect(rows.filter((r) => r.status === 'pending' && r.attempts === 0)).toHaveLength(20);
   });
 
   it('loses nothing when a drain is killed mid-batch: the jobs run once its leases expire', async () => {
@@ -256,11 +287,11 @@ describe('drainQueue', () => {
       .toHaveLength(30);
 
     // Before the leases run out, nobody may take them.
-    expect((await drain(sql, { [type]: () => Promise.resolve() }, { jobTypes: [type] })).claimed)
+    expect((await drain(fnSql, { [type]: () => Promise.resolve() }, { jobTypes: [type] })).claimed)
       .toBe(0);
     await sleep(2_100);
     const runs = new Map<number, number>();
-    const result = await drain(sql, {
+    const result = await drain(fnSql, {
       [type]: ({ job }) => {
         runs.set(job.payload.i as number, (runs.get(job.payload.i as number) ?? 0) + 1);
         return Promise.resolve();
@@ -296,7 +327,7 @@ describe('drainQueue', () => {
       await killHangingDrain(type, 5, 30);
     }
     await sleep(2_100);
-    await drain(sql, { [type]: () => Promise.resolve() }, { jobTypes: [type] });
+    await drain(fnSql, { [type]: () => Promise.resolve() }, { jobTypes: [type] });
     const rows = await jobsOf(sql, type);
     const kinds = (r: (typeof rows)[number]) => r.errors.map((e) => e.kind);
     // Each claim starts the first five by id. The first five started under two killed drains:
@@ -321,7 +352,7 @@ describe('POST /job-drain', () => {
   const SECRET = 'job-drain-test-secret-000000';
   const app = (handlers: HandlerRegistry = {}) =>
     createJobDrainApp({
-      sql,
+      sql: fnSql,
       config: { functionSecret: SECRET, serviceRoleKey: null },
       clock: fixedClock('2026-11-20T00:00:00Z'),
       handlers,
@@ -348,6 +379,93 @@ describe('POST /job-drain', () => {
       retried: 0,
       failed: 0,
       stopped: 'empty',
+    });
+  });
+
+  it('stops at its CPU budget, rings its continuation, and invocations finish every job once', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 300 }, (_, i) => ({ job_type: type, payload: { i } })),
+    );
+    const runs = new Map<string, number>();
+    const rings: Array<string[] | null> = [];
+    const drainApp = createJobDrainApp({
+      sql: fnSql,
+      config: { functionSecret: SECRET, serviceRoleKey: null },
+      clock: fixedClock('2026-11-20T00:00:00Z'),
+      handlers: {
+        // 2 ms of CPU each: a batch of 50 spends far more than the 5 ms budget below.
+        [type]: ({ job }) => {
+          burnCpu(2);
+          runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+          return Promise.resolve(null);
+        },
+      },
+      // The doorbell, recorded: the test makes the call it would make.
+      ringContinuation: (_sql, jobTypes) => {
+        rings.push(jobTypes);
+        return Promise.resolve(true);
+      },
+    });
+    const answers = [];
+    for (let call = 0; call < 50; call++) {
+      const res = await drainApp.request('/job-drain', {
+        method: 'POST',
+        body: JSON.stringify({
+          job_types: [type],
+          cpu_budget_ms: 5,
+          batch_size: 50,
+          concurrency: 50,
+          reason: call === 0 ? 'test' : 'doorbell',
+        }),
+        headers: { authorization: `Bearer ${SECRET}` },
+      });
+      expect(res.status).toBe(200);
+      const answer = await res.json();
+      answers.push(answer);
+      if (!answer.continued) break;
+    }
+    expect(answers[0]).toMatchObject({
+      claimed: 50,
+      completed: 50,
+      stopped: 'cpu',
+      continued: true,
+    });
+    expect(answers[0].cpu_ms).toBeGreaterThanOrEqual(5);
+    expect(answers.at(-1)).toMatchObject({ stopped: 'empty', continued: false });
+    // 300 jobs, at most one batch of 50 per invocation: six that stopped at the CPU budget.
+    expect(answers.length).toBeGreaterThanOrEqual(6);
+    expect(rings).toEqual(answers.filter((a) => a.continued).map(() => [type]));
+    expect(answers.reduce((n, a) => n + a.completed, 0)).toBe(300);
+    const rows = await jobsOf(sql, type);
+    expect(rows.every((r) => r.status === 'completed' && r.attempts === 1)).toBe(true);
+    expect(runs.size).toBe(300);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('rings the job-drain doorbell as a continuation only while due jobs are left', async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`insert into cesar.local_settings (name, value) values
+                 ('cesar_functions_url', 'http://127.0.0.1:1/functions/v1'),
+                 ('cesar_function_secret', 'continuation-secret-value')
+               on conflict (name) do update set value = excluded.value`;
+      const [before] = await tx`select coalesce(max(id), 0) as id from net.http_request_queue`;
+      const rung = async () =>
+        await tx`select url, convert_from(body, 'utf8')::jsonb as body
+                 from net.http_request_queue where id > ${before!.id}`;
+      const type = uniqueJobType();
+      // Nothing of this type due (a job for later only): no doorbell.
+      await tx`insert into cesar.job_queue (job_type, run_at)
+               values (${type}, now() + interval '1 hour')`;
+      expect(await ringIfJobsDue(tx, [type])).toBe(false);
+      expect(await rung()).toEqual([]);
+      await tx`insert into cesar.job_queue (job_type) values (${type})`;
+      expect(await ringIfJobsDue(tx, [type])).toBe(true);
+      expect(await rung()).toEqual([{
+        url: 'http://127.0.0.1:1/functions/v1/job-drain',
+        body: { reason: 'doorbell' },
+      }]);
     });
   });
 

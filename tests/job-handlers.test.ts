@@ -9,11 +9,13 @@ import {
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { freePort } from '../scripts/local/functions.ts';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { drain, jobById } from './helpers/queue.ts';
 
 // Every built-in handler through the real drain path, its effect checked in the database.
 const sql = testSql(undefined, 6);
+// The functions' own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(4, 'job-drain');
 const tag = `h${Date.now().toString(36)}`;
 
 async function run(
@@ -29,7 +31,7 @@ async function run(
     const job = await jobById(sql, id);
     if (job.status !== 'running' && job.attempts > 0) return job;
     if (job.status === 'pending') {
-      await drain(sql, builtInHandlers, { jobTypes: [jobType] }, { outbound });
+      await drain(fnSql, builtInHandlers, { jobTypes: [jobType] }, { outbound });
     } else await new Promise((r) => setTimeout(r, 25));
   }
   return await jobById(sql, id);
@@ -365,9 +367,9 @@ describe('http.request', () => {
 
   it('keeps the same Idempotency-Key across retries of a job', async () => {
     const id = await enqueueJob(sql, 'http.request', { url: `${base}/status/500/idem` });
-    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
+    await drain(fnSql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
     await sql`update cesar.job_queue set run_at = now() where id = ${id}`;
-    await drain(sql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
+    await drain(fnSql, builtInHandlers, { jobTypes: ['http.request'] }, { outbound: local });
     const keys = seen.filter((s) => s.path === '/status/500/idem').map((s) =>
       s.headers['idempotency-key']
     );

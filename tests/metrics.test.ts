@@ -2,14 +2,16 @@ import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-t
 import { describe, expect, it } from 'vitest';
 import { renderFamilies } from '../packages/shared/src/api/metrics.ts';
 import { claimJobs, completeJobs, failJobs } from '../packages/shared/src/queue/queries.ts';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { functionApp } from '../packages/shared/src/http/function-app.ts';
 import { apiApp, auth, SECRET } from './helpers/workflows.ts';
 
 // GET /api/metrics, read back with a Prometheus text-format parser from npm.
 
 const sql = testSql();
-const app = apiApp(sql);
+// The functions' own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(4, 'api');
+const app = apiApp(fnSql);
 const jobType = `metrics.t${Date.now().toString(36)}`;
 
 async function scrape(): Promise<Map<string, ParsedFamily>> {

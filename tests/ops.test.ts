@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { apiApp, auth } from './helpers/workflows.ts';
 
 // The operator's routes on the api function: jobs, sync now, /status.
 
 const sql = testSql();
-const app = apiApp(sql, ['ops.test']);
+// The functions' own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(4, 'api');
+const app = apiApp(fnSql, ['ops.test']);
 const tag = `ops${Date.now().toString(36)}`;
 const get = (path: string, headers: Record<string, string> = auth) =>
   app.request(path, { headers });

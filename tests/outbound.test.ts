@@ -21,7 +21,7 @@ import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { bin, repoRoot } from '../scripts/lib/paths.ts';
 import { run } from '../scripts/lib/run.ts';
 import { DENO_PERMISSIONS } from '../scripts/local/functions.ts';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { drain, jobById, uniqueJobType } from './helpers/queue.ts';
 import { call, SECRET } from './helpers/workflows.ts';
 
@@ -29,6 +29,8 @@ import { call, SECRET } from './helpers/workflows.ts';
 // live listener where there can be one, so that without the guard the request would arrive.
 
 const sql = testSql(undefined, 4);
+// The functions' own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(4, 'job-drain');
 const tag = `o${Date.now().toString(36)}`;
 const env = {
   SUPABASE_DB_URL: 'postgresql://postgres:postgres@127.0.0.1:54322/postgres',
@@ -431,7 +433,7 @@ describe('http.request jobs', () => {
 
   async function runJob(payload: Record<string, unknown>, outbound: OutboundPolicy) {
     const id = await enqueueJob(sql, jobType, payload);
-    await drain(sql, { [jobType]: httpRequest }, { jobTypes: [jobType] }, { outbound });
+    await drain(fnSql, { [jobType]: httpRequest }, { jobTypes: [jobType] }, { outbound });
     return await jobById(sql, id);
   }
 
@@ -508,7 +510,7 @@ describe('http.request jobs', () => {
 
 describe('template saves', () => {
   const api = createApiApp({
-    sql,
+    sql: fnSql,
     mirror: null,
     config: {
       functionSecret: SECRET,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../scripts/local/functions.ts';
 import { type PgNetWorker, startPgNetWorker } from '../scripts/local/pg-net-worker.ts';
-import { databaseUrl, testSql } from './helpers/db.ts';
+import { databaseUrl, testSql, withRollback } from './helpers/db.ts';
 
 const sql = testSql();
 const received: Array<
@@ -65,6 +65,24 @@ describe('pg_net stand-in', () => {
     const request = received.find((r) => r.url.startsWith('/hook'))!;
     expect(request).toMatchObject({ method: 'POST', url: '/hook?a=1%202' });
     expect(request.headers['x-test']).toBe('yes');
+  });
+
+  it('lets any role queue a request, as pg_net 0.12 and later grant it on Supabase', async () => {
+    // Security invoker functions, EXECUTE and the queue's table privileges for PUBLIC: anon,
+    // authenticated and service_role call it directly. Content-Type is added when missing.
+    for (const role of ['anon', 'authenticated', 'service_role']) {
+      const [request] = await withRollback(sql, async (tx) => {
+        await tx.unsafe(`set local role ${role}`);
+        const [{ id }] = await tx`
+          select net.http_post(${`${base}/as-${role}`}, '{}'::jsonb, headers => '{"X-Role":"r"}') as id
+        ` as unknown as [{ id: string }];
+        return await tx`select headers from net.http_request_queue where id = ${id}`;
+      });
+      expect(request!.headers, role).toEqual({ 'X-Role': 'r', 'Content-Type': 'application/json' });
+    }
+    await expect(
+      sql`select net.http_post(${base}, '{}'::jsonb, headers => '{"content-type":"text/plain"}')`,
+    ).rejects.toThrow('Content-Type header must be "application/json"');
   });
 
   it('performs GET and DELETE and records non-2xx statuses', async () => {

@@ -5,7 +5,7 @@ import { syncTable } from '../packages/shared/src/queue/handlers/sync-table.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { type Direction, runRestore, runSync } from '../packages/shared/src/sync/run.ts';
 import { verifyTable } from '../packages/shared/src/sync/verify.ts';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { expectCockroachCompatible, recordingMirror } from './helpers/mirror.ts';
 import { process } from './helpers/workflows.ts';
 
@@ -13,6 +13,8 @@ import { process } from './helpers/workflows.ts';
 // restore, on a table of its own (synctest.notes) so that no other file's writes interfere.
 
 const sql = testSql(undefined, 8);
+// The sync function's own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(8, 'sync');
 const { mirror, statements } = recordingMirror();
 const TABLE = 'synctest.notes';
 
@@ -44,7 +46,7 @@ beforeAll(async () => {
 });
 
 const deps = (target: Sql = mirror) => ({
-  primary: sql,
+  primary: fnSql,
   mirror: target,
   random: () => 0.5,
   sleep: () => Promise.resolve(),
@@ -375,7 +377,7 @@ describe('restore from the mirror', () => {
 describe('the sync function and the job handler', () => {
   const SECRET = 'sync-pull-test-secret-0123456789';
   const app = createSyncApp({
-    sql,
+    sql: fnSql,
     mirror,
     config: { functionSecret: SECRET, serviceRoleKey: null },
     random: () => 0.5,

@@ -1,11 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { CpuBudget } from '../packages/shared/src/cpu.ts';
+import { strictPolicy } from '../packages/shared/src/http/outbound.ts';
+import { syncTable } from '../packages/shared/src/queue/handlers/sync-table.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
 import { createSyncApp } from '../packages/shared/src/sync/app.ts';
 import { withRetry } from '../packages/shared/src/sync/common.ts';
-import { runSync, type TableOutcome } from '../packages/shared/src/sync/run.ts';
+import { runRestore, runSync, type TableOutcome } from '../packages/shared/src/sync/run.ts';
 import { describeTable, preflight, SchemaDriftError } from '../packages/shared/src/sync/schema.ts';
 import { verifyTable } from '../packages/shared/src/sync/verify.ts';
-import { testSql } from './helpers/db.ts';
+import { functionSql, testSql } from './helpers/db.ts';
 import { expectCockroachCompatible, recordingMirror } from './helpers/mirror.ts';
 import { process } from './helpers/workflows.ts';
 
@@ -13,26 +16,32 @@ import { process } from './helpers/workflows.ts';
 // the mirror is recorded and checked against constructs CockroachDB rejects.
 
 const sql = testSql(undefined, 8);
+// The sync function's own pool: through the transaction pooler, as CESAR_DB_URL gives it.
+const fnSql = functionSql(8, 'sync');
 const { mirror, statements } = recordingMirror();
 const tag = `s${Date.now().toString(36)}`;
 
+/** A CPU budget that is already spent. */
+const spentCpu: CpuBudget = { limitMs: 0, spentMs: () => 1, exhausted: () => true };
+
 const push = (
   tables: string[],
-  options: Partial<{ dryRun: boolean; batchSize: number; budgetMs: number }> = {},
+  options: Partial<{ dryRun: boolean; batchSize: number; budgetMs: number; cpu: CpuBudget }> = {},
   target: Sql = mirror,
 ) =>
-  runSync({ primary: sql, mirror: target, random: () => 0.5, sleep: () => Promise.resolve() }, {
+  runSync({ primary: fnSql, mirror: target, random: () => 0.5, sleep: () => Promise.resolve() }, {
     tables,
     direction: 'up',
     dryRun: options.dryRun ?? false,
     batchSize: options.batchSize ?? 1000,
     budgetMs: options.budgetMs ?? 60_000,
+    cpu: options.cpu,
   });
 
 /** A push whose lease lasts 1 s, renewed every 200 ms. */
 const pushWithShortLease = (tables: string[]) =>
   runSync({
-    primary: sql,
+    primary: fnSql,
     mirror,
     random: () => 0.5,
     lease: { seconds: 1, heartbeatMs: 200 },
@@ -175,6 +184,89 @@ describe('push to the mirror', () => {
     expect(rows).toHaveLength(30);
   });
 
+  it('stops at a checkpoint once the CPU budget is spent; further calls finish, doubling nothing', async () => {
+    // Copied already (else its first push would be one bulk page): rows go through the outbox.
+    ok((await push(['public.agents']))[0]);
+    const names = Array.from({ length: 45 }, (_, i) => `${tag} cpu ${i}`);
+    const inserted =
+      await sql`insert into agents (name, type) select unnest(${names}::text[]), 'monitor' returning id`;
+    await settle(inserted.map((r) => r.id));
+    // Every call does at least a page (progress), then stops at the spent CPU budget.
+    const outcomes = [];
+    for (let call = 0; call < 20; call++) {
+      const [outcome] = await push(['public.agents'], { batchSize: 10, cpu: spentCpu });
+      outcomes.push(outcome!);
+      if (outcome!.status !== 'in_progress') break;
+    }
+    expect(outcomes[0]).toMatchObject({ status: 'in_progress', stopped: 'cpu' });
+    expect(outcomes.at(-1)).toMatchObject({ status: 'completed', stopped: 'done' });
+    expect(outcomes.length).toBeGreaterThanOrEqual(3);
+    // Other rows of the table may have been dirty too: at least these were pushed, each once.
+    const moved = outcomes.reduce((n, o) => n + ('inserted' in o ? o.inserted + o.updated : 0), 0);
+    expect(moved).toBeGreaterThanOrEqual(45);
+    const rows = await mirror`select name from public.agents where name like ${`${tag} cpu %`}`;
+    expect(rows.map((r) => r.name).sort()).toEqual([...names].sort());
+    const [state] = await sql`select status, lease_holder from cesar.sync_state
+                              where table_name = 'public.agents' and direction = 'up'`;
+    expect(state).toEqual({ status: 'completed', lease_holder: null });
+  });
+
+  it('leaves the tables it has not started for the next call once the CPU budget is spent', async () => {
+    const [before] = await sql`select updated_at from cesar.sync_state
+                               where table_name = 'public.sessions' and direction = 'up'`;
+    const outcomes = await push(['public.agents', 'public.sessions'], { cpu: spentCpu });
+    expect(outcomes[0]).toMatchObject({ table: 'public.agents', status: 'completed' });
+    expect(outcomes[1]).toEqual({
+      table: 'public.sessions',
+      direction: 'up',
+      inserted: 0,
+      updated: 0,
+      deleted: 0,
+      conflicts: 0,
+      batches: 0,
+      stopped: 'cpu',
+      status: 'in_progress',
+    });
+    // Not started: no lease taken, nothing recorded.
+    const [after] = await sql`select updated_at from cesar.sync_state
+                              where table_name = 'public.sessions' and direction = 'up'`;
+    expect(after).toEqual(before);
+  });
+
+  it('sync.table enqueues its continuation when the CPU budget stopped it', async () => {
+    const job = { id: '0', payload: { direction: 'up' }, lease_seconds: 120 };
+    const context = {
+      sql,
+      mirror,
+      clock: { now: () => new Date() },
+      outbound: strictPolicy,
+      signal: new AbortController().signal,
+    };
+    const first = await syncTable({ ...context, job: job as never, cpu: spentCpu }) as {
+      tables: TableOutcome[];
+      continued_by: string | null;
+    };
+    expect(first.tables.some((t) => t.status === 'in_progress')).toBe(true);
+    expect(first.continued_by).not.toBeNull();
+    const [next] = await sql`select job_type, payload, status from cesar.job_queue
+                             where id = ${first.continued_by}`;
+    try {
+      expect(next).toEqual({
+        job_type: 'sync.table',
+        payload: { direction: 'up' },
+        status: 'pending',
+      });
+      // The continuation, run as the next invocation would (without a CPU limit here).
+      const second = await syncTable({
+        ...context,
+        job: { ...job, id: first.continued_by } as never,
+      });
+      expect(second).toMatchObject({ continued_by: null });
+    } finally {
+      await sql`select cesar.cancel_jobs(array[${first.continued_by}]::bigint[])`;
+    }
+  });
+
   it('loses nothing and doubles nothing when the mirror goes away in the middle of a run', async () => {
     const names = Array.from({ length: 30 }, (_, i) => `${tag} midway ${i}`);
     const inserted =
@@ -237,7 +329,7 @@ describe('push to the mirror', () => {
     await expect(
       withRetry(
         {
-          primary: sql,
+          primary: fnSql,
           mirror,
           random: () => 0,
           sleep: () => Promise.resolve(),
@@ -432,10 +524,92 @@ describe('push to the mirror', () => {
   });
 });
 
+describe('pull and restore under a CPU budget', () => {
+  // A table of its own (schema cputest), so that the restore touches nothing another test uses.
+  const TABLE = 'cputest.notes';
+  beforeAll(async () => {
+    await sql.unsafe(`
+      create schema if not exists cputest;
+      create table if not exists cputest.notes (
+        id uuid primary key default gen_random_uuid(),
+        body text not null,
+        updated_at timestamptz not null default now()
+      );
+      insert into cesar.sync_tables (table_name) values ('cputest.notes') on conflict do nothing;
+      select cesar.watch('cputest.notes');
+    `);
+    await mirror`create schema if not exists cputest`;
+    // The first push creates the mirror's table.
+    ok((await push([TABLE]))[0]);
+  });
+
+  /** Calls `run` until its table is no longer in progress; returns every outcome. */
+  async function untilDone<T extends { status: string }>(run: () => Promise<T[]>) {
+    const outcomes: T[] = [];
+    for (let call = 0; call < 30; call++) {
+      const [outcome] = await run();
+      outcomes.push(outcome!);
+      if (outcome!.status !== 'in_progress') break;
+    }
+    return outcomes;
+  }
+
+  it('pulls and restores a page per call once the CPU budget is spent, losing and doubling nothing', async () => {
+    await mirror`insert into cputest.notes (id, body, updated_at)
+                 select gen_random_uuid(), 'from the mirror ' || i, now()
+                 from generate_series(1, 25) i`;
+    const pulls = await untilDone(() =>
+      runSync({ primary: fnSql, mirror, random: () => 0.5 }, {
+        tables: [TABLE],
+        direction: 'down',
+        dryRun: false,
+        batchSize: 10,
+        budgetMs: 60_000,
+        cpu: spentCpu,
+      })
+    );
+    expect(pulls[0]).toMatchObject({ status: 'in_progress', stopped: 'cpu', inserted: 10 });
+    expect(pulls.at(-1)).toMatchObject({ status: 'completed', stopped: 'done' });
+    expect(pulls.reduce((n, o) => n + ('inserted' in o ? o.inserted : 0), 0)).toBe(25);
+    expect((await verifyTable(sql, mirror, TABLE)).equal).toBe(true);
+    await settleTable('cputest');
+
+    // The mirror changes behind the sync's back; a restore puts its version on the primary.
+    await mirror`update cputest.notes set body = body || ' (restored)'`;
+    const restores = await untilDone(() =>
+      runRestore({ primary: fnSql, mirror, random: () => 0.5 }, {
+        tables: [TABLE],
+        batchSize: 10,
+        budgetMs: 60_000,
+        cpu: spentCpu,
+      })
+    );
+    expect(restores[0]).toMatchObject({ status: 'in_progress', stopped: 'cpu', updated: 10 });
+    expect(restores.at(-1)).toMatchObject({ status: 'completed', stopped: 'done' });
+    expect(restores.length).toBeGreaterThanOrEqual(3);
+    expect(restores.reduce((n, o) => n + ('updated' in o ? o.updated : 0), 0)).toBe(25);
+    const rows = await sql`select body from cputest.notes where body like '% (restored)'`;
+    expect(rows).toHaveLength(25);
+    expect((await verifyTable(sql, mirror, TABLE)).equal).toBe(true);
+  });
+});
+
+/** Processes events until none of the schema's tables' is left pending. */
+async function settleTable(schema: string) {
+  for (let i = 0; i < 200; i++) {
+    await process(sql);
+    const [row] = await sql`select count(*)::int as n from cesar.event_log
+                            where schema_name = ${schema} and status in ('pending', 'processing')`;
+    if (row!.n === 0) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('events were not processed');
+}
+
 describe('POST /sync', () => {
   const SECRET = 'sync-test-secret-0123456789';
   const app = createSyncApp({
-    sql,
+    sql: fnSql,
     mirror,
     config: { functionSecret: SECRET, serviceRoleKey: null },
     random: () => 0.5,
@@ -476,9 +650,44 @@ describe('POST /sync', () => {
     expect((await verify.json()).tables).toHaveLength(1);
   });
 
+  it('reports its CPU time, and verifies what fits in the CPU budget, listing the rest', async () => {
+    // A CPU clock that advances 100 ms at every reading: spent after the first table.
+    let cpuNow = 0;
+    const slowApp = createSyncApp({
+      sql: fnSql,
+      mirror,
+      config: { functionSecret: SECRET, serviceRoleKey: null },
+      random: () => 0.5,
+      cpuClock: () => (cpuNow += 100),
+    });
+    const call = (path: string, body: unknown) =>
+      slowApp.request(path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRET}` },
+        body: JSON.stringify(body),
+      });
+    const tables = ['public.sessions', 'public.agents', 'public.tasks'];
+    const verified = await (await call('/sync/verify', { tables, cpu_budget_ms: 50 })).json();
+    expect(verified.tables.map((t: { table: string }) => t.table)).toEqual(['public.sessions']);
+    expect(verified.remaining).toEqual(['public.agents', 'public.tasks']);
+    expect(verified.equal).toBe(false);
+    expect(verified.cpu_ms).toBeGreaterThanOrEqual(100);
+    const synced = await (await call('/sync', { tables, cpu_budget_ms: 50 })).json();
+    expect(synced.tables.map((t: { status: string }) => t.status)).toEqual([
+      'completed',
+      'in_progress',
+      'in_progress',
+    ]);
+    expect(synced.cpu_ms).toBeGreaterThanOrEqual(100);
+    const real = await (await post({ tables: ['public.sessions'] })).json();
+    expect(real.cpu_ms).toEqual(expect.any(Number));
+  });
+
   it('refuses bad requests with 4xx and touches nothing', async () => {
     const cases: Array<[Response, number, RegExp]> = [
       [await post({ direction: 'sideways' }), 400, /invalid request body/],
+      [await post({ cpu_budget_ms: 0 }), 400, /cpu_budget_ms/],
+      [await post({ cpu_budget_ms: 5_000 }), 400, /cpu_budget_ms/],
       [await post({ tables: ['public.nope'] }), 422, /not mirrored: public.nope/],
       [await post({ direction: 'down', dry_run: 'yes' }), 400, /dry_run/],
       [await post({}, 'wrong-secret-0000000000'), 401, /invalid bearer token/],

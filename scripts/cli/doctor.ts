@@ -110,6 +110,79 @@ async function checkFunction(base: string, secret: string, name: string): Promis
   }
 }
 
+/** The pooler's pool_mode, when it is a PgBouncer whose admin console lets us ask. */
+async function pgbouncerMode(url: string): Promise<string | null> {
+  const admin = new URL(url);
+  admin.pathname = '/pgbouncer';
+  const sql = postgres(admin.toString(), {
+    max: 1,
+    fetch_types: false,
+    prepare: false,
+    connect_timeout: 3,
+    onnotice: () => {},
+  });
+  try {
+    const rows = await sql.unsafe<Array<{ key: string; value: string }>>('SHOW CONFIG').simple();
+    return rows.find((r) => r.key === 'pool_mode')?.value ?? null;
+  } catch {
+    return null; // Supavisor, or a PgBouncer that does not let this user in.
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/**
+ * CESAR_DB_URL: the functions' way to the primary, a transaction pooler (Supavisor's port 6543
+ * on hosted, PgBouncer locally). Without it they fall back to SUPABASE_DB_URL, a direct
+ * connection per pool slot, which the smallest computes run out of (60 in all).
+ */
+export async function checkPooler(url: string | undefined): Promise<Check> {
+  const name = 'transaction pooler';
+  if (!url) {
+    return {
+      name,
+      ok: false,
+      detail: 'CESAR_DB_URL is not set: the functions connect directly (SUPABASE_DB_URL)',
+      fix: 'supabase secrets set CESAR_DB_URL=<the transaction pooler URL, port 6543, from ' +
+        "the dashboard's Connect panel> (locally `npm start` writes it)",
+    };
+  }
+  const sql = postgres(url, { max: 1, prepare: false, connect_timeout: 5, onnotice: () => {} });
+  let port = '';
+  try {
+    port = new URL(url).port;
+    const started = performance.now();
+    await sql`select 1`;
+    const ms = Math.round(performance.now() - started);
+    const mode = await pgbouncerMode(url);
+    if (mode !== null) {
+      return mode === 'transaction'
+        ? { name, ok: true, detail: `PgBouncer in transaction mode answers (${ms} ms)` }
+        : {
+          name,
+          ok: false,
+          detail: `PgBouncer in ${mode} mode`,
+          fix: 'pool_mode = transaction ([db.pooler] in supabase/config.toml)',
+        };
+    }
+    return port === '6543' ? { name, ok: true, detail: `answers on port 6543 (${ms} ms)` } : {
+      name,
+      ok: false,
+      detail: `answers on port ${port || 5432}, not Supavisor's transaction port 6543`,
+      fix: 'use the transaction pooler URL (port 6543) for CESAR_DB_URL',
+    };
+  } catch (err) {
+    return {
+      name,
+      ok: false,
+      detail: `cannot connect: ${(err as Error).message}`,
+      fix: 'start the local stack (`npm start`), or check CESAR_DB_URL',
+    };
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
 /**
  * The local stack's processes (stack-processes.ts): one supervisor, one runtime, one Deno
  * process per function. Null when there is no local stack here (nothing started, or stopped).
@@ -149,8 +222,14 @@ export function checkLocalRuntime(localDir: string): Check | null {
   };
 }
 
-export async function doctorCommand(): Promise<CommandResult> {
-  const found = await settings();
+/**
+ * `target` points doctor at a deployed project (cesar deploy): its settings instead of the
+ * environment and .env.local, and no look at this machine's local stack.
+ */
+export async function doctorCommand(
+  target?: { settings: Record<string, string>; localRuntime: false },
+): Promise<CommandResult> {
+  const found = target?.settings ?? await settings();
   const checks: Check[] = [];
   const need = (name: string, fix: string) => {
     const ok = Boolean(found[name]);
@@ -248,6 +327,8 @@ export async function doctorCommand(): Promise<CommandResult> {
     }
   }
 
+  checks.push(await checkPooler(found.CESAR_DB_URL));
+
   if (haveUrl && haveSecret) {
     for (const name of ['api', 'webhook', 'job-drain', 'sync']) {
       checks.push(
@@ -269,7 +350,7 @@ export async function doctorCommand(): Promise<CommandResult> {
     }
   }
 
-  const local = checkLocalRuntime(
+  const local = target ? null : checkLocalRuntime(
     path.resolve(found.CESAR_LOCAL_DIR ?? path.join(repoRoot, '.local')),
   );
   if (local) checks.push(local);

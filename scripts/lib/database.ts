@@ -13,14 +13,44 @@ export function connect(url: string, max = 1) {
   return postgres(url, { ...healingPoolOptions, max, onnotice: () => {} });
 }
 
-/** Installs the pg_net stand-in unless the real extension is there. Idempotent. */
+/**
+ * Installs the pg_net stand-in unless the real extension is there, then the Database Webhooks
+ * stand-in (installSupabaseFunctionsStandIn), which calls it. Idempotent.
+ */
 export async function installPgNetStandIn(url: string): Promise<'real' | 'stand-in'> {
   const sql = connect(url);
+  let net: 'real' | 'stand-in' = 'real';
   try {
     const [real] = await sql`select 1 from pg_available_extensions where name = 'pg_net'`;
-    if (real) return 'real';
-    const ddl = await readFile(path.join(repoRoot, 'scripts/local/pg-net-standin.sql'), 'utf8');
-    await sql.unsafe(ddl);
+    if (!real) {
+      const ddl = await readFile(path.join(repoRoot, 'scripts/local/pg-net-standin.sql'), 'utf8');
+      await sql.unsafe(ddl);
+      net = 'stand-in';
+    }
+  } finally {
+    await sql.end();
+  }
+  await installSupabaseFunctionsStandIn(url);
+  return net;
+}
+
+/**
+ * What `supabase start` gives a project for Database Webhooks (schema supabase_functions, its
+ * http_request() trigger function, the supabase_functions_admin role), unless the real schema
+ * is there: one this stand-in did not make. Idempotent.
+ */
+export async function installSupabaseFunctionsStandIn(url: string): Promise<'real' | 'stand-in'> {
+  const sql = connect(url);
+  try {
+    const [existing] = await sql<Array<{ comment: string | null }>>`
+      select obj_description(oid, 'pg_namespace') as comment
+      from pg_namespace where nspname = 'supabase_functions'
+    `;
+    if (existing && !existing.comment?.startsWith('Local stand-in')) return 'real';
+    const file = 'scripts/local/supabase-functions-standin.sql';
+    const ddl = await readFile(path.join(repoRoot, file), 'utf8');
+    // One transaction: a failure leaves nothing half made.
+    await sql.begin((tx) => tx.unsafe(ddl));
     return 'stand-in';
   } finally {
     await sql.end();

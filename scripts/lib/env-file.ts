@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 
 /** Reads KEY=value lines (comments and blank lines skipped; no shell expansion). */
 export async function readEnvFile(file: string): Promise<Record<string, string>> {
@@ -15,10 +15,16 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
 
 /** Writes the file so that `source .env.local` (or `set -a; . ./.env.local`) works. */
 export async function writeEnvFile(file: string, values: Record<string, string>, header: string) {
-  const lines = Object.entries(values).map(([key, value]) => `${key}='${value}'`);
+  const lines = Object.entries(values).map(([key, value]) => {
+    // Single quotes keep a value as it is for a shell, except a quote or a line break.
+    if (/['\n\r]/.test(value)) throw new Error(`${key} holds a quote or a line break`);
+    return `${key}='${value}'`;
+  });
   await writeFile(
     file,
     `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${lines.join('\n')}\n`,
     { mode: 0o600 },
   );
+  // mode applies only to a file that writeFile creates.
+  await chmod(file, 0o600);
 }

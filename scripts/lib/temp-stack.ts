@@ -30,6 +30,7 @@ export async function startTempStack(extraEnv: Record<string, string> = {}): Pro
     CESAR_FUNCTIONS_PORT: String(await freePort()),
     CESAR_DB_PORT: String(await freePort()),
     CESAR_MIRROR_PORT: String(await freePort()),
+    CESAR_POOLER_PORT: String(await freePort()),
     ...extraEnv,
   };
   const run = (command: string) =>

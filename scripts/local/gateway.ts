@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { WORKER_LIMIT_BODY, WORKER_LIMIT_STATUS } from '../../packages/shared/src/limits.ts';
 import { repoRoot } from '../lib/paths.ts';
+import type { FunctionHost, Lease } from './functions.ts';
+import { checkVerifyJwt, type GatewayAuth, loadGatewayAuth } from './gateway-auth.ts';
 
 // The local stand-in for Supabase's API gateway in front of the Edge Runtime: requests to
 // /functions/v1/<name>/<rest> reach function <name> with the path /<name>/<rest>, as they do
@@ -29,12 +32,25 @@ export interface GatewayOptions {
   host?: string;
   /** Where each function listens; looked up per request, so restarts can move a function. */
   functionPort: (name: string) => number | undefined;
+  /**
+   * verify_jwt per function and the keys the check accepts (gateway-auth.ts). Absent: read at
+   * start from supabase/config.toml and the environment (SUPABASE_JWT_SECRET, the key sets).
+   */
+  auth?: GatewayAuth;
+  /**
+   * The runtime's functions (functions.ts): each request holds an isolate, so the hosted
+   * limits can be enforced. Absent: plain forwarding to functionPort, no limits.
+   */
+  functions?: Pick<FunctionHost, 'has' | 'acquire' | 'limits'>;
+  /** The request idle timeout; the functions' limits' by default (none without them). */
+  idleTimeoutMs?: number;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'];
 
-export function startGateway(options: GatewayOptions): Promise<http.Server> {
+export function startGateway(settings: GatewayOptions): Promise<http.Server> {
+  const options = { ...settings, auth: settings.auth ?? loadGatewayAuth() };
   const server = http.createServer((req, res) => {
     // One request can never take the gateway down: a throw becomes a 500 for that request.
     try {
@@ -54,7 +70,11 @@ export function startGateway(options: GatewayOptions): Promise<http.Server> {
   });
 }
 
-function route(options: GatewayOptions, req: http.IncomingMessage, res: http.ServerResponse) {
+function route(
+  options: GatewayOptions & { auth: GatewayAuth },
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+) {
   let url: URL;
   try {
     // `GET // HTTP/1.1` is a valid request line but no URL: '//' reads as a host-less authority.
@@ -83,20 +103,86 @@ function route(options: GatewayOptions, req: http.IncomingMessage, res: http.Ser
     );
   }
   const [, name, rest = ''] = match;
-  const port = options.functionPort(name!);
+  const served = options.functions?.has(name!) ?? options.functionPort(name!) !== undefined;
+  if (!served) return reply(res, 404, `function ${name} is not served here`);
+  // Before the function sees the request, as hosted's platform check does: a refusal costs the
+  // function nothing.
+  const refusal = checkVerifyJwt(name!, req.method, req.headers, options.auth);
+  if (refusal) {
+    const body = JSON.stringify({ code: refusal.status, message: refusal.message });
+    res.writeHead(refusal.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'sb-error-code': refusal.code,
+    });
+    return res.end(body);
+  }
+  proxy(options, req, res, name!, `/${name}${rest}${url.search}`).catch((err) => {
+    if (!res.headersSent) reply(res, 500, `gateway: ${(err as Error).message}`);
+    else res.destroy(err as Error);
+  });
+}
+
+/**
+ * Forwards one request to the function, under the hosted limits when the runtime enforces
+ * them: an isolate stopped for a limit while this request is in flight answers 546 with
+ * hosted's body (functions.ts decides, limits-monitor.ts measures); a function that sends
+ * nothing for the idle timeout gets a 504, or its answer cut if it had started one.
+ */
+async function proxy(
+  options: GatewayOptions,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  name: string,
+  target: string,
+) {
+  let lease: Lease | undefined;
+  let port: number | undefined;
+  if (options.functions) {
+    try {
+      lease = await options.functions.acquire(name);
+    } catch (err) {
+      return reply(res, 503, `function ${name} did not start: ${(err as Error).message}`);
+    }
+    port = lease?.port;
+  } else {
+    port = options.functionPort(name);
+  }
   if (port === undefined) return reply(res, 404, `function ${name} is not served here`);
+  if (res.destroyed) return lease?.release();
+  // The request holds its isolate until the function has answered, whether or not the client
+  // still listens: a handler goes on after its caller hung up, on hosted as here, and a
+  // retired isolate must not be ended under it (nor its CPU go uncounted).
+  const release = () => lease?.release();
+  let answer: http.IncomingMessage | undefined;
+
   const headers = { ...req.headers };
   for (const h of HOP_BY_HOP) delete headers[h];
+  let idle: NodeJS.Timeout | undefined;
+  const idleMs = options.idleTimeoutMs ?? options.functions?.limits?.idleTimeoutMs;
+  const touch = () => {
+    if (idleMs === undefined) return;
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      upstream.destroy();
+      // Hosted's gateway: a 504 before any answer; an answer already under way is cut.
+      if (!res.headersSent) {
+        reply(
+          res,
+          504,
+          `function ${name} sent nothing for ${idleMs / 1000} s (request idle timeout)`,
+        );
+      } else res.destroy();
+    }, idleMs);
+  };
   const upstream = http.request(
-    {
-      host: '127.0.0.1',
-      port,
-      method: req.method,
-      path: `/${name}${rest}${url.search}`,
-      headers,
-      agent,
-    },
+    { host: '127.0.0.1', port, method: req.method, path: target, headers, agent },
     (up) => {
+      answer = up;
+      up.once('end', release);
+      up.once('close', release);
+      if (res.destroyed) return void up.resume();
+      touch();
       const out: http.OutgoingHttpHeaders = { ...up.headers };
       for (const h of HOP_BY_HOP) delete out[h];
       // Answered before the request was all sent (a 413 for a body too large): neither
@@ -113,16 +199,53 @@ function route(options: GatewayOptions, req: http.IncomingMessage, res: http.Ser
       res.writeHead(up.statusCode ?? 502, out);
       // A function that dies mid-answer cuts this answer short, and only this one.
       up.on('error', (err) => res.destroy(err));
+      up.on('data', touch);
+      // A client that reads slowly holds the function back; that is not the function's silence.
+      res.on('drain', touch);
       up.pipe(res);
     },
   );
-  upstream.on('error', (err) => {
-    if (!res.headersSent) reply(res, 502, `function ${name} did not answer: ${err.message}`);
-    else res.destroy(err);
+  touch();
+  if (lease) {
+    lease.onStop = () => {
+      clearTimeout(idle);
+      upstream.destroy();
+      if (!res.headersSent) replyWorkerLimit(res);
+      else res.destroy();
+    };
+  }
+  upstream.once('close', release);
+  res.on('close', () => {
+    clearTimeout(idle);
+    if (res.writableFinished) return;
+    // The client went away. Its request all sent: the function finishes it, and what it
+    // answers is read and dropped. Sent in part: the function cannot finish it; drop it.
+    if (req.complete) answer?.unpipe(res).resume();
+    else upstream.destroy();
+  });
+  upstream.on('error', async (err) => {
+    if (res.headersSent || res.destroyed) return void res.destroy(err);
+    // The isolate's process died: if a limit killed it (V8's heap cap, say), hosted's 546;
+    // the exit is known within moments of the socket closing.
+    const reason = lease
+      ? await Promise.race([lease.gone, new Promise<null>((r) => setTimeout(() => r(null), 500))])
+      : null;
+    if (res.headersSent || res.destroyed) return;
+    if (reason) replyWorkerLimit(res);
+    else reply(res, 502, `function ${name} did not answer: ${err.message}`);
   });
   // A client that goes away mid-request: drop the upstream call too.
   req.on('error', () => upstream.destroy());
   req.pipe(upstream);
+}
+
+function replyWorkerLimit(res: http.ServerResponse) {
+  const body = JSON.stringify(WORKER_LIMIT_BODY);
+  res.writeHead(WORKER_LIMIT_STATUS, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 function reply(res: http.ServerResponse, status: number, message: string) {

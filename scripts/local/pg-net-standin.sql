@@ -77,6 +77,8 @@ as $$
                       timeout_milliseconds)
 $$;
 
+-- As pg_net: a Content-Type header (any letter case; Studio writes "Content-type") must say
+-- application/json, and is added when missing.
 create or replace function net.http_post(
   url text,
   body jsonb default '{}'::jsonb,
@@ -84,10 +86,23 @@ create or replace function net.http_post(
   headers jsonb default '{"Content-Type": "application/json"}'::jsonb,
   timeout_milliseconds integer default 5000
 ) returns bigint
-language sql
+language plpgsql
 as $$
-  select net._enqueue('POST', net._encode_url_with_params_array(url, params), headers,
-                      convert_to(body::text, 'UTF8'), timeout_milliseconds)
+declare
+  content_type text;
+begin
+  select value into content_type
+  from jsonb_each_text(coalesce(headers, '{}'::jsonb))
+  where lower(key) = 'content-type'
+  limit 1;
+  if content_type is null then
+    headers := coalesce(headers, '{}'::jsonb) || '{"Content-Type": "application/json"}'::jsonb;
+  elsif content_type <> 'application/json' then
+    raise exception 'Content-Type header must be "application/json"';
+  end if;
+  return net._enqueue('POST', net._encode_url_with_params_array(url, params), headers,
+                      convert_to(body::text, 'UTF8'), timeout_milliseconds);
+end
 $$;
 
 create or replace function net.http_delete(
@@ -101,3 +116,20 @@ as $$
   select net._enqueue('DELETE', net._encode_url_with_params_array(url, params), headers, null,
                       timeout_milliseconds)
 $$;
+
+-- Privileges as pg_net 0.12 and later ships them on Supabase: the request functions are
+-- security invoker and callable by everyone, so whoever calls one needs the tables too, and
+-- PUBLIC has USAGE on the schema and every privilege on its tables and sequences (without
+-- them a call fails with "permission denied for schema net", then "... for table
+-- http_request_queue": Supabase's troubleshooting guide for that error is to re-create the
+-- extension at a version that has these grants). Supabase's Database Webhook function calls
+-- pg_net as its owner, supabase_functions_admin (supabase-functions-standin.sql).
+alter function net.http_get(text, jsonb, jsonb, integer) security invoker;
+alter function net.http_post(text, jsonb, jsonb, jsonb, integer) security invoker;
+alter function net.http_delete(text, jsonb, jsonb, integer) security invoker;
+grant usage on schema net to public;
+grant all on all tables in schema net to public;
+grant all on all sequences in schema net to public;
+-- Granted explicitly: the migrations revoke EXECUTE from PUBLIC in default privileges, which
+-- would otherwise apply to a function this file creates on a database already migrated.
+grant execute on all functions in schema net to public;

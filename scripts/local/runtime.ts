@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { runtimeLimits } from '../../packages/shared/src/limits.ts';
 import { type FunctionHost, serveFunctions } from './functions.ts';
 import { startGateway } from './gateway.ts';
 import { type PgNetWorker, startPgNetWorker } from './pg-net-worker.ts';
@@ -26,10 +27,18 @@ const functionEnv: Record<string, string> = {};
 for (
   const name of [
     'SUPABASE_URL',
+    // The pooler (the functions' pool uses it) and the direct connection hosted also sets.
+    'CESAR_DB_URL',
     'SUPABASE_DB_URL',
+    'CESAR_DB_POOL_MAX',
     'COCKROACH_DB_URL',
     'CESAR_FUNCTION_SECRET',
     'SUPABASE_SERVICE_ROLE_KEY',
+    // The keys hosted sets in every function besides the service_role key. The JWT secret is
+    // the gateway's (verify_jwt), not the functions': hosted does not hand it to them.
+    'SUPABASE_ANON_KEY',
+    'SUPABASE_PUBLISHABLE_KEYS',
+    'SUPABASE_SECRET_KEYS',
     // `CESAR_HTTP_ALLOW=127.0.0.1:8080 npm start` lets http.request reach a local service.
     'CESAR_HTTP_ALLOW',
     // `CESAR_ALLOWED_ORIGINS=http://localhost:5173 npm start` for a dashboard served elsewhere.
@@ -40,7 +49,11 @@ for (
 }
 
 const port = Number(required('CESAR_FUNCTIONS_PORT'));
+// Direct, not the pooler: the pg_net worker LISTENs, which needs a session of its own.
 const databaseUrl = required('SUPABASE_DB_URL');
+// Hosted's limits, enforced on every function (limits.ts): CESAR_PLAN=free|paid (wall clock
+// 150 s or 400 s, paid by default), CESAR_WALL_CLOCK_SECONDS, CESAR_LIMITS=off for none.
+const limits = runtimeLimits(process.env);
 let functions: FunctionHost | null = null;
 let worker: PgNetWorker | null = null;
 let gateway: http.Server | null = null;
@@ -48,7 +61,16 @@ let stopping = false;
 
 const gatewayRestarts = restartPolicy();
 async function openGateway(): Promise<void> {
-  const server = await startGateway({ port, functionPort: (name) => functions?.port(name) });
+  const server = await startGateway({
+    port,
+    functionPort: (name) => functions?.port(name),
+    // Late-bound: the gateway is up before the functions are.
+    functions: {
+      limits,
+      has: (name) => functions?.has(name) ?? false,
+      acquire: (name) => functions ? functions.acquire(name) : Promise.resolve(undefined),
+    },
+  });
   gatewayRestarts.started();
   gateway = server;
   server.on('error', (err) => {
@@ -114,9 +136,16 @@ process.on('uncaughtException', (err) => void shutdown(`uncaught ${err.stack ?? 
 
 try {
   await openGateway();
-  functions = await serveFunctions(functionEnv, log);
+  functions = await serveFunctions(functionEnv, log, { limits });
   void superviseWorker();
-  log(`runtime ready: functions on :${port}`);
+  log(
+    `runtime ready: functions on :${port}; ${
+      limits
+        ? `hosted limits enforced (CPU ${limits.cpuMs} ms per request, ${limits.memoryMb} MB, ` +
+          `idle ${limits.idleTimeoutMs / 1000} s, wall clock ${limits.wallClockMs / 1000} s)`
+        : 'no limits enforced (CESAR_LIMITS=off)'
+    }`,
+  );
 } catch (err) {
   await shutdown(`start failed: ${(err as Error).message}`, 1);
 }

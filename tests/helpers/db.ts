@@ -1,13 +1,36 @@
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
-import { healingPoolOptions, type Sql } from '../../packages/shared/src/db.ts';
+import {
+  createSql,
+  healingPoolOptions,
+  instanceApplicationName,
+  type Sql,
+} from '../../packages/shared/src/db.ts';
 
+/** The test database, directly: for setting up and asserting. */
 export const databaseUrl = () => inject('databaseUrl');
+/** The same database through PgBouncer in transaction mode: what function code connects to. */
+export const poolerUrl = () => inject('poolerUrl');
 export const mirrorUrl = () => inject('mirrorUrl');
 
 /** A pool for one test file, closed after it. */
 export function testSql(url = databaseUrl(), max = 4): Sql {
   const sql = postgres(url, { ...healingPoolOptions, max, onnotice: () => {} });
+  afterAll(() => sql.end({ timeout: 5 }));
+  return sql;
+}
+
+/**
+ * The pool a function instance has (createSql, as createFunctionRuntime builds it from
+ * CESAR_DB_URL): through the transaction pooler, without prepared statements. For the apps a
+ * test file builds; closed after it.
+ */
+export function functionSql(max = 4, functionName = 'test'): Sql {
+  const sql = createSql(poolerUrl(), {
+    applicationName: instanceApplicationName(functionName),
+    max,
+    pooled: true,
+  });
   afterAll(() => sql.end({ timeout: 5 }));
   return sql;
 }

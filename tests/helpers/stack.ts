@@ -1,13 +1,56 @@
-import type postgres from 'postgres';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
 
 /**
- * The function instances connected to a stack's primary, by the application names their
- * pools carry (instanceApplicationName in packages/shared/src/db.ts): `fn` names one
- * function, absent all of them. The same names afterwards mean nothing was restarted.
+ * The function instances connected to a stack's pooler, by the application names their pools
+ * carry (instanceApplicationName in packages/shared/src/db.ts): `fn` names one function,
+ * absent all of them.
+ *
+ * Read from PgBouncer's SHOW CLIENTS (its admin console, database `pgbouncer`), not from the
+ * primary's pg_stat_activity: in transaction mode a server connection carries the name of the
+ * client it serves now, or served last, so the primary cannot tell which instances are there.
  */
-export async function functionInstances(sql: postgres.Sql, fn = '%'): Promise<string[]> {
-  const rows = await sql<Array<{ name: string }>>`
-    select distinct application_name as name from pg_stat_activity
-    where application_name like ${`cesar-edge/${fn}/%`} order by 1`;
-  return rows.map((r) => r.name);
+export async function functionInstances(poolerUrl: string, fn = '%'): Promise<string[]> {
+  const url = new URL(poolerUrl);
+  url.pathname = '/pgbouncer';
+  // The admin console speaks the simple query protocol only, and has no pg_type to fetch.
+  const admin = postgres(url.toString(), {
+    max: 1,
+    fetch_types: false,
+    prepare: false,
+    connect_timeout: 5,
+    onnotice: () => {},
+  });
+  try {
+    const clients = await admin.unsafe<Array<{ application_name: string }>>('SHOW CLIENTS')
+      .simple();
+    const prefix = fn === '%' ? 'cesar-edge/' : `cesar-edge/${fn}/`;
+    const names = clients.map((c) => c.application_name)
+      .filter((name) => name.startsWith(prefix) && name.split('/').length === 3);
+    return [...new Set(names)].sort();
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+}
+
+/**
+ * The runtime log of a temporary stack (scripts/lib/temp-stack.ts), read from a mark on: what
+ * a test uses to say that no function process died. Instance names cannot say it under the
+ * enforced hosted limits: an isolate past its soft limit retires and a fresh one (a new name)
+ * takes its requests, as on a hosted project.
+ */
+export function runtimeLog(localDir: string) {
+  const file = path.join(localDir, 'runtime.log');
+  const size = async () => (await stat(file)).size;
+  return {
+    mark: size,
+    /** Lines since `from` saying a function process exited unasked or was stopped (546). */
+    async ends(from: number): Promise<string[]> {
+      const text = (await readFile(file)).subarray(from).toString('utf8');
+      return text.split('\n').filter((line) =>
+        /\] (exited \(|retired isolate exited|stopped: |restarting in )/.test(line)
+      );
+    },
+  };
 }

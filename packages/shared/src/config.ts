@@ -33,8 +33,17 @@ function namedKeys(raw: string | undefined, ctx: z.RefinementCtx): string[] {
  * Parsed once at start-up; nothing in packages/shared reads the environment itself.
  */
 export const envSchema = z.object({
-  /** The primary database; Supabase sets it in every Edge Function. */
-  SUPABASE_DB_URL: postgresUrl,
+  /**
+   * The primary through a transaction-mode pooler: Supavisor's port 6543 on hosted (set it with
+   * `supabase secrets set`; hosted refuses secret names starting with SUPABASE_), the local
+   * PgBouncer locally. The functions' pool uses it when set, without prepared statements.
+   */
+  CESAR_DB_URL: optional(postgresUrl),
+  /**
+   * The primary, directly; Supabase sets it in every Edge Function. The functions' pool falls
+   * back to it when CESAR_DB_URL is absent.
+   */
+  SUPABASE_DB_URL: optional(postgresUrl),
   /** The CockroachDB mirror (the local stack's second PostgreSQL); absent: no mirror. */
   COCKROACH_DB_URL: optional(postgresUrl),
   /** Shared secret for machine-to-function calls (pg_cron, pg_net, the CLI, operators). */
@@ -51,10 +60,16 @@ export const envSchema = z.object({
   SUPABASE_SECRET_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   SUPABASE_PUBLISHABLE_KEYS: optional(z.string()).transform((raw, ctx) => namedKeys(raw, ctx)),
   SUPABASE_PUBLISHABLE_KEY: optional(z.string()),
+  /** The legacy publishable key (a JWT with role anon): refused with a 403 like the others. */
+  SUPABASE_ANON_KEY: optional(z.string()),
   /** The project's URL; functions live under `${SUPABASE_URL}/functions/v1`. */
   SUPABASE_URL: optional(z.url()),
-  /** Connections each function instance may hold to the primary. */
-  CESAR_DB_POOL_MAX: optional(z.coerce.number().int().min(1).max(50)).default(5),
+  /**
+   * Connections each function instance may hold to the primary (through the pooler). 4: what
+   * Supabase advises for serverless clients of its pooler (one to four), and 50 instances at
+   * once still fit the 200 pooler clients of the smallest computes (Nano, Micro).
+   */
+  CESAR_DB_POOL_MAX: optional(z.coerce.number().int().min(1).max(50)).default(4),
   /**
    * Hosts http.request may reach although they are loopback, private or link-local:
    * `host` or `host:port` entries separated by commas, e.g. `hooks.internal,10.0.0.5:8080`
@@ -89,7 +104,12 @@ export const envSchema = z.object({
 });
 
 export interface Config {
+  /** CESAR_DB_URL, else SUPABASE_DB_URL: what the functions' pool connects to. */
   databaseUrl: string;
+  /** True when databaseUrl came from CESAR_DB_URL: a transaction pooler by contract. */
+  databasePooled: boolean;
+  /** SUPABASE_DB_URL: for whatever needs a session (none of the functions' work does). */
+  directDatabaseUrl: string | null;
   mirrorUrl: string | null;
   functionSecret: string;
   serviceRoleKey: string | null;
@@ -99,7 +119,7 @@ export interface Config {
   allowedOrigins: string[];
   /** SUPABASE_SECRET_KEYS' keys and SUPABASE_SECRET_KEY. */
   secretKeys: string[];
-  /** SUPABASE_PUBLISHABLE_KEYS' keys and SUPABASE_PUBLISHABLE_KEY. */
+  /** SUPABASE_PUBLISHABLE_KEYS' keys, SUPABASE_PUBLISHABLE_KEY and SUPABASE_ANON_KEY. */
   publishableKeys: string[];
 }
 
@@ -113,14 +133,22 @@ export class ConfigError extends Error {
 /** Parses the environment; throws a ConfigError naming every missing or malformed key. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-    );
+  // Either URL will do; neither is one more problem, named with the others.
+  const noDatabase = !env.CESAR_DB_URL && !env.SUPABASE_DB_URL
+    ? ['SUPABASE_DB_URL: set it (direct) or CESAR_DB_URL (the transaction pooler)']
+    : [];
+  if (!parsed.success || noDatabase.length > 0) {
+    throw new ConfigError([
+      ...noDatabase,
+      ...(parsed.error?.issues ?? []).map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+    ]);
   }
   const e = parsed.data;
+  const databaseUrl = (e.CESAR_DB_URL ?? e.SUPABASE_DB_URL)!;
   return {
-    databaseUrl: e.SUPABASE_DB_URL,
+    databaseUrl,
+    databasePooled: e.CESAR_DB_URL !== undefined,
+    directDatabaseUrl: e.SUPABASE_DB_URL ?? null,
     mirrorUrl: e.COCKROACH_DB_URL ?? null,
     functionSecret: e.CESAR_FUNCTION_SECRET,
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY ?? null,
@@ -135,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publishableKeys: [
       ...e.SUPABASE_PUBLISHABLE_KEYS,
       ...(e.SUPABASE_PUBLISHABLE_KEY ? [e.SUPABASE_PUBLISHABLE_KEY] : []),
+      ...(e.SUPABASE_ANON_KEY ? [e.SUPABASE_ANON_KEY] : []),
     ],
   };
 }

@@ -4,9 +4,29 @@ import postgres from 'postgres';
 export type Sql = postgres.Sql;
 
 export interface DbOptions {
-  /** Shown in pg_stat_activity; health uses it to count this instance's connections. */
+  /**
+   * Shown in pg_stat_activity, and in a pooler's SHOW CLIENTS; health uses it to count this
+   * instance's connections. PgBouncer (1.18) also sets it on each server connection it lends
+   * the client, for the transaction, so pg_stat_activity shows it on the one in use.
+   */
   applicationName: string;
   max: number;
+  /**
+   * The URL is a transaction-mode pooler (CESAR_DB_URL, by contract): no prepared statements,
+   * since the next transaction may run on another server connection that never saw them.
+   */
+  pooled?: boolean;
+}
+
+/**
+ * Supavisor's transaction port on hosted Supabase. A URL on it is pooled whatever variable it
+ * came in (a heuristic, kept as a safety net for a pooler URL given as SUPABASE_DB_URL).
+ */
+const TRANSACTION_POOLER_PORT = /^postgres(?:ql)?:\/\/[^/?#]*:6543(?:[/?#]|$)/;
+
+/** Is this pool's URL a transaction pooler: declared so, or on Supavisor's port 6543? */
+export function isPooled(url: string, declared = false): boolean {
+  return declared || TRANSACTION_POOLER_PORT.test(url);
 }
 
 /**
@@ -50,18 +70,55 @@ export const healingPoolOptions = {
 };
 
 /**
- * A function's pool. Supabase's transaction pooler (port 6543) cannot keep prepared statements
- * across transactions, so they are turned off there and on everywhere else.
+ * A function's pool. A transaction pooler (PgBouncer 1.18 locally, Supavisor on hosted) cannot
+ * keep prepared statements across transactions, so they are off on a pooled URL (isPooled)
+ * and on for a direct one. Nothing else the functions do needs a session (the README lists
+ * the audit): transaction-scoped advisory locks and set_config(..., true) only.
  */
 export function createSql(url: string, options: DbOptions): Sql {
-  return postgres(url, {
+  const pooled = isPooled(url, options.pooled);
+  const sql = postgres(url, {
     ...healingPoolOptions,
     max: options.max,
-    prepare: !/:6543\//.test(url),
+    prepare: !pooled,
+    // postgres.js writes a query onto a connection whose last one is still running when all
+    // are busy (up to 100 deep). A transaction pooler gives the server connection back at the
+    // first query's end, and the replies of those written behind it are lost: through
+    // PgBouncer 6 concurrent API requests left 3 hanging for good, even at 1 deep (Supavisor
+    // the same: porsager/postgres#970, supabase/supabase#50358). 0: never.
+    ...(pooled ? { max_pipeline: 0 } : {}),
     idle_timeout: 30,
     connection: { application_name: options.applicationName },
     onnotice: () => {},
   });
+  return pooled ? Object.assign(sql, { begin: beginOnReserved(sql) }) : sql;
+}
+
+/**
+ * `sql.begin` for a pool with max_pipeline 0: postgres.js's own never marks its connection as
+ * the transaction's there (porsager/postgres#1211, open), and every BEGIN fails with
+ * UNSAFE_TRANSACTION. The same on a reserved connection, which postgres.js does mark:
+ * BEGIN, the callback's queries, COMMIT; ROLLBACK if the callback throws.
+ */
+function beginOnReserved(sql: Sql): Sql['begin'] {
+  return (async (...args: unknown[]) => {
+    const fn = args.pop() as (tx: Sql) => unknown;
+    const mode = typeof args[0] === 'string' ? args[0].replace(/[^a-z ]/gi, '') : '';
+    const tx = await sql.reserve();
+    try {
+      await tx.unsafe(`begin ${mode}`);
+      const work = fn(tx as unknown as Sql);
+      const result = await (Array.isArray(work) ? Promise.all(work) : work);
+      await tx`commit`;
+      return result;
+    } catch (err) {
+      // A broken connection cannot roll back, and need not: the server ends the transaction.
+      await tx`rollback`.catch(() => {});
+      throw err;
+    } finally {
+      tx.release();
+    }
+  }) as Sql['begin'];
 }
 
 /** A per-instance application name, so one instance's pool can be told from another's. */

@@ -25,10 +25,24 @@ const CONNECTION_CODES = new Set([
  */
 const UNAVAILABLE_STATE = /^(0800[0-46]|57P0[123])$/;
 
+/**
+ * A transaction pooler's own answers when it cannot give a client a server connection.
+ * PgBouncer sends every error of its own as 08P01 (so the code alone would read as a bug):
+ * "server login has been failing, try again later (server_login_retry)" to a client that
+ * connects while the database is away, "query_wait_timeout" to one that waited too long in
+ * the queue, "pgbouncer cannot connect to server", "no more connections allowed
+ * (max_client_conn)". Supavisor answers "Max client connections reached" at its limit.
+ */
+const POOLER_UNAVAILABLE =
+  /server login has been failing|query_wait_timeout|cannot connect to server|no more connections allowed|max client connections reached/i;
+
 /** Is the database (or mirror) away: a connection that failed, or a server going or not up? */
 export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (CONNECTION_CODES.has(code) || UNAVAILABLE_STATE.test(code));
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = e?.code;
+  if (typeof code !== 'string') return false;
+  if (CONNECTION_CODES.has(code) || UNAVAILABLE_STATE.test(code)) return true;
+  return code === '08P01' && typeof e?.message === 'string' && POOLER_UNAVAILABLE.test(e.message);
 }
 
 /**

@@ -22,7 +22,11 @@ export function createFunctionRuntime(
   return {
     config,
     applicationName,
-    sql: createSql(config.databaseUrl, { applicationName, max: config.dbPoolMax }),
+    sql: createSql(config.databaseUrl, {
+      applicationName,
+      max: config.dbPoolMax,
+      pooled: config.databasePooled,
+    }),
     mirror: config.mirrorUrl ? createSql(config.mirrorUrl, { applicationName, max: 2 }) : null,
     clock: systemClock,
   };

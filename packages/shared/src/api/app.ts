@@ -16,7 +16,7 @@ export interface ApiDeps {
   config:
     & FunctionAppConfig
     & Pick<Config, 'dbPoolMax'>
-    & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl'>>;
+    & Partial<Pick<Config, 'httpAllow' | 'supabaseUrl' | 'databasePooled'>>;
   clock: Clock;
   /** The application_name of `sql`'s connections, for the pool figures in /health. */
   applicationName: string;
@@ -37,6 +37,7 @@ export function createApiApp(deps: ApiDeps) {
       mirror: deps.mirror,
       applicationName: deps.applicationName,
       poolMax: deps.config.dbPoolMax,
+      pooled: deps.config.databasePooled ?? false,
       clock: deps.clock,
       version: VERSION,
     });

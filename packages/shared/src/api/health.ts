@@ -8,7 +8,11 @@ export interface DatabaseHealth {
   status: ComponentStatus;
   kind: 'postgresql';
   ping_ms: number | null;
-  pool: { size: number; free: number; max: number } | null;
+  /**
+   * This instance's pool: `via` 'pooler' when it connects through a transaction pooler, where
+   * `size` counts the server connections it uses at the moment and `free` is unknown (null).
+   */
+  pool: { size: number; free: number | null; max: number; via: 'pooler' | 'direct' } | null;
   error?: string;
 }
 
@@ -31,6 +35,8 @@ export interface HealthDeps {
   mirror: Sql | null;
   applicationName: string;
   poolMax: number;
+  /** The pool connects through a transaction pooler (CESAR_DB_URL). */
+  pooled?: boolean;
   clock: Clock;
   version: string;
   /** A component that has not answered within this many milliseconds is down. */
@@ -51,12 +57,13 @@ export async function checkHealth(deps: HealthDeps): Promise<Health> {
       if (!ping.ok) {
         return { status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: ping.error };
       }
-      const usage = await poolUsage(deps.sql, deps.applicationName);
+      const pooled = deps.pooled ?? false;
+      const usage = await poolUsage(deps.sql, deps.applicationName, pooled);
       return {
         status: 'up',
         kind: 'postgresql',
         ping_ms: ping.ms,
-        pool: { ...usage, max: deps.poolMax },
+        pool: { ...usage, max: deps.poolMax, via: pooled ? 'pooler' : 'direct' },
       };
     }).catch((err): DatabaseHealth => ({
       status: 'down',

@@ -81,17 +81,30 @@ export async function businessHealth(sql: Sql, now: Date): Promise<BusinessHealt
 
 export interface PoolUsage {
   size: number;
-  free: number;
+  /** Null behind a transaction pooler: idle client connections are the pooler's to see. */
+  free: number | null;
 }
 
-/** This instance's connections, found by their application_name in pg_stat_activity. */
-export async function poolUsage(sql: Sql, applicationName: string): Promise<PoolUsage> {
-  const [row] = await sql<PoolUsage[]>`
-    select count(*)::int as size, count(*) filter (where state = 'idle')::int as free
+/**
+ * This instance's connections, found by their application_name in pg_stat_activity. Direct,
+ * they are the pool's connections, idle or not. Behind a transaction pooler (PgBouncer 1.18,
+ * which sets a client's application_name on the server connection it lends for a transaction)
+ * an idle server connection still carries the name of whichever client used it last, so only
+ * those at work count: the server connections this instance is using now, this query's one
+ * included.
+ */
+export async function poolUsage(
+  sql: Sql,
+  applicationName: string,
+  pooled = false,
+): Promise<PoolUsage> {
+  const [row] = await sql<Array<{ size: number; free: number }>>`
+    select count(*) filter (where ${!pooled} or state <> 'idle')::int as size,
+           count(*) filter (where state = 'idle')::int as free
     from pg_stat_activity
     where application_name = ${applicationName}
   `;
-  return row!;
+  return { size: row!.size, free: pooled ? null : row!.free };
 }
 
 export async function serverVersion(sql: Sql): Promise<string> {

@@ -2,6 +2,8 @@ import type { MiddlewareHandler } from 'hono';
 import { errorResponse } from './errors.ts';
 
 const authenticated = new WeakSet<Request>();
+// Three base64url parts: how a JWT looks, whether or not it is valid.
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Did this request present an accepted token? (Refused ones must cost no database work.) */
 export function isAuthenticated(request: Request): boolean {
@@ -36,13 +38,23 @@ export function requireSecret(keys: AcceptedKeys): MiddlewareHandler {
       );
     }
     if (!equalsAny(token, accepted)) {
-      return equalsAny(token, publishable)
-        ? errorResponse(
+      if (equalsAny(token, publishable)) {
+        return errorResponse(
           c,
           403,
           'a publishable key cannot run operations: use the function secret or a secret key',
-        )
-        : errorResponse(c, 401, 'invalid bearer token');
+        );
+      }
+      // Said without decoding it: whose JWT this is (a user session, most likely, since the
+      // gateway's verify_jwt lets those through) is no reason to trust it further.
+      return errorResponse(
+        c,
+        401,
+        JWT_SHAPE.test(token)
+          ? 'a JWT other than the service_role key (a user session) cannot run operations: ' +
+            'use the function secret or a secret key'
+          : 'invalid bearer token',
+      );
     }
     authenticated.add(c.req.raw);
     await next();

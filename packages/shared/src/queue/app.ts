@@ -1,21 +1,28 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { outboundPolicy } from '../http/outbound.ts';
+import { CPU_BUDGET_MS } from '../limits.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
+import { ringIfJobsDue } from './queries.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
 // A drain claims for at most 25 s by default, so it answers well inside that even when its
-// last jobs run for a while, and the next doorbell or tick carries on.
+// last jobs run for a while, and the next doorbell or tick carries on. Its CPU time is
+// bounded too (CPU_BUDGET_MS of the hosted 2 s per request, see limits.ts): whichever budget
+// runs out first, the drain finishes what it claimed, answers, and rings its continuation.
 const DEFAULT_BUDGET_MS = 25_000;
 
 export const drainRequest = z.object({
   /** Why the drain was called: `doorbell`, `tick`, `cli`... (informational). */
   reason: z.string().max(100).optional(),
   budget_ms: z.number().int().min(100).max(120_000).default(DEFAULT_BUDGET_MS),
+  /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
+  cpu_budget_ms: z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS),
   concurrency: z.number().int().min(1).max(200).default(100),
   batch_size: z.number().int().min(1).max(1_000).default(100),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
@@ -28,6 +35,11 @@ export interface JobDrainDeps {
   clock: Clock;
   handlers: HandlerRegistry;
   random?: () => number;
+  /**
+   * Rings the next invocation when due jobs are left (ringIfJobsDue by default); returns
+   * whether it rang.
+   */
+  ringContinuation?: (sql: Sql, jobTypes: string[] | null) => Promise<boolean>;
 }
 
 /** The `job-drain` function: POST /job-drain claims and runs due jobs, answering with counts. */
@@ -36,6 +48,8 @@ export function createJobDrainApp(deps: JobDrainDeps) {
   const outbound = outboundPolicy(deps.config);
 
   app.post('/', async (c) => {
+    // Counted from the handler's start (the secret check before it costs next to nothing).
+    const cpu = cpuBudget(CPU_BUDGET_MS);
     const body = await readJsonBody(c, drainRequest);
     const result = await drainQueue(
       {
@@ -49,12 +63,21 @@ export function createJobDrainApp(deps: JobDrainDeps) {
       {
         worker: `job-drain:${crypto.randomUUID()}`,
         budgetMs: body.budget_ms,
+        cpu: lowerCpuBudget(cpu, body.cpu_budget_ms),
         concurrency: body.concurrency,
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,
       },
     );
-    return c.json(result);
+    // Stopped by a budget with work left: the next invocation follows at once (doorbell). A
+    // doorbell that cannot ring leaves the work to the tick; the jobs run are recorded.
+    const continued = result.stopped !== 'empty' &&
+      await (deps.ringContinuation ?? ringIfJobsDue)(deps.sql, body.job_types ?? null)
+        .catch((err) => {
+          console.error(`job-drain: continuation not rung: ${(err as Error).message}`);
+          return false;
+        });
+    return c.json({ ...result, continued });
   });
 
   return app;

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { type OutboundPolicy, strictPolicy } from '../http/outbound.ts';
 import { nextRunAt } from './backoff.ts';
@@ -27,6 +28,11 @@ export interface JobContext {
   outbound: OutboundPolicy;
   /** Aborted shortly before the job's lease runs out. */
   signal: AbortSignal;
+  /**
+   * The invocation's CPU budget, shared with the drain: a long handler (sync.table) stops at
+   * a checkpoint once it is spent and leaves the rest to a follow-up job. Absent: no limit.
+   */
+  cpu?: CpuBudget;
 }
 
 /** Does the job's work; its return value (JSON) is stored as the job's result. */
@@ -48,6 +54,11 @@ export interface DrainOptions {
   worker: string;
   /** Stop claiming after this long; jobs already running are finished. */
   budgetMs: number;
+  /**
+   * Stop claiming once this CPU budget is spent (the invocation's, counted from its start);
+   * none: no CPU limit (the function always gives one; scripts and tests need not).
+   */
+  cpu?: CpuBudget;
   /** Handlers running at once in this call. */
   concurrency: number;
   /** Most jobs taken by one claim. */
@@ -65,7 +76,10 @@ export interface DrainResult {
   /** Outcomes refused because the job was cancelled or its lease taken over meanwhile. */
   superseded: number;
   duration_ms: number;
-  stopped: 'empty' | 'budget';
+  /** CPU milliseconds the process spent from the invocation's start to the answer. */
+  cpu_ms: number;
+  /** empty: nothing due was left to claim; budget: wall time spent; cpu: CPU time spent. */
+  stopped: 'empty' | 'budget' | 'cpu';
 }
 
 // A handler is aborted this long before its lease ends, so its failure is recorded while the
@@ -77,7 +91,9 @@ const LEASE_MARGIN_MS = 2_000;
 const FLUSH_INTERVAL_MS = 100;
 
 /**
- * Claims and runs jobs until the queue has nothing due or the budget is spent.
+ * Claims and runs jobs until the queue has nothing due or a budget is spent: wall time, or
+ * CPU time (hosted stops a request at 2 s of CPU; the function's caller rings a continuation
+ * when due work is left, see app.ts). Either way the jobs already claimed are finished.
  *
  * Claims fill a local queue a batch at a time (one statement for up to `batchSize` jobs) and
  * handlers take jobs from it, `concurrency` at once; finished jobs' outcomes are recorded a
@@ -101,6 +117,13 @@ const FLUSH_INTERVAL_MS = 100;
 export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
   const started = performance.now();
   const deadline = started + options.budgetMs;
+  const cpu = options.cpu ?? cpuBudget(Infinity);
+  let claims = 0;
+  // Why claiming must stop now, if it must. The CPU budget is checked from the second claim
+  // on: every invocation takes at least one batch, so a chain of continuations always makes
+  // progress, even on an isolate whose other requests spent the CPU.
+  const spent = () =>
+    performance.now() >= deadline ? 'budget' : claims > 0 && cpu.exhausted() ? 'cpu' : null;
   const result: DrainResult = {
     worker: options.worker,
     claimed: 0,
@@ -109,6 +132,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     failed: 0,
     superseded: 0,
     duration_ms: 0,
+    cpu_ms: 0,
     stopped: 'empty',
   };
   const local: ClaimedJob[] = [];
@@ -142,7 +166,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
 
   function start(job: ClaimedJob): void {
-    const task = runJob(deps, job).then((outcome) => {
+    const task = runJob(deps, job, cpu).then((outcome) => {
       if (outcome.ok) {
         completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
       } else failures.push(outcome.failure);
@@ -159,13 +183,15 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   for (;;) {
     // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
     while (running.size < options.concurrency && local.length > 0) await startFromLocal();
-    if (claiming && performance.now() >= deadline) {
+    const stop = claiming ? spent() : null;
+    if (stop) {
       claiming = false;
-      result.stopped = 'budget';
+      result.stopped = stop;
     }
     // Claim the next batch once the local queue can no longer fill every slot.
     if (claiming && local.length === 0 && running.size < options.concurrency) {
       await flush();
+      claims++;
       const jobs = await claimJobs(deps.sql, {
         worker: options.worker,
         batchSize: options.batchSize,
@@ -183,7 +209,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     }
     if (running.size === 0 && local.length === 0) break;
     await Promise.race(running);
-    if (claimAgainAfterFinish && performance.now() < deadline) {
+    if (claimAgainAfterFinish && spent() === null) {
       claimAgainAfterFinish = false;
       claiming = true;
     }
@@ -191,12 +217,13 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
   await flush();
   result.duration_ms = Math.round(performance.now() - started);
+  result.cpu_ms = Math.round(cpu.spentMs());
   return result;
 }
 
 type Outcome = { ok: true; result: unknown } | { ok: false; failure: Failure };
 
-async function runJob(deps: DrainDeps, job: ClaimedJob): Promise<Outcome> {
+async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise<Outcome> {
   const handler = deps.handlers[job.job_type];
   const timeoutMs = Math.max(1_000, job.lease_seconds * 1000 - LEASE_MARGIN_MS);
   const controller = new AbortController();
@@ -224,6 +251,7 @@ async function runJob(deps: DrainDeps, job: ClaimedJob): Promise<Outcome> {
         clock: deps.clock,
         outbound: deps.outbound ?? strictPolicy,
         signal: controller.signal,
+        cpu,
       }),
       timedOut,
     ]);

@@ -193,3 +193,23 @@ export async function enqueueJobs(sql: Sql, jobs: NewJob[]): Promise<number> {
   `;
   return row!.inserted;
 }
+
+/**
+ * The continuation of a drain that stopped at a budget: rings the job-drain doorbell when
+ * due jobs are left (pending and due, or leased by a drain whose lease ran out), so that the
+ * next invocation starts now rather than at the next tick. One drain rings at most once, and
+ * a drain that finds nothing rings nothing: a chain of continuations never fans out and ends
+ * with the work. Returns whether the doorbell rang (not without its URL or pg_net: then the
+ * tick carries on).
+ */
+export async function ringIfJobsDue(sql: Sql, jobTypes: string[] | null): Promise<boolean> {
+  const [row] = await sql<Array<{ rang: boolean }>>`
+    select coalesce((select cesar.ring_doorbell('job-drain') where exists (
+      select from cesar.job_queue q
+      where ((q.status = 'pending' and q.run_at <= now())
+             or (q.status = 'running' and q.locked_until < now()))
+        and (${jobTypes}::text[] is null or q.job_type = any (${jobTypes}::text[]))
+    )), false) as rang
+  `;
+  return row!.rang;
+}

@@ -1,11 +1,16 @@
 import { z } from 'zod';
+import { type CpuBudget, cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
+import { CPU_BUDGET_MS } from '../limits.ts';
 import { tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
+
+/** CPU milliseconds a call may spend (limits.ts); lower than the default only (tests). */
+const cpuBudgetMs = z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS);
 
 export const syncRequest = z.object({
   tables: tableList.optional(),
@@ -14,21 +19,35 @@ export const syncRequest = z.object({
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
   lookback_seconds: z.number().int().min(0).max(86_400).default(300),
+  cpu_budget_ms: cpuBudgetMs,
 }).strict();
 
-const verifyRequest = z.object({ tables: tableList.optional() }).strict();
+const verifyRequest = z.object({
+  tables: tableList.optional(),
+  cpu_budget_ms: cpuBudgetMs,
+}).strict();
 
 const restoreRequest = z.object({
   tables: tableList.optional(),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
+  cpu_budget_ms: cpuBudgetMs,
 }).strict();
+
+/**
+ * Each call bounds its CPU time (hosted stops a request at 2 s): runs stop at a checkpoint
+ * and answer in_progress, tables not reached are listed for the next call. The CLI calls
+ * until done; scheduled syncs run as sync.table jobs, which enqueue their own continuation.
+ */
+const invocationCpu = (clock?: () => number): CpuBudget => cpuBudget(CPU_BUDGET_MS, clock);
 
 export interface SyncDeps {
   sql: Sql;
   mirror: Sql | null;
   config: FunctionAppConfig;
   random?: () => number;
+  /** The CPU clock in ms (the process's CPU time by default; tests give their own). */
+  cpuClock?: () => number;
 }
 
 /**
@@ -59,6 +78,7 @@ export function createSyncApp(deps: SyncDeps) {
   });
 
   app.post('/', async (c) => {
+    const cpu = invocationCpu(deps.cpuClock);
     const body = await readJsonBody(c, syncRequest);
     const { tables, mirror } = await mirroredTables(body.tables);
     const outcomes = await runSync(syncDeps(mirror), {
@@ -68,29 +88,50 @@ export function createSyncApp(deps: SyncDeps) {
       batchSize: body.batch_size,
       budgetMs: body.budget_ms,
       lookbackSeconds: body.lookback_seconds,
+      cpu: lowerCpuBudget(cpu, body.cpu_budget_ms),
     });
-    return c.json({ direction: body.direction, dry_run: body.dry_run, tables: outcomes });
+    return c.json({
+      direction: body.direction,
+      dry_run: body.dry_run,
+      tables: outcomes,
+      cpu_ms: Math.round(cpu.spentMs()),
+    });
   });
 
   app.get('/status', async (c) => c.json({ tables: await syncStatus(deps.sql) }));
 
+  // Verified a table at a time; past the CPU budget the tables left are listed in
+  // `remaining` for the next call, and `equal` is only true once every table was compared.
   app.post('/verify', async (c) => {
+    const invocation = invocationCpu(deps.cpuClock);
     const body = await readJsonBody(c, verifyRequest);
+    const cpu = lowerCpuBudget(invocation, body.cpu_budget_ms);
     const { tables, mirror } = await mirroredTables(body.tables);
     const results = [];
-    for (const table of tables) results.push(await verifyTable(deps.sql, mirror, table));
-    return c.json({ equal: results.every((t) => t.equal), tables: results });
+    const remaining: string[] = [];
+    for (const table of tables) {
+      if (results.length > 0 && cpu.exhausted()) remaining.push(table);
+      else results.push(await verifyTable(deps.sql, mirror, table));
+    }
+    return c.json({
+      equal: remaining.length === 0 && results.every((t) => t.equal),
+      tables: results,
+      remaining,
+      cpu_ms: Math.round(invocation.spentMs()),
+    });
   });
 
   app.post('/restore', async (c) => {
+    const cpu = invocationCpu(deps.cpuClock);
     const body = await readJsonBody(c, restoreRequest);
     const { tables, mirror } = await mirroredTables(body.tables);
     const outcomes = await runRestore(syncDeps(mirror), {
       tables,
       batchSize: body.batch_size,
       budgetMs: body.budget_ms,
+      cpu: lowerCpuBudget(cpu, body.cpu_budget_ms),
     });
-    return c.json({ tables: outcomes });
+    return c.json({ tables: outcomes, cpu_ms: Math.round(cpu.spentMs()) });
   });
 
   return app;

@@ -1,5 +1,12 @@
 import type { Sql } from '../db.ts';
-import { keysetPage, keyType, type SyncDeps, type SyncResult, withRetry } from './common.ts';
+import {
+  keysetPage,
+  keyType,
+  type Stopped,
+  type SyncDeps,
+  type SyncResult,
+  withRetry,
+} from './common.ts';
 import { ident, qualified, type TableShape } from './schema.ts';
 
 // The bulk form of a table's first push, for a mirror table with nothing past the copy's
@@ -80,9 +87,9 @@ export async function bulkLoad(
   shape: TableShape,
   after: string | null,
   limit: number,
-  outOfTime: () => boolean,
+  outOfTime: () => 'budget' | 'cpu' | null,
   result: SyncResult,
-): Promise<'done' | 'budget'> {
+): Promise<Stopped> {
   if (after === null) {
     const [clock] = await deps.mirror.unsafe<Array<{ now: string }>>(
       'SELECT CAST(now() AS TEXT) AS now',
@@ -95,7 +102,8 @@ export async function bulkLoad(
   const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
   let ahead: Promise<BulkPage> | null = settle(readBulkPage(deps.primary, shape, after, limit));
   while (ahead) {
-    if (outOfTime()) return 'budget';
+    const stop = outOfTime();
+    if (stop) return stop;
     const page: BulkPage = await ahead;
     ahead = page.next === null ? null : settle(readBulkPage(deps.primary, shape, page.next, limit));
     await loadBulkPage(deps, shape, page);

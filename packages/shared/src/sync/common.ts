@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { keyIndex } from './rows.ts';
 import { ident, qualified, type TableShape } from './schema.ts';
@@ -28,8 +29,35 @@ export interface SyncOptions {
   batchSize: number;
   dryRun: boolean;
   budgetMs: number;
+  /**
+   * The invocation's CPU budget: once it is spent the run stops at its next page, with its
+   * checkpoint, for a next invocation to continue. Absent: no CPU limit.
+   */
+  cpu?: CpuBudget;
   /** Aborted when the run lost its lease: it stops at its next page. */
   signal?: AbortSignal;
+}
+
+/** How a run ended: done, or stopped at a checkpoint when its wall or CPU budget ran out. */
+export type Stopped = 'done' | 'budget' | 'cpu';
+
+/**
+ * A run's check before each page: 'budget' once its wall time is spent, 'cpu' once the
+ * invocation's CPU budget is, null to go on; it throws when the run lost its lease. The CPU
+ * budget counts only once the run has done a page (`pages`), so that every call makes
+ * progress even when other work on the isolate spent the CPU.
+ */
+export function stopCheck(
+  options: Pick<SyncOptions, 'budgetMs' | 'cpu' | 'signal'>,
+  pages: () => number,
+): () => 'budget' | 'cpu' | null {
+  const started = performance.now();
+  return () => {
+    options.signal?.throwIfAborted();
+    if (performance.now() - started >= options.budgetMs) return 'budget';
+    if (pages() > 0 && options.cpu?.exhausted()) return 'cpu';
+    return null;
+  };
 }
 
 /** What a run applied (or, dry, would apply) to one table in one direction. */
@@ -42,7 +70,7 @@ export interface SyncResult {
   /** Rows changed on both sides; last writer won and the loser is in cesar.sync_conflicts. */
   conflicts: number;
   batches: number;
-  stopped: 'done' | 'budget';
+  stopped: Stopped;
 }
 
 /** A run's result before its first page. */

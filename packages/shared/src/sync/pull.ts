@@ -2,6 +2,7 @@ import type { Sql } from '../db.ts';
 import {
   emptyResult,
   pageSize,
+  stopCheck,
   type SyncDeps,
   type SyncOptions,
   type SyncResult,
@@ -262,17 +263,13 @@ export async function pullTable(
   table: string,
   options: PullOptions,
 ): Promise<SyncResult> {
-  const started = performance.now();
+  const result = emptyResult(table, 'down');
+  const outOfTime = stopCheck(options, () => result.batches);
   const shape = await describeTable(deps.primary, table);
   if (updatedAtIndex(shape) < 0) {
     throw new Error(`${table} has no updated_at column: the pull needs it for last-writer-wins`);
   }
   await preflight(deps.mirror, shape);
-  const result = emptyResult(table, 'down');
-  const outOfTime = () => {
-    options.signal?.throwIfAborted();
-    return performance.now() - started >= options.budgetMs;
-  };
   const size = pageSize(shape, options.batchSize);
   const key = keyIndex(shape);
   const updatedAt = updatedAtIndex(shape);
@@ -287,8 +284,9 @@ export async function pullTable(
     : new Date(new Date(mark).getTime() - options.lookbackSeconds * 1000).toISOString();
   let cursor: [string, string] | null = null;
   for (;;) {
-    if (outOfTime()) {
-      result.stopped = 'budget';
+    const stop = outOfTime();
+    if (stop) {
+      result.stopped = stop;
       return result;
     }
     const rows = await changedPage(deps.mirror, shape, from, cursor, size, bulkLoadedFrom);
@@ -324,8 +322,9 @@ export async function pullTable(
   }
   let after: [string, string] | null = null;
   for (;;) {
-    if (outOfTime()) {
-      result.stopped = 'budget';
+    const stop = outOfTime();
+    if (stop) {
+      result.stopped = stop;
       return result;
     }
     const tombstones: Array<{ row_key: string; deleted_at: string }> = await deps.mirror.unsafe(

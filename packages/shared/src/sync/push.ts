@@ -5,6 +5,8 @@ import {
   keysetPage,
   keyType,
   pageSize,
+  stopCheck,
+  type Stopped,
   type SyncDeps,
   type SyncOptions,
   type SyncResult,
@@ -293,22 +295,24 @@ const WRITES_IN_FLIGHT = 2;
  * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
  * each write returns runs in page order, so that a checkpoint never covers a page that is
  * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
- * not written is dropped: reading has no effect).
+ * not written is dropped: reading has no effect). Pages being written when it stops are
+ * finished and checkpointed.
  */
 async function pipeline(
   read: (cursor: string[] | null) => Promise<Page>,
   first: string[] | null,
   write: (page: Page) => Promise<() => Promise<void>>,
-  outOfTime: () => boolean,
-): Promise<'done' | 'budget'> {
+  outOfTime: () => 'budget' | 'cpu' | null,
+): Promise<Stopped> {
   const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
   let ahead: Promise<Page> | null = settle(read(first));
   let checkpoints: Promise<void> = Promise.resolve();
   const inFlight: Array<Promise<void>> = [];
-  let stopped: 'done' | 'budget' = 'done';
+  let stopped: Stopped = 'done';
   while (ahead) {
-    if (outOfTime()) {
-      stopped = 'budget';
+    const stop = outOfTime();
+    if (stop) {
+      stopped = stop;
       break;
     }
     const page: Page = await ahead;
@@ -327,14 +331,10 @@ export async function pushTable(
   table: string,
   options: SyncOptions,
 ): Promise<SyncResult> {
-  const started = performance.now();
-  const outOfTime = () => {
-    options.signal?.throwIfAborted();
-    return performance.now() - started >= options.budgetMs;
-  };
+  const result = emptyResult(table, 'up');
+  const outOfTime = stopCheck(options, () => result.batches);
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
-  const result = emptyResult(table, 'up');
   const size = pageSize(shape, options.batchSize);
 
   /** Writes a page to the mirror; returns its checkpoint, for the pipeline to run in order. */
@@ -384,7 +384,7 @@ export async function pushTable(
         outOfTime,
       );
     }
-    if (result.stopped === 'budget' || options.dryRun) return result;
+    if (result.stopped !== 'done' || options.dryRun) return result;
     // The outbox entries of changes the copy saw (committed before it began) are done.
     await deps.primary`
       with copied as (

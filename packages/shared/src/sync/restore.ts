@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts';
 import { markOrigin } from './pull.ts';
-import { pageSize, type SyncDeps } from './common.ts';
+import type { CpuBudget } from '../cpu.ts';
+import { pageSize, stopCheck, type Stopped, type SyncDeps } from './common.ts';
 import {
   assignments,
   columnArrays,
@@ -25,6 +26,8 @@ import { type VerifyResult, verifyTable } from './verify.ts';
 export interface RestoreOptions {
   batchSize: number;
   budgetMs: number;
+  /** The invocation's CPU budget: past it the restore stops at its next page (checkpointed). */
+  cpu?: CpuBudget;
   /** Aborted when the run lost its lease: it stops at its next page. */
   signal?: AbortSignal;
 }
@@ -37,7 +40,7 @@ export interface RestoreResult {
   /** Rows left as the primary has them: changed since the last push. */
   kept: number;
   batches: number;
-  stopped: 'done' | 'budget';
+  stopped: Stopped;
   /** At one snapshot of the mirror: its CockroachDB timestamp, or null (one transaction). */
   snapshot: string | null;
   verify?: VerifyResult;
@@ -110,7 +113,8 @@ export async function restoreTable(
   table: string,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  const started = performance.now();
+  let pages = 0;
+  const outOfTime = stopCheck(options, () => pages);
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
   const cockroach = await isCockroach(deps.mirror);
@@ -161,9 +165,9 @@ export async function restoreTable(
 
   const copy = async (reader: Sql) => {
     for (;;) {
-      options.signal?.throwIfAborted();
-      if (performance.now() - started >= options.budgetMs) {
-        result.stopped = 'budget';
+      const stop = outOfTime();
+      if (stop) {
+        result.stopped = stop;
         return;
       }
       const rows = await readPage(reader, after);
@@ -184,6 +188,7 @@ export async function restoreTable(
       result.deleted += counts!.deleted;
       result.kept += counts!.kept;
       result.batches++;
+      pages++;
       after = last;
       if (last === null) return;
     }
@@ -194,7 +199,7 @@ export async function restoreTable(
       await copy(tx as unknown as Sql);
     });
   }
-  if (result.stopped === 'budget') return result;
+  if (result.stopped !== 'done') return result;
 
   result.verify = await verifyTable(deps.primary, deps.mirror, table);
   const dirty = new Set(

@@ -1,6 +1,7 @@
+import type { CpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { pullTable } from './pull.ts';
-import type { Lease, SyncDeps, SyncResult } from './common.ts';
+import { emptyResult, type Lease, type Stopped, type SyncDeps, type SyncResult } from './common.ts';
 import { pushTable } from './push.ts';
 import { logIngestion } from '../workflows/queries.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
@@ -21,6 +22,11 @@ export interface SyncRequest {
   budgetMs: number;
   /** How far before its watermark a pull looks again (late commits on the mirror). */
   lookbackSeconds?: number;
+  /**
+   * The invocation's CPU budget: a run stops at its next page once it is spent, and tables
+   * not started yet are left for the next call (in_progress, stopped 'cpu'). Absent: no limit.
+   */
+  cpu?: CpuBudget;
 }
 
 type Failed = { table: string; status: 'failed'; error: string };
@@ -151,7 +157,7 @@ function describeError(err: unknown): string {
 }
 
 /** Runs `work` under the (table, lane) lease and records how it ended. */
-async function leased<T extends { stopped: 'done' | 'budget' }>(
+async function leased<T extends { stopped: Stopped }>(
   deps: SyncDeps,
   table: string,
   lane: Lane,
@@ -210,7 +216,17 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
   const outcomes: TableOutcome[] = [];
   for (const table of tables) {
     for (const direction of directions) {
+      // CPU spent: what is not started waits for the next call, untouched (no lease taken).
+      if (outcomes.length > 0 && request.cpu?.exhausted()) {
+        outcomes.push({
+          ...emptyResult(table, direction),
+          stopped: 'cpu',
+          status: 'in_progress',
+        });
+        continue;
+      }
       const options = {
+        cpu: request.cpu,
         batchSize: request.batchSize,
         dryRun: request.dryRun,
         budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
@@ -247,17 +263,32 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
 
 export async function runRestore(
   deps: SyncDeps,
-  request: { tables: string[] | null; batchSize: number; budgetMs: number },
+  request: { tables: string[] | null; batchSize: number; budgetMs: number; cpu?: CpuBudget },
 ): Promise<RestoreOutcome[]> {
   const started = performance.now();
   const tables = request.tables ?? (await declaredTables(deps.primary));
   const outcomes: RestoreOutcome[] = [];
   for (const table of tables) {
+    // CPU spent: tables not started wait for the next call (the CLI calls until done).
+    if (outcomes.length > 0 && request.cpu?.exhausted()) {
+      outcomes.push({
+        table,
+        ...{ inserted: 0, updated: 0, deleted: 0, kept: 0, batches: 0, snapshot: null },
+        stopped: 'cpu',
+        status: 'in_progress',
+      });
+      continue;
+    }
     const budgetMs = Math.max(0, request.budgetMs - (performance.now() - started));
     outcomes.push(
       await leased(deps, table, 'restore', {
         work: (signal) =>
-          restoreTable(deps, table, { batchSize: request.batchSize, budgetMs, signal }),
+          restoreTable(deps, table, {
+            batchSize: request.batchSize,
+            budgetMs,
+            cpu: request.cpu,
+            signal,
+          }),
         tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: 0 }),
         dryRun: false,
         budgetMs,

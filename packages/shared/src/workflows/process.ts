@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { classifyFailure } from '../queue/errors.ts';
 import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
@@ -24,11 +25,14 @@ export interface ProcessResult {
   jobs: number;
   failed_batches: number;
   duration_ms: number;
+  /** CPU milliseconds the process spent from the invocation's start to the answer. */
+  cpu_ms: number;
   /**
+   * budget: wall time spent; cpu: CPU time spent (the caller rings a continuation);
    * busy: another drain holds the processor lease and will process what is pending;
    * error: a batch failed and was given back for a later drain.
    */
-  stopped: 'empty' | 'budget' | 'busy' | 'error';
+  stopped: 'empty' | 'budget' | 'cpu' | 'busy' | 'error';
 }
 
 // The processor lease outlives a batch comfortably; it is renewed before every batch.
@@ -83,13 +87,17 @@ export function dirtyRows(
  * none is pending or the budget is spent. One drain processes at a time (it holds the
  * processor lease); another answers `busy` at once. After giving the lease back, a drain
  * looks once more for pending events, so an event whose doorbell met a busy drain is not
- * left for the sweep. Templates are read for every batch, after its claim.
+ * left for the sweep. Templates are read for every batch, after its claim. Past the
+ * invocation's CPU budget (`cpu`, checked from the second batch on so that every call makes
+ * progress) it stops as it does at its wall budget: the batch in hand is recorded first.
  */
 export async function processEvents(
   deps: { sql: Sql; clock: Clock; log?: (line: string) => void },
-  options: { budgetMs: number; batchSize: number },
+  options: { budgetMs: number; batchSize: number; cpu?: CpuBudget },
 ): Promise<ProcessResult> {
   const started = performance.now();
+  const cpu = options.cpu ?? cpuBudget(Infinity);
+  let batches = 0;
   const holder = `webhook:${crypto.randomUUID()}`;
   const result: ProcessResult = {
     claimed: 0,
@@ -99,6 +107,7 @@ export async function processEvents(
     jobs: 0,
     failed_batches: 0,
     duration_ms: 0,
+    cpu_ms: 0,
     stopped: 'empty',
   };
   const overBudget = () => performance.now() - started >= options.budgetMs;
@@ -111,6 +120,10 @@ export async function processEvents(
           result.stopped = 'budget';
           break;
         }
+        if (batches > 0 && cpu.exhausted()) {
+          result.stopped = 'cpu';
+          break;
+        }
         // Taken before the first batch, renewed before every other.
         if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
           result.stopped = 'busy';
@@ -118,6 +131,7 @@ export async function processEvents(
         }
         const events = await claimEvents(deps.sql, options.batchSize);
         if (events.length === 0) break;
+        batches++;
         result.claimed += events.length;
         // Read after the claim, for every batch: a template created before an event was
         // written must apply to it, however long this drain has been running.
@@ -137,6 +151,7 @@ export async function processEvents(
     if (result.stopped !== 'empty') break;
   }
   result.duration_ms = Math.round(performance.now() - started);
+  result.cpu_ms = Math.round(cpu.spentMs());
   return result;
 }
 
@@ -179,4 +194,40 @@ async function processBatch(
     await releaseEvents(deps.sql, ids, message);
     return true;
   }
+}
+
+/**
+ * The continuation of processing that stopped at a budget: rings the webhook drain's doorbell
+ * when events are still pending, so that the next invocation starts now rather than at the
+ * next sweep. One call rings at most once and a call that found nothing rings nothing: the
+ * chain never fans out and ends with the work. Returns whether the doorbell rang.
+ */
+export async function ringIfEventsPending(sql: Sql): Promise<boolean> {
+  const [row] = await sql<Array<{ rang: boolean }>>`
+    select coalesce((select cesar.ring_doorbell('webhook/drain') where cesar.events_pending()),
+                    false) as rang
+  `;
+  return row!.rang;
+}
+
+/**
+ * One invocation's processing: processEvents within the invocation's CPU budget, then, when
+ * it stopped at a budget, its continuation (`ring`, ringIfEventsPending by default).
+ */
+export async function processInvocation(
+  deps: {
+    sql: Sql;
+    clock: Clock;
+    log?: (line: string) => void;
+    ring?: (sql: Sql) => Promise<boolean>;
+  },
+  options: { budgetMs: number; batchSize: number; cpu: CpuBudget },
+): Promise<ProcessResult & { continued: boolean }> {
+  const result = await processEvents(deps, options);
+  const continued = (result.stopped === 'cpu' || result.stopped === 'budget') &&
+    await (deps.ring ?? ringIfEventsPending)(deps.sql).catch((err) => {
+      deps.log?.(`webhook: continuation not rung: ${(err as Error).message}`);
+      return false;
+    });
+  return { ...result, continued };
 }

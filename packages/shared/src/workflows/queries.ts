@@ -165,6 +165,21 @@ export async function describeEventTable(
   return row!.exists ? { key: row!.key, refused: row!.refused } : undefined;
 }
 
+/**
+ * Whether a table's changes are captured (cesar.watch: its capture triggers write every change
+ * in the writer's transaction). A native Database Webhook delivery for such a table is a
+ * second copy of a change the capture already has.
+ */
+export async function isCapturedTable(
+  sql: Sql,
+  payload: Pick<DatabaseWebhookPayload, 'schema' | 'table'>,
+): Promise<boolean> {
+  const [watched] = await sql`
+    select 1 from cesar.watched_tables where table_name = ${`${payload.schema}.${payload.table}`}
+  `;
+  return watched !== undefined;
+}
+
 /** Records a native Database Webhook delivery once; returns its event id and whether it was new. */
 export async function recordWebhookEvent(
   sql: Sql,

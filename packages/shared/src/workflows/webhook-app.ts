@@ -4,14 +4,23 @@ import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
-import { processEvents } from './process.ts';
-import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
+import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
+import { CPU_BUDGET_MS } from '../limits.ts';
+import { processInvocation } from './process.ts';
+import {
+  describeEventTable,
+  isCapturedTable,
+  logIngestion,
+  recordWebhookEvent,
+} from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({
   reason: z.string().max(100).optional(),
   budget_ms: z.number().int().min(100).max(120_000).default(20_000),
   batch_size: z.number().int().min(1).max(5_000).default(500),
+  /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
+  cpu_budget_ms: z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS),
 }).strict();
 
 export interface WebhookDeps {
@@ -59,14 +68,18 @@ export function changedColumns(payload: DatabaseWebhookPayload): string[] | null
 export function createWebhookApp(deps: WebhookDeps) {
   const app = functionApp('webhook', deps);
 
-  const process = (budgetMs: number, batchSize: number) =>
-    processEvents({ sql: deps.sql, clock: deps.clock, log: console.error }, {
+  // Within the invocation's CPU budget (counted from the handler's start); stopped at a
+  // budget with events left, the next invocation is rung at once (processInvocation).
+  const process = (budgetMs: number, batchSize: number, cpu = cpuBudget(CPU_BUDGET_MS)) =>
+    processInvocation({ sql: deps.sql, clock: deps.clock, log: console.error }, {
       budgetMs,
       batchSize,
+      cpu,
     });
 
   // Every delivery, taken or refused, is in public.ingestion_log (source webhook).
   app.post('/', async (c) => {
+    const cpu = cpuBudget(CPU_BUDGET_MS);
     try {
       const payload = await readJsonBody(c, databaseWebhookPayload);
       const table = `${payload.schema}.${payload.table}`;
@@ -82,6 +95,28 @@ export function createWebhookApp(deps: WebhookDeps) {
       }
       const row = payload.record ?? payload.old_record;
       const rowKey = keyColumn && row?.[keyColumn] != null ? String(row[keyColumn]) : null;
+      // A table both watched and hooked natively: every change is captured in the writer's
+      // transaction, so a delivery makes no second event; it only rings the processor, as the
+      // capture's doorbell does. (A change committed just before cesar.watch() whose delivery
+      // comes after it is not recorded: native deliveries are best effort, like pg_net.)
+      if (await isCapturedTable(deps.sql, payload)) {
+        // Not logged for the log itself: a hook on public.ingestion_log would feed itself.
+        if (table !== 'public.ingestion_log') {
+          await logIngestion(deps.sql, {
+            source: 'webhook',
+            status: 'ok',
+            records: 0,
+            details: { table, op: payload.type, captured: true },
+          });
+        }
+        return c.json({
+          recorded: false,
+          captured: true,
+          reason: `${table} is watched: this change was captured in the writer's transaction ` +
+            'and is processed from there, so the native delivery is acknowledged, not recorded',
+          processed: await process(5_000, 500, cpu),
+        });
+      }
       const event = await recordWebhookEvent(
         deps.sql,
         payload,
@@ -95,7 +130,7 @@ export function createWebhookApp(deps: WebhookDeps) {
         records: event.created ? 1 : 0,
         details: { table, op: payload.type, event_id: event.id, duplicate: !event.created },
       });
-      const processed = await process(5_000, 500);
+      const processed = await process(5_000, 500, cpu);
       return c.json(
         { recorded: true, event_id: event.id, duplicate: !event.created, processed },
         event.created ? 201 : 200,
@@ -115,8 +150,11 @@ export function createWebhookApp(deps: WebhookDeps) {
   });
 
   app.post('/drain', async (c) => {
+    const cpu = cpuBudget(CPU_BUDGET_MS);
     const body = await readJsonBody(c, drainRequest);
-    return c.json(await process(body.budget_ms, body.batch_size));
+    return c.json(
+      await process(body.budget_ms, body.batch_size, lowerCpuBudget(cpu, body.cpu_budget_ms)),
+    );
   });
 
   return app;

@@ -16,7 +16,7 @@ export const syncTablePayload = z.object({
  * spent its budget before finishing enqueues its continuation, which starts from the
  * checkpoints.
  */
-export const syncTable: JobHandler = async ({ job, sql, mirror, signal }) => {
+export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu }) => {
   const input = parsePayload('sync.table', syncTablePayload, job.payload);
   if (!mirror) throw new PermanentJobError('sync.table: no mirror configured (COCKROACH_DB_URL)');
   const budgetMs = Math.max(1_000, job.lease_seconds * 1000 - 5_000);
@@ -28,6 +28,9 @@ export const syncTable: JobHandler = async ({ job, sql, mirror, signal }) => {
       dryRun: false,
       batchSize: 1_000,
       budgetMs,
+      // The drain's CPU budget: past it the run checkpoints, and the follow-up job below
+      // (its enqueue rings the job-drain doorbell) continues in a next invocation.
+      cpu,
     },
   );
   if (signal.aborted) throw new Error('sync.table: aborted');
