@@ -380,37 +380,20 @@ describe('cesar deploy', () => {
         await mkdir(path.dirname(path.join(root, file)), { recursive: true });
         await writeFile(path.join(root, file), data);
       }
-      const result = await run(
-        bin('deno'),
-        [
+      const check = () =>
+        run(bin('deno'), [
           'check',
           '--cached-only',
           '--config',
           `supabase/functions/${name}/deno.json`,
           `supabase/functions/${name}/index.ts`,
-        ],
-        {
-          cwd: root,
-          env: { ...process.env, DENO_DIR: denoDir },
-          allowFailure: true,
-        },
-      );
+        ], { cwd: root, env: { ...process.env, DENO_DIR: denoDir }, allowFailure: true });
+      const result = await check();
       expect(result.code, `${name}: ${result.stdout}${result.stderr}`).toBe(0);
       // And it does not pass by accident: a missing shared file fails the same check.
       if (name === 'api') {
         await rm(path.join(root, 'packages/shared/src/version.ts'));
-        const broken = await run(bin('deno'), [
-          'check',
-          '--cached-only',
-          '--config',
-          `supabase/functions/${name}/deno.json`,
-          `supabase/functions/${name}/index.ts`,
-        ], {
-          cwd: root,
-          env: { ...process.env, DENO_DIR: denoDir },
-          allowFailure: true,
-        });
-        expect(broken.code).not.toBe(0);
+        expect((await check()).code).not.toBe(0);
       }
     }
   }, 300_000);

@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnvFile, writeEnvFile } from '../scripts/lib/env-file.ts';
 import { repoRoot } from '../scripts/lib/paths.ts';
+import { pgbouncerShow } from '../scripts/lib/pgbouncer.ts';
 import { run } from '../scripts/lib/run.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 import { freePort } from '../scripts/local/functions.ts';
@@ -91,21 +92,16 @@ describe('npm start', () => {
     for (const fn of ['api', 'job-drain', 'sync', 'webhook']) {
       expect(instances.filter((name) => name.startsWith(`cesar-edge/${fn}/`)), fn).toHaveLength(1);
     }
-    const url = new URL(settings.CESAR_DB_URL!);
-    url.pathname = '/pgbouncer';
-    const admin = postgres(url.toString(), { max: 1, fetch_types: false, prepare: false });
-    try {
-      const config = await admin.unsafe<Array<{ key: string; value: string }>>('SHOW CONFIG')
-        .simple();
-      const value = (key: string) => config.find((c) => c.key === key)?.value;
-      expect(value('pool_mode')).toBe('transaction');
-      expect(value('listen_port')).toBe(env.CESAR_POOLER_PORT);
-      // supabase/config.toml [db.pooler]: the smallest hosted compute's pool and client limit.
-      expect(value('default_pool_size')).toBe('15');
-      expect(value('max_client_conn')).toBe('200');
-    } finally {
-      await admin.end();
-    }
+    const config = await pgbouncerShow<{ key: string; value: string }>(
+      settings.CESAR_DB_URL!,
+      'CONFIG',
+    );
+    const value = (key: string) => config.find((c) => c.key === key)?.value;
+    expect(value('pool_mode')).toBe('transaction');
+    expect(value('listen_port')).toBe(env.CESAR_POOLER_PORT);
+    // supabase/config.toml [db.pooler]: the smallest hosted compute's pool and client limit.
+    expect(value('default_pool_size')).toBe('15');
+    expect(value('max_client_conn')).toBe('200');
     expect(await tcpOpen(Number(env.CESAR_POOLER_PORT))).toBe(true);
     const status = await stack.run('status');
     expect(status.output).toMatch(

@@ -4,6 +4,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { applyMigrations } from '../lib/database.ts';
 import { repoRoot } from '../lib/paths.ts';
+import { pgbouncerShow } from '../lib/pgbouncer.ts';
 import { functionNames } from '../local/functions.ts';
 import { stackProcesses } from '../local/stack-processes.ts';
 import { type Parsed, single, UsageError } from './args.ts';
@@ -112,22 +113,11 @@ async function checkFunction(base: string, secret: string, name: string): Promis
 
 /** The pooler's pool_mode, when it is a PgBouncer whose admin console lets us ask. */
 async function pgbouncerMode(url: string): Promise<string | null> {
-  const admin = new URL(url);
-  admin.pathname = '/pgbouncer';
-  const sql = postgres(admin.toString(), {
-    max: 1,
-    fetch_types: false,
-    prepare: false,
-    connect_timeout: 3,
-    onnotice: () => {},
-  });
   try {
-    const rows = await sql.unsafe<Array<{ key: string; value: string }>>('SHOW CONFIG').simple();
+    const rows = await pgbouncerShow<{ key: string; value: string }>(url, 'CONFIG');
     return rows.find((r) => r.key === 'pool_mode')?.value ?? null;
   } catch {
     return null; // Supavisor, or a PgBouncer that does not let this user in.
-  } finally {
-    await sql.end({ timeout: 1 });
   }
 }
 

@@ -243,3 +243,28 @@ export async function stopPooler(spec: PoolerSpec): Promise<boolean> {
   await rm(files(spec).pid, { force: true });
   return true;
 }
+
+/**
+ * A SHOW command on the admin console of the PgBouncer behind `poolerUrl` (database
+ * `pgbouncer`; the stack makes `postgres` an admin). The console speaks the simple query
+ * protocol only and has no pg_type to fetch.
+ */
+export async function pgbouncerShow<T extends object>(
+  poolerUrl: string,
+  what: 'CONFIG' | 'CLIENTS' | 'POOLS',
+): Promise<T[]> {
+  const url = new URL(poolerUrl);
+  url.pathname = '/pgbouncer';
+  const admin = postgres(url.toString(), {
+    max: 1,
+    fetch_types: false,
+    prepare: false,
+    connect_timeout: 3,
+    onnotice: () => {},
+  });
+  try {
+    return [...await admin.unsafe<T[]>(`SHOW ${what}`).simple()];
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+}

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import postgres from 'postgres';
+import { pgbouncerShow } from '../../scripts/lib/pgbouncer.ts';
 
 /**
  * The function instances connected to a stack's pooler, by the application names their pools
@@ -12,26 +12,11 @@ import postgres from 'postgres';
  * client it serves now, or served last, so the primary cannot tell which instances are there.
  */
 export async function functionInstances(poolerUrl: string, fn = '%'): Promise<string[]> {
-  const url = new URL(poolerUrl);
-  url.pathname = '/pgbouncer';
-  // The admin console speaks the simple query protocol only, and has no pg_type to fetch.
-  const admin = postgres(url.toString(), {
-    max: 1,
-    fetch_types: false,
-    prepare: false,
-    connect_timeout: 5,
-    onnotice: () => {},
-  });
-  try {
-    const clients = await admin.unsafe<Array<{ application_name: string }>>('SHOW CLIENTS')
-      .simple();
-    const prefix = fn === '%' ? 'cesar-edge/' : `cesar-edge/${fn}/`;
-    const names = clients.map((c) => c.application_name)
-      .filter((name) => name.startsWith(prefix) && name.split('/').length === 3);
-    return [...new Set(names)].sort();
-  } finally {
-    await admin.end({ timeout: 1 });
-  }
+  const clients = await pgbouncerShow<{ application_name: string }>(poolerUrl, 'CLIENTS');
+  const prefix = fn === '%' ? 'cesar-edge/' : `cesar-edge/${fn}/`;
+  const names = clients.map((c) => c.application_name)
+    .filter((name) => name.startsWith(prefix) && name.split('/').length === 3);
+  return [...new Set(names)].sort();
 }
 
 /**

@@ -6,7 +6,7 @@ import { CPU_BUDGET_MS } from './limits.ts';
 // work past a budget (CPU_BUDGET_MS), leaving the rest to a next invocation.
 //
 // The clock is the process's CPU time (user + system, node:process cpuUsage(), which Deno
-// implements too), read from the start of the invocation. It is process-wide: requests served
+// implements too), read from the start of the oldest request in flight. It is process-wide: requests served
 // at once by one isolate count each other's CPU against their budget, and so do garbage
 // collection and the database driver's parsing. That is conservative: an invocation stops
 // early rather than late, which is the safe side of a limit that kills the isolate.
@@ -26,12 +26,35 @@ export interface CpuBudget {
   exhausted(): boolean;
 }
 
-/** A budget of `limitMs` of CPU time from now; `read` is the clock (tests may pass their own). */
+// The process's CPU time when each request in flight began (functionApp registers them). The
+// runtime stops an isolate once the CPU it used since the start of its oldest request in flight
+// passes the limit, whichever request spent it; a budget counts from there too, or two drains
+// started apart on one isolate could each keep within their own budget and together pass it.
+const requestsInFlight = new Map<symbol, number>();
+
+/** Marks a request in flight from now; call the function returned when it is over. */
+export function requestStarted(): () => void {
+  const id = Symbol();
+  requestsInFlight.set(id, processCpuMs());
+  return () => void requestsInFlight.delete(id);
+}
+
+function oldestRequestStart(fallback: number): number {
+  let oldest = fallback;
+  for (const start of requestsInFlight.values()) oldest = Math.min(oldest, start);
+  return oldest;
+}
+
+/**
+ * A budget of `limitMs` of CPU time, counted from the start of the oldest request in flight
+ * (or from now); `read` is the clock (tests may pass their own, which counts from now).
+ */
 export function cpuBudget(
   limitMs: number = CPU_BUDGET_MS,
   read: () => number = processCpuMs,
 ): CpuBudget {
-  const start = read();
+  const now = read();
+  const start = read === processCpuMs ? oldestRequestStart(now) : now;
   const spentMs = () => read() - start;
   return { limitMs, spentMs, exhausted: () => spentMs() >= limitMs };
 }

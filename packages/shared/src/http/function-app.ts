@@ -1,6 +1,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { Config } from '../config.ts';
+import { requestStarted } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { requireSecret } from './auth.ts';
 import { errorResponse, notFound, onError } from './errors.ts';
@@ -43,6 +44,15 @@ export function functionApp(
   const app = new Hono().basePath(`/${name}`);
   app.onError(onError);
   app.notFound(notFound);
+  // First: CPU budgets count from the oldest request in flight, as the runtime does (cpu.ts).
+  app.use('*', async (_, next) => {
+    const over = requestStarted();
+    try {
+      await next();
+    } finally {
+      over();
+    }
+  });
   // Before authentication: a browser's preflight carries no credentials. Only the origins
   // configured get the headers; any other origin's browser is left to refuse the call.
   const origins = deps.config.allowedOrigins ?? [];
