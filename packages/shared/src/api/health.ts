@@ -1,5 +1,6 @@
 import type { Sql } from '../db.ts';
 import type { Clock } from '../clock.ts';
+import { isConnectionError } from '../peer-errors.ts';
 import { poolUsage, serverVersion } from './queries.ts';
 
 export type ComponentStatus = 'up' | 'down' | 'not_configured';
@@ -51,9 +52,7 @@ export interface HealthDeps {
 export async function checkHealth(deps: HealthDeps): Promise<Health> {
   const timeoutMs = deps.timeoutMs ?? 2000;
   const [database, mirror] = await Promise.all([
-    timed(async () => {
-      await serverVersion(deps.sql);
-    }, timeoutMs).then(async (ping): Promise<DatabaseHealth> => {
+    timed(() => pingOnce(deps.sql), timeoutMs).then(async (ping): Promise<DatabaseHealth> => {
       if (!ping.ok) {
         return { status: 'down', kind: 'postgresql', ping_ms: null, pool: null, error: ping.error };
       }
@@ -95,6 +94,22 @@ export async function checkHealth(deps: HealthDeps): Promise<Health> {
     version: deps.version,
     components: { database, mirror },
   };
+}
+
+/**
+ * One ping that a stale connection error does not fail: postgres.js replays the error of a
+ * connection that failed while it was connecting onto that connection's next query
+ * (porsager/postgres#1223), so a minute after an outage the first ping on it could answer
+ * "database down" (PgBouncer's "server login has been failing") though the database is up.
+ * A connection error is asked again once, on a fresh connection.
+ */
+async function pingOnce(sql: Sql): Promise<void> {
+  try {
+    await serverVersion(sql);
+  } catch (err) {
+    if (!isConnectionError(err)) throw err;
+    await serverVersion(sql);
+  }
 }
 
 type Timed<T> = { ok: true; ms: number; value: T } | { ok: false; error: string };
