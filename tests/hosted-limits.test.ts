@@ -192,15 +192,6 @@ describe('lowered limits, through the runtime and the gateway', () => {
     expect(slept.body).toMatchObject({ sleptMs: 1200 });
   });
 
-  it('answers 546 past 256 MB of memory (Memory), and the next request works', async () => {
-    const hog = await call(served.base, 'hog?mb=512');
-    expect(hog.status).toBe(546);
-    expect(hog.body).toEqual(WORKER_LIMIT_BODY);
-    expect(served.lines.join('\n')).toMatch(/\[hog\] stopped: memory limit \(256 MB; .*\[Memory\]/);
-    const small = await call(served.base, 'hog?mb=16');
-    expect(small.status).toBe(200);
-  });
-
   it('answers 504 when a function sends nothing for the idle timeout', async () => {
     const silent = await call(served.base, 'sleepy?mode=never');
     expect(silent.status).toBe(504);
@@ -266,6 +257,17 @@ describe("hosted's limits, as the local stack enforces them by default", () => {
     expect(next.status).toBe(200);
     expect(next.body!.pid).not.toBe(heavy.body!.pid);
     expect(served.host.stops()).toEqual([]);
+  });
+
+  // At hosted's 2 s of CPU: under the lowered 400 ms, a busy machine's page faults while the
+  // hog filled its buffers were once charged past the CPU limit before the memory one.
+  it('answers 546 past 256 MB of memory (Memory), and the next request works', async () => {
+    const hog = await call(served.base, 'hog?mb=512');
+    expect(hog.status).toBe(546);
+    expect(hog.body).toEqual(WORKER_LIMIT_BODY);
+    expect(served.lines.join('\n')).toMatch(/\[hog\] stopped: memory limit \(256 MB; .*\[Memory\]/);
+    const small = await call(served.base, 'hog?mb=16');
+    expect(small.status).toBe(200);
   });
 
   it('lets a request wait longer than 2 s of CPU would allow', async () => {
