@@ -150,34 +150,25 @@ export async function logIngestion(
 
 /**
  * What the functions need to know of a table an event or template names: whether it exists,
- * its single-column key (null when it has none), and why it may not be watched (null when it
- * may: cesar.system_table_reason).
+ * its single-column key (null when it has none), why it may not be watched (null when it may:
+ * cesar.system_table_reason), and whether its changes are captured (cesar.watch: a native
+ * Database Webhook delivery for it is a second copy of a change the capture already has).
  */
 export async function describeEventTable(
   sql: Sql,
   table: string,
-): Promise<{ key: string | null; refused: string | null } | undefined> {
-  const [row] = await sql<Array<{ exists: boolean; key: string | null; refused: string | null }>>`
+): Promise<{ key: string | null; refused: string | null; captured: boolean } | undefined> {
+  const [row] = await sql<
+    Array<{ exists: boolean; key: string | null; refused: string | null; captured: boolean }>
+  >`
     select to_regclass(${table}) is not null as exists,
            cesar.single_key_column(to_regclass(${table})) as key,
-           cesar.system_table_reason(to_regclass(${table})) as refused
+           cesar.system_table_reason(to_regclass(${table})) as refused,
+           exists (select from cesar.watched_tables where table_name = ${table}) as captured
   `;
-  return row!.exists ? { key: row!.key, refused: row!.refused } : undefined;
-}
-
-/**
- * Whether a table's changes are captured (cesar.watch: its capture triggers write every change
- * in the writer's transaction). A native Database Webhook delivery for such a table is a
- * second copy of a change the capture already has.
- */
-export async function isCapturedTable(
-  sql: Sql,
-  payload: Pick<DatabaseWebhookPayload, 'schema' | 'table'>,
-): Promise<boolean> {
-  const [watched] = await sql`
-    select 1 from cesar.watched_tables where table_name = ${`${payload.schema}.${payload.table}`}
-  `;
-  return watched !== undefined;
+  return row!.exists
+    ? { key: row!.key, refused: row!.refused, captured: row!.captured }
+    : undefined;
 }
 
 /** Records a native Database Webhook delivery once; returns its event id and whether it was new. */

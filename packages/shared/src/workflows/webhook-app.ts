@@ -7,12 +7,7 @@ import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { processInvocation } from './process.ts';
-import {
-  describeEventTable,
-  isCapturedTable,
-  logIngestion,
-  recordWebhookEvent,
-} from './queries.ts';
+import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
 import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({
@@ -99,7 +94,7 @@ export function createWebhookApp(deps: WebhookDeps) {
       // transaction, so a delivery makes no second event; it only rings the processor, as the
       // capture's doorbell does. (A change committed just before cesar.watch() whose delivery
       // comes after it is not recorded: native deliveries are best effort, like pg_net.)
-      if (await isCapturedTable(deps.sql, payload)) {
+      if (described.captured) {
         // Not logged for the log itself: a hook on public.ingestion_log would feed itself.
         if (table !== 'public.ingestion_log') {
           await logIngestion(deps.sql, {
