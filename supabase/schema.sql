@@ -74,6 +74,106 @@ CREATE FUNCTION cesar.cancel_jobs(ids bigint[]) RETURNS SETOF bigint
 $$;
 
 --
+-- Name: capture_function_sql(integer, text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.capture_function_sql(store_id integer, key_column text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select cesar.render_sql($template$
+create function cesar.{function:ident}() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $body$
+declare
+  statement_id bigint := nextval('cesar.capture_statement_seq');
+  txid bigint := pg_current_xact_id()::text::bigint;
+  origin text := nullif(current_setting('cesar.origin', true), '');
+  changed integer;
+  bytes bigint;
+  arrays integer;
+  -- Statements up to this size are kept as one array per side (a setting for tests).
+  one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
+begin
+  -- Each branch names only the transition tables its operation has (a statement is planned
+  -- when it first runs).
+  if tg_op = 'INSERT' then
+{insert_side}
+  elsif tg_op = 'DELETE' then
+{delete_side}
+  else
+    select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
+    if changed = 0 then
+      return null;
+    end if;
+    bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
+    if bytes <= one_array then
+      insert into cesar.{store:ident} (statement_id, chunk, new_rows, old_rows)
+      select statement_id, 0, (select array_agg(row(n.*)::cesar.{element:ident}) from new_rows n),
+             (select array_agg(row(o.*)::cesar.{element:ident}) from old_rows o);
+      insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+      values (statement_id, 0, {store_id}, tg_op, txid, origin, changed);
+    else
+      arrays := greatest(ceil(bytes / 8388608.0), ceil(changed / 512.0));
+      with chunks as (
+        insert into cesar.{store:ident} (statement_id, chunk, new_rows, old_rows)
+        select statement_id, c.chunk,
+               array_agg(c.r order by c.ord) filter (where c.new),
+               array_agg(c.r order by c.ord) filter (where not c.new)
+        from (select true as new, x.r, row_number() over () as ord,
+                     abs(mod(hashtext((x.r).{key:ident}::text), arrays)) as chunk
+              from (select row(n.*)::cesar.{element:ident} as r from new_rows n) x
+              union all
+              select false, x.r, row_number() over (), abs(mod(hashtext((x.r).{key:ident}::text), arrays))
+              from (select row(o.*)::cesar.{element:ident} as r from old_rows o) x) c
+        group by c.chunk
+        returning chunk, coalesce(cardinality(new_rows), 0) as n)
+      insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+      select statement_id, a.chunk, {store_id}, tg_op, txid, origin, a.n from chunks a;
+    end if;
+  end if;
+  perform cesar.ring_doorbell('webhook/drain');
+  return null;
+end
+$body$
+$template$, jsonb_build_object(
+    'function', 'capture_' || store_id,
+    'store', 'captured_' || store_id,
+    'element', 'captured_' || store_id || '_row',
+    'store_id', store_id,
+    'key', key_column,
+    'insert_side', cesar.render_sql(side.template, jsonb_build_object(
+      'side', 'new_rows', 'store', 'captured_' || store_id,
+      'element', 'captured_' || store_id || '_row', 'store_id', store_id)),
+    'delete_side', cesar.render_sql(side.template, jsonb_build_object(
+      'side', 'old_rows', 'store', 'captured_' || store_id,
+      'element', 'captured_' || store_id || '_row', 'store_id', store_id))))
+  -- An INSERT's new rows or a DELETE's old rows, into the store.
+  from (select $side$
+    select count(*), sum(pg_column_size(t.*)) into changed, bytes from {side} t;
+    if changed = 0 then
+      return null;
+    elsif bytes <= one_array then
+      insert into cesar.{store:ident} (statement_id, chunk, {side})
+      select statement_id, 0, array_agg(row(t.*)::cesar.{element:ident}) from {side} t;
+      insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+      values (statement_id, 0, {store_id}, tg_op, txid, origin, changed);
+    else
+      with arrays as (
+        insert into cesar.{store:ident} (statement_id, chunk, {side})
+        select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
+        from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
+              from (select row(t.*)::cesar.{element:ident} as r from {side} t) x) c
+        group by c.pos / 16777216
+        returning chunk, cardinality({side}) as n)
+      insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
+      select statement_id, a.chunk, {store_id}, tg_op, txid, origin, a.n from arrays a;
+    end if;$side$ as template) side
+$_$;
+
+--
 -- Name: captured_changes(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -99,6 +199,14 @@ begin
   end loop;
 end
 $_$;
+
+--
+-- Name: changed_columns(jsonb, jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (SELECT array_agg(k.key ORDER BY k.key) AS array_agg FROM (SELECT jsonb_object_keys(changed_columns.new_image) AS key UNION SELECT jsonb_object_keys(changed_columns.old_image) AS jsonb_object_keys) k WHERE ((k.key <> 'updated_at'::text) AND ((changed_columns.new_image -> k.key) IS DISTINCT FROM (changed_columns.old_image -> k.key))));
 
 SET default_tablespace = '';
 
@@ -313,7 +421,7 @@ $$;
 -- Name: clear_sync_outbox(text, text[], bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) RETURNS integer
+CREATE FUNCTION cesar.clear_sync_outbox(target text, keys text[], change_ids bigint[]) RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     SET enable_hashjoin TO 'off'
@@ -321,8 +429,8 @@ CREATE FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigi
     AS $$
   with cleared as (
     delete from cesar.sync_outbox o
-    using unnest(keys, event_ids) as p (row_key, event_id)
-    where o.table_name = target and o.row_key = p.row_key and o.event_id = p.event_id
+    using unnest(keys, change_ids) as p (row_key, change_id)
+    where o.table_name = target and o.row_key = p.row_key and o.change_id = p.change_id
     returning 1
   )
   select count(*)::int from cleared
@@ -351,129 +459,42 @@ CREATE FUNCTION cesar.copy_field(value text) RETURNS text
 '::text, '\n'::text), ''::text, '\r'::text), '\N'::text);
 
 --
--- Name: create_capture_store(regclass, text, text, text, text[]); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: create_capture_store(regclass, text, text, text, text[], boolean, boolean); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) RETURNS integer
+CREATE FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[], watched boolean, mirrored boolean) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $_$
+    AS $$
 declare
   store_id integer;
-  store text;
-  element text;
-  compression text := '';
-  one_side text;
+  slots jsonb;
 begin
-  insert into cesar.capture_stores (relid, schema_name, table_name, key_column, columns)
-  values (target, schema_name, table_name, key_column, columns)
+  insert into cesar.capture_stores (relid, schema_name, table_name, key_column, columns, watched, mirrored)
+  values (target, schema_name, table_name, key_column, columns, watched, mirrored)
   returning id into store_id;
-  store := 'captured_' || store_id;
-  element := store || '_row';
-  if exists (select from pg_settings where name = 'default_toast_compression' and 'lz4' = any (enumvals)) then
-    compression := ' compression lz4';
-  end if;
-  execute format('create type cesar.%I as (%s)', element, array_to_string(columns, ', '));
-  execute format(
-    'create table cesar.%I (
+  slots := jsonb_build_object(
+    'store', 'captured_' || store_id,
+    'element', 'captured_' || store_id || '_row',
+    'columns', array_to_string(columns, ', '),
+    'compression', case when exists (select from pg_settings
+                                     where name = 'default_toast_compression' and 'lz4' = any (enumvals))
+                        then ' compression lz4' else '' end);
+  execute cesar.render_sql('create type cesar.{element:ident} as ({columns})', slots - 'store' - 'compression');
+  execute cesar.render_sql(
+    'create table cesar.{store:ident} (
        statement_id bigint not null,
        chunk integer not null,
-       new_rows cesar.%I[]%s,
-       old_rows cesar.%I[]%s,
-       primary key (statement_id, chunk))', store, element, compression, element, compression);
-  execute format('comment on table cesar.%I is %L', store,
-                 format('Captured statements on %I.%I not yet turned into events (see cesar.capture_stores).',
+       new_rows cesar.{element:ident}[]{compression},
+       old_rows cesar.{element:ident}[]{compression},
+       primary key (statement_id, chunk))', slots - 'columns');
+  execute format('comment on table cesar.%I is %L', 'captured_' || store_id,
+                 format('Captured statements on %I.%I not yet made into events and outbox marks (see cesar.capture_stores).',
                         schema_name, table_name));
-  -- An INSERT's new rows or a DELETE's old rows, into the store: one array, or past the
-  -- one-array size arrays of at most 16 MB in order (each row counted 16 kB more than its
-  -- size: at most 1,024 rows an array; the running count orders them).
-  one_side := replace(replace(replace($side$
-        select count(*), sum(pg_column_size(t.*)) into changed, bytes from {side} t;
-        if changed = 0 then
-          return null;
-        elsif bytes <= one_array then
-          insert into cesar.{store} (statement_id, chunk, {side})
-          select statement_id, 0, array_agg(row(t.*)::cesar.{element}) from {side} t;
-          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
-          values (statement_id, 0, {store_id}, tg_op, txid, origin, changed);
-        else
-          with arrays as (
-            insert into cesar.{store} (statement_id, chunk, {side})
-            select statement_id, c.pos / 16777216, array_agg(c.r order by c.pos)
-            from (select x.r, sum(pg_column_size(x.r) + 16384) over (rows unbounded preceding) - 1 as pos
-                  from (select row(t.*)::cesar.{element} as r from {side} t) x) c
-            group by c.pos / 16777216
-            returning chunk, cardinality({side}) as n)
-          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
-          select statement_id, a.chunk, {store_id}, tg_op, txid, origin, a.n from arrays a;
-        end if;$side$, '{store}', store), '{element}', element), '{store_id}', store_id::text);
-  -- The trigger function. A statement of 64 MB or less (a count and a size first: one cheap
-  -- pass) is one array per side, in order. Past that, each array is made into events on its
-  -- own (a statement of millions of rows must not need one transaction longer than a
-  -- function may run): an UPDATE's rows then go to arrays by a hash of their key (about 8 MB
-  -- or 512 rows each), so that a row's old and new images are in the same array; they are
-  -- paired by key when the events are made.
-  execute format($fn$
-    create function cesar.%1$I() returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
-    as $body$
-    declare
-      statement_id bigint := nextval('cesar.capture_statement_seq');
-      txid bigint := pg_current_xact_id()::text::bigint;
-      origin text := nullif(current_setting('cesar.origin', true), '');
-      changed integer;
-      bytes bigint;
-      arrays integer;
-      -- Statements up to this size are kept as one array per side (a setting for tests).
-      one_array bigint := coalesce(nullif(current_setting('cesar.capture_one_array_bytes', true), '')::bigint, 67108864);
-    begin
-      -- Each branch names only the transition tables its operation has (a statement is
-      -- planned when it first runs).
-      if tg_op = 'INSERT' then
-%5$s
-      elsif tg_op = 'DELETE' then
-%6$s
-      else
-        select count(*), sum(pg_column_size(n.*)) into changed, bytes from new_rows n;
-        if changed = 0 then
-          return null;
-        end if;
-        bytes := bytes + (select sum(pg_column_size(o.*)) from old_rows o);
-        if bytes <= one_array then
-          insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
-          select statement_id, 0, (select array_agg(row(n.*)::cesar.%3$I) from new_rows n),
-                 (select array_agg(row(o.*)::cesar.%3$I) from old_rows o);
-          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
-          values (statement_id, 0, %4$s, tg_op, txid, origin, changed);
-        else
-          arrays := greatest(ceil(bytes / 8388608.0), ceil(changed / 512.0));
-          with chunks as (
-            insert into cesar.%2$I (statement_id, chunk, new_rows, old_rows)
-            select statement_id, c.chunk,
-                   array_agg(c.r order by c.ord) filter (where c.new),
-                   array_agg(c.r order by c.ord) filter (where not c.new)
-            from (select true as new, x.r, row_number() over () as ord,
-                         abs(mod(hashtext((x.r).%7$I::text), arrays)) as chunk
-                  from (select row(n.*)::cesar.%3$I as r from new_rows n) x
-                  union all
-                  select false, x.r, row_number() over (), abs(mod(hashtext((x.r).%7$I::text), arrays))
-                  from (select row(o.*)::cesar.%3$I as r from old_rows o) x) c
-            group by c.chunk
-            returning chunk, coalesce(cardinality(new_rows), 0) as n)
-          insert into cesar.captures (statement_id, chunk, store_id, op, txid, origin, row_count)
-          select statement_id, a.chunk, %4$s, tg_op, txid, origin, a.n from chunks a;
-        end if;
-      end if;
-      perform cesar.ring_doorbell('webhook/drain');
-      return null;
-    end
-    $body$ $fn$, 'capture_' || store_id, store, element, store_id,
-    replace(one_side, '{side}', 'new_rows'), replace(one_side, '{side}', 'old_rows'), key_column);
+  execute cesar.capture_function_sql(store_id, key_column);
   return store_id;
 end
-$_$;
+$$;
 
 --
 -- Name: create_executions(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
@@ -661,8 +682,7 @@ declare
   statements bigint[];
   chunks integer[];
   stores integer[];
-  expansion text;
-  made integer;
+  expanded integer;
 begin
   perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
   select array_agg(t.statement_id order by t.statement_id, t.chunk),
@@ -675,45 +695,104 @@ begin
   if statements is null then
     return 0;
   end if;
-  select format(
-    'with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
-     h as (delete from cesar.captures c using taken t
-           where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*), %s
-     insert into cesar.event_log (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
-     select e.schema_name, e.table_name, h.op, e.record, e.old_record, c.changed, e.row_key, h.txid, h.origin, h.occurred_at
-     from (%s) e
-     join h on h.statement_id = e.statement_id and h.chunk = e.chunk
-     cross join lateral (
-       select array_agg(k.key order by k.key) as changed
-       from jsonb_each(e.record) k
-       where h.op = ''UPDATE'' and k.key <> ''updated_at'' and k.value is distinct from (e.old_record -> k.key)
-     ) c
-     where h.op <> ''UPDATE'' or c.changed is not null
-     order by e.statement_id, e.chunk, e.ord',
-    string_agg(format('d%s as (delete from cesar.%I d using taken t
-                               where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
-                      s.id, 'captured_' || s.id), ', '),
-    string_agg(format(
-      -- New images (INSERT, UPDATE) with their old ones; old images alone (DELETE).
-      $part$select %1$L::text as schema_name, %2$L::text as table_name, n.statement_id, n.chunk, n.ord,
-                   n.doc as record, o.doc as old_record, n.k as row_key
-            from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).%3$I)::text as k
-                  from d%4$s d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
-            left join (select d.statement_id, to_jsonb(r) as doc, (r.%3$I)::text as k
-                       from d%4$s d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'UPDATE'
-                       cross join lateral unnest(d.old_rows) r) o
-              on o.statement_id = n.statement_id and o.k = n.k
-            union all
-            select %1$L, %2$L, d.statement_id, d.chunk, u.ord, null, to_jsonb(u.r), ((u.r).%3$I)::text
-            from d%4$s d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'DELETE'
-            cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u$part$,
-      s.schema_name, s.table_name, s.key_column, s.id), ' union all '))
-  into expansion
-  from cesar.capture_stores s where s.id = any (stores);
-  execute expansion using statements, chunks;
-  get diagnostics made = row_count;
-  return made;
+  execute (
+    select cesar.render_sql($expansion$
+      with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
+      h as (delete from cesar.captures c using taken t
+            where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
+      {store_rows},
+      changes as (
+        select e.*, h.op, h.txid, h.origin, h.occurred_at, c.changed
+        from ({parts}) e
+        join h on h.statement_id = e.statement_id and h.chunk = e.chunk
+        cross join lateral (select case when h.op = 'UPDATE'
+                                        then cesar.changed_columns(e.record, e.old_record) end as changed) c
+        where h.op <> 'UPDATE' or c.changed is not null
+      ),
+      events as (
+        insert into cesar.event_log
+          (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
+        select c.schema_name, c.table_name, c.op, c.record, c.old_record, c.changed, c.row_key,
+               c.txid, c.origin, c.occurred_at
+        from changes c where c.watched
+        order by c.statement_id, c.chunk, c.ord
+        returning 1
+      ),
+      marks as (
+        insert into cesar.sync_outbox as o (table_name, row_key, op, change_id, txid, occurred_at)
+        select distinct on (c.schema_name, c.table_name, c.row_key)
+               c.schema_name || '.' || c.table_name, c.row_key, c.op, $3, c.txid, c.occurred_at
+        from changes c where c.mirrored and c.origin is null
+        order by c.schema_name, c.table_name, c.row_key, c.statement_id desc, c.chunk desc, c.ord desc
+        on conflict (table_name, row_key) do update
+          set op = excluded.op, change_id = excluded.change_id, txid = excluded.txid,
+              occurred_at = excluded.occurred_at
+        returning 1
+      )
+      select (select count(*) from changes)::int$expansion$,
+      jsonb_build_object(
+        'store_rows', string_agg(cesar.render_sql(
+          '{rows:ident} as (delete from cesar.{store:ident} d using taken t
+             where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
+          jsonb_build_object('rows', 'd' || s.id, 'store', 'captured_' || s.id)), ', '),
+        'parts', string_agg(cesar.expansion_part_sql(s), ' union all ')))
+    from cesar.capture_stores s where s.id = any (stores))
+  into expanded
+  using statements, chunks, nextval('cesar.sync_change_seq');
+  return expanded;
 end
+$_$;
+
+--
+-- Name: capture_stores; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.capture_stores (
+    id integer NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    key_column text NOT NULL,
+    columns text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone,
+    watched boolean DEFAULT false NOT NULL,
+    mirrored boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: TABLE capture_stores; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.capture_stores IS 'One store per watched table and shape: cesar.captured_<id> (rows), cesar.captured_<id>_row (their type), cesar.capture_<id>() (the trigger function).';
+
+--
+-- Name: expansion_part_sql(cesar.capture_stores); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.expansion_part_sql(store cesar.capture_stores) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $_$
+  select cesar.render_sql($part$
+    select {schema:literal}::text as schema_name, {table:literal}::text as table_name,
+           {watched}::boolean as watched, {mirrored}::boolean as mirrored,
+           n.statement_id, n.chunk, n.ord, n.doc as record, o.doc as old_record, n.k as row_key
+    from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).{key:ident})::text as k
+          from {rows:ident} d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
+    left join (select d.statement_id, to_jsonb(r) as doc, (r.{key:ident})::text as k
+               from {rows:ident} d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'UPDATE'
+               cross join lateral unnest(d.old_rows) r) o
+      on o.statement_id = n.statement_id and o.k = n.k
+    union all
+    select {schema:literal}, {table:literal}, {watched}, {mirrored}, d.statement_id, d.chunk, u.ord,
+           null, to_jsonb(u.r), ((u.r).{key:ident})::text
+    from {rows:ident} d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'DELETE'
+    cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u$part$,
+    jsonb_build_object(
+      'schema', store.schema_name, 'table', store.table_name, 'key', store.key_column,
+      'rows', 'd' || store.id,
+      'watched', store.watched, 'mirrored', store.mirrored))
 $_$;
 
 --
@@ -761,24 +840,88 @@ CREATE FUNCTION cesar.http_duration_buckets() RETURNS double precision[]
     RETURN ARRAY[(0.005)::double precision, (0.01)::double precision, (0.025)::double precision, (0.05)::double precision, (0.1)::double precision, (0.25)::double precision, (0.5)::double precision, (1)::double precision, (2.5)::double precision, (5)::double precision, (10)::double precision, (30)::double precision];
 
 --
--- Name: mark_sync_dirty(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: recapture(regclass); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.mark_sync_dirty(dirty jsonb) RETURNS integer
-    LANGUAGE sql
+CREATE FUNCTION cesar.recapture(target regclass) RETURNS text
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  with marked as (
-    insert into cesar.sync_outbox as o (table_name, row_key, op, event_id)
-    select distinct on (d.table_name, d.row_key) d.table_name, d.row_key, d.op, d.event_id
-    from jsonb_to_recordset(dirty) as d (table_name text, row_key text, op text, event_id bigint)
-    order by d.table_name, d.row_key, d.event_id desc
-    on conflict (table_name, row_key) do update
-      set op = excluded.op, event_id = excluded.event_id
-      where excluded.event_id > o.event_id
-    returning 1
-  )
-  select count(*)::int from marked
+declare
+  key_col text := cesar.single_key_column(target);
+  shape text[] := cesar.column_list(target);
+  refused text := cesar.system_table_reason(target);
+  rel record;
+  store record;
+  name text;
+  is_watched boolean;
+  is_mirrored boolean;
+  store_id integer;
+begin
+  select n.nspname as schema_name, c.relname as table_name into rel
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
+  name := rel.schema_name || '.' || rel.table_name;
+  select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
+  if store.id is not null and key_col is not null then
+    update cesar.watched_tables w set table_name = name, key_column = key_col
+    where w.table_name = store.schema_name || '.' || store.table_name;
+  end if;
+  is_watched := exists (select from cesar.watched_tables w where w.table_name = name);
+  is_mirrored := exists (select from cesar.sync_tables s where s.table_name = name and s.enabled);
+  if is_watched or is_mirrored then
+    if key_col is null then
+      raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
+    end if;
+    if refused is not null then
+      raise exception 'cannot watch %: %', target, refused using errcode = '22023';
+    end if;
+    if (store.columns, store.key_column, store.schema_name, store.table_name, store.watched, store.mirrored)
+       is not distinct from (shape, key_col, rel.schema_name, rel.table_name, is_watched, is_mirrored) then
+      return name;
+    end if;
+  end if;
+  update cesar.capture_stores s set retired_at = now() where s.id = store.id;
+  execute format('drop trigger if exists cesar_capture_insert on %s', target);
+  execute format('drop trigger if exists cesar_capture_update on %s', target);
+  execute format('drop trigger if exists cesar_capture_delete on %s', target);
+  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
+  if not (is_watched or is_mirrored) then
+    return name;
+  end if;
+  store_id := cesar.create_capture_store(target, rel.schema_name, rel.table_name, key_col, shape,
+                                         is_watched, is_mirrored);
+  execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
+                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
+  execute format('create trigger cesar_refuse_truncate before truncate on %s '
+                 'for each statement execute function cesar.refuse_truncate()', target);
+  return name;
+end
+$$;
+
+--
+-- Name: recapture_mirrored_table(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.recapture_mirrored_table() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and to_regclass(old.table_name) is not null then
+    perform cesar.recapture(to_regclass(old.table_name));
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') then
+    if to_regclass(new.table_name) is null then
+      raise exception 'cannot mirror %: no such table', new.table_name using errcode = '42P01';
+    end if;
+    perform cesar.recapture(to_regclass(new.table_name));
+  end if;
+  return null;
+end
 $$;
 
 --
@@ -916,6 +1059,47 @@ CREATE FUNCTION cesar.release_event_processor(holder text) RETURNS void
 $$;
 
 --
+-- Name: render_sql(text, jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.render_sql(template text, slots jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  slot_pattern constant text := '\{([a-z_][a-z0-9_]*)(?::(ident|literal))?\}';
+  rendered text := '';
+  start integer := 1;
+  found_at integer;
+  token text[];
+  used text[] := '{}';
+  value text;
+begin
+  loop
+    found_at := regexp_instr(template, slot_pattern, start);
+    exit when found_at = 0;
+    token := regexp_match(substr(template, found_at), '^' || slot_pattern);
+    if not slots ? token[1] then
+      raise exception 'render_sql: the slot {%} has no value', token[1] using errcode = '22023';
+    end if;
+    value := slots ->> token[1];
+    rendered := rendered || substr(template, start, found_at - start) ||
+      case token[2] when 'ident' then quote_ident(value)
+                    when 'literal' then quote_literal(value)
+                    else value end;
+    used := used || token[1];
+    start := found_at + length('{' || token[1] || coalesce(':' || token[2], '') || '}');
+  end loop;
+  if exists (select from jsonb_object_keys(slots) k where k <> all (used)) then
+    raise exception 'render_sql: slots given and not in the template: %',
+      (select string_agg(k, ', ') from jsonb_object_keys(slots) k where k <> all (used))
+      using errcode = '22023';
+  end if;
+  return rendered || substr(template, start);
+end
+$$;
+
+--
 -- Name: replay_events(bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1021,22 +1205,24 @@ CREATE FUNCTION cesar.rewatch_altered_tables() RETURNS event_trigger
     SET search_path TO ''
     AS $$
 declare
-  altered oid;
+  altered record;
 begin
   for altered in
-    select distinct c.objid
+    select distinct c.objid, s.schema_name || '.' || s.table_name as name
     from pg_event_trigger_ddl_commands() c
     join cesar.capture_stores s on s.relid = c.objid and s.retired_at is null
     where c.command_tag = 'ALTER TABLE'
   loop
-    if cesar.system_table_reason(altered::regclass) is not null then
-      raise notice 'cesar: % may not be watched (%); unwatched', altered::regclass,
-        cesar.system_table_reason(altered::regclass);
-      perform cesar.unwatch(altered::regclass);
-    elsif cesar.single_key_column(altered) is not null then
-      perform cesar.watch(altered::regclass);
+    if cesar.system_table_reason(altered.objid::regclass) is not null then
+      raise notice 'cesar: % may not be watched (%); unwatched', altered.objid::regclass,
+        cesar.system_table_reason(altered.objid::regclass);
+      delete from cesar.watched_tables where table_name = altered.name;
+      update cesar.sync_tables set enabled = false where table_name = altered.name;
+      perform cesar.recapture(altered.objid::regclass);
+    elsif cesar.single_key_column(altered.objid) is not null then
+      perform cesar.recapture(altered.objid::regclass);
     else
-      raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered::regclass;
+      raise notice 'cesar: % has no single-column primary key now; its capture is unchanged', altered.objid::regclass;
     end if;
   end loop;
 end
@@ -1174,15 +1360,14 @@ CREATE FUNCTION cesar.sync_backfill(target text) RETURNS integer
     SET search_path TO ''
     AS $$
 declare
-  key_column text;
+  key_column text := cesar.single_key_column(to_regclass(target));
   marked integer;
 begin
-  select w.key_column into key_column from cesar.watched_tables w where w.table_name = target;
   if key_column is null or not exists (select from cesar.sync_tables s where s.table_name = target) then
     raise exception 'table % is not mirrored', target using errcode = '22023';
   end if;
   execute format(
-    'insert into cesar.sync_outbox (table_name, row_key, op, event_id) '
+    'insert into cesar.sync_outbox (table_name, row_key, op, change_id) '
     'select %L, t.%I::text, %L, 0 from %s t on conflict (table_name, row_key) do nothing',
     target, key_column, 'INSERT', target::regclass);
   get diagnostics marked = row_count;
@@ -1194,15 +1379,15 @@ $$;
 -- Name: sync_outbox_page(text, bigint, text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) RETURNS TABLE(row_key text, event_id bigint)
+CREATE FUNCTION cesar.sync_outbox_page(target text, after_change bigint, after_key text, page_size integer) RETURNS TABLE(row_key text, change_id bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
     SET enable_bitmapscan TO 'off'
     SET enable_sort TO 'off'
     AS $$
-  select o.row_key, o.event_id from cesar.sync_outbox o
-  where o.table_name = target and (o.event_id, o.row_key) > (after_event, after_key)
-  order by o.table_name, o.event_id, o.row_key
+  select o.row_key, o.change_id from cesar.sync_outbox o
+  where o.table_name = target and (o.change_id, o.row_key) > (after_change, after_key)
+  order by o.table_name, o.change_id, o.row_key
   limit page_size
 $$;
 
@@ -1284,14 +1469,7 @@ CREATE FUNCTION cesar.unpushed_changes(target text) RETURNS TABLE(row_key text, 
     AS $$
   select distinct on (c.row_key) c.row_key, c.op, c.occurred_at
   from (
-    select o.row_key, o.op, e.occurred_at
-    from cesar.sync_outbox o left join cesar.event_log e on e.id = o.event_id
-    where o.table_name = target
-    union all
-    select e.row_key, e.op, e.occurred_at
-    from cesar.event_log e
-    where e.status in ('pending', 'processing') and e.origin is null
-      and e.schema_name || '.' || e.table_name = target
+    select o.row_key, o.op, o.occurred_at from cesar.sync_outbox o where o.table_name = target
     union all
     select c.row_key, c.op, c.occurred_at from cesar.captured_changes(target) c
   ) c
@@ -1306,18 +1484,11 @@ CREATE FUNCTION cesar.unwatch(target regclass) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  name text;
 begin
-  select n.nspname || '.' || c.relname into name
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
-  execute format('drop trigger if exists cesar_capture_insert on %s', target);
-  execute format('drop trigger if exists cesar_capture_update on %s', target);
-  execute format('drop trigger if exists cesar_capture_delete on %s', target);
-  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
-  update cesar.capture_stores s set retired_at = now() where s.relid = target and s.retired_at is null;
-  delete from cesar.watched_tables where table_name = name;
-  return name;
+  delete from cesar.watched_tables
+  where table_name = (select n.nspname || '.' || c.relname
+                      from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target);
+  return cesar.recapture(target);
 end
 $$;
 
@@ -1330,47 +1501,19 @@ CREATE FUNCTION cesar.watch(target regclass) RETURNS text
     SET search_path TO ''
     AS $$
 declare
-  key_column text := cesar.single_key_column(target);
-  columns text[] := cesar.column_list(target);
-  rel record;
-  store record;
-  store_id integer;
+  name text := (select n.nspname || '.' || c.relname
+                from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target);
 begin
-  select n.nspname as schema_name, c.relname as table_name into rel
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = target;
-  if key_column is null then
+  if cesar.single_key_column(target) is null then
     raise exception 'cannot watch %: it needs a single-column primary key', target using errcode = '22023';
   end if;
   if cesar.system_table_reason(target) is not null then
     raise exception 'cannot watch %: %', target, cesar.system_table_reason(target) using errcode = '22023';
   end if;
-  select * into store from cesar.capture_stores s where s.relid = target and s.retired_at is null;
-  if store.id is not null
-     and (store.columns, store.key_column, store.schema_name, store.table_name)
-         is not distinct from (columns, key_column, rel.schema_name, rel.table_name) then
-    store_id := store.id;
-  else
-    update cesar.capture_stores s set retired_at = now() where s.id = store.id;
-    store_id := cesar.create_capture_store(target, rel.schema_name, rel.table_name, key_column, columns);
-  end if;
-  execute format('drop trigger if exists cesar_capture_insert on %s', target);
-  execute format('drop trigger if exists cesar_capture_update on %s', target);
-  execute format('drop trigger if exists cesar_capture_delete on %s', target);
-  execute format('create trigger cesar_capture_insert after insert on %s referencing new table as new_rows '
-                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
-  execute format('create trigger cesar_capture_update after update on %s referencing old table as old_rows new table as new_rows '
-                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
-  execute format('create trigger cesar_capture_delete after delete on %s referencing old table as old_rows '
-                 'for each statement execute function cesar.%I()', target, 'capture_' || store_id);
-  execute format('drop trigger if exists cesar_refuse_truncate on %s', target);
-  execute format('create trigger cesar_refuse_truncate before truncate on %s '
-                 'for each statement execute function cesar.refuse_truncate()', target);
-  delete from cesar.watched_tables w
-  where w.table_name = store.schema_name || '.' || store.table_name;
   insert into cesar.watched_tables (table_name, key_column)
-  values (rel.schema_name || '.' || rel.table_name, key_column)
+  values (name, cesar.single_key_column(target))
   on conflict (table_name) do update set key_column = excluded.key_column;
-  return rel.schema_name || '.' || rel.table_name;
+  return cesar.recapture(target);
 end
 $$;
 
@@ -1384,27 +1527,6 @@ CREATE SEQUENCE cesar.capture_statement_seq
     NO MINVALUE
     NO MAXVALUE
     CACHE 1;
-
---
--- Name: capture_stores; Type: TABLE; Schema: cesar; Owner: -
---
-
-CREATE TABLE cesar.capture_stores (
-    id integer NOT NULL,
-    relid oid NOT NULL,
-    schema_name text NOT NULL,
-    table_name text NOT NULL,
-    key_column text NOT NULL,
-    columns text[] NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    retired_at timestamp with time zone
-);
-
---
--- Name: TABLE capture_stores; Type: COMMENT; Schema: cesar; Owner: -
---
-
-COMMENT ON TABLE cesar.capture_stores IS 'One store per watched table and shape: cesar.captured_<id> (rows), cesar.captured_<id>_row (their type), cesar.capture_<id>() (the trigger function).';
 
 --
 -- Name: capture_stores_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
@@ -1655,7 +1777,9 @@ CREATE TABLE cesar.sync_outbox (
     table_name text NOT NULL,
     row_key text NOT NULL,
     op text NOT NULL,
-    event_id bigint NOT NULL,
+    change_id bigint NOT NULL,
+    txid bigint,
+    occurred_at timestamp with time zone,
     CONSTRAINT sync_outbox_op_check CHECK ((op = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text])))
 );
 
@@ -1741,6 +1865,17 @@ CREATE MATERIALIZED VIEW cesar.mv_sync_lag AS
     now() AS refreshed_at
    FROM cesar.sync_lag l
   WITH NO DATA;
+
+--
+-- Name: sync_change_seq; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.sync_change_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
 
 --
 -- Name: sync_conflicts; Type: TABLE; Schema: cesar; Owner: -
@@ -2613,10 +2748,10 @@ CREATE UNIQUE INDEX mv_sync_lag_key ON cesar.mv_sync_lag USING btree (table_name
 CREATE INDEX sync_conflicts_table_idx ON cesar.sync_conflicts USING btree (table_name, detected_at);
 
 --
--- Name: sync_outbox_page_idx; Type: INDEX; Schema: cesar; Owner: -
+-- Name: sync_outbox_order_idx; Type: INDEX; Schema: cesar; Owner: -
 --
 
-CREATE INDEX sync_outbox_page_idx ON cesar.sync_outbox USING btree (table_name, event_id, row_key);
+CREATE INDEX sync_outbox_order_idx ON cesar.sync_outbox USING btree (table_name, change_id, row_key);
 
 --
 -- Name: workflow_executions_event_key; Type: INDEX; Schema: cesar; Owner: -
@@ -2845,6 +2980,12 @@ CREATE TRIGGER job_types_touch BEFORE UPDATE ON cesar.job_types FOR EACH ROW EXE
 --
 
 CREATE TRIGGER local_settings_touch BEFORE UPDATE ON cesar.local_settings FOR EACH ROW EXECUTE FUNCTION cesar.touch_updated_at();
+
+--
+-- Name: sync_tables recapture_mirrored_table; Type: TRIGGER; Schema: cesar; Owner: -
+--
+
+CREATE TRIGGER recapture_mirrored_table AFTER INSERT OR DELETE OR UPDATE ON cesar.sync_tables FOR EACH ROW EXECUTE FUNCTION cesar.recapture_mirrored_table();
 
 --
 -- Name: workflow_templates workflow_templates_schedule; Type: TRIGGER; Schema: cesar; Owner: -
@@ -3761,11 +3902,25 @@ REVOKE ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.cancel_jobs(ids bigint[]) TO service_role;
 
 --
+-- Name: FUNCTION capture_function_sql(store_id integer, key_column text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.capture_function_sql(store_id integer, key_column text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.capture_function_sql(store_id integer, key_column text) TO service_role;
+
+--
 -- Name: FUNCTION captured_changes(target text); Type: ACL; Schema: cesar; Owner: -
 --
 
 REVOKE ALL ON FUNCTION cesar.captured_changes(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.captured_changes(target text) TO service_role;
+
+--
+-- Name: FUNCTION changed_columns(new_image jsonb, old_image jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) TO service_role;
 
 --
 -- Name: TABLE event_log; Type: ACL; Schema: cesar; Owner: -
@@ -3788,11 +3943,11 @@ REVOKE ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_typ
 GRANT ALL ON FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[], default_lease_seconds integer, start_count integer) TO service_role;
 
 --
--- Name: FUNCTION clear_sync_outbox(target text, keys text[], event_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION clear_sync_outbox(target text, keys text[], change_ids bigint[]); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], event_ids bigint[]) TO service_role;
+REVOKE ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], change_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.clear_sync_outbox(target text, keys text[], change_ids bigint[]) TO service_role;
 
 --
 -- Name: FUNCTION column_list(target oid); Type: ACL; Schema: cesar; Owner: -
@@ -3809,11 +3964,11 @@ REVOKE ALL ON FUNCTION cesar.copy_field(value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.copy_field(value text) TO service_role;
 
 --
--- Name: FUNCTION create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[], watched boolean, mirrored boolean); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[]) TO service_role;
+REVOKE ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[], watched boolean, mirrored boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name text, table_name text, key_column text, columns text[], watched boolean, mirrored boolean) TO service_role;
 
 --
 -- Name: FUNCTION create_executions(plans jsonb); Type: ACL; Schema: cesar; Owner: -
@@ -3865,6 +4020,19 @@ REVOKE ALL ON FUNCTION cesar.expand_captures(max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.expand_captures(max_rows integer) TO service_role;
 
 --
+-- Name: TABLE capture_stores; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.capture_stores TO service_role;
+
+--
+-- Name: FUNCTION expansion_part_sql(store cesar.capture_stores); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.expansion_part_sql(store cesar.capture_stores) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.expansion_part_sql(store cesar.capture_stores) TO service_role;
+
+--
 -- Name: FUNCTION follow_execution_status(); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -3879,11 +4047,18 @@ REVOKE ALL ON FUNCTION cesar.http_duration_buckets() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.http_duration_buckets() TO service_role;
 
 --
--- Name: FUNCTION mark_sync_dirty(dirty jsonb); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION recapture(target regclass); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.mark_sync_dirty(dirty jsonb) TO service_role;
+REVOKE ALL ON FUNCTION cesar.recapture(target regclass) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.recapture(target regclass) TO service_role;
+
+--
+-- Name: FUNCTION recapture_mirrored_table(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.recapture_mirrored_table() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.recapture_mirrored_table() TO service_role;
 
 --
 -- Name: FUNCTION reconcile_workflow_schedule(); Type: ACL; Schema: cesar; Owner: -
@@ -3933,6 +4108,13 @@ GRANT ALL ON FUNCTION cesar.refuse_truncate() TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.release_event_processor(holder text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.release_event_processor(holder text) TO service_role;
+
+--
+-- Name: FUNCTION render_sql(template text, slots jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.render_sql(template text, slots jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.render_sql(template text, slots jsonb) TO service_role;
 
 --
 -- Name: FUNCTION replay_events(ids bigint[]); Type: ACL; Schema: cesar; Owner: -
@@ -4012,11 +4194,11 @@ REVOKE ALL ON FUNCTION cesar.sync_backfill(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.sync_backfill(target text) TO service_role;
 
 --
--- Name: FUNCTION sync_outbox_page(target text, after_event bigint, after_key text, page_size integer); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION sync_outbox_page(target text, after_change bigint, after_key text, page_size integer); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.sync_outbox_page(target text, after_event bigint, after_key text, page_size integer) TO service_role;
+REVOKE ALL ON FUNCTION cesar.sync_outbox_page(target text, after_change bigint, after_key text, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.sync_outbox_page(target text, after_change bigint, after_key text, page_size integer) TO service_role;
 
 --
 -- Name: FUNCTION system_table_reason(target regclass); Type: ACL; Schema: cesar; Owner: -
@@ -4072,12 +4254,6 @@ GRANT ALL ON FUNCTION cesar.watch(target regclass) TO service_role;
 --
 
 GRANT ALL ON SEQUENCE cesar.capture_statement_seq TO service_role;
-
---
--- Name: TABLE capture_stores; Type: ACL; Schema: cesar; Owner: -
---
-
-GRANT ALL ON TABLE cesar.capture_stores TO service_role;
 
 --
 -- Name: SEQUENCE capture_stores_id_seq; Type: ACL; Schema: cesar; Owner: -
@@ -4194,6 +4370,12 @@ GRANT ALL ON TABLE cesar.sync_lag TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.mv_sync_lag TO service_role;
+
+--
+-- Name: SEQUENCE sync_change_seq; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON SEQUENCE cesar.sync_change_seq TO service_role;
 
 --
 -- Name: TABLE sync_conflicts; Type: ACL; Schema: cesar; Owner: -

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { claimJobs, completeJobs } from '../packages/shared/src/queue/queries.ts';
 import { templateInput } from '../packages/shared/src/workflows/schema.ts';
-import { functionSql, testSql } from './helpers/db.ts';
+import { databaseUrl, functionSql, testSql } from './helpers/db.ts';
 import { drain, uniqueJobType } from './helpers/queue.ts';
 import { apiApp, auth, call, process, processOnce, webhookApp } from './helpers/workflows.ts';
 
@@ -594,10 +594,15 @@ describe('schedules', () => {
 describe('events through the api', () => {
   it('lists events, redelivers one, and refuses what cannot be redelivered', async () => {
     const [id] = await insertItems(['redeliver me']);
+    // A GET writes nothing (it used to expand captured statements): it answers on a
+    // read-only connection. The change is listed once the drain expanded it.
+    const readOnly = testSql(databaseUrl(), 1, { default_transaction_read_only: 'on' });
+    const before = await call(apiApp(readOnly), 'GET', `/api/events?table=${table}&limit=500`);
+    expect(before.status, JSON.stringify(before.body)).toBe(200);
+    await process(fnSql);
     const listed = await call(api, 'GET', `/api/events?table=${table}&limit=500`);
     const event = listed.body.events.find((e: { row_key: string }) => e.row_key === id);
     expect(event).toMatchObject({ op: 'INSERT', status: expect.any(String) });
-    await process(fnSql);
     expect((await call(api, 'POST', `/api/events/${event.id}/redeliver`)).body).toEqual({
       redelivered: true,
     });

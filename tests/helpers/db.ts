@@ -13,9 +13,13 @@ export const databaseUrl = () => inject('databaseUrl');
 export const poolerUrl = () => inject('poolerUrl');
 export const mirrorUrl = () => inject('mirrorUrl');
 
-/** A pool for one test file, closed after it. */
-export function testSql(url = databaseUrl(), max = 4): Sql {
-  const sql = postgres(url, { ...healingPoolOptions, max, onnotice: () => {} });
+/** A pool for one test file, closed after it; `connection` sets server parameters. */
+export function testSql(
+  url = databaseUrl(),
+  max = 4,
+  connection: Record<string, string> = {},
+): Sql {
+  const sql = postgres(url, { ...healingPoolOptions, max, connection, onnotice: () => {} });
   afterAll(() => sql.end({ timeout: 5 }));
   return sql;
 }

@@ -163,7 +163,7 @@ function applyRowsStatement(shape: TableShape): string {
       returning 1
     ),
     redirty as (
-      insert into cesar.sync_outbox (table_name, row_key, op, event_id)
+      insert into cesar.sync_outbox (table_name, row_key, op, change_id)
       select $1, j.row_key, 'UPDATE', 0 from judged j where j.action = 'keep' and j.ours is not null
       on conflict (table_name, row_key) do nothing
       returning 1
@@ -214,7 +214,7 @@ function applyTombstonesStatement(shape: TableShape): string {
       returning 1
     ),
     redirty as (
-      insert into cesar.sync_outbox (table_name, row_key, op, event_id)
+      insert into cesar.sync_outbox (table_name, row_key, op, change_id)
       select $1, j.row_key, 'UPDATE', 0 from judged j where j.action = 'keep'
       on conflict (table_name, row_key) do nothing
       returning 1

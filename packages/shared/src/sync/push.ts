@@ -1,3 +1,4 @@
+import { expandCaptures } from '../capture/queries.ts';
 import type { Sql } from '../db.ts';
 import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
 import {
@@ -83,7 +84,7 @@ async function readTablePage(
   };
 }
 
-/** The outbox: the next dirty entries in (event_id, row_key) order, and their rows. */
+/** The outbox: the next dirty entries in (change_id, row_key) order, and their rows. */
 async function readOutboxPage(
   primary: Sql,
   shape: TableShape,
@@ -94,7 +95,7 @@ async function readOutboxPage(
   const type = keyType(shape);
   const [row] = await primary.unsafe(
     `with entries as (
-       select e.row_key, e.event_id from cesar.sync_outbox_page($1, $2::text::bigint, $3, ${limit}) e
+       select e.row_key, e.change_id from cesar.sync_outbox_page($1, $2::text::bigint, $3, ${limit}) e
      ),
      -- Looked up by key (an array, so an index scan; a semi-join may scan the whole table).
      page as (
@@ -107,10 +108,10 @@ async function readOutboxPage(
      )
      select count(*)::int as rows, ${literalColumns(shape)},
             (select count(*)::int from entries) as entries,
-            (select array_agg(e.row_key order by e.event_id, e.row_key)::text from entries e) as entry_keys,
-            (select array_agg(e.event_id order by e.event_id, e.row_key)::text from entries e) as entry_ids,
-            (select array[e.event_id::text, e.row_key] from entries e
-             order by e.event_id desc, e.row_key desc limit 1) as last,
+            (select array_agg(e.row_key order by e.change_id, e.row_key)::text from entries e) as entry_keys,
+            (select array_agg(e.change_id order by e.change_id, e.row_key)::text from entries e) as entry_ids,
+            (select array[e.change_id::text, e.row_key] from entries e
+             order by e.change_id desc, e.row_key desc limit 1) as last,
             (select array_agg(g.row_key)::text from gone g) as gone,
             (select count(*)::int from gone) as gone_count
      from page p`,
@@ -326,6 +327,9 @@ async function pipeline(
   return stopped;
 }
 
+// Captured rows expanded per statement before a push: each statement stays short.
+const EXPAND_ROWS = 10_000;
+
 export async function pushTable(
   deps: SyncDeps,
   table: string,
@@ -388,14 +392,19 @@ export async function pushTable(
     // The outbox entries of changes the copy saw (committed before it began) are done.
     await deps.primary`
       with copied as (
-        delete from cesar.sync_outbox o using cesar.event_log e
-        where o.table_name = ${table} and e.id = o.event_id and e.txid is not null
-          and pg_visible_in_snapshot(e.txid::text::xid8, ${snapshot}::text::pg_snapshot)
+        delete from cesar.sync_outbox o
+        where o.table_name = ${table} and o.txid is not null
+          and pg_visible_in_snapshot(o.txid::text::xid8, ${snapshot}::text::pg_snapshot)
         returning 1
       )
       update cesar.sync_state set copied_at = now(), snapshot = null, watermark_key = null
       where table_name = ${table} and direction = 'up'
     `;
+  }
+  // Statements captured and not yet expanded reach the outbox first: the push never waits for
+  // the webhook function to have run.
+  if (!options.dryRun) {
+    while (outOfTime() === null && await expandCaptures(deps.primary, EXPAND_ROWS) > 0);
   }
   result.stopped = await pipeline(
     (cursor) => readOutboxPage(deps.primary, shape, cursor ?? ['-1', ''], size),

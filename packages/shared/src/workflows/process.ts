@@ -5,9 +5,7 @@ import { classifyFailure } from '../queue/errors.ts';
 import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
 import {
   claimEvents,
-  type DirtyRow,
   loadEventTemplates,
-  loadMirroredTables,
   pendingEventsExist,
   type PlannedExecution,
   recordBatch,
@@ -59,27 +57,6 @@ export function planExecutions(
         : null,
     }))
   );
-}
-
-/**
- * The rows of mirrored tables that these events changed, for the mirror sync's outbox. A
- * change the sync applied from the mirror (a pull or a restore) is not pushed back to it.
- */
-export function dirtyRows(
-  events: readonly WorkflowEvent[],
-  mirrored: ReadonlySet<string>,
-): DirtyRow[] {
-  return events
-    .filter((e) =>
-      e.row_key !== null && e.origin == null &&
-      mirrored.has(`${e.schema_name}.${e.table_name}`)
-    )
-    .map((e) => ({
-      table_name: `${e.schema_name}.${e.table_name}`,
-      row_key: e.row_key!,
-      op: e.op,
-      event_id: e.id,
-    }));
 }
 
 /**
@@ -135,12 +112,9 @@ export async function processEvents(
         result.claimed += events.length;
         // Read after the claim, for every batch: a template created before an event was
         // written must apply to it, however long this drain has been running.
-        const [templates, mirrored] = await Promise.all([
-          loadEventTemplates(deps.sql),
-          loadMirroredTables(deps.sql),
-        ]);
+        const templates = await loadEventTemplates(deps.sql);
         // A batch that failed is left for the next drain rather than retried at once.
-        if (!(await processBatch(deps, events, templates, mirrored, result))) {
+        if (!(await processBatch(deps, events, templates, result))) {
           result.stopped = 'error';
           break;
         }
@@ -159,13 +133,12 @@ async function processBatch(
   deps: { sql: Sql; log?: (line: string) => void },
   events: WorkflowEvent[],
   templates: Template[],
-  mirrored: Set<string>,
   result: ProcessResult,
 ): Promise<boolean> {
   const plans = planExecutions(events, templates);
   const ids = events.map((e) => e.id);
   try {
-    const made = await recordBatch(deps.sql, ids, plans, dirtyRows(events, mirrored));
+    const made = await recordBatch(deps.sql, ids, plans);
     const matched = new Set(plans.map((p) => p.event_id)).size;
     result.processed += matched;
     result.ignored += events.length - matched;
@@ -186,7 +159,7 @@ async function processBatch(
     // processed again one event at a time; the culprit goes back to pending with its error,
     // and is failed for good after ten attempts (redeliver it once the cause is gone).
     if (events.length > 1) {
-      for (const event of events) await processBatch(deps, [event], templates, mirrored, result);
+      for (const event of events) await processBatch(deps, [event], templates, result);
       return true;
     }
     result.failed_batches++;

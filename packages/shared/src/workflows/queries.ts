@@ -4,20 +4,6 @@ import type { Action, DatabaseWebhookPayload, Template, TemplateInput } from './
 
 // The workflow machinery's runtime statements, one function each.
 
-export interface DirtyRow {
-  table_name: string;
-  row_key: string;
-  op: string;
-  event_id: string;
-}
-
-export async function loadMirroredTables(sql: Sql): Promise<Set<string>> {
-  const rows = await sql<
-    Array<{ table_name: string }>
-  >`select table_name from cesar.sync_tables where enabled`;
-  return new Set(rows.map((r) => r.table_name));
-}
-
 export async function loadEventTemplates(sql: Sql): Promise<Template[]> {
   return await sql<Template[]>`
     select * from cesar.workflow_templates
@@ -65,16 +51,14 @@ export interface PlannedExecution {
 
 /**
  * Writes what a batch of events runs, in one transaction: one execution per (event,
- * template) that has none yet, with its jobs, in event order; the changed rows of mirrored
- * tables marked dirty for the sync; then the events marked processed (something ran) or
- * ignored. Re-delivered events find their executions already
+ * template) that has none yet, with its jobs, in event order; then the events marked
+ * processed (something ran) or ignored. Re-delivered events find their executions already
  * there and make nothing twice.
  */
 export async function recordBatch(
   sql: Sql,
   eventIds: string[],
   plans: PlannedExecution[],
-  dirty: DirtyRow[],
 ): Promise<{ executions: number; jobs: number }> {
   return await sql.begin(async (tx) => {
     const created = await tx<Array<{ job_count: number }>>`
@@ -82,8 +66,6 @@ export async function recordBatch(
       tx.json(plans.map((p) => ({ ...p, kind: 'database_event' })) as never)
     })
     `;
-    // Rows of mirrored tables become dirty for the mirror sync in the same transaction.
-    if (dirty.length > 0) await tx`select cesar.mark_sync_dirty(${tx.json(dirty as never)})`;
     const matched = [...new Set(plans.map((p) => p.event_id))];
     await tx`
       update cesar.event_log
@@ -95,7 +77,6 @@ export async function recordBatch(
   }) as { executions: number; jobs: number };
 }
 
-/** A batch whose processing failed goes back to pending, or to failed after ten attempts. */
 /**
  * Gives events that could not be processed back (failed for good after ten attempts), and
  * records the failure in public.ingestion_log (source event_capture) for the operators.
@@ -153,21 +134,40 @@ export async function logIngestion(
  * its single-column key (null when it has none), why it may not be watched (null when it may:
  * cesar.system_table_reason), and whether its changes are captured (cesar.watch: a native
  * Database Webhook delivery for it is a second copy of a change the capture already has).
+ * Given an UPDATE's two images, also the columns it changed (cesar.changed_columns, the
+ * capture's rule; empty when none did); null for other changes.
  */
 export async function describeEventTable(
   sql: Sql,
   table: string,
-): Promise<{ key: string | null; refused: string | null; captured: boolean } | undefined> {
+  update?: { record: Record<string, unknown>; old_record: Record<string, unknown> },
+): Promise<
+  | { key: string | null; refused: string | null; captured: boolean; changed: string[] | null }
+  | undefined
+> {
   const [row] = await sql<
-    Array<{ exists: boolean; key: string | null; refused: string | null; captured: boolean }>
+    Array<{
+      exists: boolean;
+      key: string | null;
+      refused: string | null;
+      captured: boolean;
+      changed: string[] | null;
+    }>
   >`
     select to_regclass(${table}) is not null as exists,
            cesar.single_key_column(to_regclass(${table})) as key,
            cesar.system_table_reason(to_regclass(${table})) as refused,
-           exists (select from cesar.watched_tables where table_name = ${table}) as captured
+           exists (select from cesar.watched_tables where table_name = ${table}) as captured,
+           case when ${update !== undefined}::boolean
+                then coalesce(cesar.changed_columns(${sql.json((update?.record ?? null) as never)},
+                                                    ${
+    sql.json((update?.old_record ?? null) as never)
+  }),
+                              '{}')
+           end as changed
   `;
   return row!.exists
-    ? { key: row!.key, refused: row!.refused, captured: row!.captured }
+    ? { key: row!.key, refused: row!.refused, captured: row!.captured, changed: row!.changed }
     : undefined;
 }
 
@@ -319,9 +319,6 @@ export async function listEvents(
   sql: Sql,
   filter: { table?: string; status?: string; limit: number },
 ): Promise<EventRow[]> {
-  // Statements captured since the last drain are made into events first (as the next drain
-  // would), up to 10,000 rows: the list is whole unless a larger backlog waits.
-  await sql`select cesar.expand_captures(10000)`;
   return await sql<EventRow[]>`
     select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at,
            status, source, attempts, last_error, processed_at

@@ -8,7 +8,7 @@ import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { processInvocation } from './process.ts';
 import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
-import { type DatabaseWebhookPayload, databaseWebhookPayload } from './schema.ts';
+import { databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({
   reason: z.string().max(100).optional(),
@@ -42,18 +42,6 @@ async function digest(value: unknown): Promise<string> {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** The columns an UPDATE changed (updated_at aside), as the capture trigger computes them. */
-export function changedColumns(payload: DatabaseWebhookPayload): string[] | null {
-  if (payload.type !== 'UPDATE') return null;
-  const keys = new Set([...Object.keys(payload.record), ...Object.keys(payload.old_record)]);
-  return [...keys]
-    .filter((k) =>
-      k !== 'updated_at' &&
-      canonical(payload.record[k] ?? null) !== canonical(payload.old_record[k] ?? null)
-    )
-    .sort();
-}
-
 /**
  * The `webhook` function: `POST /webhook` takes Supabase's native Database Webhook payload,
  * records it once (a re-delivery of the same payload is recognised by its digest) and
@@ -78,13 +66,17 @@ export function createWebhookApp(deps: WebhookDeps) {
     try {
       const payload = await readJsonBody(c, databaseWebhookPayload);
       const table = `${payload.schema}.${payload.table}`;
-      const described = await describeEventTable(deps.sql, table);
+      const described = await describeEventTable(
+        deps.sql,
+        table,
+        payload.type === 'UPDATE' ? payload : undefined,
+      );
       if (described === undefined) throw new ApiError(422, `unknown table ${table}`);
       if (described.refused) {
         throw new ApiError(422, `events of ${table} are refused: ${described.refused}`);
       }
       const keyColumn = described.key;
-      const changed = changedColumns(payload);
+      const changed = described.changed;
       if (changed !== null && changed.length === 0) {
         return c.json({ recorded: false, reason: 'the update changed nothing' });
       }
