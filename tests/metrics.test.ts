@@ -44,6 +44,7 @@ describe('GET /api/metrics', () => {
       attempt: claimed[1]!.attempts,
       kind: 'retry',
       error: 'no',
+      status: 'pending',
       runAt: new Date(),
     }]);
     await app.request('/api/health/business', {}); // a 401, counted with the next write
