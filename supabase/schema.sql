@@ -279,7 +279,7 @@ $$;
 -- Name: claim_jobs(text, integer, text[], integer, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[] DEFAULT NULL::text[], default_lease_seconds integer DEFAULT 60, start_count integer DEFAULT NULL::integer) RETURNS TABLE(id bigint, job_type text, payload jsonb, attempts integer, max_attempts integer, priority integer, run_at timestamp with time zone, created_at timestamp with time zone, locked_until timestamp with time zone, backoff_base_seconds numeric, backoff_cap_seconds numeric, lease_seconds integer, started boolean)
+CREATE FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[] DEFAULT NULL::text[], default_lease_seconds integer DEFAULT 60, start_count integer DEFAULT NULL::integer) RETURNS TABLE(id bigint, job_type text, payload jsonb, attempts integer, max_attempts integer, priority integer, run_at timestamp with time zone, created_at timestamp with time zone, locked_until timestamp with time zone, backoff_base_seconds numeric, backoff_cap_seconds numeric, lease_seconds integer, started boolean, attempts_left boolean)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -344,7 +344,7 @@ begin
   ), expired as (
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
-    where q.status = 'running' and q.locked_until < now() and q.attempts < q.max_attempts
+    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
     limit claim_jobs.batch_size
@@ -354,12 +354,11 @@ begin
     update cesar.job_queue q
     set status = 'failed', finished_at = now(), updated_at = now(),
         last_error = 'lease expired: the drain running attempt ' || q.attempts || ' stopped before recording an outcome',
-        errors = q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', 'lease_expired',
-                   'error', 'lease expired', 'worker', q.locked_by),
+        errors = q.errors || cesar.job_error_entry(q.attempts, 'lease_expired', 'lease expired', q.locked_by, now()),
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.status = 'running' and d.locked_until < now() and d.attempts >= d.max_attempts
+      where d.status = 'running' and d.locked_until < now() and not cesar.job_attempts_left(d.attempts, d.max_attempts)
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
       for update skip locked)
@@ -406,14 +405,14 @@ begin
       updated_at = now(),
       -- Taken over from a drain that died: an attempt whose handler started is lost.
       errors = case when q.status = 'running' and q.started_at is not null
-                 then q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', 'lease_expired',
-                        'error', 'lease expired', 'worker', q.locked_by)
+                 then q.errors || cesar.job_error_entry(q.attempts, 'lease_expired', 'lease expired', q.locked_by, now())
                  else q.errors end,
       last_error = case when q.status = 'running' and q.started_at is not null then 'lease expired' else q.last_error end
   from numbered n
   where q.id = n.id
   returning q.id, q.job_type, q.payload, q.attempts, q.max_attempts, q.priority, q.run_at, q.created_at,
-            q.locked_until, n.backoff_base_seconds, n.backoff_cap_seconds, n.lease_seconds, n.starts;
+            q.locked_until, n.backoff_base_seconds, n.backoff_cap_seconds, n.lease_seconds, n.starts,
+            cesar.job_attempts_left(q.attempts, q.max_attempts);
 end
 $$;
 
@@ -838,6 +837,22 @@ $$;
 CREATE FUNCTION cesar.http_duration_buckets() RETURNS double precision[]
     LANGUAGE sql IMMUTABLE
     RETURN ARRAY[(0.005)::double precision, (0.01)::double precision, (0.025)::double precision, (0.05)::double precision, (0.1)::double precision, (0.25)::double precision, (0.5)::double precision, (1)::double precision, (2.5)::double precision, (5)::double precision, (10)::double precision, (30)::double precision];
+
+--
+-- Name: job_attempts_left(integer, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.job_attempts_left(attempts integer, max_attempts integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (attempts < max_attempts);
+
+--
+-- Name: job_error_entry(integer, text, text, text, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN jsonb_build_object('attempt', attempt, 'at', at, 'kind', kind, 'error', message, 'worker', worker);
 
 --
 -- Name: recapture(regclass); Type: FUNCTION; Schema: cesar; Owner: -
@@ -1338,7 +1353,7 @@ $$;
 -- Name: start_jobs(text, bigint[], integer[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[]) RETURNS TABLE(id bigint, attempts integer, locked_until timestamp with time zone)
+CREATE FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds integer[]) RETURNS TABLE(id bigint, attempts integer, locked_until timestamp with time zone, attempts_left boolean)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -1348,7 +1363,7 @@ CREATE FUNCTION cesar.start_jobs(worker text, ids bigint[], lease_seconds intege
   from unnest(start_jobs.ids, start_jobs.lease_seconds) as s (id, lease_seconds)
   where q.id = s.id and q.status = 'running' and q.locked_by = start_jobs.worker
     and q.started_at is null
-  returning q.id, q.attempts, q.locked_until
+  returning q.id, q.attempts, q.locked_until, cesar.job_attempts_left(q.attempts, q.max_attempts)
 $$;
 
 --
@@ -4045,6 +4060,20 @@ GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.http_duration_buckets() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.http_duration_buckets() TO service_role;
+
+--
+-- Name: FUNCTION job_attempts_left(attempts integer, max_attempts integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.job_attempts_left(attempts integer, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.job_attempts_left(attempts integer, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION recapture(target regclass); Type: ACL; Schema: cesar; Owner: -

@@ -1,16 +1,32 @@
 import { describe, expect, it } from 'vitest';
+import type { FailureKind } from '../packages/shared/src/queue/errors.ts';
+import { decideOutcome } from '../packages/shared/src/queue/outcome.ts';
 import {
+  type ClaimedJob,
   claimJobs,
   completeJobs,
   enqueueJob,
   enqueueJobs,
   failJobs,
+  type Failure,
+  startJobs,
 } from '../packages/shared/src/queue/queries.ts';
 import { testSql, withRollback } from './helpers/db.ts';
 import { jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
 
 const sql = testSql(undefined, 12);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A handler's failure of the attempt `job` started, decided as the drain decides it. */
+function failure(job: ClaimedJob, kind: FailureKind, error: string, retryAt?: Date): Failure {
+  return {
+    id: job.id,
+    attempt: job.attempts,
+    kind,
+    error,
+    ...decideOutcome(job, { kind, retryAt }, new Date(), () => 0.5),
+  };
+}
 
 async function defineType(
   jobType: string,
@@ -180,6 +196,7 @@ describe('leases and outcomes', () => {
         attempt: 1,
         kind: 'retry',
         error: 'late',
+        status: 'pending',
         runAt: new Date(),
       }]),
     ).toEqual([]);
@@ -214,14 +231,10 @@ describe('leases and outcomes', () => {
     const id = await enqueueJob(sql, type);
     for (let attempt = 1; attempt <= 3; attempt++) {
       const [job] = await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] });
-      expect(job).toMatchObject({ id, attempts: attempt });
-      const [row] = await failJobs(sql, 'w', [{
-        id,
-        attempt,
-        kind: 'retry',
-        error: `boom ${attempt}`,
-        runAt: new Date(0),
-      }]);
+      expect(job).toMatchObject({ id, attempts: attempt, attempts_left: attempt < 3 });
+      const [row] = await failJobs(sql, 'w', [
+        failure(job!, 'retry', `boom ${attempt}`, new Date(0)),
+      ]);
       expect(row!.status).toBe(attempt < 3 ? 'pending' : 'failed');
     }
     expect(await claimJobs(sql, { worker: 'w', batchSize: 1, jobTypes: [type] })).toEqual([]);
@@ -237,16 +250,101 @@ describe('leases and outcomes', () => {
   it('fails a permanent error at once and schedules a retry at the given time', async () => {
     const type = uniqueJobType();
     const [a, b] = [await enqueueJob(sql, type), await enqueueJob(sql, type)];
-    await claimJobs(sql, { worker: 'w', batchSize: 2, jobTypes: [type] });
+    const [jobA, jobB] = await claimJobs(sql, { worker: 'w', batchSize: 2, jobTypes: [type] });
     const later = new Date(Date.now() + 3_600_000);
     await failJobs(sql, 'w', [
-      { id: a, attempt: 1, kind: 'permanent', error: 'no such agent', runAt: new Date() },
-      { id: b, attempt: 1, kind: 'retry', error: '429', runAt: later },
+      failure(jobA!, 'permanent', 'no such agent'),
+      failure(jobB!, 'retry', '429', later),
     ]);
     expect(await jobById(sql, a)).toMatchObject({ status: 'failed', attempts: 1 });
     const retried = await jobById(sql, b);
     expect(retried.status).toBe('pending');
     expect(retried.run_at.getTime()).toBe(later.getTime());
+  });
+});
+
+describe('one home for outcomes', () => {
+  it('ends a job after the same attempt whether a handler failed or its lease ran out', async () => {
+    // The drain decides a failure (decideOutcome) from attempts_left; the claim decides a
+    // lost lease alone. Both read cesar.job_attempts_left.
+    const type = uniqueJobType();
+    await defineType(type, { lease_seconds: 1, max_attempts: 2 });
+    const [failing, losing] = [await enqueueJob(sql, type), await enqueueJob(sql, type)];
+    // Claimed without starting, then started: start_jobs says what the claim would.
+    const leased = await claimJobs(sql, { worker: 'w1', batchSize: 2, jobTypes: [type], start: 0 });
+    expect(leased.map((j) => j.started)).toEqual([false, false]);
+    const first = await startJobs(sql, 'w1', leased);
+    expect(first.map((j) => [j.id, j.attempts, j.attempts_left])).toEqual([
+      [failing, 1, true],
+      [losing, 1, true],
+    ]);
+    expect(await failJobs(sql, 'w1', [failure(first[0]!, 'retry', 'boom', new Date(0))]))
+      .toEqual([{ id: failing, status: 'pending' }]);
+    await sleep(1_100);
+    // Attempt 2 of both: the retry, and the takeover of the lost lease.
+    const second = await claimJobs(sql, { worker: 'w2', batchSize: 2, jobTypes: [type] });
+    expect(second.map((j) => [j.id, j.attempts, j.attempts_left]).sort()).toEqual(
+      [[failing, 2, false], [losing, 2, false]].sort(),
+    );
+    const failingJob = second.find((j) => j.id === failing)!;
+    expect(await failJobs(sql, 'w2', [failure(failingJob, 'retry', 'boom', new Date(0))]))
+      .toEqual([{ id: failing, status: 'failed' }]);
+    await sleep(1_100);
+    expect(await claimJobs(sql, { worker: 'w3', batchSize: 2, jobTypes: [type] })).toEqual([]);
+    expect((await jobsOf(sql, type)).map((j) => [j.status, j.attempts])).toEqual([
+      ['failed', 2],
+      ['failed', 2],
+    ]);
+  });
+
+  // {attempt, at, kind, error, worker}, built by cesar.job_error_entry on every path.
+  const entry = (attempt: number, kind: string, error: string, worker: string) => ({
+    attempt,
+    at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$/),
+    kind,
+    error,
+    worker,
+  });
+
+  it('appends the same error entry for a failed attempt, a permanent failure and a lost lease', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { lease_seconds: 1, max_attempts: 2 });
+    const [retried, permanent, lost] = [
+      await enqueueJob(sql, type),
+      await enqueueJob(sql, type),
+      await enqueueJob(sql, type),
+    ];
+    const before = Date.now();
+    const jobs = await claimJobs(sql, { worker: 'w1', batchSize: 3, jobTypes: [type] });
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    await failJobs(sql, 'w1', [
+      failure(byId.get(retried)!, 'retry', 'connection reset', new Date(Date.now() + 60_000)),
+      failure(byId.get(permanent)!, 'permanent', 'agent 42 does not exist'),
+    ]);
+    await sleep(1_100);
+    // The lease of attempt 1 is lost mid-handler: taken over (attempt 2), then lost again on
+    // the last attempt: failed for good by the next claim.
+    expect(await claimJobs(sql, { worker: 'w2', batchSize: 3, jobTypes: [type] })).toHaveLength(1);
+    await sleep(1_100);
+    await claimJobs(sql, { worker: 'w3', batchSize: 3, jobTypes: [type] });
+
+    expect((await jobById(sql, retried)).errors).toEqual([
+      entry(1, 'retry', 'connection reset', 'w1'),
+    ]);
+    expect((await jobById(sql, permanent)).errors).toEqual([
+      entry(1, 'permanent', 'agent 42 does not exist', 'w1'),
+    ]);
+    const lostRow = await jobById(sql, lost);
+    expect(lostRow.status).toBe('failed');
+    expect(lostRow.errors).toEqual([
+      entry(1, 'lease_expired', 'lease expired', 'w1'),
+      entry(2, 'lease_expired', 'lease expired', 'w2'),
+    ]);
+    for (const row of [await jobById(sql, retried), lostRow]) {
+      for (const e of row.errors) {
+        expect(Date.parse(e.at)).toBeGreaterThanOrEqual(before - 1_000);
+      }
+    }
   });
 });
 
@@ -260,7 +358,7 @@ describe('retry, redrive, cancel', () => {
       attempt: 1,
       kind: 'permanent',
       error: 'bad',
-      runAt: new Date(),
+      status: 'failed',
     }]);
     expect(await sql`select cesar.retry_jobs(array[${id}]::bigint[]) as id`).toEqual([{ id }]);
     expect(await jobById(sql, id)).toMatchObject({
@@ -283,7 +381,7 @@ describe('retry, redrive, cancel', () => {
         attempt: 1,
         kind: 'permanent' as const,
         error: 'x',
-        runAt: new Date(),
+        status: 'failed' as const,
       })),
     );
     const redriven =
@@ -302,7 +400,7 @@ describe('retry, redrive, cancel', () => {
       attempt: 1,
       kind: 'permanent',
       error: 'x',
-      runAt: new Date(),
+      status: 'failed',
     }]);
     await enqueueJob(sql, type, {}, { dedupKey: key });
     expect(await sql`select cesar.retry_jobs(array[${old}]::bigint[])`).toEqual([]);

@@ -1,6 +1,7 @@
 import parsePrometheusTextFormat, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { renderFamilies } from '../packages/shared/src/api/metrics.ts';
+import { decideOutcome } from '../packages/shared/src/queue/outcome.ts';
 import { claimJobs, completeJobs, failJobs } from '../packages/shared/src/queue/queries.ts';
 import { functionSql, testSql } from './helpers/db.ts';
 import { functionApp } from '../packages/shared/src/http/function-app.ts';
@@ -44,7 +45,8 @@ describe('GET /api/metrics', () => {
       attempt: claimed[1]!.attempts,
       kind: 'retry',
       error: 'no',
-      runAt: new Date(),
+      // Its last attempt (max_attempts 1): failed for good.
+      ...decideOutcome(claimed[1]!, { kind: 'retry' }, new Date(), () => 0.5),
     }]);
     await app.request('/api/health/business', {}); // a 401, counted with the next write
     await app.request('/api/health/business', { headers: auth });

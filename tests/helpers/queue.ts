@@ -39,7 +39,9 @@ export interface JobRow {
   attempts: number;
   max_attempts: number;
   last_error: string | null;
-  errors: Array<{ attempt: number; kind: string; error: string }>;
+  errors: Array<
+    { attempt: number; at: string; kind: string; error: string; worker: string | null }
+  >;
   result: unknown;
   run_at: Date;
   locked_by: string | null;

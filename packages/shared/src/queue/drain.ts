@@ -2,8 +2,8 @@ import type { Clock } from '../clock.ts';
 import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { type OutboundPolicy, strictPolicy } from '../http/outbound.ts';
-import { nextRunAt } from './backoff.ts';
 import { classifyFailure, describeError, PermanentJobError } from './errors.ts';
+import { decideOutcome } from './outcome.ts';
 import {
   type ClaimedJob,
   claimJobs,
@@ -260,12 +260,6 @@ async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise
     const failure = controller.signal.aborted
       ? { kind: 'timeout' as const, message: describeError(controller.signal.reason) }
       : classifyFailure(err);
-    const now = deps.clock.now();
-    const runAt = failure.retryAt ??
-      nextRunAt(job.attempts, now, deps.random, {
-        baseSeconds: job.backoff_base_seconds,
-        capSeconds: job.backoff_cap_seconds,
-      });
     return {
       ok: false,
       failure: {
@@ -273,7 +267,7 @@ async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise
         attempt: job.attempts,
         kind: failure.kind,
         error: failure.message,
-        runAt,
+        ...decideOutcome(job, failure, deps.clock.now(), deps.random),
       },
     };
   } finally {

@@ -1,11 +1,16 @@
 import type { Sql } from '../db.ts';
 import type { FailureKind } from './errors.ts';
+import type { JobOutcome } from './outcome.ts';
 
 // The queue's runtime statements, one function each. Claiming lives in SQL
 // (cesar.claim_jobs, see its migration for the locking argument); outcomes are recorded here
 // a batch at a time, and only by the holder of the attempt that ran: the worker (locked_by,
 // unique per drain call) and the attempt number together are the fencing token, so a drain
 // whose lease expired cannot overwrite the drain that took over.
+//
+// Where outcomes are decided: a handler's failure in decideOutcome (outcome.ts), which these
+// statements only apply; a lease that expired with its handler started, by the claim alone
+// (SQL). Both take "attempts left" from cesar.job_attempts_left.
 
 export interface ClaimedJob {
   id: string;
@@ -22,6 +27,11 @@ export interface ClaimedJob {
   lease_seconds: number;
   /** Charged and started by the claim; false: leased only, to be started with startJobs. */
   started: boolean;
+  /**
+   * Whether a failure of the started attempt may retry (cesar.job_attempts_left, the one
+   * statement of the max_attempts rule); meaningful once started.
+   */
+  attempts_left: boolean;
 }
 
 export async function claimJobs(
@@ -59,7 +69,9 @@ export async function startJobs(
   jobs: ClaimedJob[],
 ): Promise<ClaimedJob[]> {
   if (jobs.length === 0) return [];
-  const rows = await sql<Array<{ id: string; attempts: number; locked_until: Date }>>`
+  const rows = await sql<
+    Array<{ id: string; attempts: number; locked_until: Date; attempts_left: boolean }>
+  >`
     select * from cesar.start_jobs(${worker}, ${jobs.map((j) => j.id)}::bigint[],
                                    ${jobs.map((j) => j.lease_seconds)}::int[])
   `;
@@ -67,7 +79,13 @@ export async function startJobs(
   return jobs.flatMap((job) => {
     const row = byId.get(job.id);
     return row
-      ? [{ ...job, attempts: row.attempts, locked_until: row.locked_until, started: true }]
+      ? [{
+        ...job,
+        attempts: row.attempts,
+        locked_until: row.locked_until,
+        attempts_left: row.attempts_left,
+        started: true,
+      }]
       : [];
   });
 }
@@ -107,19 +125,19 @@ export async function completeJobs(
   return rows.map((r) => r.id);
 }
 
-export interface Failure {
+/** A failed attempt and its decided outcome (decideOutcome, outcome.ts). */
+export type Failure = {
   id: string;
   attempt: number;
   kind: FailureKind;
   error: string;
-  /** When to run again, if attempts remain and the failure is not permanent. */
-  runAt: Date;
-}
+} & JobOutcome;
 
 /**
- * Records failed attempts: back to pending at runAt while attempts remain, otherwise (or for
- * a permanent failure) failed for good, out of the claim path. Every failure is appended to
- * the job's error history. Returns what became of each job this worker still held.
+ * Records failed attempts as decided: back to pending at runAt, or failed for good, out of
+ * the claim path. Nothing is decided here; the statement applies each outcome to the job
+ * only if this worker still holds the attempt, and appends the failure to the job's error
+ * history (cesar.job_error_entry). Returns what became of each job this worker still held.
  */
 export async function failJobs(
   sql: Sql,
@@ -127,20 +145,25 @@ export async function failJobs(
   failures: Failure[],
 ): Promise<Array<{ id: string; status: 'pending' | 'failed' }>> {
   if (failures.length === 0) return [];
+  const rows = failures.map((f) => ({
+    id: f.id,
+    attempt: f.attempt,
+    kind: f.kind,
+    error: f.error,
+    status: f.status,
+    run_at: f.status === 'pending' ? f.runAt.toISOString() : null,
+  }));
   return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
     with done as (
     update cesar.job_queue q
-    set status = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then 'failed' else 'pending' end,
-        run_at = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then q.run_at else f.run_at end,
-        finished_at = case when f.kind = 'permanent' or q.attempts >= q.max_attempts then now() end,
+    set status = f.status,
+        run_at = coalesce(f.run_at, q.run_at),
+        finished_at = case when f.status = 'failed' then now() end,
         last_error = f.error,
-        errors = q.errors || jsonb_build_object('attempt', q.attempts, 'at', now(), 'kind', f.kind,
-                                                'error', f.error, 'worker', q.locked_by),
+        errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
         locked_by = null, locked_until = null, updated_at = now()
-    from jsonb_to_recordset(${
-    sql.json(failures.map((f) => ({ ...f, run_at: f.runAt.toISOString() })) as never)
-  })
-      as f (id bigint, attempt integer, kind text, error text, run_at timestamptz)
+    from jsonb_to_recordset(${sql.json(rows as never)})
+      as f (id bigint, attempt integer, kind text, error text, status text, run_at timestamptz)
     where q.id = f.id and q.attempts = f.attempt and q.status = 'running' and q.locked_by = ${worker}
     returning q.id, q.status, q.job_type
     ),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { runSync } from '../../sync/run.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
+import { enqueueJob } from '../queries.ts';
 import { parsePayload } from './payload.ts';
 
 export const syncTablePayload = z.object({
@@ -44,8 +45,6 @@ export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu }) =
   }
   // The budget ran out before the end: a new job continues from the checkpoints.
   const unfinished = outcomes.some((o) => o.status === 'in_progress');
-  const [next] = unfinished
-    ? await sql`select cesar.enqueue('sync.table', ${sql.json(job.payload as never)}) as id`
-    : [];
-  return { tables: outcomes, continued_by: next?.id ?? null };
+  const continuedBy = unfinished ? await enqueueJob(sql, 'sync.table', job.payload) : null;
+  return { tables: outcomes, continued_by: continuedBy };
 };
