@@ -381,6 +381,39 @@ describe('push to the mirror', () => {
     }
   });
 
+  it('refuses a table with a composite key or none, by the rule the capture uses (cesar.single_key_column)', async () => {
+    const composite = `public.${tag}_composite`;
+    const keyless = `public.${tag}_keyless`;
+    await sql.unsafe(`
+      create table ${composite} (a int, b int, updated_at timestamptz not null default now(),
+                                 primary key (a, b));
+      create table ${keyless} (a int, updated_at timestamptz not null default now())
+    `);
+    try {
+      for (const table of [composite, keyless]) {
+        const [rule] = await sql`select cesar.single_key_column(to_regclass(${table})) as key`;
+        expect(rule!.key).toBeNull();
+        const refused = { status: 'failed', error: `${table} has no single-column primary key` };
+        for (const direction of ['up', 'down'] as const) {
+          const [outcome] = await runSync(
+            { primary: fnSql, mirror, random: () => 0.5 },
+            { tables: [table], direction, dryRun: false, batchSize: 100, budgetMs: 60_000 },
+          );
+          expect(outcome).toMatchObject(refused);
+        }
+        const [restored] = await runRestore({ primary: fnSql, mirror, random: () => 0.5 }, {
+          tables: [table],
+          batchSize: 100,
+          budgetMs: 60_000,
+        });
+        expect(restored).toMatchObject(refused);
+      }
+    } finally {
+      await sql`delete from cesar.sync_state where table_name in (${composite}, ${keyless})`;
+      await sql.unsafe(`drop table ${composite}, ${keyless}`);
+    }
+  });
+
   it('lets only one run push a table at a time', async () => {
     await sql`update cesar.sync_state set lease_holder = 'someone', lease_until = now() + interval '1 minute'
               where table_name = 'public.agents' and direction = 'up'`;

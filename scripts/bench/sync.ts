@@ -1,6 +1,11 @@
 import { pipeline } from 'node:stream/promises';
 import { createSql } from '../../packages/shared/src/db.ts';
-import { describeTable, mirrorDdl } from '../../packages/shared/src/sync/schema.ts';
+import {
+  mirrorDialect,
+  mirrorStatements,
+  run as runStatement,
+} from '../../packages/shared/src/sync/dialect.ts';
+import { describeTable } from '../../packages/shared/src/sync/schema.ts';
 import type { TempStack } from '../lib/temp-stack.ts';
 import { type CpuReading, functionCpuMeter } from './cpu.ts';
 import { fmt } from './stats.ts';
@@ -102,7 +107,8 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     }
 
     const shape = await describeTable(primary, 'bench.agents');
-    await mirror.unsafe(mirrorDdl({ ...shape, table: 'bench.agents_copy' }));
+    const m = mirrorStatements(await mirrorDialect(mirror));
+    await runStatement(mirror, m.createTable({ ...shape, table: 'bench.agents_copy' }));
     const c0 = performance.now();
     const source = await primary`copy bench.agents to stdout`.readable();
     const target = await mirror`copy bench.agents_copy from stdin`.writable();

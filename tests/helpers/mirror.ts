@@ -1,23 +1,8 @@
 import postgres from 'postgres';
 import { afterAll, expect } from 'vitest';
 import type { Sql } from '../../packages/shared/src/db.ts';
+import { COCKROACH_REJECTS } from '../../packages/shared/src/sync/dialect.ts';
 import { mirrorUrl } from './db.ts';
-
-/** Constructs CockroachDB rejects (or that mean something else there). */
-const REJECTED = [
-  /\blisten\b/i,
-  /\bnotify\b/i,
-  /pg_advisory/i,
-  /\btrigger\b/i,
-  /\bserial\b/i,
-  /\bctid\b/i,
-  /\bxmin\b/i,
-  /\bxmax\b/i,
-  /::regclass/i,
-  /\bunlogged\b/i,
-  /\bcreate extension\b/i,
-  /\binherits\b/i,
-];
 
 /** A pool on the mirror that records every statement sent to it, closed after the file. */
 export function recordingMirror(): { mirror: Sql; statements: string[] } {
@@ -34,6 +19,6 @@ export function recordingMirror(): { mirror: Sql; statements: string[] } {
 export function expectCockroachCompatible(statements: string[]) {
   expect(statements.length).toBeGreaterThan(10);
   for (const statement of statements) {
-    for (const pattern of REJECTED) expect(statement, statement).not.toMatch(pattern);
+    for (const pattern of COCKROACH_REJECTS) expect(statement, statement).not.toMatch(pattern);
   }
 }

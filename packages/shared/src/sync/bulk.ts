@@ -1,25 +1,19 @@
 import type { Sql } from '../db.ts';
-import {
-  keysetPage,
-  keyType,
-  type Stopped,
-  type SyncDeps,
-  type SyncResult,
-  withRetry,
-} from './common.ts';
-import { ident, qualified, type TableShape } from './schema.ts';
+import { type Stopped, type SyncDeps, type SyncResult, withRetry } from './common.ts';
+import { type MirrorStatements, primaryStatements, run } from './dialect.ts';
+import type { TableShape } from './schema.ts';
 
 // The bulk form of a table's first push, for a mirror table with nothing past the copy's
 // cursor: pages printed by the primary in COPY's text format, loaded with COPY FROM STDIN.
 
 /** The mirror has no row of the table after this key (or none at all). */
-export async function mirrorEmptyAfter(mirror: Sql, shape: TableShape, after: string | null) {
-  const key = ident(shape.key);
-  const rows = await mirror.unsafe(
-    `SELECT 1 FROM ${qualified(shape.table)}` +
-      (after === null ? '' : ` WHERE ${key} > CAST($1 AS ${keyType(shape)})`) + ' LIMIT 1',
-    (after === null ? [] : [after]) as never,
-  );
+export async function mirrorEmptyAfter(
+  mirror: Sql,
+  m: MirrorStatements,
+  shape: TableShape,
+  after: string | null,
+) {
+  const rows = await run(mirror, m.anyRowAfter(shape, after));
   return rows.length === 0;
 }
 
@@ -38,17 +32,7 @@ async function readBulkPage(
   after: string | null,
   limit: number,
 ): Promise<BulkPage> {
-  const key = ident(shape.key);
-  const fields = shape.columns.map((c) => `cesar.copy_field(p.${ident(c.name)}::text)`);
-  const [page] = await primary.unsafe(
-    keysetPage(
-      shape,
-      after,
-      limit,
-      `string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${key}) as data`,
-    ),
-    (after === null ? [] : [after]) as never,
-  );
+  const [page] = await run(primary, primaryStatements.bulkPage(shape, after, limit));
   const rows = page!.rows as number;
   return {
     rows,
@@ -58,13 +42,16 @@ async function readBulkPage(
 }
 
 /** Loads a page into the mirror with COPY FROM STDIN, in one transaction. */
-async function loadBulkPage(deps: SyncDeps, shape: TableShape, page: BulkPage) {
+async function loadBulkPage(
+  deps: SyncDeps,
+  m: MirrorStatements,
+  shape: TableShape,
+  page: BulkPage,
+) {
   if (page.rows === 0) return;
-  const names = shape.columns.map((c) => ident(c.name)).join(', ');
   await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
-      const copy = await tx.unsafe(`COPY ${qualified(shape.table)} (${names}) FROM STDIN`)
-        .writable();
+      const copy = await run(tx as unknown as Sql, m.copyIn(shape)).writable();
       await new Promise<void>((resolve, reject) => {
         copy.on('error', reject);
         copy.on('finish', resolve);
@@ -84,6 +71,7 @@ async function loadBulkPage(deps: SyncDeps, shape: TableShape, page: BulkPage) {
  */
 export async function bulkLoad(
   deps: SyncDeps,
+  m: MirrorStatements,
   shape: TableShape,
   after: string | null,
   limit: number,
@@ -91,9 +79,7 @@ export async function bulkLoad(
   result: SyncResult,
 ): Promise<Stopped> {
   if (after === null) {
-    const [clock] = await deps.mirror.unsafe<Array<{ now: string }>>(
-      'SELECT CAST(now() AS TEXT) AS now',
-    );
+    const [clock] = await run<Array<{ now: string }>>(deps.mirror, m.clock());
     await deps.primary`
       update cesar.sync_state set bulk_loaded_from = ${clock!.now}::text::timestamptz
       where table_name = ${shape.table} and direction = 'up'
@@ -106,7 +92,7 @@ export async function bulkLoad(
     if (stop) return stop;
     const page: BulkPage = await ahead;
     ahead = page.next === null ? null : settle(readBulkPage(deps.primary, shape, page.next, limit));
-    await loadBulkPage(deps, shape, page);
+    await loadBulkPage(deps, m, shape, page);
     result.inserted += page.rows;
     result.batches++;
     await deps.primary`

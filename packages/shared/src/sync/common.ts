@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import type { CpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { keyIndex } from './rows.ts';
-import { ident, qualified, type TableShape } from './schema.ts';
+import type { TableShape } from './schema.ts';
 
 // What the push, the pull and the restore share: their dependencies, options and results,
-// the retry CockroachDB asks for, page sizes, and the keyset page of a table.
+// the retry CockroachDB asks for, and page sizes.
 
 /** PostgreSQL's and CockroachDB's limit on bind parameters in one statement. */
 const PARAMETER_LIMIT = 65_534;
@@ -107,26 +106,6 @@ export async function withRetry<T>(
 /** Rows per page: the requested size, within the parameter limit. */
 export function pageSize(shape: TableShape, requested: number): number {
   return Math.max(1, Math.min(requested, Math.floor(PARAMETER_LIMIT / shape.columns.length)));
-}
-
-export function keyType(shape: TableShape): string {
-  return shape.columns[keyIndex(shape)]!.type;
-}
-
-/**
- * The next rows of the table itself in key order, after a key or from the start: two
- * spellings rather than `$1 is null or key > $1`, which no index can serve.
- */
-export function keysetPage(shape: TableShape, after: string | null, limit: number, select: string) {
-  const key = ident(shape.key);
-  return `with page as (
-       select t.* from ${qualified(shape.table)} t
-       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
-       order by t.${key} limit ${limit}
-     )
-     select count(*)::int as rows, (select p.${key}::text from page p order by p.${key} desc limit 1) as last,
-            ${select}
-     from page p`;
 }
 
 /** Tables a request may name at once (README, "Bad input"). */

@@ -3,8 +3,6 @@ import type { Sql } from '../db.ts';
 import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
 import {
   emptyResult,
-  keysetPage,
-  keyType,
   pageSize,
   stopCheck,
   type Stopped,
@@ -14,14 +12,14 @@ import {
   withRetry,
 } from './common.ts';
 import {
-  assignments,
-  keyIndex,
-  keyList,
-  literalColumns,
-  unnestRows,
-  updatedAtIndex,
-} from './rows.ts';
-import { describeTable, ident, preflight, qualified, type TableShape } from './schema.ts';
+  mirrorDialect,
+  type MirrorStatements,
+  mirrorStatements,
+  primaryStatements,
+  run,
+} from './dialect.ts';
+import { keyIndex, updatedAtIndex } from './rows.ts';
+import { describeTable, preflight, type TableShape } from './schema.ts';
 
 // Push: primary -> mirror, a keyset page at a time. A table's first push copies it whole, in
 // key order; after that, the rows to push come from cesar.sync_outbox (see its migration for
@@ -69,10 +67,7 @@ async function readTablePage(
   after: string | null,
   limit: number,
 ): Promise<Page> {
-  const [row] = await primary.unsafe(
-    keysetPage(shape, after, limit, literalColumns(shape)),
-    (after === null ? [] : [after]) as never,
-  );
+  const [row] = await run(primary, primaryStatements.tablePage(shape, after, limit));
   const rows = row!.rows as number;
   return {
     rows,
@@ -91,31 +86,9 @@ async function readOutboxPage(
   after: string[],
   limit: number,
 ): Promise<Page> {
-  const key = ident(shape.key);
-  const type = keyType(shape);
-  const [row] = await primary.unsafe(
-    `with entries as (
-       select e.row_key, e.change_id from cesar.sync_outbox_page($1, $2::text::bigint, $3, ${limit}) e
-     ),
-     -- Looked up by key (an array, so an index scan; a semi-join may scan the whole table).
-     page as (
-       select t.* from ${qualified(shape.table)} t
-       where t.${key} = any (array(select e.row_key::${type} from entries e))
-     ),
-     gone as (
-       select e.row_key from entries e
-       where e.row_key::${type} not in (select p.${key} from page p)
-     )
-     select count(*)::int as rows, ${literalColumns(shape)},
-            (select count(*)::int from entries) as entries,
-            (select array_agg(e.row_key order by e.change_id, e.row_key)::text from entries e) as entry_keys,
-            (select array_agg(e.change_id order by e.change_id, e.row_key)::text from entries e) as entry_ids,
-            (select array[e.change_id::text, e.row_key] from entries e
-             order by e.change_id desc, e.row_key desc limit 1) as last,
-            (select array_agg(g.row_key)::text from gone g) as gone,
-            (select count(*)::int from gone) as gone_count
-     from page p`,
-    [shape.table, after[0]!, after[1]!],
+  const [row] = await run(
+    primary,
+    primaryStatements.outboxPage(shape, [after[0]!, after[1]!], limit),
   );
   const entries = row!.entries as number;
   return {
@@ -138,35 +111,19 @@ interface MirrorView {
 }
 
 /** What the mirror has of a page, before writing it: for the counts and the conflicts. */
-async function mirrorView(mirror: Sql, shape: TableShape, page: Page): Promise<MirrorView> {
-  const key = ident(shape.key);
-  const type = keyType(shape);
+async function mirrorView(
+  mirror: Sql,
+  m: MirrorStatements,
+  shape: TableShape,
+  page: Page,
+): Promise<MirrorView> {
   const updatedAt = updatedAtIndex(shape);
   const view: MirrorView = { existing: 0, newer: [], toDelete: 0 };
   if (page.rows > 0) {
-    // The page's keys look the mirror's rows up by its primary key (an index scan however
-    // big the table), then meet the page's updated_at: both sides materialized, so that the
-    // planner cannot turn the lookup into a scan of the table for every key, or of all of it.
-    const keys = keyList(shape, 1);
-    const [row] = await mirror.unsafe(
-      updatedAt < 0
-        ? `SELECT count(*) AS existing, NULL AS newer_keys, NULL AS newer_at ` +
-          `FROM ${qualified(shape.table)} AS m WHERE m.${key} = ANY (${keys})`
-        : 'WITH there AS MATERIALIZED (' +
-          `SELECT m.${key} AS k, m.updated_at FROM ${
-            qualified(shape.table)
-          } AS m WHERE m.${key} = ANY (${keys})), ` +
-          'here AS MATERIALIZED (SELECT CAST(p.k AS ' + type +
-          ') AS k, CAST(p.u AS TIMESTAMPTZ) AS u ' +
-          'FROM unnest(CAST(CAST($1 AS TEXT) AS TEXT[]), CAST(CAST($2 AS TEXT) AS TEXT[])) AS p (k, u)) ' +
-          'SELECT count(*) AS existing, ' +
-          'array_agg(CAST(there.k AS TEXT)) FILTER (WHERE there.updated_at > here.u) AS newer_keys, ' +
-          'array_agg(CAST(there.updated_at AS TEXT)) FILTER (WHERE there.updated_at > here.u) AS newer_at ' +
-          'FROM there JOIN here ON here.k = there.k',
-      (updatedAt < 0
-        ? [page.columns[keyIndex(shape)]]
-        : [page.columns[keyIndex(shape)], page.columns[updatedAt]]) as never,
-      { prepare: false },
+    const keys = page.columns[keyIndex(shape)]!;
+    const [row] = await run(
+      mirror,
+      m.pageOnMirror(shape, keys, updatedAt < 0 ? null : page.columns[updatedAt]!),
     );
     view.existing = Number(row!.existing);
     const newerKeys = (row!.newer_keys ?? []) as string[];
@@ -174,77 +131,31 @@ async function mirrorView(mirror: Sql, shape: TableShape, page: Page): Promise<M
     view.newer = newerKeys.map((k, i) => ({ row_key: k, mirror_updated_at: newerAt[i]! }));
   }
   if (page.goneCount > 0) {
-    const [row] = await mirror.unsafe(
-      `SELECT count(*) AS n FROM ${qualified(shape.table)} ` +
-        `WHERE ${key} = ANY (${keyList(shape, 1)})`,
-      [page.gone] as never,
-    );
+    const [row] = await run(mirror, m.countKeys(shape, page.gone!));
     view.toDelete = Number(row!.n);
   }
   return view;
 }
 
-/**
- * One statement: insert the rows, or update the mirror's where its updated_at is not newer
- * (equal times: the primary's version wins, so every run decides the same way), and record
- * each written row's version in cesar_sync_versions. Returns how many rows it wrote.
- */
-function upsertStatement(shape: TableShape): { text: string; first: number } {
-  const table = qualified(shape.table);
-  const key = ident(shape.key);
-  const names = shape.columns.map((c) => ident(c.name)).join(', ');
-  const upsert = (first: number) =>
-    `INSERT INTO ${table} (${names}) ${unnestRows(shape, first, true)} ` +
-    `ON CONFLICT (${key}) DO UPDATE SET ${assignments(shape)}`;
-  if (updatedAtIndex(shape) < 0) {
-    return {
-      text: `WITH written AS (${upsert(1)} RETURNING 1) SELECT count(*) AS written FROM written`,
-      first: 1,
-    };
-  }
-  return {
-    text: `WITH written AS (${upsert(2)} WHERE ${table}.updated_at <= excluded.updated_at ` +
-      `RETURNING CAST(${key} AS TEXT) AS row_key, updated_at), ` +
-      'versioned AS (INSERT INTO public.cesar_sync_versions (table_name, row_key, updated_at) ' +
-      'SELECT $1, row_key, updated_at FROM written ' +
-      'ON CONFLICT (table_name, row_key) DO UPDATE SET updated_at = excluded.updated_at RETURNING 1) ' +
-      'SELECT count(*) AS written FROM versioned',
-    first: 2,
-  };
-}
-
 /** Writes a page to the mirror in one transaction; returns how many rows the upsert wrote. */
-async function writePage(deps: SyncDeps, shape: TableShape, page: Page): Promise<number> {
-  const upsert = upsertStatement(shape);
+async function writePage(
+  deps: SyncDeps,
+  m: MirrorStatements,
+  shape: TableShape,
+  page: Page,
+): Promise<number> {
   return await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
+      const mirror = tx as unknown as Sql;
       let written = 0;
       if (page.rows > 0) {
-        const [row] = await tx.unsafe(
-          upsert.text,
-          (upsert.first === 2 ? [shape.table, ...page.columns] : page.columns) as never,
-        );
+        const [row] = await run(mirror, m.upsertPage(shape, page.columns));
         written = Number(row!.written);
       }
       if (page.goneCount > 0) {
-        await tx.unsafe(
-          `DELETE FROM ${qualified(shape.table)} WHERE ${ident(shape.key)} = ANY (${
-            keyList(shape, 1)
-          })`,
-          [page.gone] as never,
-        );
-        await tx.unsafe(
-          'INSERT INTO public.cesar_sync_tombstones (table_name, row_key, deleted_at, origin) ' +
-            "SELECT $1, k, now(), 'primary' FROM unnest(CAST(CAST($2 AS TEXT) AS TEXT[])) AS k " +
-            'ON CONFLICT (table_name, row_key) DO UPDATE ' +
-            'SET deleted_at = excluded.deleted_at, origin = excluded.origin',
-          [shape.table, page.gone] as never,
-        );
-        await tx.unsafe(
-          'DELETE FROM public.cesar_sync_versions ' +
-            'WHERE table_name = $1 AND row_key = ANY (CAST(CAST($2 AS TEXT) AS TEXT[]))',
-          [shape.table, page.gone] as never,
-        );
+        await run(mirror, m.deleteKeys(shape, page.gone!));
+        await run(mirror, m.recordTombstones(shape.table, page.gone!));
+        await run(mirror, m.forgetVersions(shape.table, page.gone!));
       }
       return written;
     }));
@@ -275,16 +186,7 @@ async function checkpoint(
       `;
     }
     if (lost.length === 0) return;
-    await tx.unsafe(
-      `insert into cesar.sync_conflicts
-         (table_name, row_key, direction, winner, losing_version, winner_updated_at, loser_updated_at)
-       select $1, l.row_key, 'up', 'mirror', to_jsonb(t.*), l.mirror_updated_at, t.updated_at
-       from jsonb_to_recordset($2::jsonb) as l (row_key text, mirror_updated_at timestamptz)
-       join ${qualified(shape.table)} t on t.${ident(shape.key)} = CAST(l.row_key AS ${
-        keyType(shape)
-      })`,
-      [shape.table, lost] as never,
-    );
+    await run(tx as unknown as Sql, primaryStatements.recordPushConflicts(shape, lost));
   });
 }
 
@@ -339,16 +241,17 @@ export async function pushTable(
   const outOfTime = stopCheck(options, () => result.batches);
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
+  const m = mirrorStatements(await mirrorDialect(deps.mirror));
   const size = pageSize(shape, options.batchSize);
 
   /** Writes a page to the mirror; returns its checkpoint, for the pipeline to run in order. */
   const push = async (page: Page, copiedUpTo?: string | null) => {
     const nothing = async () => {};
     if (page.rows === 0 && page.entries.count === 0) return nothing;
-    const view = await mirrorView(deps.mirror, shape, page);
+    const view = await mirrorView(deps.mirror, m, shape, page);
     const written = options.dryRun
       ? page.rows - view.newer.length
-      : await writePage(deps, shape, page);
+      : await writePage(deps, m, shape, page);
     const inserted = page.rows - view.existing;
     result.inserted += inserted;
     result.updated += Math.max(0, written - inserted);
@@ -371,9 +274,10 @@ export async function pushTable(
       `;
       snapshot = row?.snapshot ?? null;
     }
-    if (!options.dryRun && await mirrorEmptyAfter(deps.mirror, shape, state.watermark_key)) {
+    if (!options.dryRun && await mirrorEmptyAfter(deps.mirror, m, shape, state.watermark_key)) {
       result.stopped = await bulkLoad(
         deps,
+        m,
         shape,
         state.watermark_key,
         Math.max(BULK_PAGE_ROWS, options.batchSize),

@@ -2,15 +2,9 @@ import type { Sql } from '../db.ts';
 import { markOrigin } from './pull.ts';
 import type { CpuBudget } from '../cpu.ts';
 import { pageSize, stopCheck, type Stopped, type SyncDeps } from './common.ts';
-import {
-  assignments,
-  columnArrays,
-  keyIndex,
-  textColumns,
-  type TextRow,
-  unnestRows,
-} from './rows.ts';
-import { describeTable, ident, preflight, qualified, type TableShape } from './schema.ts';
+import { mirrorDialect, mirrorStatements, POSTGRESQL, primaryStatements, run } from './dialect.ts';
+import { keyIndex, type TextRow } from './rows.ts';
+import { describeTable, preflight } from './schema.ts';
 import { type VerifyResult, verifyTable } from './verify.ts';
 
 // Restore (disaster recovery): the primary's copy of a table rebuilt from the mirror, read in
@@ -54,50 +48,12 @@ interface RestoreState {
   watermark_key: string | null;
 }
 
-async function isCockroach(mirror: Sql): Promise<boolean> {
-  const [row] = await mirror.unsafe<Array<{ version: string }>>('SELECT version() AS version');
-  return /cockroach/i.test(row!.version);
-}
-
 async function restoreState(primary: Sql, table: string): Promise<RestoreState | undefined> {
   const [row] = await primary<RestoreState[]>`
     select status, snapshot, watermark_key from cesar.sync_state
     where table_name = ${table} and direction = 'restore'
   `;
   return row;
-}
-
-function applyStatement(shape: TableShape): string {
-  const table = qualified(shape.table);
-  const key = ident(shape.key);
-  const type = shape.columns[keyIndex(shape)]!.type;
-  const names = shape.columns.map((c) => ident(c.name)).join(', ');
-  // $1 table, $2 lower key (exclusive, null: the start), $3 upper key (inclusive, null: the
-  // end), $4.. the page.
-  return `
-    with incoming as (${unnestRows(shape, 4)}),
-    -- Changed on the primary since its last push.
-    dirty as (select u.row_key from cesar.unpushed_changes($1) u),
-    written as (
-      insert into ${table} (${names})
-      select i.* from incoming i where i.${key}::text not in (select row_key from dirty)
-      on conflict (${key}) do update set ${assignments(shape)}
-      where row(${table}.*) is distinct from row(excluded.*)
-      returning (xmax = 0) as inserted
-    ),
-    removed as (
-      delete from ${table} t
-      where ($2::${type} is null or t.${key} > $2::${type})
-        and ($3::${type} is null or t.${key} <= $3::${type})
-        and t.${key} not in (select i.${key} from incoming i)
-        and t.${key}::text not in (select row_key from dirty)
-      returning 1
-    )
-    select (select count(*) from written where inserted)::int as inserted,
-           (select count(*) from written where not inserted)::int as updated,
-           (select count(*) from removed)::int as deleted,
-           (select count(*) from incoming i where i.${key}::text in (select row_key from dirty))::int as kept
-  `;
 }
 
 async function checkpoint(primary: Sql, table: string, fields: Partial<RestoreState>) {
@@ -117,27 +73,23 @@ export async function restoreTable(
   const outOfTime = stopCheck(options, () => pages);
   const shape = await describeTable(deps.primary, table);
   await preflight(deps.mirror, shape);
-  const cockroach = await isCockroach(deps.mirror);
+  const dialect = await mirrorDialect(deps.mirror);
+  const m = mirrorStatements(dialect);
   const state = await restoreState(deps.primary, table);
   const resuming = state?.watermark_key != null;
   let after = resuming ? state!.watermark_key : null;
   let snapshot = resuming ? state!.snapshot : null;
   if (!resuming) {
-    const [counts] = await deps.mirror.unsafe<Array<{ n: number }>>(
-      `SELECT count(*) AS n FROM ${qualified(shape.table)}`,
-    );
-    const [ours] = await deps.primary.unsafe<Array<{ n: number }>>(
-      `select count(*)::int as n from ${qualified(shape.table)}`,
-    );
+    const [counts] = await run(deps.mirror, m.countRows(shape));
+    const [ours] = await run(deps.primary, mirrorStatements(POSTGRESQL).countRows(shape));
     if (Number(counts!.n) === 0 && Number(ours!.n) > 0) {
       throw new RestoreRefused(
         `the mirror's ${table} is empty: restoring it would empty the primary's (push first)`,
       );
     }
-    if (cockroach) {
-      const [row] = await deps.mirror.unsafe<Array<{ ts: string }>>(
-        'SELECT CAST(cluster_logical_timestamp() AS TEXT) AS ts',
-      );
+    const at = m.snapshotTimestamp();
+    if (at) {
+      const [row] = await run<Array<{ ts: string }>>(deps.mirror, at);
       snapshot = row!.ts;
     }
     await checkpoint(deps.primary, table, { snapshot, watermark_key: null });
@@ -153,15 +105,10 @@ export async function restoreTable(
     snapshot,
   };
   const size = pageSize(shape, options.batchSize);
-  const keyType = shape.columns[keyIndex(shape)]!.type;
-  const asOf = snapshot ? ` AS OF SYSTEM TIME '${snapshot.replace(/[^0-9.]/g, '')}'` : '';
   const readPage = (reader: Sql, from: string | null) =>
-    reader.unsafe(
-      `SELECT ${textColumns(shape)} FROM ${qualified(shape.table)}${asOf} ` +
-        `WHERE ($1::TEXT IS NULL OR ${ident(shape.key)} > CAST($1 AS ${keyType})) ` +
-        `ORDER BY ${ident(shape.key)} LIMIT ${size}`,
-      [from],
-    ).values() as unknown as Promise<TextRow[]>;
+    run(reader, m.restorePage(shape, from, size, snapshot)).values() as unknown as Promise<
+      TextRow[]
+    >;
 
   const copy = async (reader: Sql) => {
     for (;;) {
@@ -174,9 +121,9 @@ export async function restoreTable(
       const last = rows.length < size ? null : rows.at(-1)![keyIndex(shape)]!;
       const [counts] = await deps.primary.begin(async (tx) => {
         await markOrigin(tx as unknown as Sql, 'restore');
-        const counts = await tx.unsafe<
+        const counts = await run<
           Array<{ inserted: number; updated: number; deleted: number; kept: number }>
-        >(applyStatement(shape), [table, after, last, ...columnArrays(shape, rows)] as never);
+        >(tx, primaryStatements.applyRestorePage(shape, after, last, rows));
         await tx`
           update cesar.sync_state set watermark_key = ${last}, updated_at = now()
           where table_name = ${table} and direction = 'restore'
@@ -193,7 +140,8 @@ export async function restoreTable(
       if (last === null) return;
     }
   };
-  if (cockroach) await copy(deps.mirror);
+  // AS OF SYSTEM TIME reads one snapshot across calls; else one transaction per call.
+  if (dialect.asOfSystemTime) await copy(deps.mirror);
   else {
     await deps.mirror.begin('isolation level repeatable read read only', async (tx) => {
       await copy(tx as unknown as Sql);

@@ -1,8 +1,8 @@
 import type { Sql } from '../db.ts';
+import { mirrorDialect, mirrorStatements, run } from './dialect.ts';
 
-// The mirror's side of a table: DDL that CockroachDB accepts (the primary's column types,
-// NOT NULL and the primary key; no defaults, foreign keys, checks or triggers: rows arrive
-// complete, in any order) and a preflight that refuses to sync when the two drifted.
+// A table's shape as the primary describes it, and a preflight that creates the mirror's side
+// of it (dialect.ts's DDL) and refuses to sync when the two drifted.
 
 export interface Column {
   name: string;
@@ -25,23 +25,18 @@ export class SchemaDriftError extends Error {
   }
 }
 
-/** Quotes an identifier that comes from the catalog of a declared table. */
-export function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-export function qualified(table: string): string {
-  return table.split('.').map(ident).join('.');
-}
-
+/**
+ * A table's columns and its single-column primary key, the key as cesar.single_key_column
+ * (the rule the capture and the workflows use) names it; a table with a composite key or none
+ * is refused.
+ */
 export async function describeTable(primary: Sql, table: string): Promise<TableShape> {
   const columns = await primary<
     Array<{ name: string; type: string; not_null: boolean; key: boolean }>
   >`
     select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as not_null,
-           exists (select from pg_index i where i.indrelid = a.attrelid and i.indisprimary
-                     and i.indnatts = 1 and i.indkey[0] = a.attnum) as key
-    from pg_attribute a
+           coalesce(a.attname = k.key, false) as key
+    from pg_attribute a, (select cesar.single_key_column(to_regclass(${table})) as key) k
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped
     order by a.attnum
   `;
@@ -54,45 +49,6 @@ export async function describeTable(primary: Sql, table: string): Promise<TableS
   };
 }
 
-export function mirrorDdl(shape: TableShape): string {
-  const columns = shape.columns.map((c) =>
-    `${ident(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`
-  );
-  return `CREATE TABLE IF NOT EXISTS ${qualified(shape.table)} (${
-    columns.join(', ')
-  }, PRIMARY KEY (${ident(shape.key)}))`;
-}
-
-/**
- * The mirror's bookkeeping, two tables that CockroachDB's own writers can use too:
- * - tombstones: deletions, so that a later sync or a restore never brings a row back. An
- *   application that deletes on the mirror records its deletion here (origin null) for the
- *   pull to apply; the push writes origin 'primary', and the pull marks what it applied
- *   'pulled'.
- * - versions: per row, the updated_at of the version both sides last agreed on (written by
- *   the push and the pull). This is the origin marker: a mirror row whose updated_at is its
- *   agreed version came from the primary or was already pulled, and is not pulled (back).
- */
-export const MIRROR_BOOKKEEPING_DDL = {
-  tombstones: 'CREATE TABLE IF NOT EXISTS public.cesar_sync_tombstones (' +
-    'table_name TEXT NOT NULL, row_key TEXT NOT NULL, deleted_at TIMESTAMPTZ NOT NULL, origin TEXT, ' +
-    'PRIMARY KEY (table_name, row_key))',
-  // Mirrors made before the origin column.
-  tombstonesOrigin: 'ALTER TABLE public.cesar_sync_tombstones ADD COLUMN IF NOT EXISTS origin TEXT',
-  versions: 'CREATE TABLE IF NOT EXISTS public.cesar_sync_versions (' +
-    'table_name TEXT NOT NULL, row_key TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, ' +
-    'PRIMARY KEY (table_name, row_key))',
-};
-
-/** The pull reads a mirror table in updated_at order, from its watermark. */
-export function mirrorIndexDdl(shape: TableShape): string | null {
-  if (!shape.columns.some((c) => c.name === 'updated_at')) return null;
-  const name = `cesar_${shape.table.replace('.', '_')}_updated_idx`;
-  return `CREATE INDEX IF NOT EXISTS ${ident(name)} ON ${qualified(shape.table)} (updated_at, ${
-    ident(shape.key)
-  })`;
-}
-
 interface MirrorColumn {
   name: string;
   type: string;
@@ -101,35 +57,27 @@ interface MirrorColumn {
   nullable: string;
 }
 
-async function mirrorColumns(mirror: Sql, table: string): Promise<MirrorColumn[]> {
-  const [schema, name] = table.split('.') as [string, string];
-  return await mirror<MirrorColumn[]>`
-    select column_name as name, data_type as type, numeric_precision as precision, numeric_scale as scale,
-           is_nullable as nullable
-    from information_schema.columns
-    where table_schema = ${schema} and table_name = ${name}
-  `;
-}
-
 /**
  * Creates what is missing on the mirror (its bookkeeping, the table and its index; DDL only
  * then: it takes locks, and on CockroachDB it is a schema change), then compares column
  * names, types and nullability with the primary's.
  */
 export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
-  const tombstones = await mirrorColumns(mirror, 'public.cesar_sync_tombstones');
-  const versions = await mirrorColumns(mirror, 'public.cesar_sync_versions');
-  if (tombstones.length === 0) await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.tombstones);
+  const m = mirrorStatements(await mirrorDialect(mirror));
+  const columns = (table: string) => run<MirrorColumn[]>(mirror, m.columns(table));
+  const tombstones = await columns('public.cesar_sync_tombstones');
+  const versions = await columns('public.cesar_sync_versions');
+  if (tombstones.length === 0) await run(mirror, m.createTombstones());
   else if (!tombstones.some((c) => c.name === 'origin')) {
-    await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.tombstonesOrigin);
+    await run(mirror, m.addTombstonesOrigin());
   }
-  if (versions.length === 0) await mirror.unsafe(MIRROR_BOOKKEEPING_DDL.versions);
-  let found = await mirrorColumns(mirror, shape.table);
+  if (versions.length === 0) await run(mirror, m.createVersions());
+  let found = await columns(shape.table);
   if (found.length === 0) {
-    await mirror.unsafe(mirrorDdl(shape));
-    const index = mirrorIndexDdl(shape);
-    if (index) await mirror.unsafe(index);
-    found = await mirrorColumns(mirror, shape.table);
+    await run(mirror, m.createTable(shape));
+    const index = m.createUpdatedIndex(shape);
+    if (index) await run(mirror, index);
+    found = await columns(shape.table);
   }
   const byName = new Map(found.map((c) => [c.name, c]));
   const differences: string[] = [];
