@@ -171,7 +171,11 @@ function render(overview, agents, workflows, failed, events, financial) {
         ? {
           button: {
             label: 'Sync now',
-            onClick: () => call('/sync', { method: 'POST', body: { tables: [t.table_name] } }),
+            onClick: () =>
+              call('/sync', {
+                method: 'POST',
+                body: { tables: [t.table_name], direction: 'both' },
+              }),
           },
         }
         : '',
@@ -289,7 +293,7 @@ $('#new-workflow').addEventListener('submit', (event) => {
 
 $('#sync-all').addEventListener(
   'click',
-  () => act(() => call('/sync', { method: 'POST', body: {} })),
+  () => act(() => call('/sync', { method: 'POST', body: { direction: 'both' } })),
 );
 $('#replay-hour').addEventListener(
   'click',

@@ -5,7 +5,8 @@ import type { Sql } from '../db.ts';
 import { readJsonBody } from '../http/body.ts';
 import { ApiError, parseQuery } from '../http/errors.ts';
 import { timestamp } from '../http/values.ts';
-import { tableList } from '../sync/common.ts';
+import { enqueueJob } from '../queue/queries.ts';
+import { syncRunFields, tableList } from '../sync/common.ts';
 import { declaredTables, syncStatus } from '../sync/run.ts';
 import { businessHealth } from './queries.ts';
 
@@ -39,7 +40,7 @@ const retryRequest = z.union([
 const syncNowRequest = z.object({
   /** Absent: every mirrored table. */
   tables: tableList.optional(),
-  direction: z.enum(['up', 'down', 'both']).default('both'),
+  ...syncRunFields,
 }).strict();
 
 export interface JobRow {
@@ -160,13 +161,13 @@ export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
     const mirrored = await declaredTables(sql);
     const unknown = (body.tables ?? []).filter((t) => !mirrored.includes(t));
     if (unknown.length > 0) throw new ApiError(422, `not mirrored: ${unknown.join(', ')}`);
+    const { tables, ...run } = body;
     const jobs = [];
-    for (const table of body.tables ?? mirrored) {
-      const [row] = await sql`
-        select cesar.enqueue('sync.table', ${sql.json({ table, direction: body.direction })},
-                             dedup_key => ${`sync-now:${table}:${body.direction}`})::text as job_id
-      `;
-      jobs.push({ table, job_id: row!.job_id as string });
+    for (const table of tables ?? mirrored) {
+      const jobId = await enqueueJob(sql, 'sync.table', { table, ...run }, {
+        dedupKey: `sync-now:${table}:${body.direction}`,
+      });
+      jobs.push({ table, job_id: jobId });
     }
     return c.json({ direction: body.direction, jobs }, 202);
   });

@@ -5,7 +5,7 @@ import { readJsonBody } from '../http/body.ts';
 import { ApiError } from '../http/errors.ts';
 import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
-import { tableList } from './common.ts';
+import { syncRunFields, tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
 
@@ -14,11 +14,9 @@ const cpuBudgetMs = z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGE
 
 export const syncRequest = z.object({
   tables: tableList.optional(),
-  direction: z.enum(['up', 'down', 'both']).default('up'),
+  ...syncRunFields,
   dry_run: z.boolean().default(false),
-  batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
-  lookback_seconds: z.number().int().min(0).max(86_400).default(300),
   cpu_budget_ms: cpuBudgetMs,
 }).strict();
 

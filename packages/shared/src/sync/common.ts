@@ -111,10 +111,29 @@ export function pageSize(shape: TableShape, requested: number): number {
 /** Tables a request may name at once (README, "Bad input"). */
 export const MAX_TABLES_PER_REQUEST = 100;
 
+/** A mirrored table's name, schema-qualified (cesar.sync_tables holds no other). */
+export const mirroredTableName = z.string().regex(
+  /^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/,
+  'must be schema.table',
+);
+
 /**
  * The tables a sync, verify, restore or "sync now" request names: schema-qualified, at most
  * MAX_TABLES_PER_REQUEST, each once (a repeated name is run once).
  */
-export const tableList = z.array(
-  z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 'must be schema.table'),
-).min(1).max(MAX_TABLES_PER_REQUEST).transform((tables) => [...new Set(tables)]);
+export const tableList = z.array(mirroredTableName).min(1).max(MAX_TABLES_PER_REQUEST)
+  .transform((tables) => [...new Set(tables)]);
+
+export const DEFAULT_LOOKBACK_SECONDS = 300;
+
+/**
+ * What a sync run is asked, with its defaults: one definition for a call of the sync function
+ * (POST /sync), "Sync now" (POST /api/sync) and sync.table jobs, so that the same request
+ * runs the same way on each path.
+ */
+export const syncRunFields = {
+  direction: z.enum(['up', 'down', 'both']).default('up'),
+  batch_size: z.number().int().min(1).max(10_000).default(1_000),
+  /** How far before its watermark a pull looks again (late commits on the mirror). */
+  lookback_seconds: z.number().int().min(0).max(86_400).default(DEFAULT_LOOKBACK_SECONDS),
+};

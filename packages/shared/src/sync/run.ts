@@ -1,9 +1,16 @@
 import type { CpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { pullTable } from './pull.ts';
-import { emptyResult, type Lease, type Stopped, type SyncDeps, type SyncResult } from './common.ts';
+import {
+  DEFAULT_LOOKBACK_SECONDS,
+  emptyResult,
+  type Lease,
+  type Stopped,
+  type SyncDeps,
+  type SyncResult,
+} from './common.ts';
 import { pushTable } from './push.ts';
-import { logIngestion } from '../workflows/queries.ts';
+import { logIngestion } from '../ingestion-log.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
 
 // A sync run: per table and direction, take the (table, direction) lease so two runs never
@@ -48,7 +55,6 @@ export type RestoreOutcome =
 // stuck past that loses its lease like a dead one.
 export const LEASE: Lease = { seconds: 30, heartbeatMs: 10_000 };
 const HEARTBEAT_GRACE_MS = 60_000;
-export const DEFAULT_LOOKBACK_SECONDS = 300;
 
 export async function declaredTables(primary: Sql): Promise<string[]> {
   const rows = await primary<Array<{ table_name: string }>>`

@@ -7,7 +7,8 @@ import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
 import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { processInvocation } from './process.ts';
-import { describeEventTable, logIngestion, recordWebhookEvent } from './queries.ts';
+import { logIngestion } from '../ingestion-log.ts';
+import { describeEventTable, recordWebhookEvent } from './queries.ts';
 import { databaseWebhookPayload } from './schema.ts';
 
 const drainRequest = z.object({

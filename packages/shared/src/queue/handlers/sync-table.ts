@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mirroredTableName, syncRunFields } from '../../sync/common.ts';
 import { runSync } from '../../sync/run.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
@@ -7,8 +8,8 @@ import { parsePayload } from './payload.ts';
 
 export const syncTablePayload = z.object({
   /** Absent: every mirrored table. */
-  table: z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/).optional(),
-  direction: z.enum(['up', 'down', 'both']).default('up'),
+  table: mirroredTableName.optional(),
+  ...syncRunFields,
 });
 
 /**
@@ -27,7 +28,8 @@ export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu }) =
       tables: input.table ? [input.table] : null,
       direction: input.direction,
       dryRun: false,
-      batchSize: 1_000,
+      batchSize: input.batch_size,
+      lookbackSeconds: input.lookback_seconds,
       budgetMs,
       // The drain's CPU budget: past it the run checkpoints, and the follow-up job below
       // (its enqueue rings the job-drain doorbell) continues in a next invocation.
