@@ -761,6 +761,29 @@ CREATE FUNCTION cesar.http_duration_buckets() RETURNS double precision[]
     RETURN ARRAY[(0.005)::double precision, (0.01)::double precision, (0.025)::double precision, (0.05)::double precision, (0.1)::double precision, (0.25)::double precision, (0.5)::double precision, (1)::double precision, (2.5)::double precision, (5)::double precision, (10)::double precision, (30)::double precision];
 
 --
+-- Name: least_loaded_agent(text, uuid, uuid); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.least_loaded_agent(capability text DEFAULT NULL::text, only_agent uuid DEFAULT NULL::uuid, except_agent uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select a.id
+  from public.agents a
+  left join lateral (
+    select count(*) as open_tasks, max(t.created_at) as newest_open_task
+    from public.tasks t
+    where t.agent_id = a.id and t.status in ('pending', 'in_progress')
+  ) load on true
+  where a.status = 'active'
+    and (least_loaded_agent.capability is null or least_loaded_agent.capability = any (a.capabilities))
+    and (least_loaded_agent.only_agent is null or a.id = least_loaded_agent.only_agent)
+    and (least_loaded_agent.except_agent is null or a.id <> least_loaded_agent.except_agent)
+  order by load.open_tasks, load.newest_open_task, a.name
+  limit 1
+$$;
+
+--
 -- Name: mark_sync_dirty(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -3877,6 +3900,13 @@ GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.http_duration_buckets() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.http_duration_buckets() TO service_role;
+
+--
+-- Name: FUNCTION least_loaded_agent(capability text, only_agent uuid, except_agent uuid); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) TO service_role;
 
 --
 -- Name: FUNCTION mark_sync_dirty(dirty jsonb); Type: ACL; Schema: cesar; Owner: -
