@@ -12,6 +12,8 @@ import { testSql, withRollback } from './helpers/db.ts';
 // capability; never the excluded one. Every test has a capability of its own, so the shared
 // database's other agents are never candidates.
 const sql = testSql(undefined, 6);
+// Holds the row that racing() makes the jobs wait for; a pool of its own.
+const locker = testSql(undefined, 1);
 const tag = `ll${Date.now().toString(36)}`;
 let n = 0;
 const uniqueCapability = () => `cap_${tag}_${++n}`;
@@ -106,6 +108,39 @@ async function runHandler(type: JobTypeName, payload: Record<string, unknown>) {
   }
 }
 
+/**
+ * Runs `fn` (`waiters` concurrent jobs) while a transaction holds the row `lock` locks, and
+ * lets go only once all of them wait for it: they all reach the row before any of them has it.
+ */
+async function racing<T>(
+  lock: (tx: Sql) => Promise<unknown>,
+  waiters: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let result!: Promise<T>;
+  await locker.begin(async (tx) => {
+    const db = tx as unknown as Sql;
+    await lock(db);
+    result = fn();
+    result.catch(() => {});
+    for (let i = 0; i < 500; i++) {
+      // pg_stat_activity is read once per transaction unless its snapshot is cleared. Waiters
+      // queue behind the first one (its tuple lock), not behind this transaction.
+      await db`select pg_stat_clear_snapshot()`;
+      const [row] = await db<Array<{ waiting: number }>>`
+        with recursive blocked (pid) as (
+          select pg_backend_pid()
+          union
+          select a.pid from pg_stat_activity a, blocked b where b.pid = any (pg_blocking_pids(a.pid))
+        )
+        select count(*)::int - 1 as waiting from blocked`;
+      if (row!.waiting >= waiters) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  });
+  return await result;
+}
+
 describe('agent.task, task.assign and a2a.route choose by the same rule', () => {
   // Equal load, and the agent that sorts first by name was given work last: the documented
   // tie-break picks "z waited", which name order (task.assign's and a2a.route's old rule) did not.
@@ -132,8 +167,10 @@ describe('agent.task, task.assign and a2a.route choose by the same rule', () => 
       insert into tasks (agent_id, title, required_capability)
       values (${waited}, 'tie', ${capability}) returning id`;
     await sql`update tasks set agent_id = null where id = ${task!.id}`;
-    const results = await Promise.all(
-      [1, 2, 3].map(() => runHandler('task.assign', { task_id: task!.id })),
+    const results = await racing(
+      (db) => db`select from tasks where id = ${task!.id} for update`,
+      3,
+      () => Promise.all([1, 2, 3].map(() => runHandler('task.assign', { task_id: task!.id }))),
     );
     expect(results.filter((r) => r.assigned)).toEqual([
       { task_id: task!.id, agent_id: waited, assigned: true },
@@ -157,8 +194,10 @@ describe('agent.task, task.assign and a2a.route choose by the same rule', () => 
       insert into a2a_messages (sender_id, content, metadata, status)
       values (${sender}, 'tie', ${sql.json({ capability })}, 'failed') returning id`;
     await sql`update a2a_messages set status = 'pending' where id = ${message!.id}`;
-    const results = await Promise.all(
-      [1, 2, 3].map(() => runHandler('a2a.route', { message_id: message!.id })),
+    const results = await racing(
+      (db) => db`select from a2a_messages where id = ${message!.id} for update`,
+      3,
+      () => Promise.all([1, 2, 3].map(() => runHandler('a2a.route', { message_id: message!.id }))),
     );
     expect(results.filter((r) => r.routed)).toEqual([
       { message_id: message!.id, receiver_id: waited, routed: true },
