@@ -855,6 +855,29 @@ CREATE FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, 
     RETURN jsonb_build_object('attempt', attempt, 'at', at, 'kind', kind, 'error', message, 'worker', worker);
 
 --
+-- Name: least_loaded_agent(text, uuid, uuid); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.least_loaded_agent(capability text DEFAULT NULL::text, only_agent uuid DEFAULT NULL::uuid, except_agent uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select a.id
+  from public.agents a
+  left join lateral (
+    select count(*) as open_tasks, max(t.created_at) as newest_open_task
+    from public.tasks t
+    where t.agent_id = a.id and t.status in ('pending', 'in_progress')
+  ) load on true
+  where a.status = 'active'
+    and (least_loaded_agent.capability is null or least_loaded_agent.capability = any (a.capabilities))
+    and (least_loaded_agent.only_agent is null or a.id = least_loaded_agent.only_agent)
+    and (least_loaded_agent.except_agent is null or a.id <> least_loaded_agent.except_agent)
+  order by load.open_tasks, load.newest_open_task, a.name
+  limit 1
+$$;
+
+--
 -- Name: recapture(regclass); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -4074,6 +4097,13 @@ GRANT ALL ON FUNCTION cesar.job_attempts_left(attempts integer, max_attempts int
 
 REVOKE ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION least_loaded_agent(capability text, only_agent uuid, except_agent uuid); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) TO service_role;
 
 --
 -- Name: FUNCTION recapture(target regclass); Type: ACL; Schema: cesar; Owner: -

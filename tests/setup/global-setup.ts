@@ -41,6 +41,8 @@ declare module 'vitest' {
     mirrorUrl: string;
     /** pg_dump of cesar and public right after the migrations, before any test writes. */
     migratedSchema: string;
+    /** The rows of cesar.job_types right after the migrations, before any test adds its own. */
+    migratedJobTypes: Array<Record<string, unknown>>;
   }
 }
 
@@ -74,9 +76,13 @@ export default async function setup(project: TestProject) {
   await applyMigrations(databaseUrl);
   // Dumped before the tests run: watching a table makes objects in cesar (its capture store).
   const migratedSchema = await dumpSchema(databaseUrl);
+  const admin = connect(databaseUrl);
+  const migratedJobTypes = await admin<Array<Record<string, unknown>>>`
+    select job_type, max_attempts, backoff_base_seconds::float8 as backoff_base_seconds,
+           backoff_cap_seconds::float8 as backoff_cap_seconds, concurrency, lease_seconds
+    from cesar.job_types order by job_type`;
   await loadSeed(databaseUrl);
 
-  const admin = connect(databaseUrl);
   await admin`drop database if exists cesar_test_mirror`;
   await admin`create database cesar_test_mirror`;
   await admin.end();
@@ -109,5 +115,6 @@ export default async function setup(project: TestProject) {
   project.provide('poolerUrl', pooled.toString());
   project.provide('mirrorUrl', mirrorUrl.toString());
   project.provide('migratedSchema', migratedSchema);
+  project.provide('migratedJobTypes', [...migratedJobTypes]);
   return cleanup;
 }

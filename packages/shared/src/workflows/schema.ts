@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { outboundSecretName, refuseForbiddenHeaders } from '../http/outbound.ts';
+import type { ActionShorthand } from '../queue/job-types.ts';
 import { compileSafeRegex } from './regex.ts';
 
 // The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
@@ -171,35 +172,46 @@ const headerValue = z.union([
   z.object({ secret: outboundSecretName, prefix: z.string().optional() }).strict(),
 ]);
 
-export const actionSchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('enqueue_job'),
-    job_type: jobType,
-    payload: z.record(z.string(), z.unknown()).default({}),
-  })
-    .strict(),
-  z.object({
-    type: z.literal('agent_task'),
+/** An action that names its job type. Which types exist the api checks when a template is saved. */
+const enqueueJobAction = z.object({
+  type: z.literal('enqueue_job'),
+  job_type: jobType,
+  payload: z.record(z.string(), z.unknown()).default({}),
+}).strict();
+
+const shorthand = <A extends ActionShorthand, S extends z.ZodRawShape>(type: A, fields: S) =>
+  z.object({ type: z.literal(type), ...fields }).strict();
+
+/**
+ * The actions that make one job type from their own fields (queue/job-types.ts says which
+ * type each makes; cesar.action_jobs turns them into jobs). Looser than the job's payload
+ * where a placeholder may fill a field: `agent_id: "{{record.agent_id}}"`.
+ */
+const shorthandActions = {
+  agent_task: shorthand('agent_task', {
     title: z.string().min(1).max(500),
     capability: z.string().min(1).optional(),
     agent_id: z.string().min(1).optional(),
     description: z.string().max(10_000).optional(),
     priority: z.number().int().optional(),
     payload: z.record(z.string(), z.unknown()).optional(),
-  }).strict(),
-  z.object({
-    type: z.literal('sync_table'),
+  }),
+  sync_table: shorthand('sync_table', {
     /** Absent: every mirrored table. */
     table: tableName.optional(),
     direction: z.enum(['up', 'down', 'both']).default('up'),
-  }).strict(),
-  z.object({
-    type: z.literal('http_request'),
+  }),
+  http_request: shorthand('http_request', {
     url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL'),
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
     headers: z.record(z.string(), headerValue).superRefine(refuseForbiddenHeaders).default({}),
     body: z.unknown().optional(),
-  }).strict(),
+  }),
+} satisfies { [A in ActionShorthand]: z.ZodObject<{ type: z.ZodLiteral<A> }> };
+
+export const actionSchema = z.discriminatedUnion('type', [
+  enqueueJobAction,
+  ...Object.values(shorthandActions),
 ]);
 export type Action = z.infer<typeof actionSchema>;
 

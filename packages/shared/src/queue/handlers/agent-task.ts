@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
+import { leastLoadedAgent } from './least-loaded-agent.ts';
 import { parsePayload } from './payload.ts';
 
 export const agentTaskPayload = z.object({
@@ -24,29 +25,6 @@ interface CreatedTask {
 async function existingTask(sql: Sql, jobId: string): Promise<CreatedTask | undefined> {
   const [row] = await sql<CreatedTask[]>`
     select id as task_id, agent_id, false as created from public.tasks where source_job_id = ${jobId}
-  `;
-  return row;
-}
-
-/**
- * The least-loaded active agent (fewest pending or in-progress tasks) that has the
- * capability, or the named agent if it is active. Ties go to the agent that has waited
- * longest for work, then by name, so the choice is deterministic.
- */
-async function pickAgent(sql: Sql, capability: string | null, agentId: string | null) {
-  const [row] = await sql<Array<{ id: string; name: string }>>`
-    select a.id, a.name
-    from public.agents a
-    left join lateral (
-      select count(*) as open_tasks, max(t.created_at) as last_assigned
-      from public.tasks t
-      where t.agent_id = a.id and t.status in ('pending', 'in_progress')
-    ) load on true
-    where a.status = 'active'
-      and (${capability}::text is null or ${capability}::text = any (a.capabilities))
-      and (${agentId}::uuid is null or a.id = ${agentId}::uuid)
-    order by load.open_tasks, load.last_assigned nulls first, a.name
-    limit 1
   `;
   return row;
 }
@@ -82,14 +60,17 @@ export const agentTask: JobHandler = async ({ job, sql }) => {
     // A retried job (its drain died after the commit) finds the task it already created.
     const existing = await existingTask(db, job.id);
     if (existing) return existing;
-    const agent = await pickAgent(db, input.capability ?? null, input.agent_id ?? null);
-    if (!agent) {
+    const agentId = await leastLoadedAgent(db, {
+      capability: input.capability,
+      onlyAgent: input.agent_id,
+    });
+    if (!agentId) {
       throw new PermanentJobError(
         input.agent_id
           ? `agent ${input.agent_id} does not exist or is not active`
           : `no active agent has the capability "${input.capability ?? '(any)'}"`,
       );
     }
-    return (await insertTask(db, job.id, agent.id, input)) ?? (await existingTask(db, job.id));
+    return (await insertTask(db, job.id, agentId, input)) ?? (await existingTask(db, job.id));
   });
 };

@@ -1,4 +1,5 @@
-import type { HandlerRegistry } from '../drain.ts';
+import type { JobHandler } from '../drain.ts';
+import type { JobTypeName } from '../job-types.ts';
 import { a2aRoute } from './a2a-route.ts';
 import { agentTask } from './agent-task.ts';
 import { financialDailyAnalysis } from './financial-daily-analysis.ts';
@@ -12,8 +13,11 @@ import { noop } from './noop.ts';
 import { syncTable } from './sync-table.ts';
 import { taskAssign } from './task-assign.ts';
 
-/** Every job type the job-drain function runs. */
-export const builtInHandlers: HandlerRegistry = {
+/**
+ * The handler of every job type in queue/job-types.ts, and of nothing else: a type missing
+ * here, or one here that the registry does not name, does not compile.
+ */
+export const builtInHandlers: Readonly<Record<JobTypeName, JobHandler>> = {
   'a2a.route': a2aRoute,
   'agent.task': agentTask,
   'financial.daily_analysis': financialDailyAnalysis,

@@ -2,40 +2,36 @@ import { z } from 'zod';
 import type { Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
+import { leastLoadedAgent } from './least-loaded-agent.ts';
 import { parsePayload } from './payload.ts';
 
 export const taskAssignPayload = z.object({ task_id: z.uuid() });
 
 /**
- * Gives an unassigned task to the least-loaded active agent that has its required
- * capability (any active agent when it names none), in one statement that only touches a
- * task still unassigned, and logs `task.assigned`.
+ * The task, locked until the transaction ends, if it is still unassigned: a second job for
+ * the same task waits here, then finds it assigned.
  */
-async function assign(sql: Sql, taskId: string, jobId: string) {
-  const [row] = await sql<Array<{ agent_id: string }>>`
-    with task as (
-      select id, required_capability, title from public.tasks
-      where id = ${taskId} and agent_id is null
-      for update
-    ), agent as (
-      select a.id from public.agents a, task
-      where a.status = 'active'
-        and (task.required_capability is null or task.required_capability = any (a.capabilities))
-      order by (select count(*) from public.tasks t
-                where t.agent_id = a.id and t.status in ('pending', 'in_progress')), a.name
-      limit 1
-    ), assigned as (
-      update public.tasks t set agent_id = agent.id from agent, task
-      where t.id = task.id
-      returning t.id, t.agent_id, t.title
-    ), event as (
-      insert into public.agent_events (agent_id, event_type, payload)
-      select agent_id, 'task.assigned', jsonb_build_object('task_id', id, 'job_id', ${jobId}::bigint, 'title', title)
-      from assigned
-    )
-    select agent_id from assigned
+async function lockUnassignedTask(sql: Sql, taskId: string) {
+  const [row] = await sql<Array<{ required_capability: string | null }>>`
+    select required_capability from public.tasks
+    where id = ${taskId} and agent_id is null
+    for update
   `;
   return row;
+}
+
+/** Gives the (locked) task to the agent and logs `task.assigned`. */
+async function assignTask(sql: Sql, taskId: string, agentId: string, jobId: string) {
+  await sql`
+    with assigned as (
+      update public.tasks set agent_id = ${agentId}
+      where id = ${taskId}
+      returning id, agent_id, title
+    )
+    insert into public.agent_events (agent_id, event_type, payload)
+    select agent_id, 'task.assigned', jsonb_build_object('task_id', id, 'job_id', ${jobId}::bigint, 'title', title)
+    from assigned
+  `;
 }
 
 async function taskState(sql: Sql, taskId: string) {
@@ -45,11 +41,21 @@ async function taskState(sql: Sql, taskId: string) {
   return row;
 }
 
-/** `task.assign`: a new task without an agent gets one. */
+/**
+ * `task.assign`: a new task without an agent gets the least-loaded active agent that has its
+ * required capability (any active agent when it names none).
+ */
 export const taskAssign: JobHandler = async ({ job, sql }) => {
   const { task_id } = parsePayload('task.assign', taskAssignPayload, job.payload);
-  const assigned = await assign(sql, task_id, job.id);
-  if (assigned) return { task_id, agent_id: assigned.agent_id, assigned: true };
+  const assigned = await sql.begin(async (tx) => {
+    const db = tx as unknown as Sql;
+    const task = await lockUnassignedTask(db, task_id);
+    if (!task) return null;
+    const agentId = await leastLoadedAgent(db, { capability: task.required_capability });
+    if (agentId) await assignTask(db, task_id, agentId, job.id);
+    return agentId;
+  });
+  if (assigned) return { task_id, agent_id: assigned, assigned: true };
   const task = await taskState(sql, task_id);
   if (!task) throw new PermanentJobError(`task ${task_id} does not exist`);
   if (task.agent_id) return { task_id, agent_id: task.agent_id, assigned: false };
