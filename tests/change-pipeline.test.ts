@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeEventTable } from '../packages/shared/src/workflows/queries.ts';
+import { describeEventTable } from '../packages/shared/src/capture/queries.ts';
 import { testSql, withRollback } from './helpers/db.ts';
 
 // The database owns the change pipeline: captured statements become events (watched tables)

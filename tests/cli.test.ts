@@ -5,7 +5,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobDrainApp } from '../packages/shared/src/queue/app.ts';
-import { createSyncApp } from '../packages/shared/src/sync/app.ts';
+import { createSyncApp } from '../packages/shared/src/mirror/app.ts';
 import { renderBar } from '../scripts/cli/progress.ts';
 import { bin, repoRoot } from '../scripts/lib/paths.ts';
 import { databaseUrl, functionSql, poolerUrl, testSql } from './helpers/db.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runSync } from '../packages/shared/src/sync/run.ts';
+import { runSync } from '../packages/shared/src/mirror/run.ts';
 import { releaseEvents } from '../packages/shared/src/workflows/queries.ts';
 import { testSql, withRollback } from './helpers/db.ts';
 import { recordingMirror } from './helpers/mirror.ts';

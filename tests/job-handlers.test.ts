@@ -1,11 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type OutboundPolicy,
-  parseAllowList,
-  strictPolicy,
-} from '../packages/shared/src/http/outbound.ts';
+import { type OutboundPolicy, strictPolicy } from '../packages/shared/src/http/outbound.ts';
+import { parseAllowList } from '../packages/shared/src/allow-list.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { freePort } from '../scripts/local/functions.ts';

@@ -13,8 +13,8 @@ import {
   qualified,
   run,
   type Statement,
-} from '../packages/shared/src/sync/dialect.ts';
-import type { TableShape } from '../packages/shared/src/sync/schema.ts';
+} from '../packages/shared/src/mirror/dialect.ts';
+import type { TableShape } from '../packages/shared/src/mirror/schema.ts';
 import { testSql, withRollback } from './helpers/db.ts';
 import { recordingMirror } from './helpers/mirror.ts';
 

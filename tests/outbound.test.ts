@@ -11,10 +11,10 @@ import {
   outboundPolicy,
   OutboundRefusedError,
   outboundRequest,
-  parseAllowList,
   type ResolvedAddress,
   strictPolicy,
 } from '../packages/shared/src/http/outbound.ts';
+import { parseAllowList } from '../packages/shared/src/allow-list.ts';
 import { httpRequest } from '../packages/shared/src/queue/handlers/http-request.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { enqueueJob } from '../packages/shared/src/queue/queries.ts';

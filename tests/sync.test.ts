@@ -3,11 +3,15 @@ import type { CpuBudget } from '../packages/shared/src/cpu.ts';
 import { strictPolicy } from '../packages/shared/src/http/outbound.ts';
 import { syncTable } from '../packages/shared/src/queue/handlers/sync-table.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
-import { createSyncApp } from '../packages/shared/src/sync/app.ts';
-import { withRetry } from '../packages/shared/src/sync/common.ts';
-import { runRestore, runSync, type TableOutcome } from '../packages/shared/src/sync/run.ts';
-import { describeTable, preflight, SchemaDriftError } from '../packages/shared/src/sync/schema.ts';
-import { verifyTable } from '../packages/shared/src/sync/verify.ts';
+import { createSyncApp } from '../packages/shared/src/mirror/app.ts';
+import { withRetry } from '../packages/shared/src/mirror/common.ts';
+import { runRestore, runSync, type TableOutcome } from '../packages/shared/src/mirror/run.ts';
+import {
+  describeTable,
+  preflight,
+  SchemaDriftError,
+} from '../packages/shared/src/mirror/schema.ts';
+import { verifyTable } from '../packages/shared/src/mirror/verify.ts';
 import { functionSql, testSql } from './helpers/db.ts';
 import { expectCockroachCompatible, recordingMirror } from './helpers/mirror.ts';
 import { process } from './helpers/workflows.ts';

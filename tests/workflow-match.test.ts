@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { type ChangeEvent, databaseWebhookPayload } from '../packages/shared/src/capture/events.ts';
 import {
   evaluateFilter,
   matchTemplates,
   renderActions,
-  type WorkflowEvent,
 } from '../packages/shared/src/workflows/match.ts';
 import {
-  databaseWebhookPayload,
   type Filter,
   type Template,
   templateInput,
 } from '../packages/shared/src/workflows/schema.ts';
 
-const event = (over: Partial<WorkflowEvent> = {}): WorkflowEvent => ({
+const event = (over: Partial<ChangeEvent> = {}): ChangeEvent => ({
   id: '42',
   schema_name: 'public',
   table_name: 'tasks',

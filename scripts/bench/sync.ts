@@ -1,11 +1,11 @@
 import { pipeline } from 'node:stream/promises';
 import { createSql } from '../../packages/shared/src/db.ts';
 import {
+  describeTable,
   mirrorDialect,
   mirrorStatements,
-  run as runStatement,
-} from '../../packages/shared/src/sync/dialect.ts';
-import { describeTable } from '../../packages/shared/src/sync/schema.ts';
+  runStatement,
+} from '../../packages/shared/src/mirror/index.ts';
 import type { TempStack } from '../lib/temp-stack.ts';
 import { type CpuReading, functionCpuMeter } from './cpu.ts';
 import { fmt } from './stats.ts';

@@ -1,4 +1,4 @@
-import type { VerifyResult } from '../../packages/shared/src/sync/verify.ts';
+import type { VerifyResult } from '../../packages/shared/src/mirror/index.ts';
 import { type Parsed, single, UsageError } from './args.ts';
 import { type Client, EXIT } from './client.ts';
 import { columns } from './format.ts';

@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, expect } from 'vitest';
 import type { Sql } from '../../packages/shared/src/db.ts';
-import { COCKROACH_REJECTS } from '../../packages/shared/src/sync/dialect.ts';
+import { COCKROACH_REJECTS } from '../../packages/shared/src/mirror/dialect.ts';
 import { mirrorUrl } from './db.ts';
 
 /** A pool on the mirror that records every statement sent to it, closed after the file. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type AllowEntry, parseAllowList } from './http/outbound.ts';
+import { type AllowEntry, parseAllowList } from './allow-list.ts';
 
 const postgresUrl = z
   .string()
@@ -73,7 +73,7 @@ export const envSchema = z.object({
   /**
    * Hosts http.request may reach although they are loopback, private or link-local:
    * `host` or `host:port` entries separated by commas, e.g. `hooks.internal,10.0.0.5:8080`
-   * (the exact format: parseAllowList in http/outbound.ts). Absent: public addresses only.
+   * (the exact format: parseAllowList in allow-list.ts). Absent: public addresses only.
    */
   /**
    * Origins whose browsers may call the functions (the dashboard served elsewhere), comma

@@ -1,5 +1,5 @@
-import { createApiApp } from '../../../packages/shared/src/api/app.ts';
-import { jobTypeNames } from '../../../packages/shared/src/queue/job-types.ts';
+import { createApiApp } from '../../../packages/shared/src/api/index.ts';
+import { jobTypeNames } from '../../../packages/shared/src/queue/index.ts';
 import { createFunctionRuntime } from '../../../packages/shared/src/runtime.ts';
 
 const runtime = createFunctionRuntime('api', Deno.env.toObject());

@@ -1,5 +1,5 @@
 import { createFunctionRuntime } from '../../../packages/shared/src/runtime.ts';
-import { createSyncApp } from '../../../packages/shared/src/sync/app.ts';
+import { createSyncApp } from '../../../packages/shared/src/mirror/index.ts';
 
 const runtime = createFunctionRuntime('sync', Deno.env.toObject());
 

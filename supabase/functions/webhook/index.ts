@@ -1,5 +1,5 @@
 import { createFunctionRuntime } from '../../../packages/shared/src/runtime.ts';
-import { createWebhookApp } from '../../../packages/shared/src/workflows/webhook-app.ts';
+import { createWebhookApp } from '../../../packages/shared/src/workflows/index.ts';
 
 const runtime = createFunctionRuntime('webhook', Deno.env.toObject());
 

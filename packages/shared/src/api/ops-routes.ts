@@ -1,22 +1,17 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
-import { readJsonBody } from '../http/body.ts';
-import { ApiError, parseQuery } from '../http/errors.ts';
-import { timestamp } from '../http/values.ts';
-import { enqueueJob } from '../queue/queries.ts';
-import { syncRunFields, tableList } from '../sync/common.ts';
-import { declaredTables, syncStatus } from '../sync/run.ts';
+import { ApiError, parseQuery, readJsonBody, timestamp } from '../http/index.ts';
+import { enqueueJob } from '../queue/index.ts';
+import { declaredTables, syncRunFields, syncStatus, tableList } from '../mirror/index.ts';
+import type { ApiDeps } from './app.ts';
 import { businessHealth } from './queries.ts';
 
 // The operator's routes on the api function: the job queue (list, retry, cancel), "sync now"
 // for one table or all, and /status, everything the dashboard shows in one answer.
 
-export interface OpsRouteDeps {
-  sql: Sql;
-  clock: Clock;
-}
+/** The operator's routes need the api function's database and clock (ApiDeps). */
+export type OpsRouteDeps = Pick<ApiDeps, 'sql' | 'clock'>;
 
 const jobStatus = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
 const jobsQuery = z.object({

@@ -1,25 +1,33 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { Sql } from '../db.ts';
-import { readJsonBody } from '../http/body.ts';
-import { ApiError, parseQuery } from '../http/errors.ts';
-import { type OutboundPolicy, urlRefusal } from '../http/outbound.ts';
-import { timestamp } from '../http/values.ts';
+import {
+  ApiError,
+  type OutboundPolicy,
+  parseQuery,
+  readJsonBody,
+  timestamp,
+  urlRefusal,
+} from '../http/index.ts';
+import {
+  describeEventTable,
+  listEvents,
+  replayEventIds,
+  selectEventsForReplay,
+} from '../capture/index.ts';
 import {
   deleteTemplate,
-  describeEventTable,
   getTemplate,
   insertTemplate,
-  listEvents,
   listExecutions,
   listTemplates,
-  replayEventIds,
   runTemplate,
-  selectEventsForReplay,
   setTemplateEnabled,
+  type TemplateInput,
+  templateInput,
+  templatePatch,
   updateTemplate,
-} from '../workflows/queries.ts';
-import { type TemplateInput, templateInput, templatePatch } from '../workflows/schema.ts';
+} from '../workflows/index.ts';
 
 export interface WorkflowRouteDeps {
   sql: Sql;

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
+import type { AllowEntry } from '../allow-list.ts';
 
 // The guard for requests the system sends on a template's or a job's behalf (http.request).
 // Such a URL comes from whoever may write templates or enqueue jobs, and from the rows that
@@ -30,14 +31,6 @@ import { z } from 'zod';
 // Deno 2.9 (tests/outbound.test.ts runs the pinning under both). Not covered: a public
 // address that forwards to private ones (an open proxy, a NAT64 gateway for an address not
 // embedded in the IPv6 one); the allow-list trusts its hosts' every address.
-
-/** The CESAR_HTTP_ALLOW entry a URL's host and port must match to skip the address rules. */
-export interface AllowEntry {
-  /** As the URL parser writes a host: lower case, IPv4 dotted decimal, IPv6 in brackets. */
-  host: string;
-  /** Absent: every port of the host. */
-  port?: number;
-}
 
 export interface ResolvedAddress {
   address: string;
@@ -94,38 +87,6 @@ export const outboundSecretName = z.string().superRefine((name, ctx) => {
 
 // ---------------------------------------------------------------------------------------------
 // The allow-list
-
-const ALLOW_ENTRY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
-
-/**
- * Parses CESAR_HTTP_ALLOW: entries separated by commas, each `host` or `host:port`, where host
- * is a DNS name, an IPv4 address or an IPv6 address in brackets. Examples:
- * `api.internal`, `10.0.0.5:8080`, `[fd00::1]:443`, `127.0.0.1:54321,hooks.internal`.
- * Spaces around entries are ignored; no wildcards, no schemes, no paths. Hosts are compared
- * as the URL parser writes them (case-insensitive; `2130706433` means `127.0.0.1`), by name
- * for names: allowing `localhost` does not allow `127.0.0.1`. An entry without a port allows
- * every port; with one, only that port (the URL's, or 80/443 when it gives none).
- * Throws an error naming the first malformed entry.
- */
-export function parseAllowList(raw: string): AllowEntry[] {
-  return raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '').map(
-    (entry) => {
-      const match = ALLOW_ENTRY.exec(entry);
-      const host = match ? hostOf(match[1]!) : null;
-      const port = match?.[2] === undefined ? undefined : Number(match[2]);
-      if (host === null || (port !== undefined && (port < 1 || port > 65_535))) {
-        throw new Error(
-          `"${entry}" is not host or host:port (e.g. api.internal, 10.0.0.5:8080, [fd00::1]:443)`,
-        );
-      }
-      return port === undefined ? { host } : { host, port };
-    },
-  );
-}
-
-function hostOf(raw: string): string | null {
-  return parseUrl(`http://${raw}/`)?.hostname ?? null;
-}
 
 /** A host as compared: `example.com.` (the fully qualified form) is `example.com`. */
 const bare = (hostname: string) => hostname.replace(/\.$/, '');

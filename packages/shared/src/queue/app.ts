@@ -3,9 +3,12 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { readJsonBody } from '../http/body.ts';
-import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
-import { outboundPolicy } from '../http/outbound.ts';
+import {
+  functionApp,
+  type FunctionAppConfig,
+  outboundPolicy,
+  readJsonBody,
+} from '../http/index.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
 import { ringIfJobsDue } from './queries.ts';

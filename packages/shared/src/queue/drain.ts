@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { type OutboundPolicy, strictPolicy } from '../http/outbound.ts';
+import { type OutboundPolicy, strictPolicy } from '../http/index.ts';
 import { classifyFailure, describeError, PermanentJobError } from './errors.ts';
 import { decideOutcome } from './outcome.ts';
 import {

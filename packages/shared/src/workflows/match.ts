@@ -1,23 +1,10 @@
 import { patternMatches } from './regex.ts';
-import type { Action, EventOp, Filter, Template } from './schema.ts';
+import type { ChangeEvent } from '../capture/index.ts';
+import type { Action, Filter, Template } from './schema.ts';
 
 // Pure: which templates an event runs, and their actions filled from the event.
 
-export interface WorkflowEvent {
-  id: string;
-  schema_name: string;
-  table_name: string;
-  op: EventOp;
-  record: Record<string, unknown> | null;
-  old_record: Record<string, unknown> | null;
-  changed_columns: string[] | null;
-  row_key: string | null;
-  occurred_at: Date | string;
-  /** 'mirror' when the mirror sync applied the change (see cesar.event_log.origin). */
-  origin?: string | null;
-}
-
-function lookup(event: WorkflowEvent, path: string): unknown {
+function lookup(event: ChangeEvent, path: string): unknown {
   const [root, ...keys] = path.split('.');
   let value: unknown = root === 'record'
     ? event.record
@@ -53,12 +40,12 @@ function compare(a: unknown, b: unknown): number | null {
  * false. A `matches` that cannot be decided (a value past the matcher's length, a pattern it
  * refuses) is unknown, and an unknown filter does not match: `not` cannot turn it into a yes.
  */
-export function evaluateFilter(filter: Filter, event: WorkflowEvent): boolean {
+export function evaluateFilter(filter: Filter, event: ChangeEvent): boolean {
   return evaluate(filter, event) === true;
 }
 
 /** Three-valued: true, false, or null for unknown (Kleene's logic, as SQL's). */
-function evaluate(filter: Filter, event: WorkflowEvent): boolean | null {
+function evaluate(filter: Filter, event: ChangeEvent): boolean | null {
   if ('all' in filter) {
     const values = filter.all.map((f) => evaluate(f, event));
     return values.includes(false) ? false : values.includes(null) ? null : true;
@@ -115,7 +102,7 @@ function evaluate(filter: Filter, event: WorkflowEvent): boolean | null {
 }
 
 /** The enabled database-event templates that this event runs, in name order. */
-export function matchTemplates(event: WorkflowEvent, templates: readonly Template[]): Template[] {
+export function matchTemplates(event: ChangeEvent, templates: readonly Template[]): Template[] {
   const table = `${event.schema_name}.${event.table_name}`;
   return templates
     .filter((t) => {
@@ -139,7 +126,7 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*
  * replaced by the value's text (empty when missing). Paths: record.*, old_record.*,
  * event.id, event.table, event.schema, event.op, event.occurred_at.
  */
-export function renderActions(actions: readonly Action[], event: WorkflowEvent): Action[] {
+export function renderActions(actions: readonly Action[], event: ChangeEvent): Action[] {
   const context = (path: string): unknown => {
     if (path.startsWith('record.') || path.startsWith('old_record.')) return lookup(event, path);
     const eventFields: Record<string, unknown> = {

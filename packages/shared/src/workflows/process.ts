@@ -1,8 +1,9 @@
 import type { Clock } from '../clock.ts';
 import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { classifyFailure } from '../queue/errors.ts';
-import { matchTemplates, renderActions, type WorkflowEvent } from './match.ts';
+import { classifyFailure } from '../queue/index.ts';
+import type { ChangeEvent } from '../capture/index.ts';
+import { matchTemplates, renderActions } from './match.ts';
 import {
   claimEvents,
   loadEventTemplates,
@@ -41,7 +42,7 @@ const LEASE_SECONDS = 30;
  * row rebuilt by a restore from the mirror runs nothing: it is recovered state, not news.
  */
 export function planExecutions(
-  events: readonly WorkflowEvent[],
+  events: readonly ChangeEvent[],
   templates: readonly Template[],
 ): PlannedExecution[] {
   return events.filter((event) => event.origin !== 'restore').flatMap((event) =>
@@ -131,7 +132,7 @@ export async function processEvents(
 
 async function processBatch(
   deps: { sql: Sql; log?: (line: string) => void },
-  events: WorkflowEvent[],
+  events: ChangeEvent[],
   templates: Template[],
   result: ProcessResult,
 ): Promise<boolean> {

@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import { outboundSecretName, refuseForbiddenHeaders } from '../http/outbound.ts';
-import type { ActionShorthand } from '../queue/job-types.ts';
+import { outboundSecretName, refuseForbiddenHeaders } from '../http/index.ts';
+import type { ActionShorthand } from '../queue/index.ts';
+import { eventOp, identifier } from '../capture/index.ts';
 import { compileSafeRegex } from './regex.ts';
 
-// The shapes of workflow templates and of Supabase's Database Webhook payload. Every write
-// through the api function is parsed here; a template that does not parse is not saved.
+// The shapes of workflow templates. Every write through the api function is parsed here; a
+// template that does not parse is not saved.
 
-export const eventOp = z.enum(['INSERT', 'UPDATE', 'DELETE']);
-export type EventOp = z.infer<typeof eventOp>;
-
-const identifier = /^[a-z_][a-z0-9_]*$/;
 /** `schema.table`; a bare table name means `public.table`. */
 export const tableName = z
   .string()
@@ -262,18 +259,3 @@ export interface Template {
   created_at: Date;
   updated_at: Date;
 }
-
-// Supabase's Database Webhook payload, exactly as it sends it: a discriminated union on type.
-const webhookRow = z.record(z.string(), z.unknown());
-const webhookBase = { table: z.string().regex(identifier), schema: z.string().regex(identifier) };
-export const databaseWebhookPayload = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('INSERT'), ...webhookBase, record: webhookRow, old_record: z.null() }),
-  z.object({
-    type: z.literal('UPDATE'),
-    ...webhookBase,
-    record: webhookRow,
-    old_record: webhookRow,
-  }),
-  z.object({ type: z.literal('DELETE'), ...webhookBase, record: z.null(), old_record: webhookRow }),
-]);
-export type DatabaseWebhookPayload = z.infer<typeof databaseWebhookPayload>;

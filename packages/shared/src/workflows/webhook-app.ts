@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
-import { readJsonBody } from '../http/body.ts';
-import { ApiError } from '../http/errors.ts';
-import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
+import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
 import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { processInvocation } from './process.ts';
 import { logIngestion } from '../ingestion-log.ts';
-import { describeEventTable, recordWebhookEvent } from './queries.ts';
-import { databaseWebhookPayload } from './schema.ts';
+import {
+  databaseWebhookPayload,
+  describeEventTable,
+  recordWebhookEvent,
+} from '../capture/index.ts';
 
 const drainRequest = z.object({
   reason: z.string().max(100).optional(),

@@ -5,7 +5,7 @@ import {
   outboundRequest,
   outboundSecretName,
   refuseForbiddenHeaders,
-} from '../../http/outbound.ts';
+} from '../../http/index.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError, RetryAfterError } from '../errors.ts';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { mirroredTableName, syncRunFields } from '../../sync/common.ts';
-import { runSync } from '../../sync/run.ts';
+import { mirroredTableName, runSync, syncRunFields } from '../../mirror/index.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
 import { enqueueJob } from '../queries.ts';
@@ -13,7 +12,7 @@ export const syncTablePayload = z.object({
 });
 
 /**
- * `sync.table`: a sync run with the CockroachDB mirror (see packages/shared/src/sync). A table
+ * `sync.table`: a sync run with the CockroachDB mirror (see packages/shared/src/mirror). A table
  * that failed (the mirror is down) fails the job, which retries with backoff; a run that
  * spent its budget before finishing enqueues its continuation, which starts from the
  * checkpoints.

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { type CpuBudget, cpuBudget, lowerCpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { readJsonBody } from '../http/body.ts';
-import { ApiError } from '../http/errors.ts';
-import { functionApp, type FunctionAppConfig } from '../http/function-app.ts';
+import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { syncRunFields, tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
@@ -39,7 +37,7 @@ const restoreRequest = z.object({
  */
 const invocationCpu = (clock?: () => number): CpuBudget => cpuBudget(CPU_BUDGET_MS, clock);
 
-export interface SyncDeps {
+export interface SyncAppDeps {
   sql: Sql;
   mirror: Sql | null;
   config: FunctionAppConfig;
@@ -53,7 +51,7 @@ export interface SyncDeps {
  * primary, both), POST /sync/verify compares the two, POST /sync/restore rebuilds the
  * primary's tables from the mirror, GET /sync/status reports.
  */
-export function createSyncApp(deps: SyncDeps) {
+export function createSyncApp(deps: SyncAppDeps) {
   const app = functionApp('sync', deps);
 
   /** The tables a request names (all mirrored ones when none), or 422 naming the strangers. */

@@ -9,7 +9,7 @@ import type { TableShape } from './schema.ts';
 /** PostgreSQL's and CockroachDB's limit on bind parameters in one statement. */
 const PARAMETER_LIMIT = 65_534;
 
-export interface SyncDeps {
+export interface MirrorDeps {
   primary: Sql;
   mirror: Sql;
   random: () => number;
@@ -88,7 +88,7 @@ export function emptyResult(table: string, direction: 'up' | 'down'): SyncResult
 
 /** A mirror transaction, retried with jittered backoff when CockroachDB asks (SQLSTATE 40001). */
 export async function withRetry<T>(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   work: () => Promise<T>,
   attempts = 6,
 ): Promise<T> {

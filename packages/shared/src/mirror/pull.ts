@@ -3,7 +3,7 @@ import {
   emptyResult,
   pageSize,
   stopCheck,
-  type SyncDeps,
+  type MirrorDeps,
   type SyncOptions,
   type SyncResult,
 } from './common.ts';
@@ -87,7 +87,7 @@ function tally(result: SyncResult, decided: Decided[]) {
 }
 
 export async function pullTable(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   table: string,
   options: PullOptions,
 ): Promise<SyncResult> {

@@ -6,7 +6,7 @@ import {
   emptyResult,
   type Lease,
   type Stopped,
-  type SyncDeps,
+  type MirrorDeps,
   type SyncResult,
 } from './common.ts';
 import { pushTable } from './push.ts';
@@ -164,7 +164,7 @@ function describeError(err: unknown): string {
 
 /** Runs `work` under the (table, lane) lease and records how it ended. */
 async function leased<T extends { stopped: Stopped }>(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   table: string,
   lane: Lane,
   run: {
@@ -213,7 +213,7 @@ async function leased<T extends { stopped: Stopped }>(
   }
 }
 
-export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<TableOutcome[]> {
+export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<TableOutcome[]> {
   const started = performance.now();
   const tables = request.tables ?? (await declaredTables(deps.primary));
   const directions: Array<'up' | 'down'> = request.direction === 'both'
@@ -268,7 +268,7 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Tab
 }
 
 export async function runRestore(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   request: { tables: string[] | null; batchSize: number; budgetMs: number; cpu?: CpuBudget },
 ): Promise<RestoreOutcome[]> {
   const started = performance.now();

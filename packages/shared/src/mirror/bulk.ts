@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import { type Stopped, type SyncDeps, type SyncResult, withRetry } from './common.ts';
+import { type Stopped, type MirrorDeps, type SyncResult, withRetry } from './common.ts';
 import { type MirrorStatements, primaryStatements, run } from './dialect.ts';
 import type { TableShape } from './schema.ts';
 
@@ -43,7 +43,7 @@ async function readBulkPage(
 
 /** Loads a page into the mirror with COPY FROM STDIN, in one transaction. */
 async function loadBulkPage(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   m: MirrorStatements,
   shape: TableShape,
   page: BulkPage,
@@ -70,7 +70,7 @@ async function loadBulkPage(
  * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
  */
 export async function bulkLoad(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   m: MirrorStatements,
   shape: TableShape,
   after: string | null,

@@ -1,7 +1,7 @@
 import type { Sql } from '../db.ts';
 import { markOrigin } from './pull.ts';
 import type { CpuBudget } from '../cpu.ts';
-import { pageSize, stopCheck, type Stopped, type SyncDeps } from './common.ts';
+import { pageSize, stopCheck, type Stopped, type MirrorDeps } from './common.ts';
 import { mirrorDialect, mirrorStatements, POSTGRESQL, primaryStatements, run } from './dialect.ts';
 import { keyIndex, type TextRow } from './rows.ts';
 import { describeTable, preflight } from './schema.ts';
@@ -65,7 +65,7 @@ async function checkpoint(primary: Sql, table: string, fields: Partial<RestoreSt
 
 /** Rebuilds one table from the mirror; the caller holds the (table, 'restore') lease. */
 export async function restoreTable(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   table: string,
   options: RestoreOptions,
 ): Promise<RestoreResult> {

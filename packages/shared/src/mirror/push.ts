@@ -1,4 +1,4 @@
-import { expandCaptures } from '../capture/queries.ts';
+import { expandCaptures } from '../capture/index.ts';
 import type { Sql } from '../db.ts';
 import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
 import {
@@ -6,7 +6,7 @@ import {
   pageSize,
   stopCheck,
   type Stopped,
-  type SyncDeps,
+  type MirrorDeps,
   type SyncOptions,
   type SyncResult,
   withRetry,
@@ -139,7 +139,7 @@ async function mirrorView(
 
 /** Writes a page to the mirror in one transaction; returns how many rows the upsert wrote. */
 async function writePage(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   m: MirrorStatements,
   shape: TableShape,
   page: Page,
@@ -233,7 +233,7 @@ async function pipeline(
 const EXPAND_ROWS = 10_000;
 
 export async function pushTable(
-  deps: SyncDeps,
+  deps: MirrorDeps,
   table: string,
   options: SyncOptions,
 ): Promise<SyncResult> {
