@@ -3,7 +3,8 @@ import { testSql, withRollback } from './helpers/db.ts';
 
 // Every privilege the API roles (anon, authenticated) and PUBLIC hold on schemas, tables,
 // views, sequences and security definer functions, against the intended list: the API roles
-// get what RLS-governed access needs and nothing more (supabase/migrations/*least_privilege*).
+// get what RLS-governed access needs and nothing more (supabase/migrations/*platform* and
+// *rls_and_grants*).
 
 const sql = testSql();
 

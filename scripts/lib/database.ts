@@ -57,11 +57,14 @@ export async function installSupabaseFunctionsStandIn(url: string): Promise<'rea
   }
 }
 
-/** Applies pending migrations with the Supabase CLI, which records them in its history table. */
-export async function applyMigrations(url: string): Promise<string> {
+/**
+ * Applies pending migrations with the Supabase CLI, which records them in its history table.
+ * `workdir` holds the `supabase/` folder (config.toml, migrations/): the project's by default.
+ */
+export async function applyMigrations(url: string, workdir = repoRoot): Promise<string> {
   const { stdout, stderr } = await run(
     bin('supabase'),
-    ['migration', 'up', `--remote=${url}`, '--yes', '--workdir', repoRoot],
+    ['migration', 'up', `--remote=${url}`, '--yes', '--workdir', workdir],
     { cwd: repoRoot, env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' } },
   );
   return (stdout + stderr).trim();
