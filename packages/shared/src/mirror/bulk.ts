@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import { type Stopped, type MirrorDeps, type SyncResult, withRetry } from './common.ts';
+import { type MirrorDeps, type Stopped, type SyncResult, withRetry } from './common.ts';
 import { type MirrorStatements, primaryStatements, run } from './dialect.ts';
 import type { TableShape } from './schema.ts';
 

@@ -1,9 +1,9 @@
 import type { Sql } from '../db.ts';
 import {
   emptyResult,
+  type MirrorDeps,
   pageSize,
   stopCheck,
-  type MirrorDeps,
   type SyncOptions,
   type SyncResult,
 } from './common.ts';

@@ -3,10 +3,10 @@ import type { Sql } from '../db.ts';
 import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
 import {
   emptyResult,
+  type MirrorDeps,
   pageSize,
   stopCheck,
   type Stopped,
-  type MirrorDeps,
   type SyncOptions,
   type SyncResult,
   withRetry,

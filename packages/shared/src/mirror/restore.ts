@@ -1,7 +1,7 @@
 import type { Sql } from '../db.ts';
 import { markOrigin } from './pull.ts';
 import type { CpuBudget } from '../cpu.ts';
-import { pageSize, stopCheck, type Stopped, type MirrorDeps } from './common.ts';
+import { type MirrorDeps, pageSize, stopCheck, type Stopped } from './common.ts';
 import { mirrorDialect, mirrorStatements, POSTGRESQL, primaryStatements, run } from './dialect.ts';
 import { keyIndex, type TextRow } from './rows.ts';
 import { describeTable, preflight } from './schema.ts';

@@ -5,8 +5,8 @@ import {
   DEFAULT_LOOKBACK_SECONDS,
   emptyResult,
   type Lease,
-  type Stopped,
   type MirrorDeps,
+  type Stopped,
   type SyncResult,
 } from './common.ts';
 import { pushTable } from './push.ts';
