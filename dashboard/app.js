@@ -65,6 +65,17 @@ function row(cells) {
   return tr;
 }
 
+// Each table names its columns once, in index.html (data-columns, separated by |).
+for (const table of document.querySelectorAll('table[data-columns]')) {
+  const head = document.createElement('tr');
+  for (const name of table.dataset.columns.split('|')) {
+    const th = document.createElement('th');
+    th.textContent = name;
+    head.append(th);
+  }
+  table.createTHead().append(head);
+}
+
 function fill(selector, rows) {
   $(`${selector} tbody`).replaceChildren(...rows.map(row));
 }

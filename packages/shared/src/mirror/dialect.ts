@@ -541,6 +541,34 @@ export function mirrorStatements(dialect: Dialect) {
 
 export type MirrorStatements = ReturnType<typeof mirrorStatements>;
 
+/**
+ * The end of both pull statements, over their `judged` rows (row_key, action, conflict, ours,
+ * our_at): each conflict's loser to cesar.sync_conflicts (last writer wins; `theirs` and
+ * `theirAt` are the mirror's version and time as the statement names them), each primary row
+ * kept marked dirty so the push puts it back on the mirror (`kept`: which kept rows exist),
+ * and the count per action.
+ */
+function pullVerdicts(mirror: { theirs: string; theirAt: string; kept: string }): string {
+  return `lost as (
+      insert into cesar.sync_conflicts
+        (table_name, row_key, direction, winner, losing_version, winner_updated_at, loser_updated_at)
+      select $1, j.row_key, 'down',
+             case when j.action = 'keep' then 'primary' else 'mirror' end,
+             case when j.action = 'keep' then ${mirror.theirs} else j.ours end,
+             case when j.action = 'keep' then j.our_at else ${mirror.theirAt} end,
+             case when j.action = 'keep' then ${mirror.theirAt} else j.our_at end
+      from judged j where j.conflict
+      returning 1
+    ),
+    redirty as (
+      insert into cesar.sync_outbox (table_name, row_key, op, change_id)
+      select $1, j.row_key, 'UPDATE', 0 from judged j where j.action = 'keep' and ${mirror.kept}
+      on conflict (table_name, row_key) do nothing
+      returning 1
+    )
+    select action, count(*)::int as rows, count(*) filter (where conflict)::int as conflicts`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The primary's statements: PostgreSQL only, never sent to the mirror.
 
@@ -656,24 +684,7 @@ export const primaryStatements = {
       where ${table}.updated_at < excluded.updated_at
       returning 1
     ),
-    lost as (
-      insert into cesar.sync_conflicts
-        (table_name, row_key, direction, winner, losing_version, winner_updated_at, loser_updated_at)
-      select $1, j.row_key, 'down',
-             case when j.action = 'keep' then 'primary' else 'mirror' end,
-             case when j.action = 'keep' then j.theirs else j.ours end,
-             case when j.action = 'keep' then j.our_at else j.their_at end,
-             case when j.action = 'keep' then j.their_at else j.our_at end
-      from judged j where j.conflict
-      returning 1
-    ),
-    redirty as (
-      insert into cesar.sync_outbox (table_name, row_key, op, change_id)
-      select $1, j.row_key, 'UPDATE', 0 from judged j where j.action = 'keep' and j.ours is not null
-      on conflict (table_name, row_key) do nothing
-      returning 1
-    )
-    select action, count(*)::int as rows, count(*) filter (where conflict)::int as conflicts
+    ${pullVerdicts({ theirs: 'j.theirs', theirAt: 'j.their_at', kept: 'j.ours is not null' })}
     from judged group by action
   `,
       params: [shape.table, ...columnArrays(shape, rows)],
@@ -710,24 +721,7 @@ export const primaryStatements = {
       where j.action = 'delete' and t.${key} = j.row_key::${type} and t.updated_at <= j.deleted_at
       returning 1
     ),
-    lost as (
-      insert into cesar.sync_conflicts
-        (table_name, row_key, direction, winner, losing_version, winner_updated_at, loser_updated_at)
-      select $1, j.row_key, 'down',
-             case when j.action = 'keep' then 'primary' else 'mirror' end,
-             case when j.action = 'keep' then null else j.ours end,
-             case when j.action = 'keep' then j.our_at else j.deleted_at end,
-             case when j.action = 'keep' then j.deleted_at else j.our_at end
-      from judged j where j.conflict
-      returning 1
-    ),
-    redirty as (
-      insert into cesar.sync_outbox (table_name, row_key, op, change_id)
-      select $1, j.row_key, 'UPDATE', 0 from judged j where j.action = 'keep'
-      on conflict (table_name, row_key) do nothing
-      returning 1
-    )
-    select action, count(*)::int as rows, count(*) filter (where conflict)::int as conflicts
+    ${pullVerdicts({ theirs: 'null', theirAt: 'j.deleted_at', kept: 'true' })}
     from judged group by action
   `,
       params: [shape.table, keys, deletedAts],
