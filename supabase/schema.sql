@@ -204,9 +204,13 @@ $_$;
 -- Name: changed_columns(jsonb, jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) RETURNS text[]
+CREATE FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) RETURNS TABLE(changed text[])
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN (SELECT array_agg(k.key ORDER BY k.key) AS array_agg FROM (SELECT jsonb_object_keys(changed_columns.new_image) AS key UNION SELECT jsonb_object_keys(changed_columns.old_image) AS jsonb_object_keys) k WHERE ((k.key <> 'updated_at'::text) AND ((changed_columns.new_image -> k.key) IS DISTINCT FROM (changed_columns.old_image -> k.key))));
+    AS $$
+  select array_agg(n.key order by n.key)
+  from jsonb_each(new_image) n
+  where n.key <> 'updated_at' and n.value is distinct from (old_image -> n.key)
+$$;
 
 SET default_tablespace = '';
 
@@ -681,33 +685,28 @@ declare
   statements bigint[];
   chunks integer[];
   stores integer[];
-  expanded integer;
+  taken_rows integer;
+  slots jsonb;
 begin
   perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
   select array_agg(t.statement_id order by t.statement_id, t.chunk),
-         array_agg(t.chunk order by t.statement_id, t.chunk), array_agg(distinct t.store_id)
-  into statements, chunks, stores
-  from (select c.statement_id, c.chunk, c.store_id,
+         array_agg(t.chunk order by t.statement_id, t.chunk), array_agg(distinct t.store_id),
+         sum(t.row_count)
+  into statements, chunks, stores, taken_rows
+  from (select c.statement_id, c.chunk, c.store_id, c.row_count,
                sum(greatest(c.row_count, 1)) over (order by c.statement_id, c.chunk) - greatest(c.row_count, 1) as before
         from (select * from cesar.captures order by statement_id, chunk limit max_rows) c) t
   where max_rows is null or t.before < max_rows;
   if statements is null then
     return 0;
   end if;
-  execute (
-    select cesar.render_sql($expansion$
-      with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
-      h as (delete from cesar.captures c using taken t
-            where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
-      {store_rows},
-      changes as (
-        select e.*, h.op, h.txid, h.origin, h.occurred_at, c.changed
-        from ({parts}) e
-        join h on h.statement_id = e.statement_id and h.chunk = e.chunk
-        cross join lateral (select case when h.op = 'UPDATE'
-                                        then cesar.changed_columns(e.record, e.old_record) end as changed) c
-        where h.op <> 'UPDATE' or c.changed is not null
-      ),
+  select jsonb_build_object(
+    'store_rows', string_agg(cesar.render_sql(
+      '{rows:ident} as (delete from cesar.{store:ident} d using taken t
+         where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
+      jsonb_build_object('rows', 'd' || s.id, 'store', 'captured_' || s.id)), ', '),
+    'parts', string_agg(cesar.expansion_part_sql(s), ' union all '),
+    'events', case when bool_or(s.watched) then $events$,
       events as (
         insert into cesar.event_log
           (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
@@ -716,7 +715,8 @@ begin
         from changes c where c.watched
         order by c.statement_id, c.chunk, c.ord
         returning 1
-      ),
+      )$events$ else '' end,
+    'marks', case when bool_or(s.mirrored) then $marks$,
       marks as (
         insert into cesar.sync_outbox as o (table_name, row_key, op, change_id, txid, occurred_at)
         select distinct on (c.schema_name, c.table_name, c.row_key)
@@ -727,18 +727,26 @@ begin
           set op = excluded.op, change_id = excluded.change_id, txid = excluded.txid,
               occurred_at = excluded.occurred_at
         returning 1
-      )
-      select (select count(*) from changes)::int$expansion$,
-      jsonb_build_object(
-        'store_rows', string_agg(cesar.render_sql(
-          '{rows:ident} as (delete from cesar.{store:ident} d using taken t
-             where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
-          jsonb_build_object('rows', 'd' || s.id, 'store', 'captured_' || s.id)), ', '),
-        'parts', string_agg(cesar.expansion_part_sql(s), ' union all ')))
-    from cesar.capture_stores s where s.id = any (stores))
-  into expanded
+      )$marks$ else '' end)
+  into slots
+  from cesar.capture_stores s where s.id = any (stores);
+  execute cesar.render_sql($expansion$
+      with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
+      h as (delete from cesar.captures c using taken t
+            where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
+      {store_rows},
+      changes as (
+        select e.*, h.op, h.txid, h.origin, h.occurred_at, c.changed
+        from ({parts}) e
+        join h on h.statement_id = e.statement_id and h.chunk = e.chunk
+        -- Compared for UPDATEs only: other changes give it no images, and it returns null.
+        cross join lateral cesar.changed_columns(case when h.op = 'UPDATE' then e.record end,
+                                                 case when h.op = 'UPDATE' then e.old_record end) c
+        where h.op <> 'UPDATE' or c.changed is not null
+      ){events}{marks}
+      select$expansion$, slots)
   using statements, chunks, nextval('cesar.sync_change_seq');
-  return expanded;
+  return taken_rows;
 end
 $_$;
 

@@ -120,15 +120,17 @@ describe('the change pipeline', () => {
       [{ id: 1, a: 1, updated_at: 'x' }, { id: 1, a: 1, updated_at: 'y' }, null],
       [{ id: 1, a: { x: [1, 2] } }, { id: 1, a: { x: [1, 2] } }, null],
       [{ id: 1, a: 2, b: null }, { id: 1, a: 1, b: null }, ['a']],
-      // A column only one image has (a native payload may carry fewer) changed.
-      [{ id: 1, b: 1 }, { id: 1, a: 1, b: 1 }, ['a']],
+      // The new image's columns are the row's: one the old image lacks changed, one only the
+      // old image has is not compared.
+      [{ id: 1, a: 1, b: 1 }, { id: 1, b: 1 }, ['a']],
+      [{ id: 1, b: 1 }, { id: 1, a: 1, b: 1 }, null],
       [{ id: 1, z: 1, a: 1 }, { id: 1, z: 2, a: 2 }, ['a', 'z']],
     ];
     for (const [record, old, expected] of cases) {
       const [row] = await sql<Array<{ changed: string[] | null }>>`
-        select cesar.changed_columns(${sql.json(record as never)}, ${
+        select changed from cesar.changed_columns(${sql.json(record as never)}, ${
         sql.json(old as never)
-      }) as changed`;
+      })`;
       expect(row!.changed, JSON.stringify([record, old])).toEqual(expected);
       const described = await describeEventTable(sql, 'public.agents', {
         record,

@@ -23,6 +23,11 @@ import { freePort } from '../scripts/local/functions.ts';
 
 const migrationsDir = path.join(repoRoot, 'supabase/migrations');
 const chainDir = path.join(repoRoot, 'tests/fixtures/migration-chain');
+/**
+ * The baseline's files. Migrations after them are forward-only changes on top: they may
+ * replace what the baseline made, and are not part of the comparison.
+ */
+const isBaseline = (file: string) => /^20261203000[1-8]00_\w+\.sql$/.test(file);
 
 type Snapshot = Awaited<ReturnType<typeof snapshot>>;
 
@@ -117,22 +122,24 @@ describe('the squashed baseline', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'cesar-baseline-'));
     await chmod(dir, 0o755);
-    // The chain's project: the same config.toml, the old migrations.
-    const chainProject = path.join(dir, 'chain-project');
-    await mkdir(path.join(chainProject, 'supabase/migrations'), { recursive: true });
-    await copyFile(
-      path.join(repoRoot, 'supabase/config.toml'),
-      path.join(chainProject, 'supabase/config.toml'),
-    );
-    for (const file of await readdir(chainDir)) {
+    // A project each: the same config.toml, the old chain or the baseline's files.
+    const project = async (name: string, from: string, files: string[]) => {
+      const root = path.join(dir, `${name}-project`);
+      await mkdir(path.join(root, 'supabase/migrations'), { recursive: true });
       await copyFile(
-        path.join(chainDir, file),
-        path.join(chainProject, 'supabase/migrations', file),
+        path.join(repoRoot, 'supabase/config.toml'),
+        path.join(root, 'supabase/config.toml'),
       );
-    }
+      for (const file of files) {
+        await copyFile(path.join(from, file), path.join(root, 'supabase/migrations', file));
+      }
+      return root;
+    };
     const [old, squashed] = await Promise.all([
-      migratedCluster(dir, 'chain', chainProject),
-      migratedCluster(dir, 'baseline', repoRoot),
+      project('chain', chainDir, await readdir(chainDir))
+        .then((root) => migratedCluster(dir, 'chain', root)),
+      project('baseline', migrationsDir, (await readdir(migrationsDir)).filter(isBaseline))
+        .then((root) => migratedCluster(dir, 'baseline', root)),
     ]);
     specs.push(old.spec, squashed.spec);
     [chain, baseline] = await Promise.all([snapshot(old.url), snapshot(squashed.url)]);
@@ -185,7 +192,8 @@ describe('the squashed baseline', () => {
 
 describe('the baseline files', () => {
   async function files() {
-    const names = (await readdir(migrationsDir)).filter((f) => f.endsWith('.sql')).sort();
+    const names = (await readdir(migrationsDir)).filter(isBaseline).sort();
+    expect(names).toHaveLength(8);
     return Promise.all(
       names.map(async (name) => ({
         name,

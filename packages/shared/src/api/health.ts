@@ -2,6 +2,7 @@ import type { Sql } from '../db.ts';
 import type { Clock } from '../clock.ts';
 import { isConnectionError } from '../peer-errors.ts';
 import { poolUsage, serverVersion } from './queries.ts';
+import { dialectFromVersion } from '../mirror/index.ts';
 
 export type ComponentStatus = 'up' | 'down' | 'not_configured';
 
@@ -77,7 +78,7 @@ export async function checkHealth(deps: HealthDeps): Promise<Health> {
         ping.ok
           ? {
             status: 'up',
-            kind: /cockroach/i.test(ping.value) ? 'cockroachdb' : 'postgresql',
+            kind: dialectFromVersion(ping.value).name,
             ping_ms: ping.ms,
           }
           : { status: 'down', kind: null, ping_ms: null, error: ping.error }

@@ -42,11 +42,9 @@ export async function describeEventTable(
            cesar.system_table_reason(to_regclass(${table})) as refused,
            exists (select from cesar.watched_tables where table_name = ${table}) as captured,
            case when ${update !== undefined}::boolean
-                then coalesce(cesar.changed_columns(${sql.json((update?.record ?? null) as never)},
-                                                    ${
-    sql.json((update?.old_record ?? null) as never)
-  }),
-                              '{}')
+                then coalesce((select c.changed from cesar.changed_columns(${
+    sql.json((update?.record ?? null) as never)
+  }, ${sql.json((update?.old_record ?? null) as never)}) c), '{}')
            end as changed
   `;
   return row!.exists

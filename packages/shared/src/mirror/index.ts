@@ -3,7 +3,12 @@
 // what waits).
 export { createSyncApp } from './app.ts';
 export { mirroredTableName, syncRunFields, tableList } from './common.ts';
-export { mirrorDialect, mirrorStatements, run as runStatement } from './dialect.ts';
+export {
+  dialectFromVersion,
+  mirrorDialect,
+  mirrorStatements,
+  run as runStatement,
+} from './dialect.ts';
 export { declaredTables, runSync, syncStatus } from './run.ts';
 export { describeTable } from './schema.ts';
 export { type VerifyResult } from './verify.ts';
