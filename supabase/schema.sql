@@ -81,12 +81,13 @@ CREATE FUNCTION cesar.capture_function_sql(store_id integer, key_column text) RE
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $_$
-  select cesar.render_sql($template$
-create function cesar.{function:ident}() returns trigger
+  select cesar.render_sql($function$
+create or replace function cesar.{function:ident}() returns trigger
 language plpgsql
 security definer
 set search_path = ''
-as $body$
+as {body:literal}$function$,
+    jsonb_build_object('function', 'capture_' || store_id, 'body', cesar.render_sql($template$
 declare
   statement_id bigint := nextval('cesar.capture_statement_seq');
   txid bigint := pg_current_xact_id()::text::bigint;
@@ -137,9 +138,7 @@ begin
   perform cesar.ring_doorbell('webhook/drain');
   return null;
 end
-$body$
 $template$, jsonb_build_object(
-    'function', 'capture_' || store_id,
     'store', 'captured_' || store_id,
     'element', 'captured_' || store_id || '_row',
     'store_id', store_id,
@@ -149,7 +148,7 @@ $template$, jsonb_build_object(
       'element', 'captured_' || store_id || '_row', 'store_id', store_id)),
     'delete_side', cesar.render_sql(side.template, jsonb_build_object(
       'side', 'old_rows', 'store', 'captured_' || store_id,
-      'element', 'captured_' || store_id || '_row', 'store_id', store_id))))
+      'element', 'captured_' || store_id || '_row', 'store_id', store_id))))))
   -- An INSERT's new rows or a DELETE's old rows, into the store.
   from (select $side$
     select count(*), sum(pg_column_size(t.*)) into changed, bytes from {side} t;
@@ -186,15 +185,18 @@ declare
 begin
   for store in
     select s.id, s.key_column from cesar.capture_stores s
-    where s.schema_name || '.' || s.table_name = target
+    where s.schema_name || '.' || s.table_name = target and s.mirrored
       and exists (select from cesar.captures c where c.store_id = s.id)
   loop
-    return query execute format(
-      'select (r.%I)::text, h.op, h.occurred_at
+    continue when to_regclass('cesar.' || quote_ident('captured_' || store.id)) is null;
+    return query execute cesar.render_sql(
+      'select ((x.r).{key:ident})::text, h.op, h.occurred_at
        from cesar.captures h
-       join cesar.%I d on d.statement_id = h.statement_id and d.chunk = h.chunk
-       cross join lateral unnest(coalesce(d.new_rows, d.old_rows)) r
-       where h.store_id = $1 and h.origin is null', store.key_column, 'captured_' || store.id)
+       join cesar.{store:ident} d on d.statement_id = h.statement_id and d.chunk = h.chunk
+       cross join lateral (select r from unnest(d.new_rows) r
+                           union all select r from unnest(d.old_rows) r) x (r)
+       where h.store_id = $1 and h.origin is null',
+      jsonb_build_object('key', store.key_column, 'store', 'captured_' || store.id))
     using store.id;
   end loop;
 end
@@ -712,7 +714,7 @@ begin
           (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
         select c.schema_name, c.table_name, c.op, c.record, c.old_record, c.changed, c.row_key,
                c.txid, c.origin, c.occurred_at
-        from changes c where c.watched
+        from changes c where c.watched and not c.vanished
         order by c.statement_id, c.chunk, c.ord
         returning 1
       )$events$ else '' end,
@@ -736,13 +738,15 @@ begin
             where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
       {store_rows},
       changes as (
-        select e.*, h.op, h.txid, h.origin, h.occurred_at, c.changed
+        select e.*, case when e.record is null then 'DELETE' else h.op end as op,
+               h.op = 'UPDATE' and e.record is null as vanished, h.txid, h.origin, h.occurred_at,
+               c.changed
         from ({parts}) e
         join h on h.statement_id = e.statement_id and h.chunk = e.chunk
         -- Compared for UPDATEs only: other changes give it no images, and it returns null.
         cross join lateral cesar.changed_columns(case when h.op = 'UPDATE' then e.record end,
                                                  case when h.op = 'UPDATE' then e.old_record end) c
-        where h.op <> 'UPDATE' or c.changed is not null
+        where h.op <> 'UPDATE' or c.changed is not null or e.record is null
       ){events}{marks}
       select$expansion$, slots)
   using statements, chunks, nextval('cesar.sync_change_seq');
@@ -784,12 +788,13 @@ CREATE FUNCTION cesar.expansion_part_sql(store cesar.capture_stores) RETURNS tex
   select cesar.render_sql($part$
     select {schema:literal}::text as schema_name, {table:literal}::text as table_name,
            {watched}::boolean as watched, {mirrored}::boolean as mirrored,
-           n.statement_id, n.chunk, n.ord, n.doc as record, o.doc as old_record, n.k as row_key
+           coalesce(n.statement_id, o.statement_id) as statement_id, coalesce(n.chunk, o.chunk) as chunk,
+           coalesce(n.ord, o.ord) as ord, n.doc as record, o.doc as old_record, coalesce(n.k, o.k) as row_key
     from (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).{key:ident})::text as k
           from {rows:ident} d cross join lateral (select r, row_number() over () as ord from unnest(d.new_rows) r) u) n
-    left join (select d.statement_id, to_jsonb(r) as doc, (r.{key:ident})::text as k
+    full join (select d.statement_id, d.chunk, u.ord, to_jsonb(u.r) as doc, ((u.r).{key:ident})::text as k
                from {rows:ident} d join h on h.statement_id = d.statement_id and h.chunk = d.chunk and h.op = 'UPDATE'
-               cross join lateral unnest(d.old_rows) r) o
+               cross join lateral (select r, row_number() over () as ord from unnest(d.old_rows) r) u) o
       on o.statement_id = n.statement_id and o.k = n.k
     union all
     select {schema:literal}, {table:literal}, {watched}, {mirrored}, d.statement_id, d.chunk, u.ord,
@@ -960,11 +965,15 @@ begin
   if tg_op in ('UPDATE', 'DELETE') and to_regclass(old.table_name) is not null then
     perform cesar.recapture(to_regclass(old.table_name));
   end if;
-  if tg_op in ('INSERT', 'UPDATE') then
+  if tg_op in ('INSERT', 'UPDATE') and new.enabled then
     if to_regclass(new.table_name) is null then
       raise exception 'cannot mirror %: no such table', new.table_name using errcode = '42P01';
     end if;
     perform cesar.recapture(to_regclass(new.table_name));
+    if tg_op = 'INSERT' or not old.enabled or old.table_name <> new.table_name then
+      update cesar.sync_state set copied_at = null, snapshot = null, watermark_key = null
+      where table_name = new.table_name and direction = 'up';
+    end if;
   end if;
   return null;
 end
@@ -1087,7 +1096,7 @@ CREATE FUNCTION cesar.refuse_truncate() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  raise exception 'TRUNCATE of %.% is refused: the table is watched, and a TRUNCATE makes no event; delete the rows, or unwatch the table first',
+  raise exception 'TRUNCATE of %.% is refused: the table is captured (watched or mirrored), and a TRUNCATE makes no change anyone hears of; delete the rows, or unwatch and unmirror the table first',
     tg_table_schema, tg_table_name using errcode = '0A000';
 end
 $$;
@@ -1129,6 +1138,9 @@ begin
       raise exception 'render_sql: the slot {%} has no value', token[1] using errcode = '22023';
     end if;
     value := slots ->> token[1];
+    if value is null then
+      raise exception 'render_sql: the slot {%} is null', token[1] using errcode = '22004';
+    end if;
     rendered := rendered || substr(template, start, found_at - start) ||
       case token[2] when 'ident' then quote_ident(value)
                     when 'literal' then quote_literal(value)
@@ -1210,6 +1222,8 @@ begin
   loop
     update cesar.capture_stores set retired_at = now() where id = dropped.id;
     delete from cesar.watched_tables where table_name = dropped.schema_name || '.' || dropped.table_name;
+    update cesar.sync_tables set enabled = false
+    where table_name = dropped.schema_name || '.' || dropped.table_name and enabled;
   end loop;
 end
 $$;

@@ -103,6 +103,29 @@ describe('the change pipeline', () => {
     });
   });
 
+  it("marks the old key deleted when an update changes a mirrored row's key; its event is the new row's", async () => {
+    await withRollback(sql, async (tx) => {
+      await tx`create table public.pipe_rekey (id int primary key, v text)`;
+      await tx`select cesar.watch('public.pipe_rekey')`;
+      await tx`insert into cesar.sync_tables (table_name) values ('public.pipe_rekey')`;
+      await tx`insert into public.pipe_rekey values (1, 'a')`;
+      await tx`select cesar.expand_captures()`;
+      await tx`update public.pipe_rekey set id = 2 where id = 1`;
+      await tx`select cesar.expand_captures()`;
+      expect(
+        await tx`select row_key, op from cesar.sync_outbox
+                 where table_name = 'public.pipe_rekey' order by row_key`,
+      ).toEqual([{ row_key: '1', op: 'DELETE' }, { row_key: '2', op: 'UPDATE' }]);
+      expect(
+        await tx`select op, row_key, old_record from cesar.event_log
+                 where table_name = 'pipe_rekey' order by id`,
+      ).toEqual([
+        { op: 'INSERT', row_key: '1', old_record: null },
+        { op: 'UPDATE', row_key: '2', old_record: null },
+      ]);
+    });
+  });
+
   it('refuses to mirror a table that does not exist or cannot be captured', async () => {
     await withRollback(sql, async (tx) => {
       await expect(tx`insert into cesar.sync_tables (table_name) values ('public.pipe_absent')`)
@@ -159,6 +182,21 @@ describe('generated SQL', () => {
     expect(await render('{a:ident}.{b}', { a: '{b}', b: 'x' })).toBe('"{b}".x');
     await expect(render('select {missing}', {})).rejects.toThrow(/slot \{missing\} has no value/);
     await expect(render('select 1', { extra: 'x' })).rejects.toThrow(/not in the template: extra/);
+    await expect(render('select {a}', { a: null })).rejects.toThrow(/slot \{a\} is null/);
+  });
+
+  it('makes a working store whose key column holds a dollar tag (the body is a literal)', async () => {
+    await withRollback(sql, async (tx) => {
+      const key = 'k$body$; select 1; $body$';
+      await tx`set local check_function_bodies = off`;
+      await tx`create table public.pipe_dollar (${tx(key)} int primary key, v text)`;
+      await tx`select cesar.watch('public.pipe_dollar')`;
+      await tx`insert into public.pipe_dollar values (7, 'x')`;
+      await tx`select cesar.expand_captures()`;
+      expect(
+        await tx`select op, row_key from cesar.event_log where table_name = 'pipe_dollar'`,
+      ).toEqual([{ op: 'INSERT', row_key: '7' }]);
+    });
   });
 
   it('makes a working store for a table with awkward names', async () => {

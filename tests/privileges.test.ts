@@ -141,7 +141,7 @@ describe('privileges of anon, authenticated and PUBLIC', () => {
   it('refuses a TRUNCATE of a watched table even to its owner: it would make no event', async () => {
     await expect(withRollback(sql, async (tx) => {
       await tx`truncate public.agents cascade`;
-    })).rejects.toThrow(/TRUNCATE of public\.agents is refused: the table is watched/);
+    })).rejects.toThrow(/TRUNCATE of public\.agents is refused: the table is captured/);
     await withRollback(sql, async (tx) => {
       await tx`create table public.truncate_probe (id int primary key)`;
       await tx`truncate public.truncate_probe`; // not watched: allowed

@@ -6,7 +6,7 @@ import type { ChangeEvent, DatabaseWebhookPayload } from './events.ts';
 // Native Database Webhook deliveries are recorded as events here too; the event log is listed
 // and replayed from here.
 
-/** Expands captured statements, oldest first, about `maxRows` rows; returns the changes made. */
+/** Expands captured statements, oldest first, about `maxRows` rows; returns the rows taken. */
 export async function expandCaptures(sql: Sql, maxRows: number): Promise<number> {
   const [row] = await sql<Array<{ n: number }>>`select cesar.expand_captures(${maxRows}) as n`;
   return row!.n;
@@ -15,8 +15,8 @@ export async function expandCaptures(sql: Sql, maxRows: number): Promise<number>
 /**
  * What the functions need to know of a table an event or template names: whether it exists,
  * its single-column key (null when it has none), why it may not be watched (null when it may:
- * cesar.system_table_reason), and whether its changes are captured (cesar.watch: a native
- * Database Webhook delivery for it is a second copy of a change the capture already has).
+ * cesar.system_table_reason), and whether it is watched (cesar.watch: its captured changes
+ * become events, so a native Database Webhook delivery for it is a second copy of one).
  * Given an UPDATE's two images, also the columns it changed (cesar.changed_columns, the
  * capture's rule; empty when none did); null for other changes.
  */
@@ -25,7 +25,7 @@ export async function describeEventTable(
   table: string,
   update?: { record: Record<string, unknown>; old_record: Record<string, unknown> },
 ): Promise<
-  | { key: string | null; refused: string | null; captured: boolean; changed: string[] | null }
+  | { key: string | null; refused: string | null; watched: boolean; changed: string[] | null }
   | undefined
 > {
   const [row] = await sql<
@@ -33,14 +33,14 @@ export async function describeEventTable(
       exists: boolean;
       key: string | null;
       refused: string | null;
-      captured: boolean;
+      watched: boolean;
       changed: string[] | null;
     }>
   >`
     select to_regclass(${table}) is not null as exists,
            cesar.single_key_column(to_regclass(${table})) as key,
            cesar.system_table_reason(to_regclass(${table})) as refused,
-           exists (select from cesar.watched_tables where table_name = ${table}) as captured,
+           exists (select from cesar.watched_tables where table_name = ${table}) as watched,
            case when ${update !== undefined}::boolean
                 then coalesce((select c.changed from cesar.changed_columns(${
     sql.json((update?.record ?? null) as never)
@@ -48,7 +48,7 @@ export async function describeEventTable(
            end as changed
   `;
   return row!.exists
-    ? { key: row!.key, refused: row!.refused, captured: row!.captured, changed: row!.changed }
+    ? { key: row!.key, refused: row!.refused, watched: row!.watched, changed: row!.changed }
     : undefined;
 }
 

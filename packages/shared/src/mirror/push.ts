@@ -306,9 +306,14 @@ export async function pushTable(
     `;
   }
   // Statements captured and not yet expanded reach the outbox first: the push never waits for
-  // the webhook function to have run.
+  // the webhook function to have run. At most half the run's time goes to it (a backlog of
+  // other tables' captures must not leave no time to push), the rest waits for the next run.
   if (!options.dryRun) {
-    while (outOfTime() === null && await expandCaptures(deps.primary, EXPAND_ROWS) > 0);
+    const expandUntil = performance.now() + options.budgetMs / 2;
+    while (
+      outOfTime() === null && performance.now() < expandUntil &&
+      await expandCaptures(deps.primary, EXPAND_ROWS) > 0
+    );
   }
   result.stopped = await pipeline(
     (cursor) => readOutboxPage(deps.primary, shape, cursor ?? ['-1', ''], size),

@@ -88,7 +88,7 @@ export function createWebhookApp(deps: WebhookDeps) {
       // transaction, so a delivery makes no second event; it only rings the processor, as the
       // capture's doorbell does. (A change committed just before cesar.watch() whose delivery
       // comes after it is not recorded: native deliveries are best effort, like pg_net.)
-      if (described.captured) {
+      if (described.watched) {
         // Not logged for the log itself: a hook on public.ingestion_log would feed itself.
         if (table !== 'public.ingestion_log') {
           await logIngestion(deps.sql, {
