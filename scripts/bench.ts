@@ -3,6 +3,7 @@ import { benchEvents, reportEvents } from './bench/events.ts';
 import { benchFlood, reportFlood } from './bench/flood.ts';
 import { benchQueue, reportQueue } from './bench/queue.ts';
 import { benchSync, reportSync } from './bench/sync.ts';
+import { reportSummary } from './bench/summary.ts';
 
 // `npm run bench`: benchmarks on a temporary local stack (see README, "Benchmarks").
 // Sections can be picked: `npm run bench -- queue`.
@@ -18,19 +19,27 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const report: string[] = [
   `CESAR Edge benchmarks, ${new Date().toISOString()}, node ${process.version}`,
 ];
+const measured: Parameters<typeof reportSummary>[0] = {};
 try {
   if (want('queue')) {
     const options = { jobs: 20_000, trickleJobs: 500, tricklePerSecond: 100 };
-    report.push(reportQueue(await benchQueue(stack, options), options));
+    const result = await benchQueue(stack, options);
+    measured.queue = { result, jobs: options.jobs };
+    report.push(reportQueue(result, options));
   }
   if (want('events')) {
     const options = { rows: 10_000, rounds: 9, latencyRows: 200, latencyPerSecond: 50 };
-    report.push(reportEvents(await benchEvents(stack, options), options));
+    measured.events = await benchEvents(stack, options);
+    report.push(reportEvents(measured.events, options));
   }
-  if (want('sync')) report.push(reportSync(await benchSync(stack, 100_000)));
+  if (want('sync')) {
+    measured.sync = await benchSync(stack, 100_000);
+    report.push(reportSync(measured.sync));
+  }
   if (want('flood')) {
     report.push(reportFlood(await benchFlood(stack, { requests: 500, floodClients: 16 })));
   }
+  report.push(reportSummary(measured));
 } finally {
   await stack.destroy();
 }

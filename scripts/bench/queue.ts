@@ -42,17 +42,29 @@ export interface QueueBenchResult {
     trickleP50: number;
     trickleP99: number;
   };
+  /** graphile-worker configured for throughput: the drain only. */
+  graphileThroughput: { drainJobsPerSec: number; drainMs: number; enqueueMs: number };
 }
 
 const GRAPHILE_CONCURRENCY = 10;
-const graphilePreset = {
+/**
+ * graphile-worker's configurations: its documented starting point (a local queue of
+ * concurrency + 1) and the one its docs give for throughput (a local queue of 500, so one
+ * fetch serves many jobs); both with completions and failures batched every 250 ms.
+ */
+const GRAPHILE_CONFIGS = {
+  documented: { localQueue: GRAPHILE_CONCURRENCY + 1 },
+  throughput: { localQueue: 500 },
+} as const;
+type GraphileConfig = keyof typeof GRAPHILE_CONFIGS;
+const graphilePreset = (config: GraphileConfig) => ({
   worker: {
     concurrentJobs: GRAPHILE_CONCURRENCY,
-    localQueue: { size: GRAPHILE_CONCURRENCY + 1 },
+    localQueue: { size: GRAPHILE_CONFIGS[config].localQueue },
     completeJobBatchDelay: 250,
     failJobBatchDelay: 250,
   },
-};
+});
 
 async function drainOurs(stack: TempStack, sql: postgres.Sql, n: number) {
   // Mute the doorbell while enqueueing, so the drain measured is the one this bench calls.
@@ -119,7 +131,7 @@ async function trickleOurs(sql: postgres.Sql, count: number, perSecond: number) 
   return rows.map((r) => r.started - enqueuedAt.get(r.id)!);
 }
 
-async function graphileDrain(url: string, n: number) {
+async function graphileDrain(url: string, n: number, config: GraphileConfig) {
   const utils = await makeWorkerUtils({ connectionString: url });
   await utils.migrate();
   const e0 = performance.now();
@@ -134,7 +146,7 @@ async function graphileDrain(url: string, n: number) {
     concurrency: GRAPHILE_CONCURRENCY,
     noHandleSignals: true,
     pollInterval: 2000,
-    preset: graphilePreset,
+    preset: graphilePreset(config),
     taskList: { noop: async () => {} },
     logger: quietLogger,
   });
@@ -157,7 +169,7 @@ async function graphileTrickle(url: string, count: number, perSecond: number) {
     concurrency: GRAPHILE_CONCURRENCY,
     noHandleSignals: true,
     pollInterval: 2000,
-    preset: graphilePreset,
+    preset: graphilePreset('documented'),
     taskList: {
       noop: (_payload, helpers) => {
         started.set(String(helpers.job.id), wallMs());
@@ -196,10 +208,11 @@ export async function benchQueue(
   try {
     // Warm up both paths (connections, JIT, graphile's schema) before measuring.
     await drainOurs(stack, sql, 200);
-    await graphileDrain(url, 200);
+    await graphileDrain(url, 200, 'documented');
 
     const ours = await drainOurs(stack, sql, options.jobs);
-    const theirs = await graphileDrain(url, options.jobs);
+    const theirs = await graphileDrain(url, options.jobs, 'documented');
+    const theirsFast = await graphileDrain(url, options.jobs, 'throughput');
     const oursTrickle = await trickleOurs(sql, options.trickleJobs, options.tricklePerSecond);
     const theirsTrickle = await graphileTrickle(url, options.trickleJobs, options.tricklePerSecond);
     return {
@@ -214,6 +227,10 @@ export async function benchQueue(
         drainJobsPerSec: options.jobs / (theirs.drainMs / 1000),
         trickleP50: percentile(theirsTrickle, 50),
         trickleP99: percentile(theirsTrickle, 99),
+      },
+      graphileThroughput: {
+        ...theirsFast,
+        drainJobsPerSec: options.jobs / (theirsFast.drainMs / 1000),
       },
     };
   } finally {
@@ -235,13 +252,18 @@ export function reportQueue(r: QueueBenchResult, options: QueueBenchOptions): st
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     line('CESAR Edge (job-drain over HTTP)', r.ours),
     line('graphile-worker 0.17 (concurrency 10, localQueue 11, batch delays 250 ms)', r.graphile),
+    `| graphile-worker 0.17 (concurrency 10, localQueue 500, batch delays 250 ms) | ${
+      fmt(r.graphileThroughput.enqueueMs, 0)
+    } | ${fmt(r.graphileThroughput.drainMs, 0)} | ${
+      fmt(r.graphileThroughput.drainJobsPerSec, 0)
+    } | | |`,
     '',
     `job-drain CPU under the enforced hosted limits: ${
       fmt(r.ours.cpuMsPer1000, 1)
     } ms per 1,000 jobs (${r.ours.invocations} invocations, ${r.ours.isolates} isolates)`,
-    `drain rate ratio (CESAR / graphile-worker): ${
+    `drain rate ratio (CESAR / graphile-worker at localQueue 11 / at localQueue 500): ${
       fmt(r.ours.drainJobsPerSec / r.graphile.drainJobsPerSec, 2)
-    }x (target >= 2x)`,
+    }x / ${fmt(r.ours.drainJobsPerSec / r.graphileThroughput.drainJobsPerSec, 2)}x`,
     `trickle p50 ratio (CESAR / graphile-worker): ${
       fmt(r.ours.trickleP50 / r.graphile.trickleP50, 2)
     }x (target <= 2x); CESAR p99 ${fmt(r.ours.trickleP99, 1)} ms (target < 100 ms)`,
