@@ -28,7 +28,14 @@ try {
     report.push(reportQueue(result, options));
   }
   if (want('events')) {
-    const options = { rows: 10_000, rounds: 9, latencyRows: 200, latencyPerSecond: 50 };
+    const options = {
+      rows: 10_000,
+      rounds: 9,
+      latencyRows: 200,
+      latencyPerSecond: 50,
+      sustainedRows: 6_000,
+      sustainedPerSecond: 200,
+    };
     measured.events = await benchEvents(stack, options);
     report.push(reportEvents(measured.events, options));
   }

@@ -20,6 +20,8 @@ export interface EventsBenchOptions {
   rounds: number;
   latencyRows: number;
   latencyPerSecond: number;
+  sustainedRows: number;
+  sustainedPerSecond: number;
 }
 
 export interface EventsBenchResult {
@@ -39,6 +41,10 @@ export interface EventsBenchResult {
   processCpuPer1000: number;
   latencyP50: number;
   latencyP99: number;
+  /** Function invocations per 1,000 sustained write transactions, and their commit -> job. */
+  sustainedInvocationsPer1000: number;
+  sustainedP50: number;
+  sustainedP99: number;
 }
 
 const COLUMNS =
@@ -160,25 +166,17 @@ export async function benchEvents(
     // phase's jobs are dropped, so draining them does not load the machine meanwhile).
     await sql`delete from cesar.job_queue where job_type = 'system.noop'`;
     await unmute();
-    const committedAt = new Map<string, number>();
-    await paced(options.latencyRows, options.latencyPerSecond, async (i) => {
-      const [row] =
-        await sql`insert into bench.watched (name, status, score) values (${`latency ${i}`}, 'new', 1) returning id`;
-      committedAt.set(row!.id, wallMs());
-    });
-    const ids = [...committedAt.keys()];
-    let enqueued: Array<{ row: string; at: number }> = [];
-    for (let tries = 0; tries < 400; tries++) {
-      enqueued = await sql<Array<{ row: string; at: number }>>`
-        select payload ->> 'row' as row, extract(epoch from created_at)::float8 * 1000 as at
-        from cesar.job_queue where job_type = 'system.noop' and payload ->> 'row' = any(${ids})`;
-      if (enqueued.length === ids.length) break;
-      await sleep(50);
-    }
-    if (enqueued.length !== ids.length) {
-      throw new Error(`${ids.length - enqueued.length} latency rows made no job`);
-    }
-    const latencies = enqueued.map((e) => e.at - committedAt.get(e.row)!);
+    const single = await pacedWrites(sql, 'latency', options.latencyRows, options.latencyPerSecond);
+    const latencies = single.latencies;
+    // Sustained single-row write transactions on the watched table, the template matching
+    // each: the function invocations they cost (every call a doorbell or a sweep made, all
+    // functions, counted by pg_net's responses) and commit -> job at that rate.
+    const sustained = await pacedWrites(
+      sql,
+      'sustained',
+      options.sustainedRows,
+      options.sustainedPerSecond,
+    );
 
     // Last, as it leaves much to vacuum: making events from captured statements, alone, on a
     // fresh copy of tasks with the doorbell muted: one INSERT of rounds x rows rows, then one
@@ -218,10 +216,46 @@ export async function benchEvents(
       processCpuPer1000: (processCpu.cpuMs / events) * 1000,
       latencyP50: percentile(latencies, 50),
       latencyP99: percentile(latencies, 99),
+      sustainedInvocationsPer1000: (sustained.invocations / options.sustainedRows) * 1000,
+      sustainedP50: percentile(sustained.latencies, 50),
+      sustainedP99: percentile(sustained.latencies, 99),
     };
   } finally {
     await sql.end();
   }
+}
+
+/**
+ * Single-row INSERTs into bench.watched at a fixed rate with the doorbell on: each row's commit
+ * -> its job's enqueue (ms), and the function invocations made from the first write until
+ * every job the rows made has run (pg_net's responses: doorbells and sweeps, all functions).
+ */
+async function pacedWrites(sql: postgres.Sql, label: string, count: number, perSecond: number) {
+  const [{ since }] = await sql<[{ since: Date }]>`select clock_timestamp() as since`;
+  const committedAt = new Map<string, number>();
+  await paced(count, perSecond, async (i) => {
+    const [row] =
+      await sql`insert into bench.watched (name, status, score) values (${`${label} ${i}`}, 'new', 1) returning id`;
+    committedAt.set(row!.id, wallMs());
+  });
+  const ids = [...committedAt.keys()];
+  let enqueued: Array<{ row: string; at: number; done: boolean }> = [];
+  for (let tries = 0; tries < 1200; tries++) {
+    enqueued = await sql<Array<{ row: string; at: number; done: boolean }>>`
+      select payload ->> 'row' as row, extract(epoch from created_at)::float8 * 1000 as at,
+             status = 'completed' as done
+      from cesar.job_queue where job_type = 'system.noop' and payload ->> 'row' = any(${ids})`;
+    if (enqueued.length === ids.length && enqueued.every((e) => e.done)) break;
+    await sleep(50);
+  }
+  if (enqueued.length !== ids.length || !enqueued.every((e) => e.done)) {
+    throw new Error(`${label}: ${ids.length} rows, ${enqueued.length} jobs, not all run`);
+  }
+  // A doorbell rung by the last write may still be answering.
+  await sleep(500);
+  const [{ invocations }] = await sql<[{ invocations: number }]>`
+    select count(*)::int as invocations from net._http_response where created >= ${since}`;
+  return { latencies: enqueued.map((e) => e.at - committedAt.get(e.row)!), invocations };
 }
 
 export function reportEvents(r: EventsBenchResult, o: EventsBenchOptions): string {
@@ -255,5 +289,11 @@ export function reportEvents(r: EventsBenchResult, o: EventsBenchOptions): strin
     `its CPU budget) | ${fmt(r.processCpuPer1000, 1)} |`,
     `| INSERT commit -> job enqueued, p50 / p99 ms (targets 25 / 100) | ` +
     `${fmt(r.latencyP50, 1)} / ${fmt(r.latencyP99, 1)} |`,
+    `| ${
+      o.sustainedRows.toLocaleString('en-US')
+    } single-row INSERTs at ${o.sustainedPerSecond}/s: ` +
+    `function invocations per 1,000 (target <= 20) | ${fmt(r.sustainedInvocationsPer1000, 0)} |`,
+    `| the same: commit -> job enqueued, p50 / p99 ms | ` +
+    `${fmt(r.sustainedP50, 1)} / ${fmt(r.sustainedP99, 1)} |`,
   ].join('\n');
 }

@@ -3,9 +3,9 @@ import type { QueueBenchResult } from './queue.ts';
 import { fmt } from './stats.ts';
 import type { SyncBenchResult } from './sync.ts';
 
-// The one table `npm run bench` ends with: each target the issues set, the anchor measured in
-// the same run, the figure, and whether it is met. Targets not measured by any section yet are
-// listed as such, never as met.
+// The one table `npm run bench` ends with: each target the issues set for the sections that
+// ran, the anchor measured in the same run, the figure, and whether it is met. Targets no
+// section measures yet are listed as such, never as met.
 
 interface Row {
   target: string;
@@ -82,10 +82,19 @@ function eventsRows(e: EventsBenchResult): Row[] {
       met: e.processPerSec >= 5_000,
     },
     {
-      target: 'INSERT commit -> job enqueued p50 <= 25 ms, p99 <= 100 ms',
+      target: 'INSERT commit -> job enqueued p50 <= 25 ms, p99 <= 100 ms (50 writes/s)',
       anchor: '',
       figure: `${fmt(e.latencyP50, 1)} / ${fmt(e.latencyP99, 1)} ms`,
       met: e.latencyP50 <= 25 && e.latencyP99 <= 100,
+    },
+    {
+      target: '<= 20 function invocations per 1,000 write transactions at 200/s, ' +
+        'commit -> job p50 <= 25 ms, p99 <= 100 ms',
+      anchor: 'Supabase Database Webhooks: 1,000 (one per row)',
+      figure: `${fmt(e.sustainedInvocationsPer1000, 0)}; ${fmt(e.sustainedP50, 1)} / ${
+        fmt(e.sustainedP99, 1)
+      } ms`,
+      met: e.sustainedInvocationsPer1000 <= 20 && e.sustainedP50 <= 25 && e.sustainedP99 <= 100,
     },
   ];
 }
@@ -110,13 +119,8 @@ function syncRows(s: SyncBenchResult): Row[] {
   ];
 }
 
-/** Targets of the cost-and-speed issue no section measures yet. */
+/** Targets of the cost-and-speed issue no section measures yet (the API under load). */
 const NOT_MEASURED: Row[] = [
-  {
-    target: '<= 20 function invocations per 1,000 write transactions at 200/s',
-    anchor: '',
-    figure: '',
-  },
   {
     target: 'GET /api/agents >= 3,000 req/s, p99 <= 50 ms, >= 0.8x bare Deno',
     anchor: '',
