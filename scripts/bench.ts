@@ -1,4 +1,5 @@
 import { startTempStack } from './lib/temp-stack.ts';
+import { benchApi, reportApi } from './bench/api.ts';
 import { benchEvents, reportEvents } from './bench/events.ts';
 import { benchFlood, reportFlood } from './bench/flood.ts';
 import { benchQueue, reportQueue } from './bench/queue.ts';
@@ -42,6 +43,10 @@ try {
   if (want('sync')) {
     measured.sync = await benchSync(stack, 100_000);
     report.push(reportSync(measured.sync));
+  }
+  if (want('api')) {
+    measured.api = await benchApi(stack, { connections: 20, seconds: 10 });
+    report.push(reportApi(measured.api));
   }
   if (want('flood')) {
     report.push(reportFlood(await benchFlood(stack, { requests: 500, floodClients: 16 })));
