@@ -297,7 +297,7 @@ export function deploySteps(
       shows: `cesar doctor against ${functionsUrl}`,
       fix: 'follow the fixes doctor printed above',
       run: async () => {
-        const result = await doctorCommand({ settings: await saved(), localRuntime: false });
+        const result = await doctorCommand({ settings: await saved() });
         if (result.exitCode !== EXIT.ok) throw new Error(result.human);
         return result.human;
       },

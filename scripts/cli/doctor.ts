@@ -217,7 +217,7 @@ export function checkLocalRuntime(localDir: string): Check | null {
  * environment and .env.local, and no look at this machine's local stack.
  */
 export async function doctorCommand(
-  target?: { settings: Record<string, string>; localRuntime: false },
+  target?: { settings: Record<string, string> },
 ): Promise<CommandResult> {
   const found = target?.settings ?? await settings();
   const checks: Check[] = [];

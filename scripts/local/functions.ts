@@ -4,7 +4,14 @@ import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import type { RuntimeLimits, ShutdownReason } from '../../packages/shared/src/limits.ts';
 import { bin, repoRoot } from '../lib/paths.ts';
-import { IDLE_SAMPLE_MS, readProc, REASON_TEXT, SAMPLE_MS, verdict } from './limits-monitor.ts';
+import {
+  IDLE_SAMPLE_MS,
+  readCpuMs,
+  readProc,
+  REASON_TEXT,
+  SAMPLE_MS,
+  verdict,
+} from './limits-monitor.ts';
 import { type RestartPolicy, restartPolicy } from './restart.ts';
 import { STACK_DIR_VAR, stackMarker } from './stack-processes.ts';
 
@@ -249,7 +256,7 @@ export async function serveFunctions(
     isolate.readyAt = Date.now();
     // Boot is not charged: a local Deno process resolves and compiles its imports at start,
     // which hosted does once at deploy time (the eszip bundle).
-    isolate.readyCpuMs = readProc(isolate.child.pid!)?.cpuMs ?? 0;
+    isolate.readyCpuMs = readCpuMs(isolate.child.pid!) ?? 0;
     wake(fn);
   }
 
@@ -411,7 +418,7 @@ export async function serveFunctions(
         if (isolate.state === 'retired' && isolate.inFlight.size === 0) endRetired(isolate);
       },
     };
-    isolate.inFlight.set(held, limits ? (readProc(isolate.child.pid!)?.cpuMs ?? 0) : 0);
+    isolate.inFlight.set(held, limits ? (readCpuMs(isolate.child.pid!) ?? 0) : 0);
     return held;
   }
 

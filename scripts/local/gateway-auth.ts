@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { equalsAny } from '../../packages/shared/src/http/auth.ts';
 import type { IncomingHttpHeaders } from 'node:http';
-import { CONFIG_TOML, readFunctionSettings } from './config-toml.ts';
+import { readFunctionSettings } from './config-toml.ts';
 import { verifyJwt } from './jwt.ts';
 import { parseNamedKeys } from './keys.ts';
 
@@ -37,7 +37,7 @@ export function loadGatewayAuth(
   options: { configPath?: string; env?: Record<string, string | undefined> } = {},
 ): GatewayAuth {
   const env = options.env ?? process.env;
-  const settings = readFunctionSettings(options.configPath ?? CONFIG_TOML);
+  const settings = readFunctionSettings(options.configPath);
   return {
     verifyJwt: (name) => settings(name).verifyJwt,
     jwtSecret: env.SUPABASE_JWT_SECRET || null,
@@ -61,7 +61,7 @@ export function checkVerifyJwt(
   if (authorization !== undefined && authorization !== '') {
     const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)?.[1];
     if (!token) return invalid('UNAUTHORIZED_INVALID_JWT_FORMAT');
-    if (isApiKey(token, auth.apiKeys)) return null;
+    if (equalsAny(token, auth.apiKeys)) return null;
     const check = verifyJwt(token, auth.jwtSecret, nowSeconds);
     if (check.ok) return null;
     return invalid(
@@ -76,7 +76,7 @@ export function checkVerifyJwt(
   }
   const apikey = headers.apikey;
   if (typeof apikey === 'string' && apikey !== '') {
-    if (isApiKey(apikey.trim(), auth.apiKeys)) return null;
+    if (equalsAny(apikey.trim(), auth.apiKeys)) return null;
     // The legacy keys are JWTs: on `apikey` they count as API keys, not as user sessions.
     const check = verifyJwt(apikey.trim(), auth.jwtSecret, nowSeconds);
     if (check.ok && (check.claims.role === 'anon' || check.claims.role === 'service_role')) {
@@ -92,12 +92,3 @@ export function checkVerifyJwt(
 }
 
 const invalid = (code: string): Refusal => ({ status: 401, code, message: 'Invalid JWT' });
-
-/** Compared as SHA-256 digests: equal lengths, constant time, every key tried. */
-function isApiKey(token: string, keys: readonly string[]): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  const given = digest(token);
-  let found = false;
-  for (const key of keys) found = timingSafeEqual(given, digest(key)) || found;
-  return found;
-}

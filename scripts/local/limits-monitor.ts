@@ -41,15 +41,26 @@ export interface ProcSample {
 
 /** The process's CPU and memory now; null when it is gone (or there is no /proc). */
 export function readProc(pid: number): ProcSample | null {
+  const cpuMs = readCpuMs(pid);
+  if (cpuMs === null) return null;
+  try {
+    const resident = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    if (!Number.isFinite(resident)) return null;
+    return { cpuMs, rssMb: (resident * PAGE_BYTES) / 2 ** 20 };
+  } catch {
+    return null;
+  }
+}
+
+/** The process's CPU time (user + system) in ms, from /proc/<pid>/stat alone; null if gone. */
+export function readCpuMs(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: split after it.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14 and 15 of the whole line (utime, stime) are 11 and 12 after the name.
     const ticks = Number(fields[11]) + Number(fields[12]);
-    const resident = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    if (!Number.isFinite(ticks) || !Number.isFinite(resident)) return null;
-    return { cpuMs: (ticks * 1000) / clockTicks(), rssMb: (resident * PAGE_BYTES) / 2 ** 20 };
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : null;
   } catch {
     return null;
   }

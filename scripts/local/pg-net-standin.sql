@@ -124,9 +124,6 @@ $$;
 -- http_request_queue": Supabase's troubleshooting guide for that error is to re-create the
 -- extension at a version that has these grants). Supabase's Database Webhook function calls
 -- pg_net as its owner, supabase_functions_admin (supabase-functions-standin.sql).
-alter function net.http_get(text, jsonb, jsonb, integer) security invoker;
-alter function net.http_post(text, jsonb, jsonb, jsonb, integer) security invoker;
-alter function net.http_delete(text, jsonb, jsonb, integer) security invoker;
 grant usage on schema net to public;
 grant all on all tables in schema net to public;
 grant all on all sequences in schema net to public;

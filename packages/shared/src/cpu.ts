@@ -1,4 +1,5 @@
 import process from 'node:process';
+import { z } from 'zod';
 import { CPU_BUDGET_MS } from './limits.ts';
 
 // Hosted Edge Functions stop a request past 2 s of CPU time (546) and do not count time spent
@@ -64,3 +65,6 @@ export function lowerCpuBudget(budget: CpuBudget, limitMs: number): CpuBudget {
   if (limitMs >= budget.limitMs) return budget;
   return { limitMs, spentMs: budget.spentMs, exhausted: () => budget.spentMs() >= limitMs };
 }
+
+/** A request's `cpu_budget_ms`: the CPU milliseconds its invocation may spend; lower only. */
+export const cpuBudgetMsField = z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS);

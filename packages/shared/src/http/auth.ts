@@ -65,7 +65,7 @@ export function requireSecret(keys: AcceptedKeys): MiddlewareHandler {
  * Compares with every candidate, not stopping at a match, so timing says nothing about which
  * one nearly matched.
  */
-function equalsAny(token: string, candidates: readonly string[]): boolean {
+export function equalsAny(token: string, candidates: readonly string[]): boolean {
   let found = false;
   for (const candidate of candidates) found = constantTimeEqual(token, candidate) || found;
   return found;

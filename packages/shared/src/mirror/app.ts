@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type CpuBudget, cpuBudget, lowerCpuBudget } from '../cpu.ts';
+import { type CpuBudget, cpuBudget, cpuBudgetMsField, lowerCpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
@@ -7,27 +7,24 @@ import { syncRunFields, tableList } from './common.ts';
 import { declaredTables, runRestore, runSync, syncStatus } from './run.ts';
 import { verifyTable } from './verify.ts';
 
-/** CPU milliseconds a call may spend (limits.ts); lower than the default only (tests). */
-const cpuBudgetMs = z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS);
-
 export const syncRequest = z.object({
   tables: tableList.optional(),
   ...syncRunFields,
   dry_run: z.boolean().default(false),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
-  cpu_budget_ms: cpuBudgetMs,
+  cpu_budget_ms: cpuBudgetMsField,
 }).strict();
 
 const verifyRequest = z.object({
   tables: tableList.optional(),
-  cpu_budget_ms: cpuBudgetMs,
+  cpu_budget_ms: cpuBudgetMsField,
 }).strict();
 
 const restoreRequest = z.object({
   tables: tableList.optional(),
   batch_size: z.number().int().min(1).max(10_000).default(1_000),
   budget_ms: z.number().int().min(100).max(120_000).default(25_000),
-  cpu_budget_ms: cpuBudgetMs,
+  cpu_budget_ms: cpuBudgetMsField,
 }).strict();
 
 /**

@@ -509,11 +509,12 @@ export function mirrorStatements(dialect: Dialect) {
       const asOf = snapshot === null
         ? ''
         : ` AS OF SYSTEM TIME '${snapshot.replace(/[^0-9.]/g, '')}'`;
+      // The first page has no WHERE: `($1 IS NULL OR key > $1)` is a form no index serves.
       return {
         text: `SELECT ${textColumns(shape)} FROM ${qualified(shape.table)}${asOf} ` +
-          `WHERE ($1::TEXT IS NULL OR ${key} > CAST($1 AS ${keyType(shape)})) ` +
+          (after === null ? '' : `WHERE ${key} > CAST($1 AS ${keyType(shape)}) `) +
           `ORDER BY ${key} LIMIT ${limit}`,
-        params: [after],
+        params: after === null ? [] : [after],
       };
     },
 

@@ -232,10 +232,19 @@ async function pipeline(
 // Captured rows expanded per statement before a push: each statement stays short.
 const EXPAND_ROWS = 10_000;
 
+/**
+ * Expands what is captured, a statement of EXPAND_ROWS rows at a time, until nothing waits or
+ * `until` (performance.now()) has passed: the rest waits for the next run. Expanding is
+ * database-wide, so a run does it once for all its pushes.
+ */
+export async function expandWaitingCaptures(primary: Sql, until: number): Promise<void> {
+  while (performance.now() < until && await expandCaptures(primary, EXPAND_ROWS) > 0);
+}
+
 export async function pushTable(
   deps: MirrorDeps,
   table: string,
-  options: SyncOptions,
+  options: SyncOptions & { expandWaiting: () => Promise<void> },
 ): Promise<SyncResult> {
   const result = emptyResult(table, 'up');
   const outOfTime = stopCheck(options, () => result.batches);
@@ -306,15 +315,8 @@ export async function pushTable(
     `;
   }
   // Statements captured and not yet expanded reach the outbox first: the push never waits for
-  // the webhook function to have run. At most half the run's time goes to it (a backlog of
-  // other tables' captures must not leave no time to push), the rest waits for the next run.
-  if (!options.dryRun) {
-    const expandUntil = performance.now() + options.budgetMs / 2;
-    while (
-      outOfTime() === null && performance.now() < expandUntil &&
-      await expandCaptures(deps.primary, EXPAND_ROWS) > 0
-    );
-  }
+  // the webhook function to have run (once a run: runSync).
+  if (!options.dryRun) await options.expandWaiting();
   result.stopped = await pipeline(
     (cursor) => readOutboxPage(deps.primary, shape, cursor ?? ['-1', ''], size),
     null,

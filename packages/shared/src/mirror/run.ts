@@ -9,7 +9,7 @@ import {
   type Stopped,
   type SyncResult,
 } from './common.ts';
-import { pushTable } from './push.ts';
+import { expandWaitingCaptures, pushTable } from './push.ts';
 import { logIngestion } from '../ingestion-log.ts';
 import { type RestoreResult, restoreTable } from './restore.ts';
 
@@ -220,6 +220,12 @@ export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<T
     ? ['down', 'up']
     : [request.direction];
   const outcomes: TableOutcome[] = [];
+  // Before its first push a run expands what is captured, once for all its tables, in at most
+  // half its time (another table's backlog must not leave no time to push). A failure is the
+  // failure of each push that waits for it.
+  let expansion: Promise<void> | null = null;
+  const expandWaiting = () =>
+    expansion ??= expandWaitingCaptures(deps.primary, started + request.budgetMs / 2);
   for (const table of tables) {
     for (const direction of directions) {
       // CPU spent: what is not started waits for the next call, untouched (no lease taken).
@@ -241,7 +247,7 @@ export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<T
       const outcome = await leased(deps, table, direction, {
         work: (signal) =>
           direction === 'up'
-            ? pushTable(deps, table, { ...options, signal })
+            ? pushTable(deps, table, { ...options, signal, expandWaiting })
             : pullTable(deps, table, { ...options, signal }),
         tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
         dryRun: request.dryRun,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
+import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import {
   functionApp,
@@ -9,7 +9,6 @@ import {
   outboundPolicy,
   readJsonBody,
 } from '../http/index.ts';
-import { CPU_BUDGET_MS } from '../limits.ts';
 import { drainQueue, type HandlerRegistry } from './drain.ts';
 import { ringIfJobsDue } from './queries.ts';
 
@@ -25,7 +24,7 @@ export const drainRequest = z.object({
   reason: z.string().max(100).optional(),
   budget_ms: z.number().int().min(100).max(120_000).default(DEFAULT_BUDGET_MS),
   /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
-  cpu_budget_ms: z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS),
+  cpu_budget_ms: cpuBudgetMsField,
   concurrency: z.number().int().min(1).max(200).default(100),
   batch_size: z.number().int().min(1).max(1_000).default(100),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
@@ -51,8 +50,6 @@ export function createJobDrainApp(deps: JobDrainDeps) {
   const outbound = outboundPolicy(deps.config);
 
   app.post('/', async (c) => {
-    // Counted from the handler's start (the secret check before it costs next to nothing).
-    const cpu = cpuBudget(CPU_BUDGET_MS);
     const body = await readJsonBody(c, drainRequest);
     const result = await drainQueue(
       {
@@ -66,7 +63,8 @@ export function createJobDrainApp(deps: JobDrainDeps) {
       {
         worker: `job-drain:${crypto.randomUUID()}`,
         budgetMs: body.budget_ms,
-        cpu: lowerCpuBudget(cpu, body.cpu_budget_ms),
+        // Counted from the start of the oldest request in flight, as the runtime counts.
+        cpu: cpuBudget(body.cpu_budget_ms),
         concurrency: body.concurrency,
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,

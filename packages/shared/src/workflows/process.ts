@@ -75,7 +75,6 @@ export async function processEvents(
 ): Promise<ProcessResult> {
   const started = performance.now();
   const cpu = options.cpu ?? cpuBudget(Infinity);
-  let batches = 0;
   const holder = `webhook:${crypto.randomUUID()}`;
   const result: ProcessResult = {
     claimed: 0,
@@ -98,7 +97,7 @@ export async function processEvents(
           result.stopped = 'budget';
           break;
         }
-        if (batches > 0 && cpu.exhausted()) {
+        if (result.claimed > 0 && cpu.exhausted()) {
           result.stopped = 'cpu';
           break;
         }
@@ -109,7 +108,6 @@ export async function processEvents(
         }
         const events = await claimEvents(deps.sql, options.batchSize);
         if (events.length === 0) break;
-        batches++;
         result.claimed += events.length;
         // Read after the claim, for every batch: a template created before an event was
         // written must apply to it, however long this drain has been running.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Sql } from '../db.ts';
 import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
-import { cpuBudget, lowerCpuBudget } from '../cpu.ts';
+import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { processInvocation } from './process.ts';
 import { logIngestion } from '../ingestion-log.ts';
@@ -17,7 +17,7 @@ const drainRequest = z.object({
   budget_ms: z.number().int().min(100).max(120_000).default(20_000),
   batch_size: z.number().int().min(1).max(5_000).default(500),
   /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
-  cpu_budget_ms: z.number().int().min(1).max(CPU_BUDGET_MS).default(CPU_BUDGET_MS),
+  cpu_budget_ms: cpuBudgetMsField,
 }).strict();
 
 export interface WebhookDeps {
@@ -53,18 +53,18 @@ async function digest(value: unknown): Promise<string> {
 export function createWebhookApp(deps: WebhookDeps) {
   const app = functionApp('webhook', deps);
 
-  // Within the invocation's CPU budget (counted from the handler's start); stopped at a
-  // budget with events left, the next invocation is rung at once (processInvocation).
-  const process = (budgetMs: number, batchSize: number, cpu = cpuBudget(CPU_BUDGET_MS)) =>
+  // Within the invocation's CPU budget (counted from the start of the oldest request in
+  // flight, as the runtime counts); stopped at a budget with events left, the next invocation
+  // is rung at once (processInvocation).
+  const process = (budgetMs: number, batchSize: number, cpuMs = CPU_BUDGET_MS) =>
     processInvocation({ sql: deps.sql, clock: deps.clock, log: console.error }, {
       budgetMs,
       batchSize,
-      cpu,
+      cpu: cpuBudget(cpuMs),
     });
 
   // Every delivery, taken or refused, is in public.ingestion_log (source webhook).
   app.post('/', async (c) => {
-    const cpu = cpuBudget(CPU_BUDGET_MS);
     try {
       const payload = await readJsonBody(c, databaseWebhookPayload);
       const table = `${payload.schema}.${payload.table}`;
@@ -103,7 +103,7 @@ export function createWebhookApp(deps: WebhookDeps) {
           captured: true,
           reason: `${table} is watched: this change was captured in the writer's transaction ` +
             'and is processed from there, so the native delivery is acknowledged, not recorded',
-          processed: await process(5_000, 500, cpu),
+          processed: await process(5_000, 500),
         });
       }
       const event = await recordWebhookEvent(
@@ -119,7 +119,7 @@ export function createWebhookApp(deps: WebhookDeps) {
         records: event.created ? 1 : 0,
         details: { table, op: payload.type, event_id: event.id, duplicate: !event.created },
       });
-      const processed = await process(5_000, 500, cpu);
+      const processed = await process(5_000, 500);
       return c.json(
         { recorded: true, event_id: event.id, duplicate: !event.created, processed },
         event.created ? 201 : 200,
@@ -139,11 +139,8 @@ export function createWebhookApp(deps: WebhookDeps) {
   });
 
   app.post('/drain', async (c) => {
-    const cpu = cpuBudget(CPU_BUDGET_MS);
     const body = await readJsonBody(c, drainRequest);
-    return c.json(
-      await process(body.budget_ms, body.batch_size, lowerCpuBudget(cpu, body.cpu_budget_ms)),
-    );
+    return c.json(await process(body.budget_ms, body.batch_size, body.cpu_budget_ms));
   });
 
   return app;

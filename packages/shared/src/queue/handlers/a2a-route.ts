@@ -2,59 +2,52 @@ import { z } from 'zod';
 import type { Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
-import { leastLoadedAgent } from './least-loaded-agent.ts';
 import { parsePayload } from './payload.ts';
 
 export const a2aRoutePayload = z.object({ message_id: z.uuid() });
 
-interface PendingMessage {
-  sender_id: string;
-  receiver_id: string | null;
-  conversation_id: string | null;
-  capability: string | null;
-}
-
 /**
- * The message, locked until the transaction ends, if it is still pending: a second job for
- * the same message waits here, then finds it routed.
+ * Routes a pending agent-to-agent message in one statement that only touches a message still
+ * pending (a second job for it waits on its row lock, then finds it routed): one without a
+ * receiver goes to another active participant of its conversation (the first by name), or
+ * else to the least-loaded agent with the capability its metadata asks for
+ * (`metadata.capability`; cesar.least_loaded_agent), never back to its sender. The message
+ * becomes `routed` and the receiver gets a `message.received` event.
  */
-async function lockPendingMessage(sql: Sql, messageId: string) {
-  const [row] = await sql<PendingMessage[]>`
-    select sender_id, receiver_id, conversation_id, metadata ->> 'capability' as capability
-    from public.a2a_messages
-    where id = ${messageId} and status = 'pending'
-    for update
+async function route(sql: Sql, messageId: string, jobId: string) {
+  const [row] = await sql<Array<{ receiver_id: string }>>`
+    with message as (
+      select m.id, m.sender_id, m.receiver_id, m.conversation_id, m.metadata ->> 'capability' as capability
+      from public.a2a_messages m
+      where m.id = ${messageId} and m.status = 'pending'
+      for update
+    ), receiver as (
+      select coalesce(
+        (select message.receiver_id from message),
+        (select p.agent_id
+         from message
+         join public.a2a_conversations c on c.id = message.conversation_id
+         cross join lateral unnest(c.participant_ids) as p (agent_id)
+         join public.agents a on a.id = p.agent_id and a.status = 'active'
+         where p.agent_id <> message.sender_id
+         order by a.name limit 1),
+        (select cesar.least_loaded_agent(message.capability, null, message.sender_id) from message)
+      ) as id
+    ), routed as (
+      update public.a2a_messages m
+      set receiver_id = receiver.id, status = 'routed', routed_at = now()
+      from receiver, message
+      where m.id = message.id and receiver.id is not null
+      returning m.id, m.receiver_id, m.sender_id
+    ), event as (
+      insert into public.agent_events (agent_id, event_type, payload)
+      select receiver_id, 'message.received',
+             jsonb_build_object('message_id', id, 'sender_id', sender_id, 'job_id', ${jobId}::bigint)
+      from routed
+    )
+    select receiver_id from routed
   `;
   return row;
-}
-
-/** Another active participant of the message's conversation (the first by name), if any. */
-async function conversationPeer(sql: Sql, message: PendingMessage) {
-  const [row] = await sql<Array<{ id: string }>>`
-    select a.id
-    from public.a2a_conversations c
-    cross join lateral unnest(c.participant_ids) as p (agent_id)
-    join public.agents a on a.id = p.agent_id and a.status = 'active'
-    where c.id = ${message.conversation_id} and p.agent_id <> ${message.sender_id}
-    order by a.name limit 1
-  `;
-  return row?.id ?? null;
-}
-
-/** Marks the (locked) message routed to the receiver and gives it `message.received`. */
-async function markRouted(sql: Sql, messageId: string, receiverId: string, jobId: string) {
-  await sql`
-    with routed as (
-      update public.a2a_messages
-      set receiver_id = ${receiverId}, status = 'routed', routed_at = now()
-      where id = ${messageId}
-      returning id, receiver_id, sender_id
-    )
-    insert into public.agent_events (agent_id, event_type, payload)
-    select receiver_id, 'message.received',
-           jsonb_build_object('message_id', id, 'sender_id', sender_id, 'job_id', ${jobId}::bigint)
-    from routed
-  `;
 }
 
 async function messageStatus(sql: Sql, messageId: string) {
@@ -64,28 +57,11 @@ async function messageStatus(sql: Sql, messageId: string) {
   return row;
 }
 
-/**
- * `a2a.route`: delivers a pending agent-to-agent message. One without a receiver goes to
- * another participant of its conversation, or else to the least-loaded active agent with the
- * capability its metadata asks for (`metadata.capability`), never back to its sender. The
- * message becomes `routed` and the receiver gets a `message.received` event.
- */
+/** `a2a.route`: delivers a pending agent-to-agent message to its receiver (route, above). */
 export const a2aRoute: JobHandler = async ({ job, sql }) => {
   const { message_id } = parsePayload('a2a.route', a2aRoutePayload, job.payload);
-  const routed = await sql.begin(async (tx) => {
-    const db = tx as unknown as Sql;
-    const message = await lockPendingMessage(db, message_id);
-    if (!message) return null;
-    const receiver = message.receiver_id ??
-      (message.conversation_id ? await conversationPeer(db, message) : null) ??
-      (await leastLoadedAgent(db, {
-        capability: message.capability,
-        exceptAgent: message.sender_id,
-      }));
-    if (receiver) await markRouted(db, message_id, receiver, job.id);
-    return receiver;
-  });
-  if (routed) return { message_id, receiver_id: routed, routed: true };
+  const routed = await route(sql, message_id, job.id);
+  if (routed) return { message_id, receiver_id: routed.receiver_id, routed: true };
   const message = await messageStatus(sql, message_id);
   if (!message) throw new PermanentJobError(`message ${message_id} does not exist`);
   if (message.status !== 'pending') {

@@ -11,8 +11,8 @@ export interface AgentChoice {
 
 /**
  * The id of the least-loaded active agent that fits, or null: the rule (load, ties) is
- * cesar.least_loaded_agent's, in the migration that made it. agent.task, task.assign and
- * a2a.route choose through this.
+ * cesar.least_loaded_agent's, in the migration that made it. agent.task chooses through
+ * this; task.assign and a2a.route call the SQL function inside their one statement.
  */
 export async function leastLoadedAgent(sql: Sql, choice: AgentChoice): Promise<string | null> {
   const capability = choice.capability ?? null;

@@ -2,36 +2,33 @@ import { z } from 'zod';
 import type { Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
-import { leastLoadedAgent } from './least-loaded-agent.ts';
 import { parsePayload } from './payload.ts';
 
 export const taskAssignPayload = z.object({ task_id: z.uuid() });
 
 /**
- * The task, locked until the transaction ends, if it is still unassigned: a second job for
- * the same task waits here, then finds it assigned.
+ * Gives an unassigned task to the least-loaded agent that fits (cesar.least_loaded_agent), in
+ * one statement that only touches a task still unassigned (a second job for the same task
+ * waits on its row lock, then finds it assigned), and logs `task.assigned`.
  */
-async function lockUnassignedTask(sql: Sql, taskId: string) {
-  const [row] = await sql<Array<{ required_capability: string | null }>>`
-    select required_capability from public.tasks
-    where id = ${taskId} and agent_id is null
-    for update
+async function assign(sql: Sql, taskId: string, jobId: string) {
+  const [row] = await sql<Array<{ agent_id: string }>>`
+    with task as (
+      select id, cesar.least_loaded_agent(required_capability) as agent_id from public.tasks
+      where id = ${taskId} and agent_id is null
+      for update
+    ), assigned as (
+      update public.tasks t set agent_id = task.agent_id from task
+      where t.id = task.id and task.agent_id is not null
+      returning t.id, t.agent_id, t.title
+    ), event as (
+      insert into public.agent_events (agent_id, event_type, payload)
+      select agent_id, 'task.assigned', jsonb_build_object('task_id', id, 'job_id', ${jobId}::bigint, 'title', title)
+      from assigned
+    )
+    select agent_id from assigned
   `;
   return row;
-}
-
-/** Gives the (locked) task to the agent and logs `task.assigned`. */
-async function assignTask(sql: Sql, taskId: string, agentId: string, jobId: string) {
-  await sql`
-    with assigned as (
-      update public.tasks set agent_id = ${agentId}
-      where id = ${taskId}
-      returning id, agent_id, title
-    )
-    insert into public.agent_events (agent_id, event_type, payload)
-    select agent_id, 'task.assigned', jsonb_build_object('task_id', id, 'job_id', ${jobId}::bigint, 'title', title)
-    from assigned
-  `;
 }
 
 async function taskState(sql: Sql, taskId: string) {
@@ -47,15 +44,8 @@ async function taskState(sql: Sql, taskId: string) {
  */
 export const taskAssign: JobHandler = async ({ job, sql }) => {
   const { task_id } = parsePayload('task.assign', taskAssignPayload, job.payload);
-  const assigned = await sql.begin(async (tx) => {
-    const db = tx as unknown as Sql;
-    const task = await lockUnassignedTask(db, task_id);
-    if (!task) return null;
-    const agentId = await leastLoadedAgent(db, { capability: task.required_capability });
-    if (agentId) await assignTask(db, task_id, agentId, job.id);
-    return agentId;
-  });
-  if (assigned) return { task_id, agent_id: assigned, assigned: true };
+  const assigned = await assign(sql, task_id, job.id);
+  if (assigned) return { task_id, agent_id: assigned.agent_id, assigned: true };
   const task = await taskState(sql, task_id);
   if (!task) throw new PermanentJobError(`task ${task_id} does not exist`);
   if (task.agent_id) return { task_id, agent_id: task.agent_id, assigned: false };
