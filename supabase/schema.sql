@@ -60,6 +60,34 @@ CREATE FUNCTION cesar.action_jobs(actions jsonb) RETURNS TABLE(job_type text, pa
 $$;
 
 --
+-- Name: await_work(text, integer, text[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text[] DEFAULT NULL::text[]) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
+begin
+  if target not in ('webhook/drain', 'job-drain') then
+    raise exception 'no doorbell %', target using errcode = '22023';
+  end if;
+  loop
+    -- Each look is a statement of its own, with a fresh snapshot.
+    if (target = 'webhook/drain' and cesar.events_pending())
+       -- clock_timestamp(): now() stays at this statement's start, before the jobs awaited.
+       or (target = 'job-drain' and cesar.jobs_due(await_work.job_types, clock_timestamp())) then
+      return true;
+    end if;
+    exit when clock_timestamp() >= give_up;
+    perform pg_sleep(0.003);
+  end loop;
+  return false;
+end
+$$;
+
+--
 -- Name: cancel_jobs(bigint[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -545,6 +573,136 @@ CREATE FUNCTION cesar.create_executions(plans jsonb) RETURNS TABLE(execution_id 
 $$;
 
 --
+-- Name: doorbell_call(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_call(target text, linger_ms integer DEFAULT 2000) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  base_url text;
+  secret text;
+begin
+  if to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
+    return false;
+  end if;
+  base_url := cesar.setting('cesar_functions_url');
+  secret := cesar.setting('cesar_function_secret');
+  if base_url is null or secret is null then
+    return false;
+  end if;
+  perform net.http_post(
+    rtrim(base_url, '/') || '/' || target,
+    jsonb_build_object('reason', 'doorbell', 'linger_ms', linger_ms),
+    '{}'::jsonb,
+    jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || secret),
+    -- A drain answers once its queue is empty or its budget is spent: give it that long.
+    60000
+  );
+  return true;
+end
+$$;
+
+--
+-- Name: doorbell_hand_over(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_hand_over(target text, grace_ms integer DEFAULT 5000) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform cesar.doorbell_hold(target, grace_ms);
+  return cesar.doorbell_call(target);
+end
+$$;
+
+--
+-- Name: doorbell_held(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_held(target text) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select coalesce(case target
+    when 'webhook/drain' then (select last_value from cesar.doorbell_hold_webhook_drain)
+    when 'job-drain' then (select last_value from cesar.doorbell_hold_job_drain)
+  end > cesar.epoch_ms(), false)
+$$;
+
+--
+-- Name: doorbell_hold(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_hold(target text, hold_ms integer DEFAULT 3000) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  seq regclass := cesar.doorbell_sequence(target);
+begin
+  if seq is null then
+    raise exception 'no doorbell %', target using errcode = '22023';
+  end if;
+  perform setval(seq, cesar.epoch_ms() + greatest(hold_ms, 0));
+end
+$$;
+
+--
+-- Name: doorbell_lock_key(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_lock_key(target text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select hashtextextended('cesar.doorbell:' || target, 0)
+$$;
+
+--
+-- Name: doorbell_release(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_release(target text, wait_ms integer DEFAULT 1000) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  seq regclass := cesar.doorbell_sequence(target);
+  give_up timestamptz := clock_timestamp() + make_interval(secs => wait_ms / 1000.0);
+begin
+  if seq is null then
+    raise exception 'no doorbell %', target using errcode = '22023';
+  end if;
+  perform setval(seq, 0);
+  loop
+    if pg_try_advisory_xact_lock(cesar.doorbell_lock_key(target)) then
+      return true;
+    end if;
+    exit when clock_timestamp() >= give_up;
+    perform pg_sleep(0.002);
+  end loop;
+  return false;
+end
+$$;
+
+--
+-- Name: doorbell_sequence(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_sequence(target text) RETURNS regclass
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case target
+    when 'webhook/drain' then 'cesar.doorbell_hold_webhook_drain'::regclass
+    when 'job-drain' then 'cesar.doorbell_hold_job_drain'::regclass
+  end
+$$;
+
+--
 -- Name: drop_retired_capture_stores(); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -646,6 +804,17 @@ begin
   end if;
   return inserted;
 end
+$$;
+
+--
+-- Name: epoch_ms(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.epoch_ms() RETURNS bigint
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select (extract(epoch from clock_timestamp()) * 1000)::bigint
 $$;
 
 --
@@ -866,6 +1035,21 @@ CREATE FUNCTION cesar.job_attempts_left(attempts integer, max_attempts integer) 
 CREATE FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN jsonb_build_object('attempt', attempt, 'at', at, 'kind', kind, 'error', message, 'worker', worker);
+
+--
+-- Name: jobs_due(text[], timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.jobs_due(job_types text[] DEFAULT NULL::text[], at timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select from cesar.job_queue q
+    where ((q.status = 'pending' and q.run_at <= jobs_due.at)
+           or (q.status = 'running' and q.locked_until < jobs_due.at))
+      and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
+$$;
 
 --
 -- Name: least_loaded_agent(text, uuid, uuid); Type: FUNCTION; Schema: cesar; Owner: -
@@ -1299,30 +1483,17 @@ CREATE FUNCTION cesar.ring_doorbell(target text) RETURNS boolean
 declare
   -- target: a function and optional path, e.g. 'job-drain' or 'webhook/drain'.
   flag text := 'cesar.doorbell.' || regexp_replace(target, '[^a-z0-9_]', '_', 'g');
-  base_url text;
-  secret text;
 begin
   if coalesce(current_setting(flag, true), '') = 'rung' then
     return false;
   end if;
   perform set_config(flag, 'rung', true);
-  if to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is null then
+  -- Held until this transaction ends: a drain letting go waits for it (doorbell_release).
+  perform pg_advisory_xact_lock_shared(cesar.doorbell_lock_key(target));
+  if cesar.doorbell_held(target) then
     return false;
   end if;
-  base_url := cesar.setting('cesar_functions_url');
-  secret := cesar.setting('cesar_function_secret');
-  if base_url is null or secret is null then
-    return false;
-  end if;
-  perform net.http_post(
-    rtrim(base_url, '/') || '/' || target,
-    jsonb_build_object('reason', 'doorbell'),
-    '{}'::jsonb,
-    jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || secret),
-    -- A drain answers once its queue is empty or its budget is spent: give it that long.
-    60000
-  );
-  return true;
+  return cesar.doorbell_call(target);
 end
 $$;
 
@@ -1623,6 +1794,28 @@ CREATE TABLE cesar.captures (
 --
 
 COMMENT ON TABLE cesar.captures IS 'Arrays of captured rows not yet made into events, one per statement (more past 64 MB); the rows are in cesar.captured_<store_id>.';
+
+--
+-- Name: doorbell_hold_job_drain; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.doorbell_hold_job_drain
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: doorbell_hold_webhook_drain; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.doorbell_hold_webhook_drain
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
 
 --
 -- Name: event_log_id_seq; Type: SEQUENCE; Schema: cesar; Owner: -
@@ -3955,6 +4148,13 @@ REVOKE ALL ON FUNCTION cesar.action_jobs(actions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.action_jobs(actions jsonb) TO service_role;
 
 --
+-- Name: FUNCTION await_work(target text, timeout_ms integer, job_types text[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text[]) TO service_role;
+
+--
 -- Name: FUNCTION cancel_jobs(ids bigint[]); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -4038,6 +4238,55 @@ REVOKE ALL ON FUNCTION cesar.create_executions(plans jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.create_executions(plans jsonb) TO service_role;
 
 --
+-- Name: FUNCTION doorbell_call(target text, linger_ms integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_call(target text, linger_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_call(target text, linger_ms integer) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_hand_over(target text, grace_ms integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_hand_over(target text, grace_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_hand_over(target text, grace_ms integer) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_held(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_held(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_held(target text) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_hold(target text, hold_ms integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_hold(target text, hold_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_hold(target text, hold_ms integer) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_lock_key(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_lock_key(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_lock_key(target text) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_release(target text, wait_ms integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_sequence(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_sequence(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_sequence(target text) TO service_role;
+
+--
 -- Name: FUNCTION drop_retired_capture_stores(); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -4057,6 +4306,13 @@ GRANT ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timesta
 
 REVOKE ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.enqueue_many(jobs jsonb) TO service_role;
+
+--
+-- Name: FUNCTION epoch_ms(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.epoch_ms() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.epoch_ms() TO service_role;
 
 --
 -- Name: FUNCTION event_backlog(OUT pending bigint, OUT oldest timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
@@ -4119,6 +4375,13 @@ GRANT ALL ON FUNCTION cesar.job_attempts_left(attempts integer, max_attempts int
 
 REVOKE ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION jobs_due(job_types text[], at timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.jobs_due(job_types text[], at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.jobs_due(job_types text[], at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION least_loaded_agent(capability text, only_agent uuid, except_agent uuid); Type: ACL; Schema: cesar; Owner: -

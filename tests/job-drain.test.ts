@@ -464,7 +464,7 @@ describe('POST /job-drain', () => {
       expect(await ringIfJobsDue(tx, [type])).toBe(true);
       expect(await rung()).toEqual([{
         url: 'http://127.0.0.1:1/functions/v1/job-drain',
-        body: { reason: 'doorbell' },
+        body: { reason: 'doorbell', linger_ms: 2000 },
       }]);
     });
   });

@@ -9,7 +9,8 @@ import {
   outboundPolicy,
   readJsonBody,
 } from '../http/index.ts';
-import { drainQueue, type HandlerRegistry } from './drain.ts';
+import { workShift } from '../doorbell.ts';
+import { drainQueue, type DrainResult, type HandlerRegistry } from './drain.ts';
 import { ringIfJobsDue } from './queries.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
@@ -28,6 +29,13 @@ export const drainRequest = z.object({
   concurrency: z.number().int().min(1).max(200).default(100),
   batch_size: z.number().int().min(1).max(1_000).default(100),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
+  /**
+   * Wait this long for more jobs after the queue is empty, holding the doorbell so that
+   * enqueues do not call another invocation (doorbell.ts). The doorbell asks for it; 0
+   * answers as soon as the queue is empty. A drain of some job types only never lingers: it
+   * would hold the doorbell for the others.
+   */
+  linger_ms: z.number().int().min(0).max(10_000).default(0),
 }).strict();
 
 export interface JobDrainDeps {
@@ -51,35 +59,61 @@ export function createJobDrainApp(deps: JobDrainDeps) {
 
   app.post('/', async (c) => {
     const body = await readJsonBody(c, drainRequest);
-    const result = await drainQueue(
-      {
-        sql: deps.sql,
-        mirror: deps.mirror ?? null,
-        handlers: deps.handlers,
-        clock: deps.clock,
-        random: deps.random ?? Math.random,
-        outbound,
-      },
-      {
-        worker: `job-drain:${crypto.randomUUID()}`,
-        budgetMs: body.budget_ms,
-        // Counted from the start of the oldest request in flight, as the runtime counts.
-        cpu: cpuBudget(body.cpu_budget_ms),
+    const started = performance.now();
+    // Counted from the start of the oldest request in flight, as the runtime counts.
+    const cpu = cpuBudget(body.cpu_budget_ms);
+    const drainDeps = {
+      sql: deps.sql,
+      mirror: deps.mirror ?? null,
+      handlers: deps.handlers,
+      clock: deps.clock,
+      random: deps.random ?? Math.random,
+      outbound,
+    };
+    const worker = `job-drain:${crypto.randomUUID()}`;
+    let result: DrainResult | undefined;
+    const lingerMs = body.job_types ? 0 : body.linger_ms;
+    const shift = await workShift(deps.sql, {
+      target: 'job-drain',
+      deadline: started + body.budget_ms,
+      lingerMs,
+      tired: cpu.exhausted,
+    }, async () => {
+      const pass = await drainQueue(drainDeps, {
+        worker,
+        budgetMs: Math.max(0, started + body.budget_ms - performance.now()),
+        cpu,
         concurrency: body.concurrency,
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,
-      },
-    );
-    // Stopped by a budget with work left: the next invocation follows at once (doorbell). A
-    // doorbell that cannot ring leaves the work to the tick; the jobs run are recorded.
-    const continued = result.stopped !== 'empty' &&
+      });
+      result = result ? addDrainResults(result, pass) : pass;
+      return pass.stopped === 'empty' ? 'empty' : 'budget';
+    });
+    // A shift hands over itself. One pass stopped by a budget with work left: the next
+    // invocation follows at once (doorbell). A doorbell that cannot ring leaves the work to
+    // the tick; the jobs run are recorded.
+    const continued = lingerMs > 0 ? shift.handedOver : result!.stopped !== 'empty' &&
       await (deps.ringContinuation ?? ringIfJobsDue)(deps.sql, body.job_types ?? null)
         .catch((err) => {
           console.error(`job-drain: continuation not rung: ${(err as Error).message}`);
           return false;
         });
-    return c.json({ ...result, continued });
+    result!.duration_ms = Math.round(performance.now() - started);
+    return c.json({ ...result!, passes: shift.passes, continued });
   });
 
   return app;
+}
+
+/** Two passes of one invocation as one answer: counts added, the last pass's stop. */
+function addDrainResults(a: DrainResult, b: DrainResult): DrainResult {
+  return {
+    ...b,
+    claimed: a.claimed + b.claimed,
+    completed: a.completed + b.completed,
+    retried: a.retried + b.retried,
+    failed: a.failed + b.failed,
+    superseded: a.superseded + b.superseded,
+  };
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
+import { workShift } from '../doorbell.ts';
 import { classifyFailure } from '../queue/index.ts';
 import type { ChangeEvent } from '../capture/index.ts';
 import { matchTemplates, renderActions } from './match.ts';
@@ -183,8 +184,10 @@ export async function ringIfEventsPending(sql: Sql): Promise<boolean> {
 }
 
 /**
- * One invocation's processing: processEvents within the invocation's CPU budget, then, when
- * it stopped at a budget, its continuation (`ring`, ringIfEventsPending by default).
+ * One invocation's processing: processEvents within the invocation's budgets. Rung by the
+ * doorbell (`lingerMs` > 0), as a shift (doorbell.ts): it holds the doorbell, lingers for more
+ * events and hands over at a budget. Otherwise one pass and, when it stopped at a budget, its
+ * continuation (`ring`, ringIfEventsPending by default).
  */
 export async function processInvocation(
   deps: {
@@ -193,13 +196,44 @@ export async function processInvocation(
     log?: (line: string) => void;
     ring?: (sql: Sql) => Promise<boolean>;
   },
-  options: { budgetMs: number; batchSize: number; cpu: CpuBudget },
-): Promise<ProcessResult & { continued: boolean }> {
-  const result = await processEvents(deps, options);
-  const continued = (result.stopped === 'cpu' || result.stopped === 'budget') &&
+  options: { budgetMs: number; batchSize: number; cpu: CpuBudget; lingerMs?: number },
+): Promise<ProcessResult & { passes: number; continued: boolean }> {
+  const started = performance.now();
+  const deadline = started + options.budgetMs;
+  const lingerMs = options.lingerMs ?? 0;
+  let result: ProcessResult | undefined;
+  const shift = await workShift(deps.sql, {
+    target: 'webhook/drain',
+    deadline,
+    lingerMs,
+    tired: options.cpu.exhausted,
+  }, async () => {
+    const pass = await processEvents(deps, {
+      ...options,
+      budgetMs: Math.max(0, deadline - performance.now()),
+    });
+    result = result ? addProcessResults(result, pass) : pass;
+    return pass.stopped === 'cpu' ? 'budget' : pass.stopped;
+  });
+  const stoppedAtBudget = result!.stopped === 'cpu' || result!.stopped === 'budget';
+  const continued = lingerMs > 0 ? shift.handedOver : stoppedAtBudget &&
     await (deps.ring ?? ringIfEventsPending)(deps.sql).catch((err) => {
       deps.log?.(`webhook: continuation not rung: ${(err as Error).message}`);
       return false;
     });
-  return { ...result, continued };
+  result!.duration_ms = Math.round(performance.now() - started);
+  return { ...result!, passes: shift.passes, continued };
+}
+
+/** Two passes of one invocation as one answer: counts added, the last pass's stop. */
+function addProcessResults(a: ProcessResult, b: ProcessResult): ProcessResult {
+  return {
+    ...b,
+    claimed: a.claimed + b.claimed,
+    processed: a.processed + b.processed,
+    ignored: a.ignored + b.ignored,
+    executions: a.executions + b.executions,
+    jobs: a.jobs + b.jobs,
+    failed_batches: a.failed_batches + b.failed_batches,
+  };
 }

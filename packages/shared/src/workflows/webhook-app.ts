@@ -18,6 +18,12 @@ const drainRequest = z.object({
   batch_size: z.number().int().min(1).max(5_000).default(500),
   /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
   cpu_budget_ms: cpuBudgetMsField,
+  /**
+   * Wait this long for more events once none is pending, holding the doorbell so that writes
+   * do not call another invocation (doorbell.ts). The doorbell asks for it; 0 answers as
+   * soon as nothing is pending.
+   */
+  linger_ms: z.number().int().min(0).max(10_000).default(0),
 }).strict();
 
 export interface WebhookDeps {
@@ -56,11 +62,12 @@ export function createWebhookApp(deps: WebhookDeps) {
   // Within the invocation's CPU budget (counted from the start of the oldest request in
   // flight, as the runtime counts); stopped at a budget with events left, the next invocation
   // is rung at once (processInvocation).
-  const process = (budgetMs: number, batchSize: number, cpuMs = CPU_BUDGET_MS) =>
+  const process = (budgetMs: number, batchSize: number, cpuMs = CPU_BUDGET_MS, lingerMs = 0) =>
     processInvocation({ sql: deps.sql, clock: deps.clock, log: console.error }, {
       budgetMs,
       batchSize,
       cpu: cpuBudget(cpuMs),
+      lingerMs,
     });
 
   // Every delivery, taken or refused, is in public.ingestion_log (source webhook).
@@ -140,7 +147,9 @@ export function createWebhookApp(deps: WebhookDeps) {
 
   app.post('/drain', async (c) => {
     const body = await readJsonBody(c, drainRequest);
-    return c.json(await process(body.budget_ms, body.batch_size, body.cpu_budget_ms));
+    return c.json(
+      await process(body.budget_ms, body.batch_size, body.cpu_budget_ms, body.linger_ms),
+    );
   });
 
   return app;

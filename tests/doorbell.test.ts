@@ -1,0 +1,209 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
+
+// Coalesced doorbells (migration 20261203001000, packages/shared/src/doorbell.ts) on a whole
+// local stack of its own: the holds are database-wide, so these tests must not share a
+// database with tests that count rings. The pg_cron ticks are paused throughout: whatever
+// runs here was called by a doorbell, a drain's hand-over, or a drain that lingered.
+
+let stack: TempStack;
+let sql: postgres.Sql;
+let other: postgres.Sql;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  stack = await startTempStack();
+  sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 4, onnotice: () => {} });
+  other = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
+  await sql`select cron.alter_job(jobid, active => false) from cron.job
+            where jobname in ('cesar-job-drain-tick', 'cesar-webhook-sweep')`;
+  await sql`create table public.doorbell_probe (id bigserial primary key, note text)`;
+  await sql`select cesar.watch('public.doorbell_probe')`;
+  const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/api/workflows`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      name: 'doorbell probe',
+      trigger: { type: 'database_event', table: 'public.doorbell_probe', events: ['INSERT'] },
+      actions: [{
+        type: 'enqueue_job',
+        job_type: 'system.noop',
+        payload: { row: '{{record.id}}' },
+      }],
+    }),
+  });
+  expect(res.status).toBe(201);
+  await untilIdle();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([sql?.end({ timeout: 5 }), other?.end({ timeout: 5 })]);
+  await stack?.destroy();
+}, 60_000);
+
+/** Requests pg_net was asked for so far (doorbells and hand-overs, every function). */
+async function requestsMade(): Promise<number> {
+  const [row] = await sql<
+    [{ n: string }]
+  >`select last_value as n from net.http_request_queue_id_seq`;
+  return Number(row.n);
+}
+
+/** Until no drain holds a doorbell and every request made has been answered. */
+async function untilIdle(timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<[{ busy: boolean }]>`
+      select cesar.doorbell_held('webhook/drain') or cesar.doorbell_held('job-drain')
+             or exists (
+               select from generate_series(1, (select last_value from net.http_request_queue_id_seq)) g
+               where not exists (select from net._http_response r where r.id = g)) as busy`;
+    if (!row.busy) return;
+    if (Date.now() > deadline) throw new Error('the drains did not finish');
+    await sleep(100);
+  }
+}
+
+/** Until every probe row in `ids` has its job completed; fails after `timeoutMs`. */
+async function untilRun(ids: string[], timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<[{ done: number }]>`
+      select count(*)::int as done from cesar.job_queue
+      where job_type = 'system.noop' and status = 'completed' and payload ->> 'row' = any(${ids})`;
+    if (row.done === ids.length) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${row.done} of ${ids.length} jobs run within ${timeoutMs / 1000} s`);
+    }
+    await sleep(50);
+  }
+}
+
+async function writeProbe(note: string): Promise<string> {
+  const [row] = await sql<[{ id: string }]>`
+    insert into public.doorbell_probe (note) values (${note}) returning id`;
+  return row.id;
+}
+
+describe('doorbells', () => {
+  it('are not rung while a drain holds them, once per transaction otherwise', async () => {
+    await untilIdle();
+    const before = await requestsMade();
+    await sql.begin(async (tx) => {
+      await tx`select cesar.doorbell_hold('job-drain', 60000)`;
+      await tx`select cesar.enqueue('system.noop', ${tx.json({ held: true })})`;
+    });
+    expect(await requestsMade()).toBe(before);
+    await sql`select cesar.doorbell_hold('job-drain', 0)`;
+    await sql.begin(async (tx) => {
+      await tx`select cesar.enqueue('system.noop', ${tx.json({ free: 1 })})`;
+      await tx`select cesar.enqueue('system.noop', ${tx.json({ free: 2 })})`;
+    });
+    // One call; the drain it started also takes the job enqueued while the doorbell was held.
+    expect(await requestsMade()).toBe(before + 1);
+    await untilIdle();
+    const [left] = await sql<[{ n: number }]>`
+      select count(*)::int as n from cesar.job_queue
+      where (payload ? 'held' or payload ? 'free') and status <> 'completed'`;
+    expect(left.n).toBe(0);
+  });
+
+  it("see a hold at once, whatever the writer's snapshot", async () => {
+    await untilIdle();
+    await other.begin('isolation level repeatable read', async (tx) => {
+      // The snapshot is taken here, before the hold.
+      await tx`select count(*) from cesar.job_queue`;
+      await sql`select cesar.doorbell_hold('job-drain', 60000)`;
+      const [row] = await tx<[{ held: boolean }]>`select cesar.doorbell_held('job-drain') as held`;
+      expect(row.held).toBe(true);
+    });
+    await sql`select cesar.doorbell_hold('job-drain', 0)`;
+  });
+
+  it('let go only once the writers that saw them held have finished', async () => {
+    await untilIdle();
+    await sql`select cesar.doorbell_hold('webhook/drain', 60000)`;
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => (finish = r));
+    let written!: () => void;
+    const wrote = new Promise<void>((r) => (written = r));
+    // A writer that rings while the doorbell is held, and stays in its transaction.
+    const writer = other.begin(async (tx) => {
+      await tx`insert into public.doorbell_probe (note) values ('slow writer')`;
+      written();
+      await finished;
+    });
+    await wrote;
+    const [held] = await sql<[{ released: boolean }]>`
+      select cesar.doorbell_release('webhook/drain', 300) as released`;
+    expect(held.released).toBe(false);
+    // Cleared all the same: a writer from now on rings.
+    const [cleared] = await sql<[{ held: boolean }]>`
+      select cesar.doorbell_held('webhook/drain') as held`;
+    expect(cleared.held).toBe(false);
+    finish();
+    await writer;
+    const [free] = await sql<[{ released: boolean }]>`
+      select cesar.doorbell_release('webhook/drain', 300) as released`;
+    expect(free.released).toBe(true);
+    // Nobody rang for the slow writer (a drain letting go would have looked after it): the
+    // next write's drain takes its row too.
+    const id = await writeProbe('after the slow writer');
+    const [slow] = await sql<[{ id: string }]>`
+      select id from public.doorbell_probe where note = 'slow writer'`;
+    await untilRun([slow.id, id]);
+  });
+
+  it('lapse when the drain holding them stops renewing (it died): the next write rings', async () => {
+    await untilIdle();
+    await sql`select cesar.doorbell_hold('webhook/drain', 1500)`;
+    const before = await requestsMade();
+    const first = await writeProbe('while a dead drain holds the doorbell');
+    expect(await requestsMade()).toBe(before);
+    await sleep(1600);
+    const second = await writeProbe('after its hold lapsed');
+    expect(await requestsMade()).toBeGreaterThan(before);
+    await untilRun([first, second]);
+  });
+
+  it(
+    'cost a few invocations for hundreds of writes, and leave nothing behind when drains let go',
+    async () => {
+      await untilIdle();
+      const before = await requestsMade();
+      const ids: string[] = [];
+      // A steady stream: 300 single-row transactions at about 100 a second.
+      for (let i = 0; i < 300; i++) {
+        ids.push(await writeProbe(`stream ${i}`));
+        await sleep(10);
+      }
+      // Then writes spaced around the drains' linger (2 s), so that some land while a drain
+      // lets go: each must still run, with the ticks paused.
+      for (const gapMs of [1800, 1950, 2000, 2050, 2100, 2200, 2400]) {
+        await sleep(gapMs);
+        ids.push(await writeProbe(`spaced ${gapMs}`));
+        ids.push(await writeProbe(`spaced ${gapMs} again`));
+      }
+      await untilRun(ids);
+      await untilIdle();
+      const invocations = (await requestsMade()) - before;
+      // Without coalescing: about two per write (webhook and job-drain), 628 here.
+      expect(invocations).toBeLessThanOrEqual(30);
+      const [pending] = await sql<[{ events: boolean; jobs: boolean }]>`
+      select cesar.events_pending() as events, cesar.jobs_due() as jobs`;
+      expect(pending).toEqual({ events: false, jobs: false });
+    },
+    90_000,
+  );
+
+  it("start a lone write's job on an idle stack without waiting for a tick", async () => {
+    await untilIdle();
+    const id = await writeProbe('lone');
+    await untilRun([id], 10_000);
+  });
+});
