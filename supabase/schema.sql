@@ -1185,6 +1185,30 @@ end
 $$;
 
 --
+-- Name: record_event_batch(bigint[], jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.record_event_batch(event_ids bigint[], plans jsonb) RETURNS TABLE(executions integer, jobs integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  made integer;
+  made_jobs integer;
+begin
+  select count(*), coalesce(sum(c.job_count), 0) into made, made_jobs
+  from cesar.create_executions(plans) c;
+  update cesar.event_log e
+  set status = case when e.id in (select (p ->> 'event_id')::bigint
+                                  from jsonb_array_elements(plans) p)
+                    then 'processed' else 'ignored' end,
+      processed_at = now(), last_error = null
+  where e.id = any (event_ids) and e.status = 'processing';
+  return query select made, made_jobs;
+end
+$$;
+
+--
 -- Name: record_request(text, integer, double precision); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1644,6 +1668,42 @@ CREATE FUNCTION cesar.system_table_reason(target regclass) RETURNS text
   end
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.oid = target
+$$;
+
+--
+-- Name: take_event_batch(text, integer, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.take_event_batch(holder text, lease_seconds integer, batch_size integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  claimed jsonb;
+  templates jsonb;
+begin
+  if not coalesce(cesar.take_event_processor(holder, lease_seconds), false) then
+    return jsonb_build_object('busy', true);
+  end if;
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', e.id::text, 'schema_name', e.schema_name, 'table_name', e.table_name,
+           'op', e.op, 'record', e.record, 'old_record', e.old_record,
+           'changed_columns', e.changed_columns, 'row_key', e.row_key,
+           'occurred_at', e.occurred_at, 'origin', e.origin) order by e.id), '[]')
+  into claimed
+  from cesar.claim_events(batch_size) e;
+  if jsonb_array_length(claimed) = 0 then
+    return jsonb_build_object('busy', false, 'events', claimed);
+  end if;
+  -- A statement of its own: its snapshot is taken after the claim's.
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', t.id, 'name', t.name, 'enabled', t.enabled, 'trigger', t.trigger,
+           'actions', t.actions, 'retry_policy', t.retry_policy) order by t.name), '[]')
+  into templates
+  from cesar.workflow_templates t
+  where t.enabled and t.trigger ->> 'type' = 'database_event';
+  return jsonb_build_object('busy', false, 'events', claimed, 'templates', templates);
+end
 $$;
 
 --
@@ -4412,6 +4472,13 @@ REVOKE ALL ON FUNCTION cesar.reconcile_workflow_schedule() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.reconcile_workflow_schedule() TO service_role;
 
 --
+-- Name: FUNCTION record_event_batch(event_ids bigint[], plans jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.record_event_batch(event_ids bigint[], plans jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.record_event_batch(event_ids bigint[], plans jsonb) TO service_role;
+
+--
 -- Name: FUNCTION record_request(function_name text, status integer, seconds double precision); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -4550,6 +4617,13 @@ GRANT ALL ON FUNCTION cesar.sync_outbox_page(target text, after_change bigint, a
 
 REVOKE ALL ON FUNCTION cesar.system_table_reason(target regclass) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.system_table_reason(target regclass) TO service_role;
+
+--
+-- Name: FUNCTION take_event_batch(holder text, lease_seconds integer, batch_size integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.take_event_batch(holder text, lease_seconds integer, batch_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.take_event_batch(holder text, lease_seconds integer, batch_size integer) TO service_role;
 
 --
 -- Name: FUNCTION take_event_processor(holder text, lease_seconds integer); Type: ACL; Schema: cesar; Owner: -

@@ -1,6 +1,6 @@
 import { patternMatches } from './regex.ts';
 import type { ChangeEvent } from '../capture/index.ts';
-import type { Action, Filter, Template } from './schema.ts';
+import type { Action, EventTemplate, Filter } from './schema.ts';
 
 // Pure: which templates an event runs, and their actions filled from the event.
 
@@ -102,7 +102,10 @@ function evaluate(filter: Filter, event: ChangeEvent): boolean | null {
 }
 
 /** The enabled database-event templates that this event runs, in name order. */
-export function matchTemplates(event: ChangeEvent, templates: readonly Template[]): Template[] {
+export function matchTemplates<T extends EventTemplate>(
+  event: ChangeEvent,
+  templates: readonly T[],
+): T[] {
   const table = `${event.schema_name}.${event.table_name}`;
   return templates
     .filter((t) => {

@@ -6,16 +6,14 @@ import { classifyFailure } from '../queue/index.ts';
 import type { ChangeEvent } from '../capture/index.ts';
 import { matchTemplates, renderActions } from './match.ts';
 import {
-  claimEvents,
-  loadEventTemplates,
   pendingEventsExist,
   type PlannedExecution,
   recordBatch,
   releaseEventProcessor,
   releaseEvents,
-  takeEventProcessor,
+  takeEventBatch,
 } from './queries.ts';
-import type { Template } from './schema.ts';
+import type { EventTemplate } from './schema.ts';
 
 export interface ProcessResult {
   claimed: number;
@@ -44,7 +42,7 @@ const LEASE_SECONDS = 30;
  */
 export function planExecutions(
   events: readonly ChangeEvent[],
-  templates: readonly Template[],
+  templates: readonly EventTemplate[],
 ): PlannedExecution[] {
   return events.filter((event) => event.origin !== 'restore').flatMap((event) =>
     matchTemplates(event, templates).map((template) => ({
@@ -102,17 +100,17 @@ export async function processEvents(
           result.stopped = 'cpu';
           break;
         }
-        // Taken before the first batch, renewed before every other.
-        if (!(await takeEventProcessor(deps.sql, holder, LEASE_SECONDS))) {
+        // The lease is taken before the first batch and renewed with every other; the
+        // templates are read after each claim: a template created before an event was written
+        // must apply to it, however long this drain has been running.
+        const batch = await takeEventBatch(deps.sql, holder, LEASE_SECONDS, options.batchSize);
+        if (batch.busy) {
           result.stopped = 'busy';
           break;
         }
-        const events = await claimEvents(deps.sql, options.batchSize);
+        const { events, templates = [] } = batch;
         if (events.length === 0) break;
         result.claimed += events.length;
-        // Read after the claim, for every batch: a template created before an event was
-        // written must apply to it, however long this drain has been running.
-        const templates = await loadEventTemplates(deps.sql);
         // A batch that failed is left for the next drain rather than retried at once.
         if (!(await processBatch(deps, events, templates, result))) {
           result.stopped = 'error';
@@ -132,7 +130,7 @@ export async function processEvents(
 async function processBatch(
   deps: { sql: Sql; log?: (line: string) => void },
   events: ChangeEvent[],
-  templates: Template[],
+  templates: EventTemplate[],
   result: ProcessResult,
 ): Promise<boolean> {
   const plans = planExecutions(events, templates);

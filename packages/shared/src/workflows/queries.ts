@@ -1,25 +1,28 @@
 import type { Sql } from '../db.ts';
 import type { ChangeEvent } from '../capture/index.ts';
-import type { Action, Template, TemplateInput } from './schema.ts';
+import type { Action, EventTemplate, Template, TemplateInput } from './schema.ts';
 
 // The workflow machinery's runtime statements, one function each.
 
-export async function loadEventTemplates(sql: Sql): Promise<Template[]> {
-  return await sql<Template[]>`
-    select * from cesar.workflow_templates
-    where enabled and trigger ->> 'type' = 'database_event'
-    order by name
-  `;
-}
+/** A batch for the drain holding the processor lease, or `busy` when another drain holds it. */
+export type EventBatch =
+  | { busy: true }
+  | { busy: false; events: ChangeEvent[]; templates?: EventTemplate[] };
 
-/** Takes (or renews) the event processor's lease; false while another drain holds it. */
-export async function takeEventProcessor(
+/**
+ * Takes (or renews) the event processor's lease for `holder` and, when it is ours, claims
+ * the next batch of events in id order and reads the enabled event templates after the claim
+ * (cesar.take_event_batch, one round trip).
+ */
+export async function takeEventBatch(
   sql: Sql,
   holder: string,
   leaseSeconds: number,
-): Promise<boolean> {
-  const rows = await sql`select cesar.take_event_processor(${holder}, ${leaseSeconds}) as ok`;
-  return rows[0]?.ok === true;
+  batchSize: number,
+): Promise<EventBatch> {
+  const [row] = await sql<Array<{ batch: EventBatch }>>`
+    select cesar.take_event_batch(${holder}, ${leaseSeconds}, ${batchSize}) as batch`;
+  return row!.batch;
 }
 
 export async function releaseEventProcessor(sql: Sql, holder: string): Promise<void> {
@@ -33,14 +36,6 @@ export async function pendingEventsExist(sql: Sql): Promise<boolean> {
   return row!.pending;
 }
 
-export async function claimEvents(sql: Sql, batchSize: number): Promise<ChangeEvent[]> {
-  return await sql<ChangeEvent[]>`
-    select id, schema_name, table_name, op, record, old_record, changed_columns, row_key, occurred_at, origin
-    from cesar.claim_events(${batchSize})
-    order by id
-  `;
-}
-
 export interface PlannedExecution {
   event_id: string;
   template_id: string;
@@ -50,31 +45,21 @@ export interface PlannedExecution {
 }
 
 /**
- * Writes what a batch of events runs, in one transaction: one execution per (event,
- * template) that has none yet, with its jobs, in event order; then the events marked
- * processed (something ran) or ignored. Re-delivered events find their executions already
- * there and make nothing twice.
+ * Writes what a batch of events runs, in one statement (cesar.record_event_batch): one
+ * execution per (event, template) that has none yet, with its jobs, in event order; then the
+ * events marked processed (something ran) or ignored. Re-delivered events find their
+ * executions already there and make nothing twice.
  */
 export async function recordBatch(
   sql: Sql,
   eventIds: string[],
   plans: PlannedExecution[],
 ): Promise<{ executions: number; jobs: number }> {
-  return await sql.begin(async (tx) => {
-    const created = await tx<Array<{ job_count: number }>>`
-      select job_count from cesar.create_executions(${
-      tx.json(plans.map((p) => ({ ...p, kind: 'database_event' })) as never)
-    })
-    `;
-    const matched = [...new Set(plans.map((p) => p.event_id))];
-    await tx`
-      update cesar.event_log
-      set status = case when id = any(${matched}::bigint[]) then 'processed' else 'ignored' end,
-          processed_at = now(), last_error = null
-      where id = any(${eventIds}::bigint[]) and status = 'processing'
-    `;
-    return { executions: created.length, jobs: created.reduce((n, c) => n + c.job_count, 0) };
-  }) as { executions: number; jobs: number };
+  const [made] = await sql<Array<{ executions: number; jobs: number }>>`
+    select executions, jobs from cesar.record_event_batch(${eventIds}::bigint[], ${
+    sql.json(plans.map((p) => ({ ...p, kind: 'database_event' })) as never)
+  })`;
+  return made!;
 }
 
 /**

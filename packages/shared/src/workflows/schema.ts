@@ -259,3 +259,9 @@ export interface Template {
   created_at: Date;
   updated_at: Date;
 }
+
+/** What matching an event reads of a template. */
+export type EventTemplate = Pick<
+  Template,
+  'id' | 'name' | 'enabled' | 'trigger' | 'actions' | 'retry_policy'
+>;
