@@ -302,6 +302,7 @@ export async function serveFunctions(
     }
     if (isolate.state !== 'booting') return;
     isolate.state = 'standby';
+    log(`[${name}] standby isolate up (pid ${isolate.child.pid}), to take over at retirement`);
     if (fn.promoteWhenUp) promoteStandby(fn);
   }
 
