@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../packages/shared/src/api/app.ts';
+import { cachedHealth, type Health } from '../packages/shared/src/api/health.ts';
 import { fixedClock } from '../packages/shared/src/clock.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
@@ -70,6 +71,44 @@ describe('api authentication', () => {
 });
 
 describe('GET /api/health', () => {
+  it('reuses a check for a second, shared by the callers in between; then checks again', async () => {
+    let t = 0;
+    let checks = 0;
+    let finish!: () => void;
+    const check = () =>
+      new Promise<Health>((resolve) => {
+        checks++;
+        const timestamp = `t${t}`;
+        finish = () => resolve({ status: 'healthy', timestamp } as Health);
+      });
+    const health = cachedHealth(check, 1_000, () => t);
+    // A slow check: callers meanwhile wait for it instead of starting their own.
+    const waiting = [health(), health()];
+    t = 300;
+    finish();
+    expect((await Promise.all(waiting)).map((r) => [r.health.timestamp, r.ageMs])).toEqual([
+      ['t0', 300],
+      ['t0', 300],
+    ]);
+    t = 999;
+    expect((await health()).ageMs).toBe(999);
+    expect(checks).toBe(1);
+    t = 1_000;
+    const again = health();
+    finish();
+    expect((await again).health.timestamp).toBe('t1000');
+    expect(checks).toBe(2);
+  });
+
+  it('says how old its answer is in the Age header', async () => {
+    const api = app();
+    const first = await api.request('/api/health', { headers: auth });
+    const second = await api.request('/api/health', { headers: auth });
+    expect(first.headers.get('age')).toBe('0');
+    expect(second.headers.get('age')).toBe('0');
+    expect(await second.json()).toEqual(await first.json());
+  });
+
   it('reports the database with ping and pool, and the mirror', async () => {
     const applicationName = `cesar-edge/api/health-${Date.now()}`;
     const db = createSql(databaseUrl(), { applicationName, max: 3 });

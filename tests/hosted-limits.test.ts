@@ -12,7 +12,7 @@ import {
 import { repoRoot } from '../scripts/lib/paths.ts';
 import { type FunctionHost, serveFunctions } from '../scripts/local/functions.ts';
 import { serverPort, startGateway } from '../scripts/local/gateway.ts';
-import { readProc, verdict } from '../scripts/local/limits-monitor.ts';
+import { nearRetirement, readProc, verdict } from '../scripts/local/limits-monitor.ts';
 
 // The hosted Edge Function limits, enforced by the local runtime: fixture functions
 // (tests/fixtures/functions: a CPU burner, a memory hog, one that waits) served by the real
@@ -120,6 +120,12 @@ describe('the limits module', () => {
     // No request in flight: CPU cannot stop it (the soft limit still retires it).
     expect(verdict({ cpuMs: 9_999, rssMb: 80 }, { ...isolate, requestStartsCpuMs: [] }, limits, 1))
       .toMatchObject({ action: 'retire' });
+  });
+
+  it('nearRetirement: a standby boots once half the CPU soft limit is used', () => {
+    const limits = hostedLimits();
+    expect(nearRetirement(499, limits)).toBe(false);
+    expect(nearRetirement(500, limits)).toBe(true);
   });
 
   it('reads a process’s CPU time and resident memory from /proc', () => {
@@ -279,5 +285,29 @@ describe("hosted's limits, as the local stack enforces them by default", () => {
     const burnt = await call(served.base, 'burn');
     expect(burnt.status).toBe(546);
     expect(served.lines.join('\n')).toMatch(/\[burn\] stopped: CPU time limit \(2000 ms; /);
+  });
+
+  it('boots a standby at half the CPU soft limit, which serves at once when the busy one retires', async () => {
+    const mark = served.lines.length;
+    const stops = served.host.stops().length;
+    const since = () => served.lines.slice(mark).join('\n');
+    const first = await call(served.base, 'burn?ms=600');
+    expect(first.status).toBe(200);
+    await waitFor('a standby up', () => /\[burn\] standby isolate up/.test(since()), 10_000);
+    const standby = Number(/\[burn\] standby isolate up \(pid (\d+)\)/.exec(since())![1]);
+    expect(standby).not.toBe(first.body!.pid);
+    // Past 1,000 ms in all: the isolate retires during this request, and still answers it.
+    const second = await call(served.base, 'burn?ms=600');
+    expect(second.body!.pid).toBe(first.body!.pid);
+    await waitFor(
+      'retirement logged',
+      () => /\[burn\] retired: CPU soft limit/.test(since()),
+      2_000,
+    );
+    const next = await call(served.base, 'burn?ms=10');
+    expect(next.status).toBe(200);
+    expect(next.body!.pid).toBe(standby);
+    expect(since()).not.toMatch(/did not start/);
+    expect(served.host.stops()).toHaveLength(stops);
   });
 });

@@ -4,7 +4,10 @@ import { renderFamilies } from '../packages/shared/src/api/metrics.ts';
 import { decideOutcome } from '../packages/shared/src/queue/outcome.ts';
 import { claimJobs, completeJobs, failJobs } from '../packages/shared/src/queue/queries.ts';
 import { functionSql, testSql } from './helpers/db.ts';
+import { Hono } from 'hono';
 import { functionApp } from '../packages/shared/src/http/function-app.ts';
+import { requireSecret } from '../packages/shared/src/http/auth.ts';
+import { countRequests, flushRequestCounts } from '../packages/shared/src/http/metrics.ts';
 import { apiApp, auth, SECRET } from './helpers/workflows.ts';
 
 // GET /api/metrics, read back with a Prometheus text-format parser from npm.
@@ -270,5 +273,30 @@ describe("Supabase's new API keys", () => {
     }
     expect((await hello({ apikey: `sb_secret_${'x'.repeat(32)}` })).status).toBe(401);
     expect((await hello({})).status).toBe(401);
+  });
+
+  it('writes at most once per interval; a flush (the instance going away) writes the rest', async () => {
+    const settle = () => new Promise((r) => setTimeout(r, 200));
+    const throttled = `throttled-${Date.now().toString(36)}`;
+    const app = new Hono();
+    app.use('*', countRequests(sql, throttled, { intervalMs: 60_000 }));
+    app.use('*', requireSecret({ secrets: [SECRET] }));
+    app.get('/hello', (c) => c.json({ hello: 'world' }));
+    const count = async () => {
+      const [row] = await sql<[{ n: number }?]>`
+        select requests::int as n from cesar.http_request_totals
+        where function_name = ${throttled} and status_class = '2xx'`;
+      return row?.n ?? 0;
+    };
+    const first = await app.request('/hello', { headers: auth });
+    expect(first.status).toBe(200);
+    // An idle instance's first answer: written at once (within moments on a busy machine).
+    for (let tries = 0; (await count()) === 0 && tries < 50; tries++) await settle();
+    expect(await count()).toBe(1);
+    await Promise.all(Array.from({ length: 20 }, () => app.request('/hello', { headers: auth })));
+    await settle();
+    expect(await count()).toBe(1); // the rest wait for the interval
+    await flushRequestCounts();
+    expect(await count()).toBe(21);
   });
 });

@@ -136,3 +136,14 @@ export function verdict(
   }
   return { action: 'none' };
 }
+
+/**
+ * Pure: has a serving isolate used half of its CPU soft limit, so that a standby should boot
+ * now to take over when it retires? Half: at a few hundred requests a second the second half
+ * lasts about a second, what a local Deno process needs to boot on a loaded 2-core machine.
+ * The wall clock is left out: an isolate retiring by age (200 s on the paid plan) is an idle
+ * one as often as not, and a request that waits for its successor once is no tail.
+ */
+export function nearRetirement(cpuUsedMs: number, limits: RuntimeLimits): boolean {
+  return cpuUsedMs >= limits.cpuSoftMs / 2;
+}

@@ -2,6 +2,8 @@ import { type Clock, systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createSql, instanceApplicationName, type Sql } from './db.ts';
 import { surviveConnectionErrors } from './peer-errors.ts';
+import { flushRequestCounts } from './http/metrics.ts';
+import process from 'node:process';
 
 /** What every function needs, built once from the environment at start-up. */
 export interface FunctionRuntime {
@@ -18,6 +20,7 @@ export function createFunctionRuntime(
 ): FunctionRuntime {
   const config = loadConfig(env);
   surviveConnectionErrors();
+  flushCountsOnShutdown();
   const applicationName = instanceApplicationName(functionName);
   return {
     config,
@@ -30,4 +33,28 @@ export function createFunctionRuntime(
     mirror: config.mirrorUrl ? createSql(config.mirrorUrl, { applicationName, max: 2 }) : null,
     clock: systemClock,
   };
+}
+
+/** How long a going instance may spend writing its last request counts. */
+const SHUTDOWN_FLUSH_MS = 2_000;
+
+/**
+ * Request counts are written every 100 ms (http/metrics.ts); an instance that goes away
+ * writes what it holds first. Hosted announces it with a `beforeunload` event (a retired or
+ * timed-out isolate); the local runtime ends a retired isolate with SIGTERM once its requests
+ * are answered (scripts/local/functions.ts), which here flushes and then exits.
+ */
+function flushCountsOnShutdown(): void {
+  const target = globalThis as unknown as {
+    addEventListener?: (type: string, listener: () => void) => void;
+  };
+  target.addEventListener?.('beforeunload', () => void flushRequestCounts());
+  let exiting = false;
+  process.on('SIGTERM', () => {
+    if (exiting) return;
+    exiting = true;
+    const deadline = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS));
+    void Promise.race([flushRequestCounts().catch(() => {}), deadline])
+      .finally(() => process.exit(0));
+  });
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import { VERSION } from '../version.ts';
 import { functionApp, type FunctionAppConfig, outboundPolicy } from '../http/index.ts';
-import { checkHealth } from './health.ts';
+import { cachedHealth, checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
@@ -30,8 +30,8 @@ export interface ApiDeps {
 export function createApiApp(deps: ApiDeps) {
   const app = functionApp('api', deps);
 
-  app.get('/health', async (c) => {
-    const health = await checkHealth({
+  const health = cachedHealth(() =>
+    checkHealth({
       sql: deps.sql,
       mirror: deps.mirror,
       applicationName: deps.applicationName,
@@ -39,8 +39,12 @@ export function createApiApp(deps: ApiDeps) {
       pooled: deps.config.databasePooled ?? false,
       clock: deps.clock,
       version: VERSION,
-    });
-    return c.json(health, health.status === 'unhealthy' ? 503 : 200);
+    })
+  );
+  app.get('/health', async (c) => {
+    const { health: answer, ageMs } = await health();
+    c.header('age', String(Math.floor(ageMs / 1000)));
+    return c.json(answer, answer.status === 'unhealthy' ? 503 : 200);
   });
 
   app.get('/health/business', async (c) => {

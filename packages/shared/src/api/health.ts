@@ -113,6 +113,36 @@ async function pingOnce(sql: Sql): Promise<void> {
   }
 }
 
+/**
+ * How long one instance reuses a health check: GET /api/health answers from the last check if
+ * it started less than a second ago (its `timestamp` says when, the Age header how many whole
+ * seconds ago). A check is two round trips to the primary and one to the mirror; under load
+ * (thousands of requests a second, or a monitor per dashboard tab) the answer would be about
+ * the checks themselves. A second late is nothing to a health answer: an outage shows within
+ * a second, as a recovery does.
+ */
+export const HEALTH_CACHE_MS = 1_000;
+
+/**
+ * `check`, run at most once per `ttlMs` (counted from its start, on a monotonic clock): the
+ * callers in between share its answer, and callers during a slow check (a database down: up
+ * to timeoutMs) wait for that one instead of each starting their own.
+ */
+export function cachedHealth(
+  check: () => Promise<Health>,
+  ttlMs: number = HEALTH_CACHE_MS,
+  now: () => number = () => performance.now(),
+): () => Promise<{ health: Health; ageMs: number }> {
+  let last: { startedAt: number; health: Promise<Health> } | null = null;
+  return async () => {
+    if (last === null || now() - last.startedAt >= ttlMs) {
+      last = { startedAt: now(), health: check() };
+    }
+    const { startedAt, health } = last;
+    return { health: await health, ageMs: Math.max(0, now() - startedAt) };
+  };
+}
+
 type Timed<T> = { ok: true; ms: number; value: T } | { ok: false; error: string };
 
 async function timed<T>(work: () => Promise<T>, timeoutMs: number): Promise<Timed<T>> {
