@@ -106,7 +106,9 @@ function renderPrimary(): Record<string, Statement[]> {
     recordPushConflicts: [
       p.recordPushConflicts(shape, [{ row_key: '1', mirror_updated_at: ROW[5]! }]),
     ],
-    bulkPage: [p.bulkPage(shape, null, 10)],
+    bulkBounds: [p.bulkBounds(shape, null, 10), p.bulkBounds(shape, '0', 10)],
+    copyBounds: [p.copyBounds(null, '9'), p.copyBounds('0', '9')],
+    copyOut: [p.copyOut(shape, false), p.copyOut(shape, true)],
     applyPulledRows: [p.applyPulledRows(shape, [ROW])],
     applyTombstones: [p.applyTombstones(shape, ['1'], [ROW[5]!])],
     applyRestorePage: [p.applyRestorePage(shape, null, null, [ROW])],
@@ -194,14 +196,23 @@ describe('the mirror dialect', () => {
   });
 
   it('runs every primary statement on a PostgreSQL table with these names', async () => {
+    const p = primaryStatements;
     const rendered = renderPrimary();
     expect(Object.keys(rendered).sort()).toEqual(Object.keys(primaryStatements).sort());
     await withRollback(sql, async (tx) => {
       await tx`create schema "select"`;
       await run(tx, mirrorStatements(POSTGRESQL).createTable(shape));
       await run(tx, mirrorStatements(POSTGRESQL).createTable(plain));
-      for (const statements of Object.values(rendered)) {
-        for (const s of statements) await run(tx, s);
+      for (const [name, statements] of Object.entries(rendered)) {
+        for (const s of statements) {
+          if (name !== 'copyOut') {
+            await run(tx, s);
+            continue;
+          }
+          await run(tx, p.copyBounds('0', '9'));
+          const copy = await run(tx, s).readable();
+          for await (const _ of copy) { /* read to its end */ }
+        }
       }
       const [row] = await run(tx, mirrorStatements(POSTGRESQL).countRows(shape));
       expect(Number(row!.n)).toBe(1);

@@ -4,7 +4,8 @@ import { type MirrorStatements, primaryStatements, run } from './dialect.ts';
 import type { TableShape } from './schema.ts';
 
 // The bulk form of a table's first push, for a mirror table with nothing past the copy's
-// cursor: pages printed by the primary in COPY's text format, loaded with COPY FROM STDIN.
+// cursor: keyset pages streamed from COPY TO STDOUT on the primary into COPY FROM STDIN on
+// the mirror.
 
 /** The mirror has no row of the table after this key (or none at all). */
 export async function mirrorEmptyAfter(
@@ -18,53 +19,133 @@ export async function mirrorEmptyAfter(
 }
 
 interface BulkPage {
+  /** The rows after the previous page's last key (null: from the start), up to `last`. */
+  after: string | null;
   rows: number;
-  /** The page in COPY's text format. */
-  data: string;
+  last: string | null;
   /** The page's last key; null: the table ends with this page. */
   next: string | null;
 }
 
-/** A page of the table, printed by the primary in COPY's text format. */
-async function readBulkPage(
+/** A page's bounds on the primary: its rows and its last key (from the key's index alone). */
+async function readBulkBounds(
   primary: Sql,
   shape: TableShape,
   after: string | null,
   limit: number,
 ): Promise<BulkPage> {
-  const [page] = await run(primary, primaryStatements.bulkPage(shape, after, limit));
+  const [page] = await run(primary, primaryStatements.bulkBounds(shape, after, limit));
   const rows = page!.rows as number;
-  return {
-    rows,
-    data: rows === 0 ? '' : `${page!.data}\n`,
-    next: rows < limit ? null : page!.last as string,
-  };
+  const last = page!.last as string | null;
+  return { after, rows, last, next: rows < limit ? null : last };
 }
 
-/** Loads a page into the mirror with COPY FROM STDIN, in one transaction. */
+/** The part of a postgres.js COPY stream that the pump uses (no node:* in the core). */
+interface CopySource {
+  on(event: 'data', listener: (chunk: Uint8Array) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+interface CopyTarget {
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
+  end(callback?: () => void): unknown;
+  on(event: 'finish', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  destroy(err?: Error): unknown;
+}
+
+/**
+ * Bytes gathered before they are written to the mirror: PostgreSQL sends COPY's output a row
+ * per message, and a write per row (a message and a socket write each, as a plain pipe makes
+ * them) costs the function more CPU than the rows' bytes. COPY FROM STDIN takes its data in
+ * chunks of any size.
+ */
+const COPY_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Streams COPY's output into a COPY FROM STDIN, in chunks; returns the rows (lines) sent. The
+ * source is never paused: postgres.js pauses its socket when a paused stream's buffer fills,
+ * and resumes it only when the stream is read again, which an ended stream never is, so the
+ * transaction's COMMIT that follows would never be answered (a hang seen in tests). What the
+ * mirror has not taken yet waits in the writable instead: a page at most (BULK_PAGE_ROWS).
+ */
+function pump(source: CopySource, target: CopyTarget): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let parts: Uint8Array[] = [];
+    let size = 0;
+    let rows = 0;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      target.destroy(err);
+      reject(err);
+    };
+    const flush = () => {
+      if (size === 0) return;
+      const chunk = parts.length === 1 ? parts[0]! : concat(parts, size);
+      parts = [];
+      size = 0;
+      target.write(chunk);
+    };
+    source.on('error', fail);
+    target.on('error', fail);
+    source.on('data', (chunk) => {
+      // A row ends with a newline; a newline inside a value is escaped (\n).
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) rows++;
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= COPY_CHUNK_BYTES) flush();
+    });
+    source.on('end', () => {
+      if (failed) return;
+      flush();
+      target.on('finish', () => resolve(rows));
+      target.end();
+    });
+  });
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * Loads a page into the mirror in one transaction: COPY TO STDOUT on the primary streamed
+ * into COPY FROM STDIN on the mirror, the bytes passed through as PostgreSQL prints them (as
+ * `COPY ... TO STDOUT | COPY ... FROM STDIN` would). Returns the rows loaded.
+ */
 async function loadBulkPage(
   deps: MirrorDeps,
   m: MirrorStatements,
   shape: TableShape,
   page: BulkPage,
-) {
-  if (page.rows === 0) return;
-  await withRetry(deps, () =>
+): Promise<number> {
+  if (page.rows === 0) return 0;
+  return await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
-      const copy = await run(tx as unknown as Sql, m.copyIn(shape)).writable();
-      await new Promise<void>((resolve, reject) => {
-        copy.on('error', reject);
-        copy.on('finish', resolve);
-        copy.end(page.data);
+      const target = await run(tx as unknown as Sql, m.copyIn(shape)).writable();
+      return await deps.primary.begin(async (ptx) => {
+        const primary = ptx as unknown as Sql;
+        await run(primary, primaryStatements.copyBounds(page.after, page.last!));
+        const source = await run(primary, primaryStatements.copyOut(shape, page.after !== null))
+          .readable();
+        return await pump(source as unknown as CopySource, target as unknown as CopyTarget);
       });
     }));
 }
 
 /**
  * The bulk form of a first copy, for a mirror table that has nothing past the cursor (as
- * MOLT Fetch loads an empty table): pages printed by the primary in COPY's text format and
- * loaded with COPY FROM STDIN, the next page read while one loads, each load followed by its
- * checkpoint. The rows need no recorded version: they keep the primary's updated_at, older
+ * MOLT Fetch loads an empty table): keyset pages of the primary's COPY TO STDOUT streamed
+ * into the mirror's COPY FROM STDIN, the next page's bounds read while one loads, each load
+ * followed by its checkpoint. The rows need no recorded version: they keep the primary's updated_at, older
  * than the mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the
  * pull tells them from the mirror's own changes. A row that appears on the mirror meanwhile
  * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
@@ -86,14 +167,15 @@ export async function bulkLoad(
     `;
   }
   const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
-  let ahead: Promise<BulkPage> | null = settle(readBulkPage(deps.primary, shape, after, limit));
+  let ahead: Promise<BulkPage> | null = settle(readBulkBounds(deps.primary, shape, after, limit));
   while (ahead) {
     const stop = outOfTime();
     if (stop) return stop;
     const page: BulkPage = await ahead;
-    ahead = page.next === null ? null : settle(readBulkPage(deps.primary, shape, page.next, limit));
-    await loadBulkPage(deps, m, shape, page);
-    result.inserted += page.rows;
+    ahead = page.next === null
+      ? null
+      : settle(readBulkBounds(deps.primary, shape, page.next, limit));
+    result.inserted += await loadBulkPage(deps, m, shape, page);
     result.batches++;
     await deps.primary`
       update cesar.sync_state set watermark_key = ${page.next}

@@ -133,7 +133,13 @@ export const DEFAULT_LOOKBACK_SECONDS = 300;
  */
 export const syncRunFields = {
   direction: z.enum(['up', 'down', 'both']).default('up'),
-  batch_size: z.number().int().min(1).max(10_000).default(1_000),
+  /**
+   * Rows per page. 5,000: a push of 100,000 changed rows took 12.8 s in pages of 1,000 and
+   * its function spent 17 ms of CPU per 1,000 rows (mostly per-statement work and garbage
+   * collection), against 7 ms in pages of 10,000; pages of an 11-column table stop at 5,957
+   * anyway (pageSize). A page is one mirror transaction, retried whole on 40001.
+   */
+  batch_size: z.number().int().min(1).max(10_000).default(5_000),
   /** How far before its watermark a pull looks again (late commits on the mirror). */
   lookback_seconds: z.number().int().min(0).max(86_400).default(DEFAULT_LOOKBACK_SECONDS),
 };

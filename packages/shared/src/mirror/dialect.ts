@@ -626,17 +626,51 @@ export const primaryStatements = {
     };
   },
 
-  /** A page of the table printed in COPY's text format (`data`). */
-  bulkPage(shape: TableShape, after: string | null, limit: number): Statement {
-    const fields = shape.columns.map((c) => `cesar.copy_field(p.${ident(c.name)}::text)`);
-    return keysetPage(
-      shape,
-      after,
-      limit,
-      `string_agg(concat_ws(E'\\t', ${fields.join(', ')}), E'\\n' order by p.${
-        ident(shape.key)
-      }) as data`,
-    );
+  /**
+   * A bulk page's bounds: how many rows follow `after` (or the start), up to `limit`, and the
+   * last of them (`last`), read from the primary key's index alone.
+   */
+  bulkBounds(shape: TableShape, after: string | null, limit: number): Statement {
+    const key = ident(shape.key);
+    return {
+      text: `with s as (
+       select t.${key} as k from ${qualified(shape.table)} t
+       ${after === null ? '' : `where t.${key} > $1::text::${keyType(shape)}`}
+       order by t.${key} limit ${limit})
+     select count(*)::int as rows, (select l.k::text from s l order by l.k desc limit 1) as last
+     from s`,
+      params: after === null ? [] : [after],
+    };
+  },
+
+  /**
+   * The bounds copyOut reads, as settings of the transaction: COPY takes no parameters, and
+   * no value is ever spliced into its text.
+   */
+  copyBounds(after: string | null, last: string): Statement {
+    return {
+      text: "select set_config('cesar.copy_after', coalesce($1, ''), true), " +
+        "set_config('cesar.copy_last', $2, true)",
+      params: [after, last],
+    };
+  },
+
+  /**
+   * COPY TO STDOUT of the table's rows between the transaction's copyBounds (after
+   * `cesar.copy_after` when `bounded`, up to `cesar.copy_last`), in key order, in COPY's text
+   * format: what the mirror's copyIn reads, streamed through without being parsed.
+   */
+  copyOut(shape: TableShape, bounded: boolean): Statement {
+    const key = `t.${ident(shape.key)}`;
+    const bound = (name: string) => `current_setting('cesar.${name}')::${keyType(shape)}`;
+    return {
+      text: `copy (select ${shape.columns.map((c) => `t.${ident(c.name)}`).join(', ')} from ${
+        qualified(shape.table)
+      } t where ${bounded ? `${key} > ${bound('copy_after')} and ` : ''}${key} <= ${
+        bound('copy_last')
+      } order by ${key}) to stdout`,
+      params: [],
+    };
   },
 
   /**
