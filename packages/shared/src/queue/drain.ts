@@ -6,11 +6,11 @@ import { classifyFailure, describeError, PermanentJobError } from './errors.ts';
 import { decideOutcome } from './outcome.ts';
 import {
   type ClaimedJob,
-  claimJobs,
   completeJobs,
   type Completion,
   failJobs,
   type Failure,
+  finishAndClaim,
   startJobs,
 } from './queries.ts';
 
@@ -136,43 +136,77 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     stopped: 'empty',
   };
   const local: ClaimedJob[] = [];
-  const running = new Set<Promise<void>>();
+  let running = 0;
+  // Resolved when a job finishes: the loop waits on it instead of racing every running job's
+  // promise (Promise.race over the running set attached a handler per running job per wakeup).
+  let wake: () => void = () => {};
+  let finished = Promise.resolve();
+  const rearm = () => finished = new Promise<void>((resolve) => wake = resolve);
+  rearm();
   let completions: Completion[] = [];
   let failures: Failure[] = [];
   let lastFlush = performance.now();
 
-  async function flush(): Promise<void> {
-    lastFlush = performance.now();
-    if (completions.length === 0 && failures.length === 0) return;
-    const [done, failed] = [completions, failures];
+  function tally(sent: { done: number; failed: number }, recorded: Recorded): void {
+    result.completed += recorded.completed;
+    result.failed += recorded.failed;
+    result.retried += recorded.retried;
+    result.superseded += sent.done - recorded.completed + sent.failed - recorded.failed -
+      recorded.retried;
+  }
+
+  function takeOutcomes(): [Completion[], Failure[]] {
+    const taken: [Completion[], Failure[]] = [completions, failures];
     completions = [];
     failures = [];
+    lastFlush = performance.now();
+    return taken;
+  }
+
+  /** Records the finished jobs' outcomes, with no claim. */
+  async function flush(): Promise<void> {
+    const [done, failed] = takeOutcomes();
+    if (done.length === 0 && failed.length === 0) return;
     const [completedIds, failedRows] = await Promise.all([
       completeJobs(deps.sql, options.worker, done),
       failJobs(deps.sql, options.worker, failed),
     ]);
-    result.completed += completedIds.length;
-    for (const row of failedRows) row.status === 'failed' ? result.failed++ : result.retried++;
-    result.superseded += done.length - completedIds.length + failed.length - failedRows.length;
+    tally({ done: done.length, failed: failed.length }, {
+      completed: completedIds.length,
+      failed: failedRows.filter((r) => r.status === 'failed').length,
+      retried: failedRows.filter((r) => r.status === 'pending').length,
+    });
   }
 
   /** Starts as many jobs from the local queue as there are free slots. */
   async function startFromLocal(): Promise<void> {
-    const wave = local.splice(0, options.concurrency - running.size);
+    const wave = local.splice(0, options.concurrency - running);
     const started = await startJobs(deps.sql, options.worker, wave);
     // Cancelled or taken over while waiting here.
     result.superseded += wave.length - started.length;
-    started.forEach(start);
+    startWave(started);
   }
 
-  function start(job: ClaimedJob): void {
-    const task = runJob(deps, job, cpu).then((outcome) => {
-      if (outcome.ok) {
-        completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
-      } else failures.push(outcome.failure);
-    });
-    const tracked = task.finally(() => running.delete(tracked));
-    running.add(tracked);
+  /**
+   * Runs jobs started together. Jobs of a wave with the same lease share one abort timer:
+   * they started at the same moment, so their handlers are due to stop at the same moment
+   * (one timer and one AbortController per lease length instead of one per job).
+   */
+  function startWave(jobs: ClaimedJob[]): void {
+    const watches = new Map<number, LeaseWatch>();
+    for (const job of jobs) {
+      let watch = watches.get(job.lease_seconds);
+      if (!watch) watches.set(job.lease_seconds, watch = leaseWatch(job.lease_seconds));
+      watch.add();
+      running++;
+      runJob(deps, job, cpu, watch).then((outcome) => {
+        if (outcome.ok) {
+          completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
+        } else failures.push(outcome.failure);
+        running--;
+        wake();
+      });
+    }
   }
 
   let claiming = true;
@@ -182,33 +216,43 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   let claimAgainAfterFinish = false;
   for (;;) {
     // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
-    while (running.size < options.concurrency && local.length > 0) await startFromLocal();
-    const stop = claiming ? spent() : null;
-    if (stop) {
-      claiming = false;
-      result.stopped = stop;
+    while (running < options.concurrency && local.length > 0) await startFromLocal();
+    // Claim the next batch once the local queue can no longer fill every slot, recording the
+    // finished jobs' outcomes in the same statement. (The budgets are read only here: reading
+    // the CPU clock is a system call.)
+    if (claiming && local.length === 0 && running < options.concurrency) {
+      const stop = spent();
+      if (stop) {
+        claiming = false;
+        result.stopped = stop;
+      } else {
+        claims++;
+        const [done, failed] = takeOutcomes();
+        const step = await finishAndClaim(deps.sql, {
+          worker: options.worker,
+          completions: done,
+          failures: failed,
+          batchSize: options.batchSize,
+          jobTypes: options.jobTypes,
+          start: options.concurrency - running,
+        });
+        tally({ done: done.length, failed: failed.length }, step);
+        const jobs = step.jobs;
+        result.claimed += jobs.length;
+        const startNow: ClaimedJob[] = [];
+        for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
+        startWave(startNow);
+        if (jobs.length > 0) continue;
+        // A job that finished while the claim ran may have freed a capped slot the claim saw
+        // taken: record it and claim again (each pass needs a job to have finished).
+        if (completions.length + failures.length > 0) continue;
+        claiming = false;
+        claimAgainAfterFinish = running > 0;
+      }
     }
-    // Claim the next batch once the local queue can no longer fill every slot.
-    if (claiming && local.length === 0 && running.size < options.concurrency) {
-      await flush();
-      claims++;
-      const jobs = await claimJobs(deps.sql, {
-        worker: options.worker,
-        batchSize: options.batchSize,
-        jobTypes: options.jobTypes,
-        start: options.concurrency - running.size,
-      });
-      result.claimed += jobs.length;
-      for (const job of jobs) job.started ? start(job) : local.push(job);
-      if (jobs.length > 0) continue;
-      // A job that finished while the claim ran may have freed a capped slot the claim saw
-      // taken: record it and claim again (each pass needs a job to have finished).
-      if (completions.length + failures.length > 0) continue;
-      claiming = false;
-      claimAgainAfterFinish = running.size > 0;
-    }
-    if (running.size === 0 && local.length === 0) break;
-    await Promise.race(running);
+    if (running === 0 && local.length === 0) break;
+    await finished;
+    rearm();
     if (claimAgainAfterFinish && spent() === null) {
       claimAgainAfterFinish = false;
       claiming = true;
@@ -221,12 +265,23 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   return result;
 }
 
-type Outcome = { ok: true; result: unknown } | { ok: false; failure: Failure };
+type Recorded = { completed: number; failed: number; retried: number };
 
-async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise<Outcome> {
-  const handler = deps.handlers[job.job_type];
-  const timeoutMs = Math.max(1_000, job.lease_seconds * 1000 - LEASE_MARGIN_MS);
+/** One abort timer for the handlers of a wave that share a lease length. */
+interface LeaseWatch {
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** Rejects when the handlers' time is up. */
+  timedOut: Promise<never>;
+  add(): void;
+  /** A handler of the wave finished; the last one clears the timer. */
+  done(): void;
+}
+
+function leaseWatch(leaseSeconds: number): LeaseWatch {
+  const timeoutMs = Math.max(1_000, leaseSeconds * 1000 - LEASE_MARGIN_MS);
   const controller = new AbortController();
+  let pending = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -235,6 +290,28 @@ async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise
       reject(error);
     }, timeoutMs);
   });
+  // Never unhandled: each handler races it, and it may reject after they all finished.
+  timedOut.catch(() => {});
+  return {
+    signal: controller.signal,
+    timeoutMs,
+    timedOut,
+    add: () => void pending++,
+    done: () => {
+      if (--pending === 0) clearTimeout(timer);
+    },
+  };
+}
+
+type Outcome = { ok: true; result: unknown } | { ok: false; failure: Failure };
+
+async function runJob(
+  deps: DrainDeps,
+  job: ClaimedJob,
+  cpu: CpuBudget,
+  watch: LeaseWatch,
+): Promise<Outcome> {
+  const handler = deps.handlers[job.job_type];
   try {
     if (!handler) {
       throw new PermanentJobError(
@@ -250,15 +327,15 @@ async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise
         mirror: deps.mirror ?? null,
         clock: deps.clock,
         outbound: deps.outbound ?? strictPolicy,
-        signal: controller.signal,
+        signal: watch.signal,
         cpu,
       }),
-      timedOut,
+      watch.timedOut,
     ]);
     return { ok: true, result: value ?? null };
   } catch (err) {
-    const failure = controller.signal.aborted
-      ? { kind: 'timeout' as const, message: describeError(controller.signal.reason) }
+    const failure = watch.signal.aborted
+      ? { kind: 'timeout' as const, message: describeError(watch.signal.reason) }
       : classifyFailure(err);
     return {
       ok: false,
@@ -271,6 +348,6 @@ async function runJob(deps: DrainDeps, job: ClaimedJob, cpu: CpuBudget): Promise
       },
     };
   } finally {
-    clearTimeout(timer);
+    watch.done();
   }
 }
