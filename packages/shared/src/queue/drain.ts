@@ -86,6 +86,9 @@ export interface DrainResult {
 // lease is still ours.
 const LEASE_MARGIN_MS = 2_000;
 
+// Claims out at once: a second goes out while the first is away (see claimNext).
+const CLAIMS_IN_FLIGHT = 2;
+
 // Outcomes waiting longer than this are recorded even while no claim is due, so that slow
 // handlers' results reach the database promptly.
 const FLUSH_INTERVAL_MS = 100;
@@ -214,51 +217,81 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // then the drain claims once more after one of its jobs finishes (and its outcome is
   // recorded, which frees the slot).
   let claimAgainAfterFinish = false;
+  // Claims in flight, and the slots they may start jobs in (reserved until they answer).
+  let inFlight = 0;
+  let reserved = 0;
+  let claimError: unknown = null;
+
+  /**
+   * Records the finished jobs' outcomes and claims the next batch (one statement), without
+   * waiting for the answer: the loop goes on running jobs meanwhile, and may send a second
+   * claim while the first is out, so that the database works on one batch while this side
+   * runs the other (each on its own pooled connection; the claims skip each other's rows).
+   */
+  function claimNext(): void {
+    claims++;
+    inFlight++;
+    const start = Math.min(options.batchSize, options.concurrency - running - reserved);
+    reserved += start;
+    const [done, failed] = takeOutcomes();
+    finishAndClaim(deps.sql, {
+      worker: options.worker,
+      completions: done,
+      failures: failed,
+      batchSize: options.batchSize,
+      jobTypes: options.jobTypes,
+      start,
+    }).then((step) => {
+      tally({ done: done.length, failed: failed.length }, step);
+      const jobs = step.jobs;
+      result.claimed += jobs.length;
+      const startNow: ClaimedJob[] = [];
+      for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
+      reserved -= start;
+      inFlight--;
+      startWave(startNow);
+      // A job that finished while the claim ran may have freed a capped slot the claim saw
+      // taken: record it and claim again (each pass needs a job to have finished).
+      if (jobs.length === 0 && completions.length + failures.length === 0) {
+        claiming = false;
+        claimAgainAfterFinish = running > 0 || inFlight > 0;
+      }
+    }, (err) => {
+      claimError ??= err;
+      reserved -= start;
+      inFlight--;
+    }).finally(wake);
+  }
+
   for (;;) {
+    if (claimError) throw claimError;
     // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
     while (running < options.concurrency && local.length > 0) await startFromLocal();
     // Claim the next batch once the local queue can no longer fill every slot, recording the
-    // finished jobs' outcomes in the same statement. (The budgets are read only here: reading
-    // the CPU clock is a system call.)
-    if (claiming && local.length === 0 && running < options.concurrency) {
+    // finished jobs' outcomes in the same statement; a second claim goes out while the first
+    // is away when the slots not spoken for can take a whole batch. (The budgets are read
+    // only here: reading the CPU clock is a system call.)
+    while (
+      claiming && local.length === 0 && inFlight < CLAIMS_IN_FLIGHT &&
+      running + reserved < options.concurrency &&
+      (inFlight === 0 || options.concurrency - running - reserved >= options.batchSize)
+    ) {
       const stop = spent();
       if (stop) {
         claiming = false;
         result.stopped = stop;
-      } else {
-        claims++;
-        const [done, failed] = takeOutcomes();
-        const step = await finishAndClaim(deps.sql, {
-          worker: options.worker,
-          completions: done,
-          failures: failed,
-          batchSize: options.batchSize,
-          jobTypes: options.jobTypes,
-          start: options.concurrency - running,
-        });
-        tally({ done: done.length, failed: failed.length }, step);
-        const jobs = step.jobs;
-        result.claimed += jobs.length;
-        const startNow: ClaimedJob[] = [];
-        for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
-        startWave(startNow);
-        if (jobs.length > 0) continue;
-        // A job that finished while the claim ran may have freed a capped slot the claim saw
-        // taken: record it and claim again (each pass needs a job to have finished).
-        if (completions.length + failures.length > 0) continue;
-        claiming = false;
-        claimAgainAfterFinish = running > 0;
-      }
+      } else claimNext();
     }
-    if (running === 0 && local.length === 0) break;
+    if (running === 0 && local.length === 0 && inFlight === 0) break;
     await finished;
     rearm();
     if (claimAgainAfterFinish && spent() === null) {
       claimAgainAfterFinish = false;
       claiming = true;
     }
-    if (performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
+    if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
   }
+  if (claimError) throw claimError;
   await flush();
   result.duration_ms = Math.round(performance.now() - started);
   result.cpu_ms = Math.round(cpu.spentMs());
