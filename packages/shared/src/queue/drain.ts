@@ -106,16 +106,21 @@ const FLUSH_INTERVAL_MS = 100;
  * CPU time (hosted stops a request at 2 s of CPU; the function's caller rings a continuation
  * when due work is left, see app.ts). Either way the jobs already claimed are finished.
  *
- * Claims fill a local queue a batch at a time (one statement for up to `batchSize` jobs) and
- * handlers take jobs from it, `concurrency` at once; finished jobs' outcomes are recorded a
- * batch at a time too (one statement per kind), before each claim and at least every
- * 100 ms. With instant handlers and `concurrency` at least `batchSize` (the defaults) that is
- * two statements per batch instead of two per job:
- * measured on the local stack, batches of 100 drained no-op jobs 5.9x faster (9,500/s)
- * than claiming per free slot of 10 (1,600/s). The price is that jobs wait, leased,
- * in the local queue: at most `batchSize`, and the drain stops claiming once its budget is
- * spent, well before their leases run out. Two drains can overlap safely: claims skip each
- * other's rows, and outcomes are fenced by lease.
+ * Claims fill a local queue a batch at a time and handlers take jobs from it, `concurrency`
+ * at once. Finished jobs' outcomes are recorded in the statement that claims the next batch
+ * (cesar.finish_and_claim: one round trip through the pooler per batch), or on their own
+ * at least every 100 ms while no claim is due. A claim does not wait for its answer: the
+ * drain goes on running jobs, and sends a second claim while the first is away when the
+ * slots not spoken for take a whole batch, so that the database works on one batch (on its
+ * own pooled connection) while this side runs the other. With the defaults (batches of 500,
+ * concurrency 1,000) and no-op jobs that is two claims in flight at all times. Measured on
+ * the local stack through the gateway and PgBouncer (20,000 no-op jobs): 3,470 jobs/s and
+ * 68 CPU ms per 1,000 jobs before (batches of 100, two statements each, one at a time),
+ * 12,000-16,000 jobs/s and 13-22 CPU ms per 1,000 after, one invocation for all 20,000; on
+ * a queue table that was never analyzed, about 6,500 jobs/s. The price is that jobs wait,
+ * leased, in the local queue (at most `batchSize` a claim), and the drain stops claiming once
+ * its budget is spent, well before their leases run out. Two drains can overlap safely:
+ * claims skip each other's rows, and outcomes are fenced by lease.
  *
  * An attempt is charged when its handler starts, before it starts: the claim charges the jobs
  * that fill the free slots, and jobs taken from the local queue later are charged a group of
@@ -123,7 +128,8 @@ const FLUSH_INTERVAL_MS = 100;
  * their lease). A drain that dies leaves its unstarted jobs to expire uncharged; a job whose
  * handler started (and perhaps killed the drain) is charged, so it cannot run for ever. (The
  * claim commits without waiting for the WAL flush: a database crash may lose its charge, and
- * then the job simply runs again.)
+ * then the job simply runs again. A claim that records outcomes waits for it: a recorded
+ * outcome is never lost.)
  */
 export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
   const started = performance.now();
