@@ -9,6 +9,7 @@ import {
   enqueueJobs,
   failJobs,
   type Failure,
+  finishAndClaim,
   startJobs,
 } from '../packages/shared/src/queue/queries.ts';
 import { testSql, withRollback } from './helpers/db.ts';
@@ -418,5 +419,117 @@ describe('retry, redrive, cancel', () => {
     expect(cancelled).toHaveLength(2);
     expect(await completeJobs(sql, 'w', [{ id: running, attempt: 1, result: null }])).toEqual([]);
     expect((await jobsOf(sql, type)).map((j) => j.status)).toEqual(['cancelled', 'cancelled']);
+  });
+});
+
+describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
+  it('records outcomes fenced by lease, then claims: a capped slot freed by an outcome is free for the claim', async () => {
+    const type = uniqueJobType();
+    await defineType(type, { concurrency: 1 });
+    await enqueueJobs(sql, [{ job_type: type }, { job_type: type }, { job_type: type }]);
+    const first = await finishAndClaim(sql, {
+      worker: 'a',
+      completions: [],
+      failures: [],
+      batchSize: 10,
+      jobTypes: [type],
+    });
+    // The cap holds: one job, started, with what claimJobs gives.
+    expect(first.jobs).toHaveLength(1);
+    const [job] = first.jobs;
+    expect(job).toMatchObject({ job_type: type, attempts: 1, started: true, attempts_left: true });
+    expect(job!.id).toMatch(/^[0-9]+$/);
+    expect(job!.locked_until).toBeInstanceOf(Date);
+    expect(job!.run_at).toBeInstanceOf(Date);
+    expect(job!.backoff_base_seconds).toBe(300);
+    // A stale worker's outcome is refused, the holder's recorded; the slot it frees is taken
+    // by the claim of the same statement.
+    const stale = await finishAndClaim(sql, {
+      worker: 'b',
+      completions: [{ id: job!.id, attempt: 1, result: { from: 'b' } }],
+      failures: [],
+      batchSize: 10,
+      jobTypes: [type],
+    });
+    expect(stale).toMatchObject({ completed: 0, failed: 0, retried: 0, jobs: [] });
+    const second = await finishAndClaim(sql, {
+      worker: 'a',
+      completions: [{ id: job!.id, attempt: 1, result: { from: 'a' } }],
+      failures: [],
+      batchSize: 10,
+      jobTypes: [type],
+    });
+    expect(second.completed).toBe(1);
+    expect(second.jobs).toHaveLength(1);
+    expect(second.jobs[0]!.id).not.toBe(job!.id);
+    expect(await jobById(sql, job!.id)).toMatchObject({
+      status: 'completed',
+      result: { from: 'a' },
+    });
+    // A failure with attempts left goes back to pending, counted as retried.
+    const third = await finishAndClaim(sql, {
+      worker: 'a',
+      completions: [],
+      failures: [failure(second.jobs[0]!, 'retry', 'boom', new Date(Date.now() + 3_600_000))],
+      batchSize: 10,
+      jobTypes: [type],
+    });
+    expect(third).toMatchObject({ completed: 0, failed: 0, retried: 1 });
+    expect(third.jobs).toHaveLength(1);
+    expect((await jobById(sql, second.jobs[0]!.id))!.status).toBe('pending');
+  });
+
+  it('commits a claim asynchronously, and synchronously once it records an outcome', async () => {
+    const type = uniqueJobType();
+    await enqueueJobs(sql, [{ job_type: type }, { job_type: type }]);
+    await withRollback(sql, async (tx) => {
+      const claimed = await finishAndClaim(tx, {
+        worker: 'w',
+        completions: [],
+        failures: [],
+        batchSize: 1,
+        jobTypes: [type],
+      });
+      const [off] = await tx`select current_setting('synchronous_commit') as value`;
+      expect(off!.value).toBe('off');
+      const job = claimed.jobs[0]!;
+      await finishAndClaim(tx, {
+        worker: 'w',
+        completions: [{ id: job.id, attempt: job.attempts, result: null }],
+        failures: [],
+        batchSize: 1,
+        jobTypes: [type],
+      });
+      const [on] = await tx`select current_setting('synchronous_commit') as value`;
+      expect(on!.value).toBe('on');
+    });
+  });
+
+  it("probes each capped type on its own: a claim does not read the queue's other due jobs", async () => {
+    const capped = uniqueJobType('capped');
+    const other = uniqueJobType('other');
+    await defineType(capped, { concurrency: 1 });
+    await withRollback(sql, async (tx) => {
+      // First in claim order (the shared database may hold other tests' due jobs).
+      await tx`select cesar.enqueue(${capped}, priority => 1000)`;
+      await tx`select cesar.enqueue_many(${
+        tx.json(Array.from({ length: 5_000 }, () => ({ job_type: other, priority: 1000 })) as never)
+      })`;
+      // The plan a long-lived pooled connection ends up with: generic (as after five calls).
+      await tx`set local plan_cache_mode = force_generic_plan`;
+      const fetched = async () => {
+        const [row] = await tx<Array<{ n: number }>>`
+          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+        return row!.n;
+      };
+      // Claims in scope of the capped type, and out of it; before, each read every due job of
+      // the queue (5,000 here), on every claim.
+      for (const jobTypes of [[capped, other], [other]]) {
+        const before = await fetched();
+        expect(await claimJobs(tx, { worker: 'w', batchSize: 1, jobTypes })).toHaveLength(1);
+        expect(await fetched() - before).toBeLessThan(100);
+      }
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
+import { DRAIN_DEFAULTS } from '../../packages/shared/src/queue/drain.ts';
 import { functionCpuMeter } from './cpu.ts';
 import { muteDoorbell } from './doorbell.ts';
 import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
@@ -32,6 +33,11 @@ export interface QueueBenchResult {
     isolates: number;
     /** Invocations that answered the bench or a doorbell (pg_net's responses). */
     invocations: number;
+    /**
+     * What each invocation answered, the bench's first: jobs completed, its CPU ms (its own
+     * count, cpu.ts) and why it stopped. One invocation must complete >= 10,000 jobs.
+     */
+    perInvocation: Array<{ completed: number; cpu_ms: number; stopped: string }>;
     trickleP50: number;
     trickleP99: number;
   };
@@ -101,14 +107,23 @@ async function drainOurs(stack: TempStack, sql: postgres.Sql, n: number) {
   const drainMs = performance.now() - t0;
   const cpu = meter.stop();
   // The continuations (and any doorbell) answered pg_net: their answers are its responses.
-  const [rung] = await sql`select count(*)::int as n from net._http_response
-                           where id > ${responses!.id} and content like '{"worker":"job-drain:%'`;
+  const rung = await sql<Array<{ content: string }>>`
+    select content from net._http_response
+    where id > ${responses!.id} and content like '{"worker":"job-drain:%' order by id`;
+  const answers = [body, ...rung.map((r) => JSON.parse(r.content))] as Array<
+    { completed: number; cpu_ms: number; stopped: string }
+  >;
   return {
     enqueueMs,
     drainMs,
     cpuMsPer1000: (cpu.cpuMs / n) * 1000,
     isolates: cpu.processes,
-    invocations: 1 + rung!.n,
+    invocations: answers.length,
+    perInvocation: answers.map(({ completed, cpu_ms, stopped }) => ({
+      completed,
+      cpu_ms,
+      stopped,
+    })),
   };
 }
 
@@ -250,7 +265,11 @@ export function reportQueue(r: QueueBenchResult, options: QueueBenchOptions): st
     '',
     '| system | enqueue (ms) | drain (ms) | drain jobs/s | trickle p50 (ms) | trickle p99 (ms) |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    line('CESAR Edge (job-drain over HTTP)', r.ours),
+    line(
+      `CESAR Edge (job-drain over HTTP, its defaults: batch_size ${DRAIN_DEFAULTS.batchSize}, ` +
+        `concurrency ${DRAIN_DEFAULTS.concurrency})`,
+      r.ours,
+    ),
     line('graphile-worker 0.17 (concurrency 10, localQueue 11, batch delays 250 ms)', r.graphile),
     `| graphile-worker 0.17 (concurrency 10, localQueue 500, batch delays 250 ms) | ${
       fmt(r.graphileThroughput.enqueueMs, 0)
@@ -261,6 +280,11 @@ export function reportQueue(r: QueueBenchResult, options: QueueBenchOptions): st
     `job-drain CPU under the enforced hosted limits: ${
       fmt(r.ours.cpuMsPer1000, 1)
     } ms per 1,000 jobs (${r.ours.invocations} invocations, ${r.ours.isolates} isolates)`,
+    `job-drain invocations (jobs completed / own CPU ms / stopped): ${
+      r.ours.perInvocation.map((i) => `${i.completed} / ${i.cpu_ms} / ${i.stopped}`).join('; ')
+    }; most in one invocation: ${
+      Math.max(...r.ours.perInvocation.map((i) => i.completed))
+    } (target >= 10,000)`,
     `drain rate ratio (CESAR / graphile-worker at localQueue 11 / at localQueue 500): ${
       fmt(r.ours.drainJobsPerSec / r.graphile.drainJobsPerSec, 2)
     }x / ${fmt(r.ours.drainJobsPerSec / r.graphileThroughput.drainJobsPerSec, 2)}x`,

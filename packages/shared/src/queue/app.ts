@@ -10,7 +10,7 @@ import {
   readJsonBody,
 } from '../http/index.ts';
 import { workShift } from '../doorbell.ts';
-import { drainQueue, type DrainResult, type HandlerRegistry } from './drain.ts';
+import { DRAIN_DEFAULTS, drainQueue, type DrainResult, type HandlerRegistry } from './drain.ts';
 import { ringIfJobsDue } from './queries.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
@@ -26,8 +26,8 @@ export const drainRequest = z.object({
   budget_ms: z.number().int().min(100).max(120_000).default(DEFAULT_BUDGET_MS),
   /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
   cpu_budget_ms: cpuBudgetMsField,
-  concurrency: z.number().int().min(1).max(200).default(100),
-  batch_size: z.number().int().min(1).max(1_000).default(100),
+  concurrency: z.number().int().min(1).max(2_000).default(DRAIN_DEFAULTS.concurrency),
+  batch_size: z.number().int().min(1).max(1_000).default(DRAIN_DEFAULTS.batchSize),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
   /**
    * Wait this long for more jobs after the queue is empty, holding the doorbell so that

@@ -96,7 +96,7 @@ export interface Completion {
   result: unknown;
 }
 
-/** Marks jobs completed; returns the ids whose lease was still this worker's. */
+/** Marks jobs completed (cesar.complete_jobs); returns the ids whose lease was still this worker's. */
 export async function completeJobs(
   sql: Sql,
   worker: string,
@@ -104,23 +104,7 @@ export async function completeJobs(
 ): Promise<string[]> {
   if (completions.length === 0) return [];
   const rows = await sql<Array<{ id: string }>>`
-    with done as (
-      update cesar.job_queue q
-      set status = 'completed', result = c.result, finished_at = now(), updated_at = now(),
-          locked_by = null, locked_until = null
-      from jsonb_to_recordset(${
-    sql.json(completions.map((c) => ({ ...c, result: c.result ?? null })) as never)
-  })
-        as c (id bigint, attempt integer, result jsonb)
-      where q.id = c.id and q.attempts = c.attempt and q.status = 'running' and q.locked_by = ${worker}
-      returning q.id, q.job_type
-    ),
-    counted as (
-      insert into cesar.job_totals as t (job_type, completed)
-      select job_type, count(*) from done group by job_type
-      on conflict (job_type) do update set completed = t.completed + excluded.completed
-    )
-    select id from done
+    select id from cesar.complete_jobs(${worker}, ${sql.json(completionRows(completions) as never)})
   `;
   return rows.map((r) => r.id);
 }
@@ -134,10 +118,11 @@ export type Failure = {
 } & JobOutcome;
 
 /**
- * Records failed attempts as decided: back to pending at runAt, or failed for good, out of
- * the claim path. Nothing is decided here; the statement applies each outcome to the job
- * only if this worker still holds the attempt, and appends the failure to the job's error
- * history (cesar.job_error_entry). Returns what became of each job this worker still held.
+ * Records failed attempts as decided (cesar.fail_jobs): back to pending at runAt, or failed
+ * for good, out of the claim path. Nothing is decided here; the statement applies each outcome
+ * to the job only if this worker still holds the attempt, and appends the failure to the
+ * job's error history (cesar.job_error_entry). Returns what became of each job this worker
+ * still held.
  */
 export async function failJobs(
   sql: Sql,
@@ -145,7 +130,16 @@ export async function failJobs(
   failures: Failure[],
 ): Promise<Array<{ id: string; status: 'pending' | 'failed' }>> {
   if (failures.length === 0) return [];
-  const rows = failures.map((f) => ({
+  return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
+    select id, status from cesar.fail_jobs(${worker}, ${sql.json(failureRows(failures) as never)})
+  `;
+}
+
+const completionRows = (completions: Completion[]) =>
+  completions.map((c) => ({ id: c.id, attempt: c.attempt, result: c.result ?? null }));
+
+const failureRows = (failures: Failure[]) =>
+  failures.map((f) => ({
     id: f.id,
     attempt: f.attempt,
     kind: f.kind,
@@ -153,28 +147,68 @@ export async function failJobs(
     status: f.status,
     run_at: f.status === 'pending' ? f.runAt.toISOString() : null,
   }));
-  return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
-    with done as (
-    update cesar.job_queue q
-    set status = f.status,
-        run_at = coalesce(f.run_at, q.run_at),
-        finished_at = case when f.status = 'failed' then now() end,
-        last_error = f.error,
-        errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
-        locked_by = null, locked_until = null, updated_at = now()
-    from jsonb_to_recordset(${sql.json(rows as never)})
-      as f (id bigint, attempt integer, kind text, error text, status text, run_at timestamptz)
-    where q.id = f.id and q.attempts = f.attempt and q.status = 'running' and q.locked_by = ${worker}
-    returning q.id, q.status, q.job_type
-    ),
-    -- Failed for good: counted for the metrics.
-    counted as (
-      insert into cesar.job_totals as t (job_type, failed)
-      select job_type, count(*) from done where status = 'failed' group by job_type
-      on conflict (job_type) do update set failed = t.failed + excluded.failed
-    )
-    select id, status from done
+
+/** What finishAndClaim recorded and claimed. */
+export interface FinishAndClaim {
+  /** Outcomes recorded; the others were superseded (cancelled or taken over meanwhile). */
+  completed: number;
+  failed: number;
+  retried: number;
+  jobs: ClaimedJob[];
+}
+
+/**
+ * Records finished jobs' outcomes and claims the next batch in one statement
+ * (cesar.finish_and_claim): one round trip per batch. The claim's options are claimJobs's.
+ */
+export async function finishAndClaim(
+  sql: Sql,
+  options: {
+    worker: string;
+    completions: Completion[];
+    failures: Failure[];
+    batchSize: number;
+    jobTypes?: string[] | null;
+    defaultLeaseSeconds?: number;
+    start?: number;
+  },
+): Promise<FinishAndClaim> {
+  const [row] = await sql<Array<{ step: Omit<FinishAndClaim, 'jobs'> & { jobs: RawJob[] } }>>`
+    select cesar.finish_and_claim(${options.worker},
+      ${sql.json(completionRows(options.completions) as never)},
+      ${sql.json(failureRows(options.failures) as never)},
+      ${options.batchSize}, ${options.jobTypes ?? null}::text[],
+      ${options.defaultLeaseSeconds ?? 60}, ${options.start ?? null}::int) as step
   `;
+  const step = row!.step;
+  return { ...step, jobs: step.jobs.map(fromJson) };
+}
+
+// A claimed job as JSON (a claim_jobs row, its id as text): timestamps are strings there;
+// made into what claimJobs returns.
+type RawJob = Omit<ClaimedJob, 'run_at' | 'created_at' | 'locked_until'> & {
+  run_at: string;
+  created_at: string;
+  locked_until: string;
+};
+
+function fromJson(raw: RawJob): ClaimedJob {
+  return {
+    id: raw.id,
+    job_type: raw.job_type,
+    payload: raw.payload,
+    attempts: raw.attempts,
+    max_attempts: raw.max_attempts,
+    priority: raw.priority,
+    run_at: new Date(raw.run_at),
+    created_at: new Date(raw.created_at),
+    locked_until: new Date(raw.locked_until),
+    backoff_base_seconds: Number(raw.backoff_base_seconds),
+    backoff_cap_seconds: Number(raw.backoff_cap_seconds),
+    lease_seconds: raw.lease_seconds,
+    started: raw.started,
+    attempts_left: raw.attempts_left,
+  };
 }
 
 export interface EnqueueOptions {
