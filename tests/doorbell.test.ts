@@ -106,6 +106,9 @@ describe('doorbells', () => {
     });
     // One call; the drain it started also takes the job enqueued while the doorbell was held.
     expect(await requestsMade()).toBe(before + 1);
+    // A call on its way holds the doorbell until its drain holds it: no second call.
+    await sql`select cesar.enqueue('system.noop', ${sql.json({ free: 3 })})`;
+    expect(await requestsMade()).toBe(before + 1);
     await untilIdle();
     const [left] = await sql<[{ n: number }]>`
       select count(*)::int as n from cesar.job_queue

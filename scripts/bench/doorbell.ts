@@ -14,3 +14,21 @@ export async function muteDoorbell(sql: postgres.Sql): Promise<() => Promise<voi
     }
   };
 }
+
+/**
+ * Until no drain holds a doorbell and every request pg_net was asked for after request
+ * `since` has its answer (at most 30 s): the drains a doorbell called linger before they
+ * answer, and a measurement should neither share the machine with them nor miss their calls.
+ */
+export async function untilDrainsIdle(sql: postgres.Sql, since = 0): Promise<void> {
+  for (let tries = 0; tries < 300; tries++) {
+    const [row] = await sql<[{ busy: boolean }]>`
+      select cesar.doorbell_held('webhook/drain') or cesar.doorbell_held('job-drain')
+             or exists (
+               select from generate_series(${since} + 1,
+                                           (select last_value from net.http_request_queue_id_seq)) g
+               where not exists (select from net._http_response r where r.id = g)) as busy`;
+    if (!row.busy) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
 import { functionCpuMeter } from './cpu.ts';
-import { muteDoorbell } from './doorbell.ts';
+import { muteDoorbell, untilDrainsIdle } from './doorbell.ts';
 import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // Event capture and processing on the local stack:
@@ -262,23 +262,11 @@ export async function pacedWrites(
     throw new Error(`${label}: ${ids.length} rows, ${started.length} jobs, not all run`);
   }
   // The drains linger for more before they answer (and may hand over meanwhile).
-  await waitForDrainsToAnswer(sql, requestsBefore);
+  await untilDrainsIdle(sql, requestsBefore);
   return {
     latencies: started.map((e) => e.at! - committedAt.get(e.row)!),
     invocations: (await requestsMade()) - requestsBefore,
   };
-}
-
-/** Until every request pg_net was asked for after `since` has its answer (at most 30 s). */
-async function waitForDrainsToAnswer(sql: postgres.Sql, since: number): Promise<void> {
-  for (let tries = 0; tries < 300; tries++) {
-    const [row] = await sql<[{ open: number }]>`
-      select count(*)::int as open
-      from generate_series(${since} + 1, (select last_value from net.http_request_queue_id_seq)) g
-      where not exists (select from net._http_response r where r.id = g)`;
-    if (row.open === 0) return;
-    await sleep(100);
-  }
 }
 
 export function reportEvents(r: EventsBenchResult, o: EventsBenchOptions): string {

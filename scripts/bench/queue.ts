@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import type { TempStack } from '../lib/temp-stack.ts';
 import { DRAIN_DEFAULTS } from '../../packages/shared/src/queue/drain.ts';
 import { functionCpuMeter } from './cpu.ts';
-import { muteDoorbell } from './doorbell.ts';
+import { muteDoorbell, untilDrainsIdle } from './doorbell.ts';
 import { fmt, paced, percentile, sleep, wallMs } from './stats.ts';
 
 // The job queue against graphile-worker, in one run on one database:
@@ -73,8 +73,10 @@ const graphilePreset = (config: GraphileConfig) => ({
 });
 
 async function drainOurs(stack: TempStack, sql: postgres.Sql, n: number) {
-  // Mute the doorbell while enqueueing, so the drain measured is the one this bench calls.
+  // Mute the doorbell while enqueueing, and let the drains a doorbell called earlier finish
+  // lingering, so the drain measured is the one this bench calls, alone.
   const unmute = await muteDoorbell(sql);
+  await untilDrainsIdle(sql);
   const jobs = Array.from({ length: n }, (_, i) => ({ job_type: 'system.noop', payload: { i } }));
   const e0 = performance.now();
   await sql`select cesar.enqueue_many(${sql.json(jobs as never)})`;

@@ -153,7 +153,7 @@ end
 $$;
 
 -- Doorbell: asks a function to run now instead of at the next pg_cron tick, unless a drain of
--- that kind holds the doorbell (it takes this transaction's work). At most one check and one
+-- that kind holds the doorbell (it takes this transaction's work) or a call is on its way. At most one check and one
 -- call per transaction and function, however many rows the transaction writes. Purely for
 -- latency: pg_net delivery is never relied on.
 create or replace function cesar.ring_doorbell(target text) returns boolean
@@ -175,7 +175,16 @@ begin
   if cesar.doorbell_held(target) then
     return false;
   end if;
-  return cesar.doorbell_call(target);
+  if not cesar.doorbell_call(target) then
+    return false;
+  end if;
+  -- The call is on its way: the doorbell counts as held until the drain it starts holds it
+  -- itself (or, if none comes, for 2 s), so the writes meanwhile do not each call one more
+  -- drain. Not transactional: should this transaction roll back (its call with it), writes
+  -- within those 2 s wait for the next write after them, or the tick.
+  perform setval(cesar.doorbell_sequence(target), cesar.epoch_ms() + 2000)
+  where cesar.doorbell_sequence(target) is not null;
+  return true;
 end
 $$;
 
