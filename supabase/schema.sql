@@ -70,7 +70,7 @@ CREATE FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text
 declare
   give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
 begin
-  if target not in ('webhook/drain', 'job-drain') then
+  if cesar.doorbell_sequence(target) is null then
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
   loop
@@ -668,10 +668,8 @@ CREATE FUNCTION cesar.doorbell_held(target text) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select coalesce(case target
-    when 'webhook/drain' then (select last_value from cesar.doorbell_hold_webhook_drain)
-    when 'job-drain' then (select last_value from cesar.doorbell_hold_job_drain)
-  end > cesar.epoch_ms(), false)
+  select coalesce(pg_sequence_last_value(cesar.doorbell_sequence(target)) > cesar.epoch_ms(),
+                  false)
 $$;
 
 --
@@ -1631,8 +1629,9 @@ begin
   -- itself (or, if none comes, for 2 s), so the writes meanwhile do not each call one more
   -- drain. Not transactional: should this transaction roll back (its call with it), writes
   -- within those 2 s wait for the next write after them, or the tick.
-  perform setval(cesar.doorbell_sequence(target), cesar.epoch_ms() + 2000)
-  where cesar.doorbell_sequence(target) is not null;
+  if cesar.doorbell_sequence(target) is not null then
+    perform cesar.doorbell_hold(target, 2000);
+  end if;
   return true;
 end
 $$;

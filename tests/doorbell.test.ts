@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilDrainsIdle } from '../scripts/bench/doorbell.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 
 // Coalesced doorbells (migration 20261203001000, packages/shared/src/doorbell.ts) on a whole
@@ -55,19 +56,7 @@ async function requestsMade(): Promise<number> {
 }
 
 /** Until no drain holds a doorbell and every request made has been answered. */
-async function untilIdle(timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [row] = await sql<[{ busy: boolean }]>`
-      select cesar.doorbell_held('webhook/drain') or cesar.doorbell_held('job-drain')
-             or exists (
-               select from generate_series(1, (select last_value from net.http_request_queue_id_seq)) g
-               where not exists (select from net._http_response r where r.id = g)) as busy`;
-    if (!row.busy) return;
-    if (Date.now() > deadline) throw new Error('the drains did not finish');
-    await sleep(100);
-  }
-}
+const untilIdle = () => untilDrainsIdle(sql);
 
 /** Until every probe row in `ids` has its job completed; fails after `timeoutMs`. */
 async function untilRun(ids: string[], timeoutMs = 30_000) {

@@ -17,11 +17,17 @@ export async function muteDoorbell(sql: postgres.Sql): Promise<() => Promise<voi
 
 /**
  * Until no drain holds a doorbell and every request pg_net was asked for after request
- * `since` has its answer (at most 30 s): the drains a doorbell called linger before they
- * answer, and a measurement should neither share the machine with them nor miss their calls.
+ * `since` has its answer: the drains a doorbell called linger before they answer, and a
+ * measurement should neither share the machine with them nor miss their calls. Fails after
+ * `timeoutMs`.
  */
-export async function untilDrainsIdle(sql: postgres.Sql, since = 0): Promise<void> {
-  for (let tries = 0; tries < 300; tries++) {
+export async function untilDrainsIdle(
+  sql: postgres.Sql,
+  since = 0,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     const [row] = await sql<[{ busy: boolean }]>`
       select cesar.doorbell_held('webhook/drain') or cesar.doorbell_held('job-drain')
              or exists (
@@ -29,6 +35,7 @@ export async function untilDrainsIdle(sql: postgres.Sql, since = 0): Promise<voi
                                            (select last_value from net.http_request_queue_id_seq)) g
                where not exists (select from net._http_response r where r.id = g)) as busy`;
     if (!row.busy) return;
+    if (Date.now() > deadline) throw new Error('the drains did not finish');
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -54,18 +54,15 @@ as $$
   select (extract(epoch from clock_timestamp()) * 1000)::bigint
 $$;
 
--- Whether a drain holds the doorbell now. The sequences are named, not looked up, so that a
--- writer's check is planned once per session.
+-- Whether a drain holds the doorbell now (or a call is on its way to one).
 create function cesar.doorbell_held(target text) returns boolean
 language sql
 volatile
 security definer
 set search_path = ''
 as $$
-  select coalesce(case target
-    when 'webhook/drain' then (select last_value from cesar.doorbell_hold_webhook_drain)
-    when 'job-drain' then (select last_value from cesar.doorbell_hold_job_drain)
-  end > cesar.epoch_ms(), false)
+  select coalesce(pg_sequence_last_value(cesar.doorbell_sequence(target)) > cesar.epoch_ms(),
+                  false)
 $$;
 
 -- A drain at work holds its doorbell for `hold_ms` from now; it renews the hold while it
@@ -153,9 +150,9 @@ end
 $$;
 
 -- Doorbell: asks a function to run now instead of at the next pg_cron tick, unless a drain of
--- that kind holds the doorbell (it takes this transaction's work) or a call is on its way. At most one check and one
--- call per transaction and function, however many rows the transaction writes. Purely for
--- latency: pg_net delivery is never relied on.
+-- that kind holds the doorbell (it takes this transaction's work) or a call is on its way.
+-- At most one check and one call per transaction and function, however many rows the
+-- transaction writes. Purely for latency: pg_net delivery is never relied on.
 create or replace function cesar.ring_doorbell(target text) returns boolean
 language plpgsql
 volatile
@@ -182,8 +179,9 @@ begin
   -- itself (or, if none comes, for 2 s), so the writes meanwhile do not each call one more
   -- drain. Not transactional: should this transaction roll back (its call with it), writes
   -- within those 2 s wait for the next write after them, or the tick.
-  perform setval(cesar.doorbell_sequence(target), cesar.epoch_ms() + 2000)
-  where cesar.doorbell_sequence(target) is not null;
+  if cesar.doorbell_sequence(target) is not null then
+    perform cesar.doorbell_hold(target, 2000);
+  end if;
   return true;
 end
 $$;
@@ -231,7 +229,7 @@ as $$
 declare
   give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
 begin
-  if target not in ('webhook/drain', 'job-drain') then
+  if cesar.doorbell_sequence(target) is null then
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
   loop

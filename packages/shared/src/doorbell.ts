@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Sql } from './db.ts';
 
 // A drain's shift: what an invocation rung by a doorbell does so that writes do not each cost
@@ -9,6 +10,12 @@ import type { Sql } from './db.ts';
 // Stopped at a budget with work left, it hands the doorbell to the next invocation.
 
 export type DoorbellTarget = 'webhook/drain' | 'job-drain';
+
+/**
+ * A drain request's `linger_ms`: how long to wait for more work once none is left, holding
+ * the doorbell. The doorbell asks for it; 0 answers as soon as nothing is left.
+ */
+export const lingerMsField = z.number().int().min(0).max(10_000).default(0);
 
 /** How a pass of the drain ended. */
 export type PassEnd =
@@ -31,6 +38,11 @@ export interface ShiftOptions {
   tired: () => boolean;
   /** job-drain: the job types drained (all when null or absent). */
   jobTypes?: string[] | null;
+  /**
+   * One pass (lingerMs 0) stopped at a budget: rings the next invocation when work is left
+   * (the doorbell, which a drain's hold may answer), returning whether it rang.
+   */
+  ringContinuation: () => Promise<boolean>;
 }
 
 export interface ShiftEnd {
@@ -38,7 +50,14 @@ export interface ShiftEnd {
   /** The last pass's end. */
   ended: PassEnd;
   /** The next invocation was called to carry on. */
-  handedOver: boolean;
+  continued: boolean;
+}
+
+/** Two passes' answers as one: the numbers at `keys` added, the rest the latter's. */
+export function addCounts<T>(a: T, b: T, keys: ReadonlyArray<keyof T>): T {
+  const sum = { ...b };
+  for (const key of keys) (sum[key] as number) = (a[key] as number) + (b[key] as number);
+  return sum;
 }
 
 /** How long a hold lasts unless renewed, and how often a drain at work renews it. */
@@ -55,14 +74,23 @@ const RELEASE_WAIT_MS = 1_000;
  * nothing, and ending in one of three ways: let go with nothing left, handed over to the next
  * invocation (budget spent, work left), or stepped aside (busy, error). With `lingerMs` 0 it
  * holds nothing and runs one pass: callers that are not doorbells (the CLI, tests, a native
- * webhook delivery) answer at once, and ring their continuation as before.
+ * webhook delivery) answer at once, and ring their continuation (`ringContinuation`) when
+ * the pass stopped at a budget.
  */
 export async function workShift(
   sql: Sql,
   options: ShiftOptions,
   pass: () => Promise<PassEnd>,
 ): Promise<ShiftEnd> {
-  if (options.lingerMs <= 0) return { passes: 1, ended: await pass(), handedOver: false };
+  if (options.lingerMs <= 0) {
+    const ended = await pass();
+    const continued = ended === 'budget' &&
+      await options.ringContinuation().catch((err) => {
+        console.error(`${options.target}: continuation not rung: ${(err as Error).message}`);
+        return false;
+      });
+    return { passes: 1, ended, continued };
+  }
   const { target } = options;
   const hold = holdDoorbell(sql, target, options.deadline);
   let passes = 0;
@@ -78,7 +106,7 @@ export async function workShift(
       if (ended === 'busy' || ended === 'error') {
         // Not ours to let go: another drain holds it (busy), or it lapses (error).
         await hold.stop();
-        return { passes, ended, handedOver: false };
+        return { passes, ended, continued: false };
       }
       if (ended === 'budget') break;
       // Nothing left: linger for more.
@@ -94,25 +122,25 @@ export async function workShift(
       await hold.stop();
       const released = await releaseDoorbell(sql, target);
       if (released && !(await awaitWork(sql, target, 0, options.jobTypes))) {
-        return { passes, ended, handedOver: false };
+        return { passes, ended, continued: false };
       }
       hold.start();
     }
     // The budget is spent: the next invocation carries on, if there is work.
     await hold.stop();
     if (await awaitWork(sql, target, 0, options.jobTypes)) {
-      return { passes, ended, handedOver: await handOver(sql, target) };
+      return { passes, ended, continued: await handOver(sql, target) };
     }
     const released = await releaseDoorbell(sql, target);
     // Writers kept the lock all the while: some may have seen the hold. Carry on next time.
-    return { passes, ended, handedOver: released ? false : await handOver(sql, target) };
+    return { passes, ended, continued: released ? false : await handOver(sql, target) };
   } catch (err) {
     // A pass's own failure is the caller's to answer, as without a shift.
     if (inPass) throw err;
     // The database went away while lingering or letting go: the hold lapses within seconds,
     // and the next write or the tick calls a drain. What the passes did is recorded.
     console.error(`${target}: shift ended: ${(err as Error).message}`);
-    return { passes, ended: 'error', handedOver: false };
+    return { passes, ended: 'error', continued: false };
   } finally {
     await hold.stop();
   }

@@ -9,7 +9,7 @@ import {
   outboundPolicy,
   readJsonBody,
 } from '../http/index.ts';
-import { workShift } from '../doorbell.ts';
+import { addCounts, lingerMsField, workShift } from '../doorbell.ts';
 import { DRAIN_DEFAULTS, drainQueue, type DrainResult, type HandlerRegistry } from './drain.ts';
 import { ringIfJobsDue } from './queries.ts';
 
@@ -29,13 +29,9 @@ export const drainRequest = z.object({
   concurrency: z.number().int().min(1).max(2_000).default(DRAIN_DEFAULTS.concurrency),
   batch_size: z.number().int().min(1).max(1_000).default(DRAIN_DEFAULTS.batchSize),
   job_types: z.array(z.string().min(1)).min(1).max(100).optional(),
-  /**
-   * Wait this long for more jobs after the queue is empty, holding the doorbell so that
-   * enqueues do not call another invocation (doorbell.ts). The doorbell asks for it; 0
-   * answers as soon as the queue is empty. A drain of some job types only never lingers: it
-   * would hold the doorbell for the others.
-   */
-  linger_ms: z.number().int().min(0).max(10_000).default(0),
+  /** See doorbell.ts. A drain of some job types only never lingers: it would hold the
+   * doorbell for the others. */
+  linger_ms: lingerMsField,
 }).strict();
 
 export interface JobDrainDeps {
@@ -72,12 +68,15 @@ export function createJobDrainApp(deps: JobDrainDeps) {
     };
     const worker = `job-drain:${crypto.randomUUID()}`;
     let result: DrainResult | undefined;
-    const lingerMs = body.job_types ? 0 : body.linger_ms;
     const shift = await workShift(deps.sql, {
       target: 'job-drain',
       deadline: started + body.budget_ms,
-      lingerMs,
+      lingerMs: body.job_types ? 0 : body.linger_ms,
       tired: cpu.exhausted,
+      // One pass stopped by a budget with work left: the next invocation follows at once. A
+      // doorbell that cannot ring leaves the work to the tick; the jobs run are recorded.
+      ringContinuation: () =>
+        (deps.ringContinuation ?? ringIfJobsDue)(deps.sql, body.job_types ?? null),
     }, async () => {
       const pass = await drainQueue(drainDeps, {
         worker,
@@ -87,33 +86,14 @@ export function createJobDrainApp(deps: JobDrainDeps) {
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,
       });
-      result = result ? addDrainResults(result, pass) : pass;
+      result = result ? addCounts(result, pass, DRAIN_COUNTS) : pass;
       return pass.stopped === 'empty' ? 'empty' : 'budget';
     });
-    // A shift hands over itself. One pass stopped by a budget with work left: the next
-    // invocation follows at once (doorbell). A doorbell that cannot ring leaves the work to
-    // the tick; the jobs run are recorded.
-    const continued = lingerMs > 0 ? shift.handedOver : result!.stopped !== 'empty' &&
-      await (deps.ringContinuation ?? ringIfJobsDue)(deps.sql, body.job_types ?? null)
-        .catch((err) => {
-          console.error(`job-drain: continuation not rung: ${(err as Error).message}`);
-          return false;
-        });
     result!.duration_ms = Math.round(performance.now() - started);
-    return c.json({ ...result!, passes: shift.passes, continued });
+    return c.json({ ...result!, passes: shift.passes, continued: shift.continued });
   });
 
   return app;
 }
 
-/** Two passes of one invocation as one answer: counts added, the last pass's stop. */
-function addDrainResults(a: DrainResult, b: DrainResult): DrainResult {
-  return {
-    ...b,
-    claimed: a.claimed + b.claimed,
-    completed: a.completed + b.completed,
-    retried: a.retried + b.retried,
-    failed: a.failed + b.failed,
-    superseded: a.superseded + b.superseded,
-  };
-}
+const DRAIN_COUNTS = ['claimed', 'completed', 'retried', 'failed', 'superseded'] as const;

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type CpuBudget, cpuBudget } from '../cpu.ts';
 import type { Sql } from '../db.ts';
-import { workShift } from '../doorbell.ts';
+import { addCounts, workShift } from '../doorbell.ts';
 import { classifyFailure } from '../queue/index.ts';
 import type { ChangeEvent } from '../capture/index.ts';
 import { matchTemplates, renderActions } from './match.ts';
@@ -198,40 +198,30 @@ export async function processInvocation(
 ): Promise<ProcessResult & { passes: number; continued: boolean }> {
   const started = performance.now();
   const deadline = started + options.budgetMs;
-  const lingerMs = options.lingerMs ?? 0;
   let result: ProcessResult | undefined;
   const shift = await workShift(deps.sql, {
     target: 'webhook/drain',
     deadline,
-    lingerMs,
+    lingerMs: options.lingerMs ?? 0,
     tired: options.cpu.exhausted,
+    ringContinuation: () => (deps.ring ?? ringIfEventsPending)(deps.sql),
   }, async () => {
     const pass = await processEvents(deps, {
       ...options,
       budgetMs: Math.max(0, deadline - performance.now()),
     });
-    result = result ? addProcessResults(result, pass) : pass;
+    result = result ? addCounts(result, pass, PROCESS_COUNTS) : pass;
     return pass.stopped === 'cpu' ? 'budget' : pass.stopped;
   });
-  const stoppedAtBudget = result!.stopped === 'cpu' || result!.stopped === 'budget';
-  const continued = lingerMs > 0 ? shift.handedOver : stoppedAtBudget &&
-    await (deps.ring ?? ringIfEventsPending)(deps.sql).catch((err) => {
-      deps.log?.(`webhook: continuation not rung: ${(err as Error).message}`);
-      return false;
-    });
   result!.duration_ms = Math.round(performance.now() - started);
-  return { ...result!, passes: shift.passes, continued };
+  return { ...result!, passes: shift.passes, continued: shift.continued };
 }
 
-/** Two passes of one invocation as one answer: counts added, the last pass's stop. */
-function addProcessResults(a: ProcessResult, b: ProcessResult): ProcessResult {
-  return {
-    ...b,
-    claimed: a.claimed + b.claimed,
-    processed: a.processed + b.processed,
-    ignored: a.ignored + b.ignored,
-    executions: a.executions + b.executions,
-    jobs: a.jobs + b.jobs,
-    failed_batches: a.failed_batches + b.failed_batches,
-  };
-}
+const PROCESS_COUNTS = [
+  'claimed',
+  'processed',
+  'ignored',
+  'executions',
+  'jobs',
+  'failed_batches',
+] as const;

@@ -4,6 +4,7 @@ import type { Sql } from '../db.ts';
 import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
 import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
+import { lingerMsField } from '../doorbell.ts';
 import { processInvocation } from './process.ts';
 import { logIngestion } from '../ingestion-log.ts';
 import {
@@ -18,12 +19,8 @@ const drainRequest = z.object({
   batch_size: z.number().int().min(1).max(5_000).default(500),
   /** CPU milliseconds this invocation may spend; lower than the default only (tests). */
   cpu_budget_ms: cpuBudgetMsField,
-  /**
-   * Wait this long for more events once none is pending, holding the doorbell so that writes
-   * do not call another invocation (doorbell.ts). The doorbell asks for it; 0 answers as
-   * soon as nothing is pending.
-   */
-  linger_ms: z.number().int().min(0).max(10_000).default(0),
+  /** See doorbell.ts. */
+  linger_ms: lingerMsField,
 }).strict();
 
 export interface WebhookDeps {
