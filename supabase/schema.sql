@@ -655,8 +655,11 @@ CREATE FUNCTION cesar.doorbell_hand_over(target text, grace_ms integer DEFAULT 5
     SET search_path TO ''
     AS $$
 begin
+  if not cesar.doorbell_call(target) then
+    return false;
+  end if;
   perform cesar.doorbell_hold(target, grace_ms);
-  return cesar.doorbell_call(target);
+  return true;
 end
 $$;
 
@@ -670,6 +673,9 @@ CREATE FUNCTION cesar.doorbell_held(target text) RETURNS boolean
     AS $$
   select coalesce(pg_sequence_last_value(cesar.doorbell_sequence(target)) > cesar.epoch_ms(),
                   false)
+      or exists (select from cesar.doorbell_calls c
+                 where c.target = doorbell_held.target
+                   and c.called_at > clock_timestamp() - interval '2 seconds')
 $$;
 
 --
@@ -717,6 +723,8 @@ begin
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
   perform setval(seq, 0);
+  delete from cesar.doorbell_calls c
+  where c.target = doorbell_release.target and c.called_at < clock_timestamp() - interval '1 minute';
   loop
     if pg_try_advisory_xact_lock(cesar.doorbell_lock_key(target)) then
       return true;
@@ -1618,19 +1626,18 @@ begin
   end if;
   perform set_config(flag, 'rung', true);
   -- Held until this transaction ends: a drain letting go waits for it (doorbell_release).
-  perform pg_advisory_xact_lock_shared(cesar.doorbell_lock_key(target));
-  if cesar.doorbell_held(target) then
+  -- Only taken when free: should anyone else hold the key, this writer does not wait for
+  -- them, and since no drain would wait for it either, it calls whatever the hold says.
+  if pg_try_advisory_xact_lock_shared(cesar.doorbell_lock_key(target))
+     and cesar.doorbell_held(target) then
     return false;
   end if;
   if not cesar.doorbell_call(target) then
     return false;
   end if;
-  -- The call is on its way: the doorbell counts as held until the drain it starts holds it
-  -- itself (or, if none comes, for 2 s), so the writes meanwhile do not each call one more
-  -- drain. Not transactional: should this transaction roll back (its call with it), writes
-  -- within those 2 s wait for the next write after them, or the tick.
+  -- Seen by other writers once this transaction commits (doorbell_held), when the call goes.
   if cesar.doorbell_sequence(target) is not null then
-    perform cesar.doorbell_hold(target, 2000);
+    insert into cesar.doorbell_calls (target) values (target);
   end if;
   return true;
 end
@@ -1969,6 +1976,15 @@ CREATE TABLE cesar.captures (
 --
 
 COMMENT ON TABLE cesar.captures IS 'Arrays of captured rows not yet made into events, one per statement (more past 64 MB); the rows are in cesar.captured_<store_id>.';
+
+--
+-- Name: doorbell_calls; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE UNLOGGED TABLE cesar.doorbell_calls (
+    target text NOT NULL,
+    called_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
 
 --
 -- Name: doorbell_hold_job_drain; Type: SEQUENCE; Schema: cesar; Owner: -
@@ -3096,6 +3112,12 @@ ALTER TABLE ONLY public.tasks
 --
 
 CREATE UNIQUE INDEX capture_stores_active_idx ON cesar.capture_stores USING btree (relid) WHERE (retired_at IS NULL);
+
+--
+-- Name: doorbell_calls_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE INDEX doorbell_calls_idx ON cesar.doorbell_calls USING btree (target, called_at);
 
 --
 -- Name: event_log_dedup_idx; Type: INDEX; Schema: cesar; Owner: -

@@ -193,6 +193,47 @@ describe('doorbells', () => {
     90_000,
   );
 
+  it('are not held by a call rolled back with its transaction', async () => {
+    await untilIdle();
+    await sql.begin(async (tx) => {
+      const [rang] = await tx<[{ rang: boolean }]>`select cesar.ring_doorbell('job-drain') as rang`;
+      expect(rang.rang).toBe(true);
+      // Held for the writes after it once it commits, not before.
+      const [seen] = await other<
+        [{ held: boolean }]
+      >`select cesar.doorbell_held('job-drain') as held`;
+      expect(seen.held).toBe(false);
+      throw new Error('roll back');
+    }).catch((err) => expect((err as Error).message).toBe('roll back'));
+    const [after] = await sql<[{ held: boolean }]>`select cesar.doorbell_held('job-drain') as held`;
+    expect(after.held).toBe(false);
+  });
+
+  it('do not keep job-drain busy with a due job it cannot take', async () => {
+    await untilIdle();
+    // The second job waits for the first, which is retried in an hour: due, but not claimable.
+    await sql`insert into cesar.job_queue (job_type, serial_key, run_at, payload)
+              values ('system.noop', 'doorbell-blocked', now() + interval '1 hour', '{"blocked": 1}'),
+                     ('system.noop', 'doorbell-blocked', now(), '{"blocked": 2}')`;
+    try {
+      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 }),
+      });
+      const answer = await res.json();
+      expect(res.status).toBe(200);
+      // It let go and ended: no pass after pass until its budget, no hand-over to another.
+      expect(answer).toMatchObject({ claimed: 0, continued: false });
+      expect(answer.passes).toBeLessThanOrEqual(2);
+    } finally {
+      await sql`delete from cesar.job_queue where serial_key = 'doorbell-blocked'`;
+    }
+  });
+
   it("start a lone write's job on an idle stack without waiting for a tick", async () => {
     await untilIdle();
     const id = await writeProbe('lone');

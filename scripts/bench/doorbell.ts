@@ -16,24 +16,17 @@ export async function muteDoorbell(sql: postgres.Sql): Promise<() => Promise<voi
 }
 
 /**
- * Until no drain holds a doorbell and every request pg_net was asked for after request
- * `since` has its answer: the drains a doorbell called linger before they answer, and a
- * measurement should neither share the machine with them nor miss their calls. Fails after
- * `timeoutMs`.
+ * Until no drain holds a doorbell (a drain at work holds it, and a call on its way counts as
+ * held until its drain does) and pg_net has no request waiting: the drains a doorbell called
+ * linger before they answer, and a measurement should neither share the machine with them nor
+ * miss their calls. Fails after `timeoutMs`.
  */
-export async function untilDrainsIdle(
-  sql: postgres.Sql,
-  since = 0,
-  timeoutMs = 30_000,
-): Promise<void> {
+export async function untilDrainsIdle(sql: postgres.Sql, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [row] = await sql<[{ busy: boolean }]>`
       select cesar.doorbell_held('webhook/drain') or cesar.doorbell_held('job-drain')
-             or exists (
-               select from generate_series(${since} + 1,
-                                           (select last_value from net.http_request_queue_id_seq)) g
-               where not exists (select from net._http_response r where r.id = g)) as busy`;
+             or exists (select from net.http_request_queue) as busy`;
     if (!row.busy) return;
     if (Date.now() > deadline) throw new Error('the drains did not finish');
     await new Promise((r) => setTimeout(r, 100));

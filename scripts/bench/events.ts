@@ -262,7 +262,7 @@ export async function pacedWrites(
     throw new Error(`${label}: ${ids.length} rows, ${started.length} jobs, not all run`);
   }
   // The drains linger for more before they answer (and may hand over meanwhile).
-  await untilDrainsIdle(sql, requestsBefore);
+  await untilDrainsIdle(sql);
   return {
     latencies: started.map((e) => e.at! - committedAt.get(e.row)!),
     invocations: (await requestsMade()) - requestsBefore,

@@ -13,7 +13,8 @@
 -- (per doorbell, until its transaction ends) before it reads the hold. The release clears the
 -- hold, then waits until it can take that lock exclusively, that is until every writer that
 -- may have read the hold before it was cleared has committed or rolled back; only then does
--- the drain look once more. A writer that reads the hold after it was cleared rings.
+-- the drain look once more. A writer that reads the hold after it was cleared rings. A
+-- transaction that stays open past the wait (1 s) keeps its work for the next write or tick.
 --
 -- The hold is a sequence's value (a deadline in epoch milliseconds), not a row: sequences are
 -- not transactional, so a hold is seen by every session the moment it is set, whatever its
@@ -24,6 +25,18 @@ create sequence cesar.doorbell_hold_webhook_drain minvalue 0 start 0;
 create sequence cesar.doorbell_hold_job_drain minvalue 0 start 0;
 revoke all on sequence cesar.doorbell_hold_webhook_drain, cesar.doorbell_hold_job_drain
   from public, anon, authenticated, service_role;
+
+-- Calls on their way: a transaction that called a drain records it here, so that the writes
+-- after it commits do not each call one more while that drain starts (the drain then holds
+-- the doorbell itself). A row, not the sequence: a call rolled back with its transaction
+-- (a savepoint's included) leaves nothing that would silence the writers after it. Unlogged:
+-- a row is worth 2 s.
+create unlogged table cesar.doorbell_calls (
+  target text not null,
+  called_at timestamptz not null default clock_timestamp()
+);
+create index doorbell_calls_idx on cesar.doorbell_calls (target, called_at);
+revoke all on cesar.doorbell_calls from public, anon, authenticated, service_role;
 
 -- The doorbells there are. Another target has no hold (it always rings).
 create function cesar.doorbell_sequence(target text) returns regclass
@@ -54,7 +67,7 @@ as $$
   select (extract(epoch from clock_timestamp()) * 1000)::bigint
 $$;
 
--- Whether a drain holds the doorbell now (or a call is on its way to one).
+-- Whether a drain holds the doorbell now, or a call to one committed in the last 2 s.
 create function cesar.doorbell_held(target text) returns boolean
 language sql
 volatile
@@ -63,6 +76,9 @@ set search_path = ''
 as $$
   select coalesce(pg_sequence_last_value(cesar.doorbell_sequence(target)) > cesar.epoch_ms(),
                   false)
+      or exists (select from cesar.doorbell_calls c
+                 where c.target = doorbell_held.target
+                   and c.called_at > clock_timestamp() - interval '2 seconds')
 $$;
 
 -- A drain at work holds its doorbell for `hold_ms` from now; it renews the hold while it
@@ -103,6 +119,8 @@ begin
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
   perform setval(seq, 0);
+  delete from cesar.doorbell_calls c
+  where c.target = doorbell_release.target and c.called_at < clock_timestamp() - interval '1 minute';
   loop
     if pg_try_advisory_xact_lock(cesar.doorbell_lock_key(target)) then
       return true;
@@ -168,26 +186,25 @@ begin
   end if;
   perform set_config(flag, 'rung', true);
   -- Held until this transaction ends: a drain letting go waits for it (doorbell_release).
-  perform pg_advisory_xact_lock_shared(cesar.doorbell_lock_key(target));
-  if cesar.doorbell_held(target) then
+  -- Only taken when free: should anyone else hold the key, this writer does not wait for
+  -- them, and since no drain would wait for it either, it calls whatever the hold says.
+  if pg_try_advisory_xact_lock_shared(cesar.doorbell_lock_key(target))
+     and cesar.doorbell_held(target) then
     return false;
   end if;
   if not cesar.doorbell_call(target) then
     return false;
   end if;
-  -- The call is on its way: the doorbell counts as held until the drain it starts holds it
-  -- itself (or, if none comes, for 2 s), so the writes meanwhile do not each call one more
-  -- drain. Not transactional: should this transaction roll back (its call with it), writes
-  -- within those 2 s wait for the next write after them, or the tick.
+  -- Seen by other writers once this transaction commits (doorbell_held), when the call goes.
   if cesar.doorbell_sequence(target) is not null then
-    perform cesar.doorbell_hold(target, 2000);
+    insert into cesar.doorbell_calls (target) values (target);
   end if;
   return true;
 end
 $$;
 
--- A drain stopped at a budget with work left: the doorbell stays held (for `grace_ms`, until
--- the next invocation holds it itself) and that invocation is called now.
+-- A drain stopped with work left calls the next invocation now; the doorbell stays held (for
+-- `grace_ms`, until that invocation holds it itself) when the call could be made.
 create function cesar.doorbell_hand_over(target text, grace_ms integer default 5000)
 returns boolean
 language plpgsql
@@ -196,8 +213,11 @@ security definer
 set search_path = ''
 as $$
 begin
+  if not cesar.doorbell_call(target) then
+    return false;
+  end if;
   perform cesar.doorbell_hold(target, grace_ms);
-  return cesar.doorbell_call(target);
+  return true;
 end
 $$;
 

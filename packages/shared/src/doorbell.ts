@@ -19,8 +19,10 @@ export const lingerMsField = z.number().int().min(0).max(10_000).default(0);
 
 /** How a pass of the drain ended. */
 export type PassEnd =
-  /** Nothing was left to do. */
+  /** Nothing was left to do (after doing some). */
   | 'empty'
+  /** Nothing was found to do: what a look for work sees, this drain could not take. */
+  | 'idle'
   /** A budget (wall or CPU) was spent; work may be left. */
   | 'budget'
   /** Another drain holds the work (the webhook's processor lease): this one steps aside. */
@@ -93,52 +95,73 @@ export async function workShift(
   }
   const { target } = options;
   const hold = holdDoorbell(sql, target, options.deadline);
+  const look = () => awaitWork(sql, target, 0, options.jobTypes);
+  const over = () => performance.now() >= options.deadline || options.tired();
   let passes = 0;
   let ended: PassEnd = 'empty';
-  const over = () => performance.now() >= options.deadline || options.tired();
   let inPass = false;
+  // Whether the pass about to run was called for work a look saw (the doorbell's call is one).
+  let called = true;
   try {
     for (;;) {
       passes++;
       inPass = true;
       ended = await pass();
       inPass = false;
-      if (ended === 'busy' || ended === 'error') {
-        // Not ours to let go: another drain holds it (busy), or it lapses (error).
+      if (ended === 'error') {
+        // The database away, or a batch given back: let go at once, so that writers call
+        // again, and leave the rest to them and to the tick.
         await hold.stop();
+        await releaseDoorbell(sql, target, 0).catch(() => false);
         return { passes, ended, continued: false };
       }
-      if (ended === 'budget') break;
-      // Nothing left: linger for more.
-      const idleUntil = performance.now() + options.lingerMs;
+      // Another drain holds the work (busy), or the budget is spent: let go, and call the next
+      // invocation when work is left (a busy drain's holder may have looked before the
+      // writers that saw this drain's hold committed).
+      if (ended === 'busy' || ended === 'budget') break;
+      // Work a look saw that a pass cannot take (a job behind its serial key's retry, a type
+      // at its cap): lingering would find it again at once. Let go, and end.
+      const blocked = ended === 'idle' && called;
       let more = false;
-      while (!more && !over() && performance.now() < idleUntil) {
-        const sliceMs = Math.min(WAIT_SLICE_MS, idleUntil - performance.now());
-        more = await awaitWork(sql, target, sliceMs, options.jobTypes);
+      if (!blocked) {
+        const idleUntil = performance.now() + options.lingerMs;
+        while (!more && !over() && performance.now() < idleUntil) {
+          const sliceMs = Math.min(WAIT_SLICE_MS, idleUntil - performance.now());
+          more = await awaitWork(sql, target, sliceMs, options.jobTypes);
+        }
       }
-      if (more && !over()) continue;
       if (over()) break;
-      // Idle for lingerMs: let go, then look once more.
+      called = more;
+      if (more) continue;
+      // Idle: let go, then look once more for what the writers that saw the hold committed.
       await hold.stop();
-      const released = await releaseDoorbell(sql, target);
-      if (released && !(await awaitWork(sql, target, 0, options.jobTypes))) {
+      const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
+      if (released && !(await look())) return { passes, ended, continued: false };
+      if (blocked) {
+        // The look sees the blocked work again: one last pass takes whatever else came, and
+        // the writers from here on call for themselves.
+        passes++;
+        inPass = true;
+        await pass();
+        inPass = false;
         return { passes, ended, continued: false };
       }
+      // Work came, or writers kept the lock (some may have seen the hold): carry on.
       hold.start();
+      called = true;
     }
-    // The budget is spent: the next invocation carries on, if there is work.
+    // Let go first, then look: a writer that saw the hold has committed by the look.
     await hold.stop();
-    if (await awaitWork(sql, target, 0, options.jobTypes)) {
-      return { passes, ended, continued: await handOver(sql, target) };
-    }
-    const released = await releaseDoorbell(sql, target);
-    // Writers kept the lock all the while: some may have seen the hold. Carry on next time.
-    return { passes, ended, continued: released ? false : await handOver(sql, target) };
+    const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
+    const left = !released || await look();
+    return { passes, ended, continued: left ? await handOver(sql, target) : false };
   } catch (err) {
-    // A pass's own failure is the caller's to answer, as without a shift.
+    // A pass's own failure is the caller's to answer, as without a shift; the hold goes first.
+    await hold.stop();
+    await releaseDoorbell(sql, target, 0).catch(() => false);
     if (inPass) throw err;
-    // The database went away while lingering or letting go: the hold lapses within seconds,
-    // and the next write or the tick calls a drain. What the passes did is recorded.
+    // The database went away while lingering or letting go: the next write or the tick calls
+    // a drain. What the passes did is recorded.
     console.error(`${target}: shift ended: ${(err as Error).message}`);
     return { passes, ended: 'error', continued: false };
   } finally {
@@ -155,15 +178,19 @@ interface Hold {
 
 function holdDoorbell(sql: Sql, target: DoorbellTarget, deadline: number): Hold {
   let timer: ReturnType<typeof setInterval> | undefined;
-  let landing: Promise<unknown> = Promise.resolve();
+  // One renewal at a time, so that stop() can wait for the last: none lands after a release.
+  let renewing: Promise<unknown> | null = null;
   const renew = () => {
     // Past the deadline the drain only finishes what it took: the hold lapses, so that
     // writers and the tick can call another drain for what arrives meanwhile.
     if (performance.now() >= deadline) return void clearInterval(timer);
-    landing = sql`select cesar.doorbell_hold(${target}, ${HOLD_MS})`.catch((err) =>
+    if (renewing) return;
+    renewing = sql`select cesar.doorbell_hold(${target}, ${HOLD_MS})`
       // The database away: the hold lapses, which is the safe side.
-      console.error(`${target}: doorbell hold not renewed: ${(err as Error).message}`)
-    );
+      .catch((err) =>
+        console.error(`${target}: doorbell hold not renewed: ${(err as Error).message}`)
+      )
+      .finally(() => (renewing = null));
   };
   const hold: Hold = {
     start() {
@@ -174,7 +201,7 @@ function holdDoorbell(sql: Sql, target: DoorbellTarget, deadline: number): Hold 
     async stop() {
       clearInterval(timer);
       timer = undefined;
-      await landing;
+      await renewing;
     },
   };
   hold.start();
@@ -194,9 +221,13 @@ async function awaitWork(
   return row!.work;
 }
 
-async function releaseDoorbell(sql: Sql, target: DoorbellTarget): Promise<boolean> {
+async function releaseDoorbell(
+  sql: Sql,
+  target: DoorbellTarget,
+  waitMs: number,
+): Promise<boolean> {
   const [row] = await sql<Array<{ released: boolean }>>`
-    select cesar.doorbell_release(${target}, ${RELEASE_WAIT_MS}) as released`;
+    select cesar.doorbell_release(${target}, ${waitMs}) as released`;
   return row!.released;
 }
 

@@ -50,11 +50,16 @@ function flushCountsOnShutdown(): void {
   };
   target.addEventListener?.('beforeunload', () => void flushRequestCounts());
   let exiting = false;
-  process.on('SIGTERM', () => {
-    if (exiting) return;
-    exiting = true;
-    const deadline = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS));
-    void Promise.race([flushRequestCounts().catch(() => {}), deadline])
-      .finally(() => process.exit(0));
-  });
+  try {
+    process.on('SIGTERM', () => {
+      if (exiting) return;
+      exiting = true;
+      const deadline = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS));
+      void Promise.race([flushRequestCounts().catch(() => {}), deadline])
+        .finally(() => process.exit(0));
+    });
+  } catch {
+    // A runtime without signal listeners (Supabase's edge-runtime has been one,
+    // supabase/edge-runtime#297): `beforeunload` above is its shutdown notice.
+  }
 }

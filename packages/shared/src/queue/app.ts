@@ -87,7 +87,8 @@ export function createJobDrainApp(deps: JobDrainDeps) {
         jobTypes: body.job_types ?? null,
       });
       result = result ? addCounts(result, pass, DRAIN_COUNTS) : pass;
-      return pass.stopped === 'empty' ? 'empty' : 'budget';
+      if (pass.stopped !== 'empty') return 'budget';
+      return pass.claimed === 0 ? 'idle' : 'empty';
     });
     result!.duration_ms = Math.round(performance.now() - started);
     return c.json({ ...result!, passes: shift.passes, continued: shift.continued });

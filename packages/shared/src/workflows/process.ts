@@ -211,7 +211,8 @@ export async function processInvocation(
       budgetMs: Math.max(0, deadline - performance.now()),
     });
     result = result ? addCounts(result, pass, PROCESS_COUNTS) : pass;
-    return pass.stopped === 'cpu' ? 'budget' : pass.stopped;
+    if (pass.stopped === 'cpu') return 'budget';
+    return pass.stopped === 'empty' && pass.claimed === 0 ? 'idle' : pass.stopped;
   });
   result!.duration_ms = Math.round(performance.now() - started);
   return { ...result!, passes: shift.passes, continued: shift.continued };
