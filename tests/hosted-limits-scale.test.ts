@@ -14,7 +14,9 @@ import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 let stack: TempStack;
 let sql: postgres.Sql;
 
-const JOBS = 50_000;
+// Enough that a drain spends its CPU budget more than twice (12-18 ms of CPU per 1,000 no-op
+// jobs since the drain-speed change; it was 50,000 at 60-90 ms).
+const JOBS = 200_000;
 const ROWS = 100_000;
 
 beforeAll(async () => {
@@ -93,12 +95,13 @@ describe('under the enforced hosted limits', () => {
              count(distinct payload ->> 'i')::int as distinct_i
       from cesar.job_queue where job_type = 'system.noop'`;
       expect(jobs).toEqual({ total: JOBS, once: JOBS, distinct_i: JOBS });
-      // Several invocations did it, each within its CPU budget: those that stopped at it rang
-      // the next (their answers are in pg_net's responses).
+      // Several invocations did it, each within its budgets: those that stopped at one (CPU,
+      // or wall time on a loaded machine) rang the next (their answers are in pg_net's
+      // responses).
       const drains = await answers<{ stopped: string; continued: boolean; cpu_ms: number }>(
         '{"worker":"job-drain:%',
       );
-      expect(drains.filter((d) => d.stopped === 'cpu' && d.continued).length)
+      expect(drains.filter((d) => d.stopped !== 'empty' && d.continued).length)
         .toBeGreaterThanOrEqual(2);
       expect(Math.max(...drains.map((d) => d.cpu_ms))).toBeLessThan(2_000);
       const { stops, doorbells546 } = await limitsMet();

@@ -2,7 +2,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { type Config, loadConfig } from './config.ts';
 import { createSql, instanceApplicationName, type Sql } from './db.ts';
 import { surviveConnectionErrors } from './peer-errors.ts';
-import { flushRequestCounts } from './http/metrics.ts';
+import { runShutdownHooks } from './shutdown.ts';
 import process from 'node:process';
 
 /** What every function needs, built once from the environment at start-up. */
@@ -20,7 +20,7 @@ export function createFunctionRuntime(
 ): FunctionRuntime {
   const config = loadConfig(env);
   surviveConnectionErrors();
-  flushCountsOnShutdown();
+  runHooksOnShutdown();
   const applicationName = instanceApplicationName(functionName);
   return {
     config,
@@ -35,27 +35,27 @@ export function createFunctionRuntime(
   };
 }
 
-/** How long a going instance may spend writing its last request counts. */
+/** How long a going instance may spend on its shutdown hooks. */
 const SHUTDOWN_FLUSH_MS = 2_000;
 
 /**
- * Request counts are written every 100 ms (http/metrics.ts); an instance that goes away
- * writes what it holds first. Hosted announces it with a `beforeunload` event (a retired or
+ * An instance that goes away runs its shutdown hooks first (shutdown.ts: the request counts
+ * it holds, http/metrics.ts). Hosted announces it with a `beforeunload` event (a retired or
  * timed-out isolate); the local runtime ends a retired isolate with SIGTERM once its requests
- * are answered (scripts/local/functions.ts), which here flushes and then exits.
+ * are answered (scripts/local/functions.ts), which here runs them and then exits.
  */
-function flushCountsOnShutdown(): void {
+function runHooksOnShutdown(): void {
   const target = globalThis as unknown as {
     addEventListener?: (type: string, listener: () => void) => void;
   };
-  target.addEventListener?.('beforeunload', () => void flushRequestCounts());
+  target.addEventListener?.('beforeunload', () => void runShutdownHooks());
   let exiting = false;
   try {
     process.on('SIGTERM', () => {
       if (exiting) return;
       exiting = true;
       const deadline = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_FLUSH_MS));
-      void Promise.race([flushRequestCounts().catch(() => {}), deadline])
+      void Promise.race([runShutdownHooks(), deadline])
         .finally(() => process.exit(0));
     });
   } catch {

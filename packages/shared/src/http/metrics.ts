@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Sql } from '../db.ts';
+import { onShutdown } from '../shutdown.ts';
 import { isAuthenticated } from './auth.ts';
 
 /** Answers held in memory between writes; past this (a hung write, a flood) none is counted. */
@@ -20,12 +21,13 @@ const counters = new Set<() => Promise<void>>();
 
 /**
  * Writes what every counter of this instance holds, now: called as the instance goes away
- * (runtime.ts: hosted's `beforeunload`, the local runtime's SIGTERM to a retired isolate), so
+ * (a shutdown hook, shutdown.ts: hosted's `beforeunload`, the local runtime's SIGTERM), so
  * the counts of its last 100 ms are not lost with it.
  */
 export async function flushRequestCounts(): Promise<void> {
   await Promise.all([...counters].map((flush) => flush()));
 }
+onShutdown(flushRequestCounts);
 
 /**
  * Counts every answer of a function (status and duration) for the Prometheus metrics, which
