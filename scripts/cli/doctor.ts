@@ -175,7 +175,7 @@ export async function checkPooler(url: string | undefined): Promise<Check> {
 
 /**
  * The local stack's processes (stack-processes.ts): one supervisor, one runtime, one Deno
- * process per function. Null when there is no local stack here (nothing started, or stopped).
+ * process per function (two while a standby waits or a retired isolate finishes). Null when there is no local stack here (nothing started, or stopped).
  */
 export function checkLocalRuntime(localDir: string): Check | null {
   const parts = stackProcesses(localDir);
@@ -188,10 +188,16 @@ export function checkLocalRuntime(localDir: string): Check | null {
     if (n > 1) problems.push(`${n} ${role}s running`);
   }
   const names = functionNames();
+  const runtimes = new Set(parts.filter((p) => p.role === 'runtime').map((p) => p.pid));
   for (const name of names) {
-    const n = parts.filter((p) => p.role === 'function' && p.fn === name).length;
-    if (n === 0) problems.push(`function ${name} not running`);
-    if (n > 1) problems.push(`function ${name}: ${n} Deno processes`);
+    const procs = parts.filter((p) => p.role === 'function' && p.fn === name);
+    // The runtime may run two for a while: the serving isolate and a standby, or a retiring
+    // one finishing its requests (scripts/local/functions.ts). Any other is a duplicate.
+    const theRuntimes = procs.filter((p) => runtimes.has(p.ppid)).length;
+    if (procs.length === 0) problems.push(`function ${name} not running`);
+    if (procs.length > 1 && (procs.length > theRuntimes || theRuntimes > 2)) {
+      problems.push(`function ${name}: ${procs.length} Deno processes`);
+    }
   }
   const fns = count('function');
   if (problems.length === 0) {
