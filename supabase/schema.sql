@@ -316,6 +316,8 @@ $$;
 CREATE FUNCTION cesar.claim_jobs(worker text, batch_size integer, job_types text[] DEFAULT NULL::text[], default_lease_seconds integer DEFAULT 60, start_count integer DEFAULT NULL::integer) RETURNS TABLE(id bigint, job_type text, payload jsonb, attempts integer, max_attempts integer, priority integer, run_at timestamp with time zone, created_at timestamp with time zone, locked_until timestamp with time zone, backoff_base_seconds numeric, backoff_cap_seconds numeric, lease_seconds integer, started boolean, attempts_left boolean)
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -333,6 +335,21 @@ begin
   -- local stack it cut the median claim-to-handler-start of a drain call from 1.15 ms to
   -- 0.74 ms.
   perform set_config('synchronous_commit', 'off', true);
+
+  -- Every statement below has an index made for it, and statistics cannot be trusted on a
+  -- queue, whose rows change state by the thousand between two analyzes:
+  --   * with statistics taken during a burst (a type with 100,000 due jobs), the planner
+  --     reckoned a capped type's one-row probe below would find a row at once in a sequential
+  --     scan; the capped types had no due job, so each probe read the whole table: 1.3
+  --     million rows, 210 ms per capped type, on every claim, and a 200,000-job drain fell
+  --     from 18,000 to 500 jobs/s once autovacuum had analyzed the queue in its middle;
+  --   * the claim must walk the pending index in order and stop at the batch: an ordered
+  --     index scan also marks the entries of finished jobs dead as it passes them, so the
+  --     next claim skips them. After a burst the planner would rather take a bitmap scan and
+  --     sort every pending entry, dead ones included: after draining 20,000 jobs that made a
+  --     0.14 ms claim take 1.2 ms, every time, until vacuum.
+  -- So neither kind of scan is planned here (the function's settings, off for its own
+  -- statements only).
 
   -- Per-type caps: lock every capped type that has due jobs, in one sorted pass.
   -- Each capped type is probed for one due job on its own, in job_queue_type_status_idx (the
@@ -362,14 +379,6 @@ begin
   if capped_count > 0 then
     spare := claim_jobs.batch_size;
   end if;
-
-  -- The claim must walk the pending index in order and stop at the batch: an ordered index
-  -- scan also marks the entries of finished jobs dead as it passes them, so the next claim
-  -- skips them. With stale statistics after a burst the planner would rather take a bitmap
-  -- scan and sort every pending entry, dead ones included: after draining 20,000 jobs that
-  -- made a 0.14 ms claim take 1.2 ms, every time, until vacuum. (Set for the rest of this
-  -- claim's transaction only.)
-  perform set_config('enable_bitmapscan', 'off', true);
 
   return query
   -- Two sources, each read in its own index order: due pending jobs, and running jobs whose
@@ -887,6 +896,8 @@ $$;
 CREATE FUNCTION cesar.events_pending() RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
   select exists (select from cesar.event_log where status in ('pending', 'processing'))
       or exists (select from cesar.captures)
@@ -1156,12 +1167,17 @@ CREATE FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, 
 CREATE FUNCTION cesar.jobs_due(job_types text[] DEFAULT NULL::text[], at timestamp with time zone DEFAULT now()) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
   select exists (
-    select from cesar.job_queue q
-    where ((q.status = 'pending' and q.run_at <= jobs_due.at)
-           or (q.status = 'running' and q.locked_until < jobs_due.at))
-      and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
+           select from cesar.job_queue q
+           where q.status = 'pending' and q.run_at <= jobs_due.at
+             and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
+      or exists (
+           select from cesar.job_queue q
+           where q.status = 'running' and q.locked_until < jobs_due.at
+             and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
 $$;
 
 --

@@ -532,4 +532,52 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
       }
     });
   });
+
+  it('reads no more than it claims on a queue analyzed in the middle of a burst', async () => {
+    const capped = uniqueJobType('capped');
+    const other = uniqueJobType('burst');
+    await defineType(capped, { concurrency: 1 });
+    await withRollback(sql, async (tx) => {
+      // Statistics that say a type has tens of thousands of due jobs: the planner then reckoned
+      // a capped type's one-row probe would find its row at once in a sequential scan, and
+      // with no job of the capped type due each probe read the whole table, on every claim.
+      await tx`select cesar.enqueue_many(${
+        tx.json(Array.from({ length: 60_000 }, () => ({ job_type: other })) as never)
+      })`;
+      await tx`analyze cesar.job_queue`;
+      await tx`set local plan_cache_mode = force_generic_plan`;
+      const [row] = await tx<Array<{ n: number }>>`
+        select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+        from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+      const claimed = await claimJobs(tx, {
+        worker: 'w',
+        batchSize: 10,
+        jobTypes: [capped, other],
+      });
+      expect(claimed).toHaveLength(10);
+      const [after] = await tx<Array<{ n: number; seqscan: string; bitmapscan: string }>>`
+        select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n,
+               current_setting('enable_seqscan') as seqscan,
+               current_setting('enable_bitmapscan') as bitmapscan
+        from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+      expect(after!.n - row!.n).toBeLessThan(1_000);
+      // The claim gives the planner settings back.
+      expect(after).toMatchObject({ seqscan: 'on', bitmapscan: 'on' });
+
+      // Then the burst is done (statistics still say it is due): a lingering drain's look for
+      // due jobs, every few milliseconds, reads none of the finished jobs either.
+      await tx`update cesar.job_queue set status = 'completed', finished_at = now(), locked_until = null
+               where job_type = ${other}`;
+      for (const types of [[other], null]) {
+        const [before] = await tx<Array<{ n: number }>>`
+          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+        await tx`select cesar.jobs_due(${types}::text[])`;
+        const [looked] = await tx<Array<{ n: number }>>`
+          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+        expect(looked!.n - before!.n).toBeLessThan(1_000);
+      }
+    });
+  });
 });

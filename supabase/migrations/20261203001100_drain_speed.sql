@@ -9,6 +9,8 @@
 --     claims the next batch in one statement.
 --   * on a queue table never analyzed, the claim sorted every pending job of the drain's
 --     types for each batch instead of walking job_queue_claim_idx in order (see claim_jobs);
+--   * on one analyzed in the middle of a burst, each capped type's probe read the whole table
+--     (see claim_jobs): the claim plans no sequential or bitmap scan now;
 --   * every outcome wrote an entry into job_queue_type_status_idx, which indexed finished jobs
 --     too though only unfinished ones are looked up by type and status (the claim's probes,
 --     the lease scans): it is partial now, and completing 1,000 jobs writes 4,100 WAL records
@@ -49,6 +51,8 @@ create or replace function cesar.claim_jobs(
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
+set enable_bitmapscan = off
 as $$
 #variable_conflict use_column
 declare
@@ -66,6 +70,21 @@ begin
   -- local stack it cut the median claim-to-handler-start of a drain call from 1.15 ms to
   -- 0.74 ms.
   perform set_config('synchronous_commit', 'off', true);
+
+  -- Every statement below has an index made for it, and statistics cannot be trusted on a
+  -- queue, whose rows change state by the thousand between two analyzes:
+  --   * with statistics taken during a burst (a type with 100,000 due jobs), the planner
+  --     reckoned a capped type's one-row probe below would find a row at once in a sequential
+  --     scan; the capped types had no due job, so each probe read the whole table: 1.3
+  --     million rows, 210 ms per capped type, on every claim, and a 200,000-job drain fell
+  --     from 18,000 to 500 jobs/s once autovacuum had analyzed the queue in its middle;
+  --   * the claim must walk the pending index in order and stop at the batch: an ordered
+  --     index scan also marks the entries of finished jobs dead as it passes them, so the
+  --     next claim skips them. After a burst the planner would rather take a bitmap scan and
+  --     sort every pending entry, dead ones included: after draining 20,000 jobs that made a
+  --     0.14 ms claim take 1.2 ms, every time, until vacuum.
+  -- So neither kind of scan is planned here (the function's settings, off for its own
+  -- statements only).
 
   -- Per-type caps: lock every capped type that has due jobs, in one sorted pass.
   -- Each capped type is probed for one due job on its own, in job_queue_type_status_idx (the
@@ -95,14 +114,6 @@ begin
   if capped_count > 0 then
     spare := claim_jobs.batch_size;
   end if;
-
-  -- The claim must walk the pending index in order and stop at the batch: an ordered index
-  -- scan also marks the entries of finished jobs dead as it passes them, so the next claim
-  -- skips them. With stale statistics after a burst the planner would rather take a bitmap
-  -- scan and sort every pending entry, dead ones included: after draining 20,000 jobs that
-  -- made a 0.14 ms claim take 1.2 ms, every time, until vacuum. (Set for the rest of this
-  -- claim's transaction only.)
-  perform set_config('enable_bitmapscan', 'off', true);
 
   return query
   -- Two sources, each read in its own index order: due pending jobs, and running jobs whose
