@@ -151,6 +151,33 @@ describe('doorbells', () => {
     await untilRun([slow.id, id]);
   });
 
+  it('are not let go while a writer that saw them held is still in its transaction', async () => {
+    await untilIdle();
+    const jobDone = async (key: string) => {
+      const [row] = await sql<[{ done: boolean }]>`
+        select exists (select from cesar.job_queue where payload ? ${key}
+                       and status = 'completed') as done`;
+      return row.done;
+    };
+    // A drain at work, lingering for more once it has run this job.
+    await sql`select cesar.enqueue('system.noop', ${sql.json({ before_long_writer: true })})`;
+    while (!(await jobDone('before_long_writer'))) await sleep(20);
+    // A writer that sees the hold (it does not ring) and stays in its transaction for longer
+    // than the drain lingers and waits for writers when it lets go, twice (2 s, 1 s, 1 s).
+    const before = await requestsMade();
+    await other.begin(async (tx) => {
+      await tx`select cesar.enqueue('system.noop', ${tx.json({ long_writer: true })})`;
+      await sleep(7_000);
+    });
+    expect(await requestsMade()).toBe(before);
+    // The ticks are paused: only the drain that held the doorbell (or its hand-over) runs it.
+    const deadline = Date.now() + 15_000;
+    while (!(await jobDone('long_writer'))) {
+      if (Date.now() > deadline) throw new Error("the long writer's job did not run");
+      await sleep(50);
+    }
+  });
+
   it('lapse when the drain holding them stops renewing (it died): the next write rings', async () => {
     await untilIdle();
     await sql`select cesar.doorbell_hold('webhook/drain', 1500)`;

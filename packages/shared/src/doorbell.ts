@@ -137,7 +137,7 @@ export async function workShift(
       await hold.stop();
       const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
       if (released && !(await look())) return { passes, ended, continued: false };
-      if (blocked) {
+      if (blocked && released) {
         // The look sees the blocked work again: one last pass takes whatever else came, and
         // the writers from here on call for themselves.
         passes++;
@@ -146,9 +146,12 @@ export async function workShift(
         inPass = false;
         return { passes, ended, continued: false };
       }
-      // Work came, or writers kept the lock (some may have seen the hold): carry on.
+      // Work came, or writers that may have seen the hold are still in their transactions
+      // (they did not call, so this drain must not leave): carry on holding. The latter is no
+      // call for work: a pass that then finds nothing lingers again, and lets go once they
+      // have finished (or hands over at the deadline).
       hold.start();
-      called = true;
+      called = released;
     }
     // Let go first, then look: a writer that saw the hold has committed by the look.
     await hold.stop();
