@@ -2,11 +2,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilDrainsIdle } from '../scripts/bench/doorbell.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 
 // The proof the hosted-limits issue asks for: on a whole local stack (`npm start` in a
 // temporary folder) whose runtime enforces the hosted limits (2 s of CPU per request, 546
-// past it), a 50,000-job drain and a 100,000-row push to the mirror complete with nothing
+// past it), a 200,000-job drain and a 100,000-row push to the mirror complete with nothing
 // lost or doubled, driven only by the stack's own doorbells and continuations and by the
 // calls a user would make ("sync now", verify). No request may have met a limit: the
 // runtime logs every isolate it stops, and pg_net records every answer the doorbells got.
@@ -14,8 +15,9 @@ import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 let stack: TempStack;
 let sql: postgres.Sql;
 
-// Enough that a drain spends its CPU budget more than twice (12-18 ms of CPU per 1,000 no-op
-// jobs since the drain-speed change; it was 50,000 at 60-90 ms).
+// Enough that a drain spends its CPU budget at least once (one invocation drains about
+// 140,000 no-op jobs in its CPU budget since the drain-speed change; it was 50,000 jobs when
+// a drain spent 60-90 ms of CPU per 1,000).
 const JOBS = 200_000;
 const ROWS = 100_000;
 
@@ -64,6 +66,21 @@ async function limitsMet() {
   return { stops, doorbells546: answers!.n, log };
 }
 
+/**
+ * Until the drains the doorbells called have answered: none holds a doorbell, pg_net has no
+ * request waiting, and the last request it was given has its answer recorded (a drain lets go
+ * before it answers, and a chain's last invocation lingers after the work is done).
+ */
+async function untilAnswered() {
+  await untilDrainsIdle(sql, 60_000);
+  await until('the last doorbell answered', async () => {
+    const [row] = await sql<Array<{ answered: boolean }>>`
+      select coalesce((select max(id) from net._http_response)
+                      >= pg_sequence_last_value('net.http_request_queue_id_seq'), true) as answered`;
+    return row!.answered;
+  }, 30_000);
+}
+
 /** The JSON answers the doorbells (pg_net) got whose text starts like `pattern`. */
 async function answers<T>(pattern: string): Promise<T[]> {
   const rows = await sql<Array<{ content: string }>>`
@@ -97,17 +114,23 @@ describe('under the enforced hosted limits', () => {
       expect(jobs).toEqual({ total: JOBS, once: JOBS, distinct_i: JOBS });
       // Several invocations did it, each within its budgets: those that stopped at one (CPU,
       // or wall time on a loaded machine) rang the next (their answers are in pg_net's
-      // responses).
+      // responses; the last lingers for more before it answers).
+      await untilAnswered();
       const drains = await answers<{ stopped: string; continued: boolean; cpu_ms: number }>(
         '{"worker":"job-drain:%',
       );
       expect(drains.filter((d) => d.stopped !== 'empty' && d.continued).length)
-        .toBeGreaterThanOrEqual(2);
+        .toBeGreaterThanOrEqual(1);
       expect(Math.max(...drains.map((d) => d.cpu_ms))).toBeLessThan(2_000);
       const { stops, doorbells546 } = await limitsMet();
       expect(stops).toEqual([]);
       expect(doorbells546).toBe(0);
-      console.log(`${JOBS} jobs drained in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      console.log(
+        `${JOBS} jobs drained in ${
+          ((Date.now() - started) / 1000).toFixed(1)
+        } s by ${drains.length} invocations:`,
+        JSON.stringify(drains.map((d) => [d.stopped, d.continued, d.cpu_ms])),
+      );
     },
     180_000,
   );
@@ -145,10 +168,17 @@ describe('under the enforced hosted limits', () => {
       const [outbox] = await sql<Array<{ n: number }>>`
       select count(*)::int as n from cesar.sync_outbox where table_name = 'scale.agents'`;
       expect(outbox!.n).toBe(ROWS);
+      await untilAnswered();
       const processed = await answers<{ stopped: string; continued: boolean; cpu_ms: number }>(
         '{"claimed":%',
       );
-      expect(processed.some((p) => p.stopped === 'cpu' && p.continued)).toBe(true);
+      console.log(
+        `${ROWS} events processed by ${processed.length} invocations:`,
+        JSON.stringify(processed.map((p) => [p.stopped, p.continued, p.cpu_ms])),
+      );
+      // Each within the CPU limit. One invocation may take them all (about 1 s of CPU for
+      // 100,000 events since a batch became two statements); the cut at a budget and its
+      // continuation are webhook-cpu.test.ts's.
       expect(Math.max(...processed.map((p) => p.cpu_ms))).toBeLessThan(2_000);
 
       // "Sync now": a sync.table job; each run stops at the drain's CPU budget and enqueues its

@@ -272,7 +272,10 @@ describe('push to the mirror', () => {
   });
 
   it('sync.table enqueues its continuation when the CPU budget stopped it', async () => {
-    const job = { id: '0', payload: { direction: 'up' }, lease_seconds: 120 };
+    // One table: every mirrored table of the shared test database (other files make large
+    // ones) would take the unlimited second run past the test's timeout on a loaded machine.
+    const payload = { direction: 'up', table: 'public.agents' };
+    const job = { id: '0', payload, lease_seconds: 120 };
     const context = {
       sql,
       mirror,
@@ -291,7 +294,7 @@ describe('push to the mirror', () => {
     try {
       expect(next).toEqual({
         job_type: 'sync.table',
-        payload: { direction: 'up' },
+        payload,
         status: 'pending',
       });
       // The continuation, run as the next invocation would (without a CPU limit here).
