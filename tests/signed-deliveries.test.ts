@@ -161,7 +161,9 @@ describe('http.request jobs with sign_with', () => {
   const seen: Array<{ path: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   const answers = new Map<string, number[]>();
   let server: http.Server;
+  let other: http.Server;
   let base: string;
+  let otherBase: string;
   let allowed: OutboundPolicy;
 
   beforeAll(async () => {
@@ -180,6 +182,10 @@ describe('http.request jobs with sign_with', () => {
         );
         const valid = given.includes(expected) &&
           Math.abs(Number(req.headers['webhook-timestamp']) - now()) <= 300;
+        if (req.url === '/elsewhere') {
+          res.writeHead(307, { location: `${otherBase}/landed` }).end();
+          return;
+        }
         const status = valid ? (answers.get(req.url!)?.shift() ?? 200) : 401;
         res.writeHead(status, { 'content-type': 'text/plain' }).end(valid ? 'ok' : 'bad signature');
       });
@@ -187,14 +193,24 @@ describe('http.request jobs with sign_with', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
     base = `http://127.0.0.1:${port}`;
-    // The listener is on the loopback: allowed, as CESAR_HTTP_ALLOW would.
-    allowed = { allow: parseAllowList(`127.0.0.1:${port}`) };
+    // Another origin (another port), where /elsewhere redirects.
+    other = http.createServer((req, res) => {
+      seen.push({ path: `other:${req.url}`, headers: req.headers, body: '' });
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('landed'));
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    const otherPort = (other.address() as AddressInfo).port;
+    otherBase = `http://127.0.0.1:${otherPort}`;
+    // The listeners are on the loopback: allowed, as CESAR_HTTP_ALLOW would.
+    allowed = { allow: parseAllowList(`127.0.0.1:${port},127.0.0.1:${otherPort}`) };
     await sql`insert into cesar.local_settings (name, value) values
       (${`outbound_${tag}`}, ${SECRET_A}), (${`outbound_${tag}_rotating`}, ${`${SECRET_B} ${SECRET_A}`}),
       (${`outbound_${tag}_bad`}, 'not-a-whsec-secret')`;
   });
   afterAll(async () => {
     server.close();
+    other.close();
     await sql`delete from cesar.local_settings where name like ${`outbound_${tag}%`}`;
   });
 
@@ -274,6 +290,14 @@ describe('http.request jobs with sign_with', () => {
     const [first, second] = attempts.map((h) => Number(h['webhook-timestamp']));
     expect(second! - first!).toBeGreaterThanOrEqual(115);
     expect(attempts[0]!['webhook-signature']).not.toBe(attempts[1]!['webhook-signature']);
+  });
+
+  it('does not send the signature on to another origin a redirect names', async () => {
+    const job = await runJob({ url: `${base}/elsewhere`, body: 'x', sign_with: `outbound_${tag}` });
+    expect(job).toMatchObject({ status: 'completed', result: { body: 'landed' } });
+    const landed = seen.find((s) => s.path === 'other:/landed')!;
+    expect(landed.headers['webhook-signature']).toBeUndefined();
+    expect(seen.find((s) => s.path === '/elsewhere')!.headers['webhook-signature']).toMatch(/^v1,/);
   });
 
   it('cesar.action_jobs carries sign_with from a workflow action into the job', async () => {
