@@ -25,6 +25,8 @@ describe('loadConfig', () => {
       allowedOrigins: [],
       secretKeys: [],
       publishableKeys: [],
+      webhookSigningSecrets: [],
+      webhookSignatureToleranceSeconds: 300,
     });
   });
 

@@ -43,6 +43,9 @@ for (
     'CESAR_HTTP_ALLOW',
     // `CESAR_ALLOWED_ORIGINS=http://localhost:5173 npm start` for a dashboard served elsewhere.
     'CESAR_ALLOWED_ORIGINS',
+    // Signed deliveries to the webhook function (Standard Webhooks), as `npm start` is given them.
+    'CESAR_WEBHOOK_SIGNING_SECRET',
+    'CESAR_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS',
   ]
 ) {
   if (process.env[name]) functionEnv[name] = process.env[name]!;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type AllowEntry, parseAllowList } from './allow-list.ts';
+import { DEFAULT_TOLERANCE_SECONDS, signingSecretProblem, splitSecrets } from './signing-secret.ts';
 
 const postgresUrl = z
   .string()
@@ -101,6 +102,25 @@ export const envSchema = z.object({
       return z.NEVER;
     }
   }),
+  /**
+   * Signed deliveries to the webhook function (Standard Webhooks): the secrets external
+   * systems sign with, `whsec_<base64>`, several separated by spaces or commas while one is
+   * rotated out. Set: `POST /webhook` also takes a delivery signed with one of them, without
+   * the function secret, and refuses a signed delivery that does not verify. Absent: only
+   * the function secret (or a secret key) gets in, as before.
+   */
+  CESAR_WEBHOOK_SIGNING_SECRET: optional(z.string()).transform((raw, ctx) => {
+    const secrets = splitSecrets(raw ?? '');
+    secrets.forEach((secret, i) => {
+      const problem = signingSecretProblem(secret);
+      if (problem) ctx.addIssue({ code: 'custom', message: `secret ${i + 1}: ${problem}` });
+    });
+    return secrets;
+  }),
+  /** How far a signed delivery's webhook-timestamp may be from now, either way (seconds). */
+  CESAR_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: optional(
+    z.coerce.number().int().min(1).max(86_400),
+  ).default(DEFAULT_TOLERANCE_SECONDS),
 });
 
 export interface Config {
@@ -121,6 +141,9 @@ export interface Config {
   secretKeys: string[];
   /** SUPABASE_PUBLISHABLE_KEYS' keys, SUPABASE_PUBLISHABLE_KEY and SUPABASE_ANON_KEY. */
   publishableKeys: string[];
+  /** CESAR_WEBHOOK_SIGNING_SECRET's secrets; empty: the webhook function takes no signed deliveries. */
+  webhookSigningSecrets: string[];
+  webhookSignatureToleranceSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -165,5 +188,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.SUPABASE_PUBLISHABLE_KEY ? [e.SUPABASE_PUBLISHABLE_KEY] : []),
       ...(e.SUPABASE_ANON_KEY ? [e.SUPABASE_ANON_KEY] : []),
     ],
+    webhookSigningSecrets: e.CESAR_WEBHOOK_SIGNING_SECRET,
+    webhookSignatureToleranceSeconds: e.CESAR_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
   };
 }

@@ -18,11 +18,7 @@ export async function readJsonBody<T extends z.ZodType>(
   c: Context,
   schema: T,
 ): Promise<z.infer<T>> {
-  const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) {
-    throw new ApiError(413, `body is larger than ${MAX_BODY_BYTES} bytes`);
-  }
-  const text = new TextDecoder().decode(await readCapped(c.req.raw.body)).trim();
+  const text = new TextDecoder().decode(await readBodyBytes(c)).trim();
   let value: unknown = {};
   if (text !== '') {
     try {
@@ -35,6 +31,25 @@ export async function readJsonBody<T extends z.ZodType>(
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new ApiError(400, 'invalid request body', zodIssues(parsed.error));
   return parsed.data;
+}
+
+const bodies = new WeakMap<Request, Promise<Uint8Array>>();
+
+/**
+ * A request's body as bytes, with the 1 MiB limit (413, declared or streamed). Read once per
+ * request: a later call gets the same bytes (a signature check reads the body before the
+ * route parses it).
+ */
+export function readBodyBytes(c: Context): Promise<Uint8Array> {
+  let bytes = bodies.get(c.req.raw);
+  if (!bytes) {
+    const declared = Number(c.req.header('content-length') ?? '0');
+    bytes = declared > MAX_BODY_BYTES
+      ? Promise.reject(new ApiError(413, `body is larger than ${MAX_BODY_BYTES} bytes`))
+      : readCapped(c.req.raw.body);
+    bodies.set(c.req.raw, bytes);
+  }
+  return bytes;
 }
 
 /** The stream's bytes, or a 413 as soon as they pass MAX_BODY_BYTES (the rest is not read). */

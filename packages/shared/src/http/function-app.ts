@@ -1,11 +1,13 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { requestStarted } from '../cpu.ts';
 import type { Sql } from '../db.ts';
 import { requireSecret } from './auth.ts';
 import { errorResponse, notFound, onError } from './errors.ts';
 import { countRequests } from './metrics.ts';
+import { acceptSignedDeliveries, type SignedDeliveries } from './signing.ts';
 
 /** What every function app reads of the configuration (tests give the first two only). */
 export type FunctionAppConfig =
@@ -30,9 +32,17 @@ const refuseNul: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
+/** A POST route that also takes Standard Webhooks signed deliveries (http/signing.ts). */
+export interface SignedRoute {
+  path: string;
+  deliveries: SignedDeliveries;
+  clock: Clock;
+}
+
 /**
  * An Edge Function's app, served at /<name>: errors in the one shape, every answer counted
- * for the metrics, and the function secret (or the service role key) required.
+ * for the metrics, and the function secret (or the service role key) required, or on a
+ * signed route a valid signature.
  */
 export function functionApp(
   name: string,
@@ -40,6 +50,7 @@ export function functionApp(
     sql: Sql;
     config: FunctionAppConfig;
   },
+  options: { signed?: SignedRoute } = {},
 ) {
   const app = new Hono().basePath(`/${name}`);
   app.onError(onError);
@@ -69,6 +80,8 @@ export function functionApp(
   }
   app.use('*', countRequests(deps.sql, name));
   const { config } = deps;
+  const { signed } = options;
+  if (signed) app.post(signed.path, acceptSignedDeliveries(signed.deliveries, signed.clock));
   app.use(
     '*',
     requireSecret({

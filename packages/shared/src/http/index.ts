@@ -13,4 +13,14 @@ export {
   strictPolicy,
   urlRefusal,
 } from './outbound.ts';
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  refuseSignatureHeaders,
+  SIGNATURE_HEADERS,
+  signatureHeaders,
+  SigningSecretError,
+  signingSecretProblem,
+  splitSecrets,
+  verifySignature,
+} from './signing.ts';
 export { timestamp } from './values.ts';

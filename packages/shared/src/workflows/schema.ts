@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { outboundSecretName, refuseForbiddenHeaders } from '../http/index.ts';
+import {
+  outboundSecretName,
+  refuseForbiddenHeaders,
+  refuseSignatureHeaders,
+} from '../http/index.ts';
 import type { ActionShorthand } from '../queue/index.ts';
 import { eventOp, identifier } from '../capture/index.ts';
 import { compileSafeRegex } from './regex.ts';
@@ -203,7 +207,9 @@ const shorthandActions = {
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
     headers: z.record(z.string(), headerValue).superRefine(refuseForbiddenHeaders).default({}),
     body: z.unknown().optional(),
-  }),
+    /** An outbound_* setting holding the whsec_ secret(s) the job signs with (Standard Webhooks). */
+    sign_with: outboundSecretName.optional(),
+  }).superRefine(refuseSignatureHeaders),
 } satisfies { [A in ActionShorthand]: z.ZodObject<{ type: z.ZodLiteral<A> }> };
 
 export const actionSchema = z.discriminatedUnion('type', [

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
-import { ApiError, functionApp, type FunctionAppConfig, readJsonBody } from '../http/index.ts';
+import {
+  ApiError,
+  DEFAULT_TOLERANCE_SECONDS,
+  functionApp,
+  type FunctionAppConfig,
+  readJsonBody,
+} from '../http/index.ts';
 import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
 import { lingerMsField } from '../doorbell.ts';
@@ -25,7 +32,9 @@ const drainRequest = z.object({
 
 export interface WebhookDeps {
   sql: Sql;
-  config: FunctionAppConfig;
+  config:
+    & FunctionAppConfig
+    & Partial<Pick<Config, 'webhookSigningSecrets' | 'webhookSignatureToleranceSeconds'>>;
   clock: Clock;
 }
 
@@ -51,10 +60,22 @@ async function digest(value: unknown): Promise<string> {
  * The `webhook` function: `POST /webhook` takes Supabase's native Database Webhook payload,
  * records it once (a re-delivery of the same payload is recognised by its digest) and
  * processes pending events; `POST /webhook/drain` (the doorbell and the pg_cron sweep)
- * processes pending events within a time budget.
+ * processes pending events within a time budget. With CESAR_WEBHOOK_SIGNING_SECRET set,
+ * `POST /webhook` also takes deliveries signed per Standard Webhooks instead of the function
+ * secret (http/signing.ts); `/drain` never does.
  */
 export function createWebhookApp(deps: WebhookDeps) {
-  const app = functionApp('webhook', deps);
+  const app = functionApp('webhook', deps, {
+    signed: {
+      path: '/',
+      deliveries: {
+        secrets: deps.config.webhookSigningSecrets ?? [],
+        toleranceSeconds: deps.config.webhookSignatureToleranceSeconds ??
+          DEFAULT_TOLERANCE_SECONDS,
+      },
+      clock: deps.clock,
+    },
+  });
 
   // Within the invocation's CPU budget (counted from the start of the oldest request in
   // flight, as the runtime counts); stopped at a budget with events left, the next invocation

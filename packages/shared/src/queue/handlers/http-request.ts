@@ -5,6 +5,10 @@ import {
   outboundRequest,
   outboundSecretName,
   refuseForbiddenHeaders,
+  refuseSignatureHeaders,
+  signatureHeaders,
+  SigningSecretError,
+  splitSecrets,
 } from '../../http/index.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import type { JobHandler } from '../drain.ts';
@@ -26,11 +30,56 @@ export const httpRequestPayload = z.object({
   headers: z.record(z.string(), headerValue).superRefine(refuseForbiddenHeaders).default({}),
   body: z.unknown().optional(),
   timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
-});
+  /**
+   * Sign the request per Standard Webhooks with the secret(s) in this outbound_* setting
+   * (`whsec_<base64>`, several separated by spaces while the receiver rotates): webhook-id
+   * `cesar-job-<id>` (the same on every retry), webhook-timestamp of the attempt,
+   * webhook-signature over the body as sent.
+   */
+  sign_with: outboundSecretName.optional(),
+}).superRefine(refuseSignatureHeaders);
 
 // Status codes worth another try: the server may answer differently later.
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 const BODY_KEPT = 2_000;
+
+/** A setting's value through cesar.setting(), or null when it is not configured. */
+async function readSetting(sql: Sql, name: string): Promise<string | null> {
+  const [row] = await sql<Array<{ value: string | null }>>`select cesar.setting(${name}) as value`;
+  return row?.value ?? null;
+}
+
+/**
+ * The signature headers of this attempt: the id is the job's, so a receiver recognises a
+ * retry; the timestamp is now, so a retry hours later is not refused as a replay. The
+ * secrets' values appear in no error, only the setting's name.
+ */
+async function signingHeaders(
+  sql: Sql,
+  setting: string,
+  jobId: number | string,
+  now: Date,
+  body: string,
+) {
+  const value = await readSetting(sql, setting);
+  const secrets = splitSecrets(value ?? '');
+  if (secrets.length === 0) {
+    throw new PermanentJobError(`sign_with: secret "${setting}" is not configured`);
+  }
+  try {
+    return await signatureHeaders(
+      secrets,
+      `cesar-job-${jobId}`,
+      Math.floor(now.getTime() / 1000),
+      body,
+    );
+  } catch (err) {
+    if (err instanceof SigningSecretError) {
+      throw new PermanentJobError(`sign_with: secret "${setting}": ${err.message}`);
+    }
+    throw err;
+  }
+}
 
 /** The headers to send, and the names of those that carry a secret. */
 async function resolveHeaders(sql: Sql, headers: Record<string, z.infer<typeof headerValue>>) {
@@ -41,13 +90,11 @@ async function resolveHeaders(sql: Sql, headers: Record<string, z.infer<typeof h
       resolved[name] = value;
       continue;
     }
-    const [row] = await sql<
-      Array<{ value: string | null }>
-    >`select cesar.setting(${value.secret}) as value`;
-    if (row?.value == null) {
+    const secret = await readSetting(sql, value.secret);
+    if (secret == null) {
       throw new PermanentJobError(`header ${name}: secret "${value.secret}" is not configured`);
     }
-    resolved[name] = (value.prefix ?? '') + row.value;
+    resolved[name] = (value.prefix ?? '') + secret;
     sensitive.push(name);
   }
   return { headers: resolved, sensitive };
@@ -55,7 +102,7 @@ async function resolveHeaders(sql: Sql, headers: Record<string, z.infer<typeof h
 
 /**
  * `http.request`: one outbound call, with an Idempotency-Key that stays the same across
- * retries of the job. 2xx completes; 408/425/429/5xx and network errors retry, at the time
+ * retries of the job, signed when `sign_with` names a signing secret. 2xx completes; 408/425/429/5xx and network errors retry, at the time
  * Retry-After names when it is given; any other 4xx fails at once. The target and every
  * redirect hop pass the outbound guard (http/outbound.ts): a refused one fails at once.
  */
@@ -72,6 +119,14 @@ export const httpRequest: JobHandler = async ({ job, sql, clock, outbound, signa
     ) {
       headers['Content-Type'] = 'application/json';
     }
+  }
+  if (input.sign_with) {
+    Object.assign(
+      headers,
+      await signingHeaders(sql, input.sign_with, job.id, clock.now(), body ?? ''),
+    );
+    // Not sent on to another origin should the target redirect there.
+    sensitive.push('webhook-signature');
   }
   const response = await outboundRequest(outbound, input.url, {
     method: input.method,
