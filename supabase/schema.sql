@@ -645,7 +645,7 @@ begin
     on conflict do nothing
     returning id, template_id, event_id, schedule_slot
   ), matched as (
-    select c.id, c.event_id, p.*
+    select c.id, c.event_id, p.ordinality, p.actions, p.plain_actions, p.retry_policy, p.serial_key
     from created c
     join plan p on p.template_id = c.template_id
       and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
@@ -685,8 +685,8 @@ begin
           action ->> 'job_type', coalesce(action -> 'payload', '{}'), null, 0,
           (execution -> 'retry_policy' ->> 'max_attempts')::int, action ->> 'key',
           coalesce(action ->> 'mode', 'keep'),
-          make_interval(secs => (action ->> 'delay_seconds')::float8),
-          make_interval(secs => (action ->> 'period_seconds')::float8),
+          (action ->> 'delay_seconds')::float8 * interval '1 second',
+          (action ->> 'period_seconds')::float8 * interval '1 second',
           (execution ->> 'id')::bigint, execution ->> 'serial_key',
           (execution -> 'retry_policy' ->> 'backoff_base_seconds')::numeric,
           (execution -> 'retry_policy' ->> 'backoff_cap_seconds')::numeric) k);
@@ -1092,8 +1092,8 @@ begin
         select k.inserted::int
         from cesar.enqueue_keyed(keyed.job_type, keyed.payload, keyed.run_at, keyed.priority,
                                  keyed.max_attempts, keyed.key, coalesce(keyed.mode, 'keep'),
-                                 make_interval(secs => keyed.delay_seconds),
-                                 make_interval(secs => keyed.period_seconds)) k);
+                                 keyed.delay_seconds * interval '1 second',
+                                 keyed.period_seconds * interval '1 second') k);
     end loop;
   end if;
   return inserted;

@@ -278,3 +278,164 @@ describe('concurrent enqueues of one key', () => {
     }
   });
 });
+
+describe('templates: the enqueue_job action with a key', () => {
+  it('debounces a manual workflow run twice into one job; the second execution made none', async () => {
+    const type = uniqueJobType();
+    const api = apiApp(sql, [type]);
+    const name = `${type} debounced`;
+    const created = await call(api, 'POST', '/api/workflows', {
+      name,
+      trigger: { type: 'manual' },
+      actions: [
+        {
+          type: 'enqueue_job',
+          job_type: type,
+          payload: { n: 1 },
+          key: keyOf(type),
+          mode: 'debounce',
+          delay_seconds: 60,
+        },
+        { type: 'enqueue_job', job_type: type, payload: { plain: true } },
+      ],
+    });
+    try {
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const first = await call(api, 'POST', `/api/workflows/${created.body.id}/run`);
+      const second = await call(api, 'POST', `/api/workflows/${created.body.id}/run`);
+      expect([first.status, second.status]).toEqual([202, 202]);
+      const jobs = await jobsOf(sql, type);
+      // One debounced job (the first run's) and each run's plain job.
+      expect(jobs.map((j) => [j.payload, j.execution_id])).toEqual([
+        [{ plain: true }, first.body.execution_id],
+        [{ n: 1 }, first.body.execution_id],
+        [{ plain: true }, second.body.execution_id],
+      ]);
+      const executions = await sql`
+        select id::text, job_count from cesar.workflow_executions
+        where template_id = ${created.body.id} order by id`;
+      expect(executions.map((x) => x.job_count)).toEqual([2, 1]);
+    } finally {
+      await sql`delete from cesar.workflow_templates where name = ${name}`;
+    }
+  });
+
+  it('takes the latest payload into the waiting job; an execution whose jobs all merged is completed', async () => {
+    const type = uniqueJobType();
+    const [template] = await sql`
+      insert into cesar.workflow_templates (name, trigger, actions)
+      values (${`${type} replace`}, '{"type": "manual"}',
+              ${sql.json([{ type: 'enqueue_job', job_type: type, payload: {} }])})
+      returning id`;
+    try {
+      const plan = (n: number) => ({
+        template_id: template!.id,
+        kind: 'manual',
+        actions: [{
+          type: 'enqueue_job',
+          job_type: type,
+          payload: { n },
+          key: `${type}:same`,
+          mode: 'replace',
+        }],
+      });
+      // One plan a call: plans of one batch are told apart by event or slot.
+      const made = [];
+      for (const n of [1, 2]) {
+        made.push(
+          ...await sql`select execution_id::text, job_count
+                       from cesar.create_executions(${sql.json([plan(n)])})`,
+        );
+      }
+      expect(made.map((m) => m.job_count)).toEqual([1, 0]);
+      const jobs = await jobsOf(sql, type);
+      expect(jobs.map((j) => [j.payload, j.execution_id])).toEqual([[
+        { n: 2 },
+        made[0]!.execution_id,
+      ]]);
+      const [merged] = await sql`
+        select status, finished_at is not null as finished from cesar.workflow_executions
+        where id = ${made[1]!.execution_id}`;
+      expect(merged).toEqual({ status: 'completed', finished: true });
+    } finally {
+      await sql`delete from cesar.workflow_templates where id = ${template!.id}`;
+    }
+  });
+
+  it('refuses a template whose keyed action is inconsistent, naming the field', async () => {
+    const type = uniqueJobType();
+    const api = apiApp(sql, [type]);
+    const res = await call(api, 'POST', '/api/workflows', {
+      name: `${type} bad`,
+      trigger: { type: 'manual' },
+      actions: [{ type: 'enqueue_job', job_type: type, key: 'k', mode: 'debounce' }],
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.error.issues)).toContain('delay_seconds');
+    const [row] = await sql`
+      select count(*)::int as n from cesar.workflow_templates where name = ${`${type} bad`}`;
+    expect(row!.n).toBe(0);
+  });
+});
+
+describe('POST /api/jobs', () => {
+  it('enqueues a job, with a key and a mode, and lists them', async () => {
+    const type = uniqueJobType();
+    const api = apiApp(sql, [type]);
+    const body = {
+      job_type: type,
+      payload: { n: 1 },
+      key: keyOf(type),
+      mode: 'unique_for',
+      period_seconds: 3600,
+    };
+    const first = await call(api, 'POST', '/api/jobs', body);
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    expect(first.body).toMatchObject({ job_type: type, key: keyOf(type), mode: 'unique_for' });
+    const again = await call(api, 'POST', '/api/jobs', { ...body, payload: { n: 2 } });
+    expect(again.body.id).toBe(first.body.id);
+    const plain = await call(api, 'POST', '/api/jobs', { job_type: type });
+    expect(plain.status).toBe(202);
+    expect(plain.body).toMatchObject({ key: null, mode: null });
+    const listed = await call(api, 'GET', `/api/jobs?job_type=${type}`);
+    expect(listed.body.jobs.map((j: { key: string; key_mode: string }) => [j.key, j.key_mode]))
+      .toEqual([[null, null], [keyOf(type), 'unique_for']]);
+  });
+
+  it('answers bad input with a 400 naming the field, and writes nothing', async () => {
+    const type = uniqueJobType();
+    const api = apiApp(sql, [type]);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ job_type: type, mode: 'replace' }, 'key'],
+      [{ job_type: type, key: 'k', mode: 'debounce' }, 'delay_seconds'],
+      [{
+        job_type: type,
+        key: 'k',
+        mode: 'debounce',
+        delay_seconds: 5,
+        run_at: new Date().toISOString(),
+      }, 'run_at'],
+      [{ job_type: type, key: 'k', mode: 'unique_for' }, 'period_seconds'],
+      [{ job_type: type, key: 'k', mode: 'replace', period_seconds: 5 }, 'period_seconds'],
+      [{ job_type: type, key: 'k', delay_seconds: 5 }, 'delay_seconds'],
+      [{ job_type: type, key: 'k', mode: 'sometimes' }, 'mode'],
+      [{ job_type: type, key: '' }, 'key'],
+      [{ job_type: type, key: 'k', mode: 'debounce', delay_seconds: -1 }, 'delay_seconds'],
+      [{ job_type: type, key: 'k', mode: 'debounce', delay_seconds: '5' }, 'delay_seconds'],
+      [{ job_type: type, surprise: 1 }, 'surprise'],
+      [{ job_type: 'Not A Type' }, 'job_type'],
+      [{ job_type: `${type}.unknown` }, 'job_type'],
+      [{ payload: {} }, 'job_type'],
+      [{ job_type: type, payload: [] }, 'payload'],
+      [{ job_type: type, run_at: 'tomorrow' }, 'run_at'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await call(api, 'POST', '/api/jobs', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(JSON.stringify(res.body.error), JSON.stringify(body)).toContain(field);
+    }
+    const [row] = await sql`
+      select count(*)::int as n from cesar.job_queue where job_type like ${`${type}%`}`;
+    expect(row!.n).toBe(0);
+  });
+});

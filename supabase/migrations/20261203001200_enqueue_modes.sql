@@ -373,7 +373,7 @@ begin
     on conflict do nothing
     returning id, template_id, event_id, schedule_slot
   ), matched as (
-    select c.id, c.event_id, p.*
+    select c.id, c.event_id, p.ordinality, p.actions, p.plain_actions, p.retry_policy, p.serial_key
     from created c
     join plan p on p.template_id = c.template_id
       and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
