@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   claimJobs,
   completeJobs,
@@ -6,7 +6,7 @@ import {
   enqueueJobs,
 } from '../packages/shared/src/queue/queries.ts';
 import { testSql } from './helpers/db.ts';
-import { jobById, jobsOf, uniqueJobType } from './helpers/queue.ts';
+import { jobById, type JobRow, uniqueJobType as newJobType } from './helpers/queue.ts';
 import { apiApp, call } from './helpers/workflows.ts';
 
 // Keyed enqueues (issue 16, item 2; migration 20261203001200_enqueue_modes.sql): keep,
@@ -17,6 +17,28 @@ const sql = testSql(undefined, 24);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const keyOf = (type: string) => `${type}:key`;
+
+// Jobs left due would be walked by other files' claims on the shared database (job-queue's
+// "reads no more than it claims" counts them): each test deletes its own.
+const madeTypes: string[] = [];
+function uniqueJobType(): string {
+  const type = newJobType();
+  madeTypes.push(type);
+  return type;
+}
+afterEach(async () => {
+  const types = madeTypes.splice(0);
+  await sql`delete from cesar.job_queue where job_type like any (${
+    types.map((t) => `${t}%`)
+  }::text[])`;
+});
+
+type KeyedJob = JobRow & { payload: Record<string, unknown>; execution_id: string | null };
+
+async function jobsOf(jobType: string): Promise<KeyedJob[]> {
+  return await sql<KeyedJob[]>`
+    select *, execution_id::text from cesar.job_queue where job_type = ${jobType} order by id`;
+}
 
 async function claimAll(type: string, worker = 'w') {
   return await claimJobs(sql, { worker, batchSize: 10, jobTypes: [type] });
@@ -40,7 +62,7 @@ describe('enqueue with a key: keep', () => {
     expect(String(legacy!.id)).toBe(first);
     const [named] = await sql`select cesar.enqueue(${type}, dedup_key => ${key}) as id`;
     expect(String(named!.id)).toBe(first);
-    const jobs = await jobsOf(sql, type);
+    const jobs = await jobsOf(type);
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.payload).toEqual({ n: 1 });
     // Finished, the key is free again.
@@ -68,7 +90,7 @@ describe('enqueue with a key: replace', () => {
     const first = await enqueueJob(sql, type, { n: 1 }, { key, mode: 'replace', runAt: later });
     const second = await enqueueJob(sql, type, { n: 2 }, { key, mode: 'replace' });
     expect(second).toBe(first);
-    let jobs = await jobsOf(sql, type);
+    let jobs = await jobsOf(type);
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.payload).toEqual({ n: 2 });
     expect(await dueIn(first)).toBeLessThan(1); // run_at: now, not an hour on
@@ -79,7 +101,7 @@ describe('enqueue with a key: replace', () => {
     expect(third).not.toBe(first);
     const fourth = await enqueueJob(sql, type, { n: 4 }, { key, mode: 'replace', runAt: later });
     expect(fourth).toBe(third);
-    jobs = await jobsOf(sql, type);
+    jobs = await jobsOf(type);
     expect(jobs.map((j) => [j.status, j.payload])).toEqual([
       ['running', { n: 2 }],
       ['pending', { n: 4 }],
@@ -115,7 +137,7 @@ describe('enqueue with a key: debounce', () => {
     // While it runs, an enqueue debounces a new job.
     const next = await enqueueJob(sql, type, { n: 3 }, { key, mode: 'debounce', delaySeconds: 60 });
     expect(next).not.toBe(first);
-    expect(await jobsOf(sql, type)).toHaveLength(2);
+    expect(await jobsOf(type)).toHaveLength(2);
   });
 });
 
@@ -137,7 +159,7 @@ describe('enqueue with a key: unique_for', () => {
     const second = await enqueue(5);
     expect(second).not.toBe(first);
     expect(await enqueue(6)).toBe(second);
-    const jobs = await jobsOf(sql, type);
+    const jobs = await jobsOf(type);
     expect(jobs.map((j) => j.payload)).toEqual([{ n: 1 }, { n: 5 }]);
   });
 });
@@ -160,7 +182,7 @@ describe('enqueue with a key: bad arguments', () => {
     for (const statement of bad) {
       await expect(statement).rejects.toMatchObject({ code: '22023' });
     }
-    expect(await jobsOf(sql, type)).toHaveLength(0);
+    expect(await jobsOf(type)).toHaveLength(0);
   });
 });
 
@@ -179,7 +201,7 @@ describe('enqueue_many with keys', () => {
       { job_type: type, key: `${type}:k` },
     ]);
     expect(inserted).toBe(5);
-    const jobs = await jobsOf(sql, type);
+    const jobs = await jobsOf(type);
     expect(jobs.map((j) => j.payload)).toEqual([{ plain: 1 }, { n: 2 }, { d: 2 }, {}, {}]);
   });
 });
@@ -213,7 +235,7 @@ describe('concurrent enqueues of one key', () => {
            as id`,
       );
       expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-      const jobs = await jobsOf(sql, type);
+      const jobs = await jobsOf(type);
       expect(jobs).toHaveLength(1);
       const ids = new Set(results.map((r) => (r as PromiseFulfilledResult<string>).value));
       expect([...ids]).toEqual([jobs[0]!.id]);
@@ -234,7 +256,7 @@ describe('concurrent enqueues of one key', () => {
           await tx`select pg_sleep(0.1)`;
         })),
     );
-    expect(await jobsOf(sql, type)).toHaveLength(1);
+    expect(await jobsOf(type)).toHaveLength(1);
     for (const r of results) {
       if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('40001');
     }
@@ -252,7 +274,7 @@ describe('concurrent enqueues of one key', () => {
          as id`,
     );
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    const jobs = await jobsOf(sql, type);
+    const jobs = await jobsOf(type);
     expect(jobs.map((j) => j.id)).toEqual([first, jobs[1]!.id]);
     expect(jobs).toHaveLength(2);
   });
@@ -266,10 +288,10 @@ describe('concurrent enqueues of one key', () => {
         claimAll(type, `w${round}`),
         enqueueJob(sql, type, { round, n: 1 }, { key, mode: 'replace' }),
       ]);
-      const waiting = (await jobsOf(sql, type)).filter((j) => j.status === 'pending');
+      const waiting = (await jobsOf(type)).filter((j) => j.status === 'pending');
       expect(waiting.length).toBeLessThanOrEqual(1);
       // Either way the last payload is in a job: the waiting one, or the one claimed.
-      const all = await jobsOf(sql, type);
+      const all = await jobsOf(type);
       expect(all.some((j) =>
         (j.payload as { round: number; n: number }).round === round &&
         (j.payload as { n: number }).n === 1
@@ -304,7 +326,7 @@ describe('templates: the enqueue_job action with a key', () => {
       const first = await call(api, 'POST', `/api/workflows/${created.body.id}/run`);
       const second = await call(api, 'POST', `/api/workflows/${created.body.id}/run`);
       expect([first.status, second.status]).toEqual([202, 202]);
-      const jobs = await jobsOf(sql, type);
+      const jobs = await jobsOf(type);
       // One debounced job (the first run's) and each run's plain job.
       expect(jobs.map((j) => [j.payload, j.execution_id])).toEqual([
         [{ plain: true }, first.body.execution_id],
@@ -348,7 +370,7 @@ describe('templates: the enqueue_job action with a key', () => {
         );
       }
       expect(made.map((m) => m.job_count)).toEqual([1, 0]);
-      const jobs = await jobsOf(sql, type);
+      const jobs = await jobsOf(type);
       expect(jobs.map((j) => [j.payload, j.execution_id])).toEqual([[
         { n: 2 },
         made[0]!.execution_id,
