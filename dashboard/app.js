@@ -202,6 +202,7 @@ function render(overview, agents, workflows, failed, events, financial) {
     failed.jobs.map((j) => [
       j.id,
       j.job_type,
+      j.key === null ? '' : `${j.key} (${j.key_mode})`,
       `${j.attempts}/${j.max_attempts}`,
       (j.last_error ?? '').slice(0, 120),
       {

@@ -585,11 +585,56 @@ $$;
 --
 
 CREATE FUNCTION cesar.create_executions(plans jsonb) RETURNS TABLE(execution_id bigint, event_id bigint, job_count integer)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
+#variable_conflict use_column
+declare
+  made jsonb;
+  execution jsonb;
+  action jsonb;
+  jobs_made integer;
+begin
+  if not jsonb_path_exists(plans, '$[*].actions[*].key ? (@ != null)') then
+    return query
+    with plan as (
+      select p.*, e.ordinality
+      from jsonb_array_elements(plans) with ordinality as e (doc, ordinality)
+      cross join lateral jsonb_to_record(e.doc)
+        as p (template_id uuid, kind text, event_id bigint, slot timestamptz, actions jsonb,
+              retry_policy jsonb, serial_key text)
+    ), created as (
+      insert into cesar.workflow_executions (template_id, trigger_kind, event_id, schedule_slot, job_count)
+      select template_id, kind, event_id, slot, jsonb_array_length(actions) from plan order by ordinality
+      on conflict do nothing
+      returning id, template_id, event_id, schedule_slot, job_count
+    ), jobs as (
+      insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
+                                   backoff_base_seconds, backoff_cap_seconds)
+      select j.job_type, j.payload,
+             coalesce((p.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
+             c.id, p.serial_key,
+             (p.retry_policy ->> 'backoff_base_seconds')::numeric,
+             (p.retry_policy ->> 'backoff_cap_seconds')::numeric
+      from created c
+      -- Equalities on coalesced keys, not IS NOT DISTINCT FROM: those can be hash-joined, which
+      -- matters for a batch of 1,000 plans (a nested loop halved the events processed per second).
+      join plan p on p.template_id = c.template_id
+        and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
+        and coalesce(p.slot, '-infinity') = coalesce(c.schedule_slot, '-infinity')
+      cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
+      left join cesar.job_types t on t.job_type = j.job_type
+      order by p.ordinality, j.n
+      returning 1
+    ), doorbell as (
+      select cesar.ring_doorbell('job-drain') where (select count(*) from jobs) > 0
+    )
+    select c.id, c.event_id, c.job_count from created c, (select count(*) from doorbell) d;
+    return;
+  end if;
+
   with plan as (
-    select p.*, e.ordinality
+    select p.*, e.ordinality, cesar.unkeyed_actions(p.actions) as plain_actions
     from jsonb_array_elements(plans) with ordinality as e (doc, ordinality)
     cross join lateral jsonb_to_record(e.doc)
       as p (template_id uuid, kind text, event_id bigint, slot timestamptz, actions jsonb,
@@ -598,30 +643,68 @@ CREATE FUNCTION cesar.create_executions(plans jsonb) RETURNS TABLE(execution_id 
     insert into cesar.workflow_executions (template_id, trigger_kind, event_id, schedule_slot, job_count)
     select template_id, kind, event_id, slot, jsonb_array_length(actions) from plan order by ordinality
     on conflict do nothing
-    returning id, template_id, event_id, schedule_slot, job_count
+    returning id, template_id, event_id, schedule_slot
+  ), matched as (
+    select c.id, c.event_id, p.ordinality, p.actions, p.plain_actions, p.retry_policy, p.serial_key
+    from created c
+    join plan p on p.template_id = c.template_id
+      and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
+      and coalesce(p.slot, '-infinity') = coalesce(c.schedule_slot, '-infinity')
   ), jobs as (
     insert into cesar.job_queue (job_type, payload, max_attempts, execution_id, serial_key,
                                  backoff_base_seconds, backoff_cap_seconds)
     select j.job_type, j.payload,
-           coalesce((p.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
-           c.id, p.serial_key,
-           (p.retry_policy ->> 'backoff_base_seconds')::numeric,
-           (p.retry_policy ->> 'backoff_cap_seconds')::numeric
-    from created c
-    -- Equalities on coalesced keys, not IS NOT DISTINCT FROM: those can be hash-joined, which
-    -- matters for a batch of 1,000 plans (a nested loop halved the events processed per second).
-    join plan p on p.template_id = c.template_id
-      and coalesce(p.event_id, -1) = coalesce(c.event_id, -1)
-      and coalesce(p.slot, '-infinity') = coalesce(c.schedule_slot, '-infinity')
-    cross join lateral cesar.action_jobs(p.actions) with ordinality as j (job_type, payload, n)
+           coalesce((m.retry_policy ->> 'max_attempts')::int, t.max_attempts, 5),
+           m.id, m.serial_key,
+           (m.retry_policy ->> 'backoff_base_seconds')::numeric,
+           (m.retry_policy ->> 'backoff_cap_seconds')::numeric
+    from matched m
+    cross join lateral cesar.action_jobs(m.plain_actions) with ordinality as j (job_type, payload, n)
     left join cesar.job_types t on t.job_type = j.job_type
-    order by p.ordinality, j.n
-    returning 1
+    order by m.ordinality, j.n
+    returning execution_id
   ), doorbell as (
     select cesar.ring_doorbell('job-drain') where (select count(*) from jobs) > 0
   )
-  select c.id, c.event_id, c.job_count from created c, (select count(*) from doorbell) d
-$$;
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', m.id, 'event_id', m.event_id, 'actions', m.actions,
+           'retry_policy', m.retry_policy, 'serial_key', m.serial_key,
+           'plain', (select count(*) from jobs j where j.execution_id = m.id)) order by m.ordinality), '[]')
+  into made
+  from matched m, (select count(*) from doorbell) d;
+
+  for execution in select e.value from jsonb_array_elements(made) e loop
+    jobs_made := (execution ->> 'plain')::int;
+    for action in
+      select a.value from jsonb_array_elements(execution -> 'actions') with ordinality a
+      where a.value ->> 'key' is not null order by a.ordinality
+    loop
+      jobs_made := jobs_made + (
+        select k.inserted::int
+        from cesar.enqueue_keyed(
+          action ->> 'job_type', coalesce(action -> 'payload', '{}'), null, 0,
+          (execution -> 'retry_policy' ->> 'max_attempts')::int, action ->> 'key',
+          coalesce(action ->> 'mode', 'keep'),
+          (action ->> 'delay_seconds')::float8 * interval '1 second',
+          (action ->> 'period_seconds')::float8 * interval '1 second',
+          (execution ->> 'id')::bigint, execution ->> 'serial_key',
+          (execution -> 'retry_policy' ->> 'backoff_base_seconds')::numeric,
+          (execution -> 'retry_policy' ->> 'backoff_cap_seconds')::numeric) k);
+    end loop;
+    update cesar.workflow_executions x
+    set job_count = jobs_made,
+        status = case when jobs_made = 0 then 'completed' else x.status end,
+        started_at = case when jobs_made = 0 then now() else x.started_at end,
+        finished_at = case when jobs_made = 0 then now() else x.finished_at end,
+        updated_at = now()
+    where x.id = (execution ->> 'id')::bigint;
+    execution_id := (execution ->> 'id')::bigint;
+    event_id := (execution ->> 'event_id')::bigint;
+    job_count := jobs_made;
+    return next;
+  end loop;
+end
+$_$;
 
 --
 -- Name: doorbell_call(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
@@ -789,10 +872,10 @@ end
 $$;
 
 --
--- Name: enqueue(text, jsonb, timestamp with time zone, integer, integer, text); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: enqueue(text, jsonb, timestamp with time zone, integer, integer, text, text, text, interval, interval); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.enqueue(job_type text, payload jsonb DEFAULT '{}'::jsonb, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, priority integer DEFAULT 0, max_attempts integer DEFAULT NULL::integer, dedup_key text DEFAULT NULL::text) RETURNS bigint
+CREATE FUNCTION cesar.enqueue(job_type text, payload jsonb DEFAULT '{}'::jsonb, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, priority integer DEFAULT 0, max_attempts integer DEFAULT NULL::integer, dedup_key text DEFAULT NULL::text, key text DEFAULT NULL::text, mode text DEFAULT NULL::text, delay interval DEFAULT NULL::interval, period interval DEFAULT NULL::interval) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -801,6 +884,22 @@ declare
   new_id bigint;
   due timestamptz := coalesce(enqueue.run_at, now());
 begin
+  if enqueue.key is not null or enqueue.mode is not null then
+    if enqueue.dedup_key is not null then
+      raise exception 'enqueue: give key or dedup_key, not both' using errcode = '22023';
+    end if;
+    if enqueue.key is null then
+      raise exception 'enqueue: mode % needs a key', enqueue.mode using errcode = '22023';
+    end if;
+    select k.id into new_id
+    from cesar.enqueue_keyed(enqueue.job_type, enqueue.payload, enqueue.run_at, enqueue.priority,
+                             enqueue.max_attempts, enqueue.key, coalesce(enqueue.mode, 'keep'),
+                             enqueue.delay, enqueue.period) k;
+    return new_id;
+  end if;
+  if enqueue.delay is not null or enqueue.period is not null then
+    raise exception 'enqueue: delay and period need a key and a mode' using errcode = '22023';
+  end if;
   insert into cesar.job_queue (job_type, payload, run_at, priority, max_attempts, dedup_key)
   values (
     enqueue.job_type, coalesce(enqueue.payload, '{}'), due, coalesce(enqueue.priority, 0),
@@ -823,6 +922,113 @@ end
 $$;
 
 --
+-- Name: enqueue_keyed(text, jsonb, timestamp with time zone, integer, integer, text, text, interval, interval, bigint, text, numeric, numeric); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.enqueue_keyed(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, key text, mode text, delay interval, period interval, execution_id bigint DEFAULT NULL::bigint, serial_key text DEFAULT NULL::text, backoff_base_seconds numeric DEFAULT NULL::numeric, backoff_cap_seconds numeric DEFAULT NULL::numeric, OUT id bigint, OUT inserted boolean) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_variable
+declare
+  due timestamptz;
+  attempts_max integer;
+  tries integer := 0;
+begin
+  if key is null or key = '' then
+    raise exception 'enqueue: key must be a non-empty text' using errcode = '22023';
+  end if;
+  if mode is null or mode not in ('keep', 'replace', 'debounce', 'unique_for') then
+    raise exception 'enqueue: mode must be keep, replace, debounce or unique_for, not %',
+      coalesce(mode, 'null') using errcode = '22023';
+  end if;
+  if mode = 'debounce' then
+    if delay is null or delay <= interval '0' then
+      raise exception 'enqueue: mode debounce needs a positive delay' using errcode = '22023';
+    end if;
+    if run_at is not null then
+      raise exception 'enqueue: mode debounce sets run_at itself (now() + delay); give no run_at'
+        using errcode = '22023';
+    end if;
+  elsif delay is not null then
+    raise exception 'enqueue: delay is for mode debounce only' using errcode = '22023';
+  end if;
+  if mode = 'unique_for' then
+    if period is null or period <= interval '0' then
+      raise exception 'enqueue: mode unique_for needs a positive period' using errcode = '22023';
+    end if;
+  elsif period is not null then
+    raise exception 'enqueue: period is for mode unique_for only' using errcode = '22023';
+  end if;
+
+  due := case when mode = 'debounce' then now() + delay else coalesce(run_at, now()) end;
+  attempts_max := coalesce(max_attempts,
+    (select t.max_attempts from cesar.job_types t where t.job_type = enqueue_keyed.job_type), 5);
+
+  if mode = 'keep' then
+    insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts, dedup_key,
+                                      key_mode, execution_id, serial_key, backoff_base_seconds,
+                                      backoff_cap_seconds)
+    values (job_type, coalesce(payload, '{}'), due, coalesce(priority, 0), attempts_max, key,
+            'keep', execution_id, serial_key, backoff_base_seconds, backoff_cap_seconds)
+    on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
+    do nothing
+    returning q.id into id;
+    inserted := id is not null;
+    if not inserted then
+      select q.id into id from cesar.job_queue q
+      where q.dedup_key = key and q.status in ('pending', 'running');
+      return;
+    end if;
+  elsif mode in ('replace', 'debounce') then
+    -- xmax is 0 on a row this statement inserted, and our transaction id on one it updated.
+    insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts, job_key,
+                                      key_mode, execution_id, serial_key, backoff_base_seconds,
+                                      backoff_cap_seconds)
+    values (job_type, coalesce(payload, '{}'), due, coalesce(priority, 0), attempts_max, key,
+            mode, execution_id, serial_key, backoff_base_seconds, backoff_cap_seconds)
+    on conflict (job_key) where job_key is not null and status = 'pending'
+                                and key_mode in ('replace', 'debounce')
+    do update set payload = excluded.payload, run_at = excluded.run_at,
+                  key_mode = excluded.key_mode, updated_at = now()
+    returning q.id, q.xmax = 0 into id, inserted;
+  else
+    -- unique_for. Retried when the window we conflicted with was given back before we could
+    -- read it (its period ended in between): the next pass takes the window.
+    loop
+      update cesar.job_queue q set key_until = null
+      where q.job_key = key and q.key_until <= now();
+      insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts, job_key,
+                                        key_mode, key_until, execution_id, serial_key,
+                                        backoff_base_seconds, backoff_cap_seconds)
+      values (job_type, coalesce(payload, '{}'), due, coalesce(priority, 0), attempts_max, key,
+              'unique_for', now() + period, execution_id, serial_key, backoff_base_seconds,
+              backoff_cap_seconds)
+      on conflict (job_key) where key_until is not null
+      do nothing
+      returning q.id into id;
+      inserted := id is not null;
+      if not inserted then
+        select q.id into id from cesar.job_queue q
+        where q.job_key = key and q.key_until is not null;
+        if id is not null then
+          return;
+        end if;
+      end if;
+      exit when inserted;
+      tries := tries + 1;
+      if tries >= 3 then
+        raise exception 'enqueue: the window of key % kept changing', key using errcode = '40001';
+      end if;
+    end loop;
+  end if;
+  if due <= now() then
+    perform cesar.ring_doorbell('job-drain');
+  end if;
+end
+$$;
+
+--
 -- Name: enqueue_many(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -834,30 +1040,61 @@ CREATE FUNCTION cesar.enqueue_many(jobs jsonb) RETURNS integer
 declare
   inserted integer;
   any_due boolean;
+  any_keyed boolean;
+  keyed record;
 begin
   if jsonb_typeof(jobs) is distinct from 'array' then
     raise exception 'enqueue_many expects a JSON array of jobs' using errcode = '22023';
   end if;
   with input as (
     select j.job_type, coalesce(j.payload, '{}') as payload, coalesce(j.run_at, now()) as run_at,
-           coalesce(j.priority, 0) as priority, j.max_attempts, j.dedup_key, j.ordinality
+           coalesce(j.priority, 0) as priority, j.max_attempts, j.dedup_key, j.ordinality,
+           j.key is not null or j.mode is not null as keyed
     from rows from (jsonb_to_recordset(jobs)
       as (job_type text, payload jsonb, run_at timestamptz, priority integer,
-          max_attempts integer, dedup_key text)) with ordinality
-      as j (job_type, payload, run_at, priority, max_attempts, dedup_key, ordinality)
+          max_attempts integer, dedup_key text, key text, mode text)) with ordinality
+      as j (job_type, payload, run_at, priority, max_attempts, dedup_key, key, mode, ordinality)
   ), ins as (
     insert into cesar.job_queue (job_type, payload, run_at, priority, max_attempts, dedup_key)
     select i.job_type, i.payload, i.run_at, i.priority,
            coalesce(i.max_attempts, t.max_attempts, 5), i.dedup_key
     from input i left join cesar.job_types t on t.job_type = i.job_type
+    where not i.keyed
     order by i.ordinality
     on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
     do nothing
     returning run_at
   )
-  select count(*), coalesce(bool_or(run_at <= now()), false) into inserted, any_due from ins;
+  select count(*), coalesce(bool_or(run_at <= now()), false),
+         (select bool_or(i.keyed) from input i)
+  into inserted, any_due, any_keyed from ins;
   if any_due then
     perform cesar.ring_doorbell('job-drain');
+  end if;
+  if any_keyed then
+    for keyed in
+      select j.* from rows from (jsonb_to_recordset(jobs)
+        as (job_type text, payload jsonb, run_at timestamptz, priority integer,
+            max_attempts integer, dedup_key text, key text, mode text, delay_seconds float8,
+            period_seconds float8)) with ordinality
+        as j (job_type, payload, run_at, priority, max_attempts, dedup_key, key, mode,
+              delay_seconds, period_seconds, ordinality)
+      where j.key is not null or j.mode is not null
+      order by j.ordinality
+    loop
+      if keyed.dedup_key is not null then
+        raise exception 'enqueue_many: give key or dedup_key, not both' using errcode = '22023';
+      end if;
+      if keyed.key is null then
+        raise exception 'enqueue_many: mode % needs a key', keyed.mode using errcode = '22023';
+      end if;
+      inserted := inserted + (
+        select k.inserted::int
+        from cesar.enqueue_keyed(keyed.job_type, keyed.payload, keyed.run_at, keyed.priority,
+                                 keyed.max_attempts, keyed.key, coalesce(keyed.mode, 'keep'),
+                                 keyed.delay_seconds * interval '1 second',
+                                 keyed.period_seconds * interval '1 second') k);
+    end loop;
   end if;
   return inserted;
 end
@@ -1890,6 +2127,19 @@ end
 $$;
 
 --
+-- Name: unkeyed_actions(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.unkeyed_actions(actions jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(jsonb_agg(a.action order by a.ordinality), '[]')
+  from jsonb_array_elements(actions) with ordinality as a (action, ordinality)
+  where a.action ->> 'key' is null
+$$;
+
+--
 -- Name: unpushed_changes(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -2119,12 +2369,17 @@ CREATE TABLE cesar.job_queue (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
     started_at timestamp with time zone,
+    job_key text,
+    key_mode text,
+    key_until timestamp with time zone,
     CONSTRAINT job_queue_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT job_queue_backoff_base_seconds_check CHECK ((backoff_base_seconds > (0)::numeric)),
     CONSTRAINT job_queue_backoff_cap_seconds_check CHECK ((backoff_cap_seconds > (0)::numeric)),
     CONSTRAINT job_queue_check CHECK (((status = 'running'::text) = (locked_until IS NOT NULL))),
     CONSTRAINT job_queue_errors_check CHECK ((jsonb_typeof(errors) = 'array'::text)),
     CONSTRAINT job_queue_job_type_check CHECK ((job_type ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$'::text)),
+    CONSTRAINT job_queue_key_check CHECK ((((job_key IS NULL) OR (key_mode = ANY (ARRAY['replace'::text, 'debounce'::text, 'unique_for'::text]))) AND ((key_until IS NULL) OR (key_mode = 'unique_for'::text)))),
+    CONSTRAINT job_queue_key_mode_check CHECK ((key_mode = ANY (ARRAY['keep'::text, 'replace'::text, 'debounce'::text, 'unique_for'::text]))),
     CONSTRAINT job_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT job_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -3170,6 +3425,18 @@ CREATE INDEX job_queue_execution_idx ON cesar.job_queue USING btree (execution_i
 --
 
 CREATE INDEX job_queue_finished_idx ON cesar.job_queue USING btree (status, finished_at) WHERE (finished_at IS NOT NULL);
+
+--
+-- Name: job_queue_key_waiting_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE UNIQUE INDEX job_queue_key_waiting_idx ON cesar.job_queue USING btree (job_key) WHERE ((job_key IS NOT NULL) AND (status = 'pending'::text) AND (key_mode = ANY (ARRAY['replace'::text, 'debounce'::text])));
+
+--
+-- Name: job_queue_key_window_idx; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE UNIQUE INDEX job_queue_key_window_idx ON cesar.job_queue USING btree (job_key) WHERE (key_until IS NOT NULL);
 
 --
 -- Name: job_queue_lease_idx; Type: INDEX; Schema: cesar; Owner: -
@@ -4514,11 +4781,18 @@ REVOKE ALL ON FUNCTION cesar.drop_retired_capture_stores() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.drop_retired_capture_stores() TO service_role;
 
 --
--- Name: FUNCTION enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text, key text, mode text, delay interval, period interval); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text) TO service_role;
+REVOKE ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text, key text, mode text, delay interval, period interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.enqueue(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, dedup_key text, key text, mode text, delay interval, period interval) TO service_role;
+
+--
+-- Name: FUNCTION enqueue_keyed(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, key text, mode text, delay interval, period interval, execution_id bigint, serial_key text, backoff_base_seconds numeric, backoff_cap_seconds numeric, OUT id bigint, OUT inserted boolean); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.enqueue_keyed(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, key text, mode text, delay interval, period interval, execution_id bigint, serial_key text, backoff_base_seconds numeric, backoff_cap_seconds numeric, OUT id bigint, OUT inserted boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.enqueue_keyed(job_type text, payload jsonb, run_at timestamp with time zone, priority integer, max_attempts integer, key text, mode text, delay interval, period interval, execution_id bigint, serial_key text, backoff_base_seconds numeric, backoff_cap_seconds numeric, OUT id bigint, OUT inserted boolean) TO service_role;
 
 --
 -- Name: FUNCTION enqueue_many(jobs jsonb); Type: ACL; Schema: cesar; Owner: -
@@ -4819,6 +5093,13 @@ GRANT ALL ON FUNCTION cesar.tick_schedule() TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.touch_updated_at() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.touch_updated_at() TO service_role;
+
+--
+-- Name: FUNCTION unkeyed_actions(actions jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.unkeyed_actions(actions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.unkeyed_actions(actions jsonb) TO service_role;
 
 --
 -- Name: FUNCTION unpushed_changes(target text); Type: ACL; Schema: cesar; Owner: -

@@ -12,6 +12,8 @@ interface Job {
   attempts: number;
   max_attempts: number;
   last_error: string | null;
+  key: string | null;
+  key_mode: string | null;
   created_at: string;
 }
 
@@ -29,11 +31,12 @@ export async function jobsCommand(client: Client, parsed: Parsed): Promise<Comma
     return {
       json: { jobs },
       human: columns([
-        ['id', 'type', 'status', 'attempts', 'created', 'last error'],
+        ['id', 'type', 'status', 'key', 'attempts', 'created', 'last error'],
         ...jobs.map((j) => [
           j.id,
           j.job_type,
           j.status,
+          j.key === null ? '' : `${j.key} (${j.key_mode})`,
           `${j.attempts}/${j.max_attempts}`,
           String(j.created_at),
           (j.last_error ?? '').slice(0, 80),

@@ -62,7 +62,7 @@ export function createApiApp(deps: ApiDeps) {
     jobTypes: deps.jobTypes,
     outbound: outboundPolicy(deps.config),
   });
-  registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock });
+  registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock, jobTypes: deps.jobTypes });
 
   app.get('/job-types', (c) => c.json({ job_types: [...deps.jobTypes].sort() }));
 

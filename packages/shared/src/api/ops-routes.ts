@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { Sql } from '../db.ts';
 import { ApiError, parseQuery, readJsonBody, timestamp } from '../http/index.ts';
-import { enqueueJob } from '../queue/index.ts';
+import { checkKeyFields, enqueueJob, keyFields } from '../queue/index.ts';
 import { declaredTables, syncRunFields, syncStatus, tableList } from '../mirror/index.ts';
 import type { ApiDeps } from './app.ts';
 import { businessHealth } from './queries.ts';
@@ -11,7 +11,7 @@ import { businessHealth } from './queries.ts';
 // for one table or all, and /status, everything the dashboard shows in one answer.
 
 /** The operator's routes need the api function's database and clock (ApiDeps). */
-export type OpsRouteDeps = Pick<ApiDeps, 'sql' | 'clock'>;
+export type OpsRouteDeps = Pick<ApiDeps, 'sql' | 'clock' | 'jobTypes'>;
 
 const jobStatus = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
 const jobsQuery = z.object({
@@ -32,6 +32,16 @@ const retryRequest = z.union([
   }).strict(),
 ]);
 
+/** POST /jobs: one job, with an optional key and mode (cesar.enqueue, queue/key-modes.ts). */
+export const enqueueRequest = z.object({
+  job_type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/, 'must look like agent.task'),
+  payload: z.record(z.string(), z.unknown()).default({}),
+  run_at: timestamp.optional(),
+  priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  ...keyFields,
+}).strict().superRefine(checkKeyFields);
+
 const syncNowRequest = z.object({
   /** Absent: every mirrored table. */
   tables: tableList.optional(),
@@ -47,6 +57,9 @@ export interface JobRow {
   run_at: Date;
   last_error: string | null;
   execution_id: string | null;
+  /** The job's key and what a second enqueue with it does (keep for a dedup_key). */
+  key: string | null;
+  key_mode: string | null;
   created_at: Date;
   finished_at: Date | null;
 }
@@ -57,11 +70,14 @@ export async function listJobs(
 ): Promise<JobRow[]> {
   return await sql<JobRow[]>`
     select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
-           execution_id::text, created_at, finished_at
+           execution_id::text, coalesce(job_key, dedup_key) as key,
+           coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
+           created_at, finished_at
     from cesar.job_queue
     where (${filter.status ?? null}::text is null or status = ${filter.status ?? null})
       and (${filter.jobType ?? null}::text is null or job_type = ${filter.jobType ?? null})
-    order by id desc
+    -- The table's id, not the output's text column of the same name ('99' > '100').
+    order by job_queue.id desc
     limit ${filter.limit}
   `;
 }
@@ -131,6 +147,33 @@ export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
     return c.json({
       jobs: await listJobs(sql, { status: q.status, jobType: q.job_type, limit: q.limit }),
     });
+  });
+
+  app.post('/jobs', async (c) => {
+    const body = await readJsonBody(c, enqueueRequest);
+    if (!deps.jobTypes.includes(body.job_type)) {
+      throw new ApiError(400, 'invalid request', [{
+        path: 'job_type',
+        message: `unknown job type "${body.job_type}"; known: ${
+          [...deps.jobTypes].sort().join(', ')
+        }`,
+      }]);
+    }
+    const id = await enqueueJob(sql, body.job_type, body.payload, {
+      runAt: body.run_at === undefined ? undefined : new Date(body.run_at),
+      priority: body.priority,
+      maxAttempts: body.max_attempts,
+      key: body.key,
+      mode: body.mode,
+      delaySeconds: body.delay_seconds,
+      periodSeconds: body.period_seconds,
+    });
+    return c.json({
+      id,
+      job_type: body.job_type,
+      key: body.key ?? null,
+      mode: body.key === undefined ? null : body.mode ?? 'keep',
+    }, 202);
   });
 
   app.post('/jobs/retry', async (c) => {

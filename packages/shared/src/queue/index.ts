@@ -6,3 +6,4 @@ export { classifyFailure } from './errors.ts';
 export { builtInHandlers } from './handlers/index.ts';
 export { type ActionShorthand, jobTypeNames } from './job-types.ts';
 export { enqueueJob } from './queries.ts';
+export { checkKeyFields, KEY_MODES, keyFields, type KeyMode } from './key-modes.ts';

@@ -1,5 +1,6 @@
 import type { Sql } from '../db.ts';
 import type { FailureKind } from './errors.ts';
+import type { KeyMode } from './key-modes.ts';
 import type { JobOutcome } from './outcome.ts';
 
 // The queue's runtime statements, one function each. Claiming lives in SQL
@@ -216,21 +217,44 @@ export interface EnqueueOptions {
   priority?: number;
   maxAttempts?: number;
   dedupKey?: string;
+  /** A key with a mode (keep when not given); not with dedupKey. */
+  key?: string;
+  mode?: KeyMode;
+  /** debounce: the job runs this long after the last enqueue. */
+  delaySeconds?: number;
+  /** unique_for: at most one job per key in this long. */
+  periodSeconds?: number;
 }
 
-/** Enqueues one job; returns its id, or the id of the unfinished job with the same dedup key. */
+/**
+ * Enqueues one job; returns its id, or the id of the job that took the enqueue: the
+ * unfinished job with the same dedup key (keep), or the job the key's mode kept, replaced,
+ * debounced or found within its window.
+ */
 export async function enqueueJob(
   sql: Sql,
   jobType: string,
   payload: Record<string, unknown> = {},
   options: EnqueueOptions = {},
 ): Promise<string> {
-  const [row] = await sql<Array<{ id: string }>>`
-    select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
-                         ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
-    options.dedupKey ?? null
-  }) as id
-  `;
+  const keyed = options.key !== undefined || options.mode !== undefined;
+  const [row] = keyed
+    ? await sql<Array<{ id: string }>>`
+      select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
+                           ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
+      options.dedupKey ?? null
+    }, key => ${options.key ?? null}, mode => ${options.mode ?? null},
+                           delay => ${options.delaySeconds ?? null}::float8 * interval '1 second',
+                           period => ${
+      options.periodSeconds ?? null
+    }::float8 * interval '1 second') as id
+    `
+    : await sql<Array<{ id: string }>>`
+      select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
+                           ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
+      options.dedupKey ?? null
+    }) as id
+    `;
   return row!.id;
 }
 
@@ -241,6 +265,10 @@ export interface NewJob {
   priority?: number;
   max_attempts?: number;
   dedup_key?: string;
+  key?: string;
+  mode?: KeyMode;
+  delay_seconds?: number;
+  period_seconds?: number;
 }
 
 /** Enqueues many jobs in one statement; returns how many were inserted (dedup skips the rest). */

@@ -4,7 +4,7 @@ import {
   refuseForbiddenHeaders,
   refuseSignatureHeaders,
 } from '../http/index.ts';
-import type { ActionShorthand } from '../queue/index.ts';
+import { type ActionShorthand, checkKeyFields, keyFields } from '../queue/index.ts';
 import { eventOp, identifier } from '../capture/index.ts';
 import { compileSafeRegex } from './regex.ts';
 
@@ -173,12 +173,17 @@ const headerValue = z.union([
   z.object({ secret: outboundSecretName, prefix: z.string().optional() }).strict(),
 ]);
 
-/** An action that names its job type. Which types exist the api checks when a template is saved. */
+/**
+ * An action that names its job type. Which types exist the api checks when a template is saved.
+ * With a key (placeholders allowed: `"reindex:{{record.agent_id}}"`) and a mode, its job is
+ * enqueued as cesar.enqueue_keyed says (queue/key-modes.ts).
+ */
 const enqueueJobAction = z.object({
   type: z.literal('enqueue_job'),
   job_type: jobType,
   payload: z.record(z.string(), z.unknown()).default({}),
-}).strict();
+  ...keyFields,
+}).strict().superRefine(checkKeyFields);
 
 const shorthand = <A extends ActionShorthand, S extends z.ZodRawShape>(type: A, fields: S) =>
   z.object({ type: z.literal(type), ...fields }).strict();
