@@ -160,7 +160,7 @@ export const timeZone = z
   .string()
   .regex(
     /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/,
-    'must be an IANA time zone like Europe/Berlin',
+    { message: 'must be an IANA time zone like Europe/Berlin', abort: true },
   )
   .refine((zone) => {
     try {
