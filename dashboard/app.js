@@ -263,7 +263,12 @@ function flatten(object, prefix = '') {
 
 function describeTrigger(t) {
   if (t.type === 'database_event') return `${t.events.join('/')} on ${t.table}`;
-  if (t.type === 'schedule') return `cron ${t.cron}`;
+  if (t.type === 'schedule') {
+    const catchUp = t.catch_up && t.catch_up !== 'none'
+      ? `, catch-up ${t.catch_up}${t.catch_up === 'all' ? ` (max ${t.catch_up_max ?? 10})` : ''}`
+      : '';
+    return `cron ${t.cron} ${t.timezone ?? 'UTC'}${catchUp}`;
+  }
   return t.type;
 }
 

@@ -242,6 +242,33 @@ CREATE FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) RETURNS 
   where n.key <> 'updated_at' and n.value is distinct from (old_image -> n.key)
 $$;
 
+--
+-- Name: check_schedule_trigger(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.check_schedule_trigger(trigger jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  zone text := coalesce(trigger ->> 'timezone', 'UTC');
+begin
+  perform cesar.cron_fields(trigger ->> 'cron');
+  if zone <> 'UTC' and not exists (select from pg_catalog.pg_timezone_names n where n.name = zone) then
+    raise exception 'invalid time zone "%"', zone using errcode = '22023';
+  end if;
+  if coalesce(trigger ->> 'catch_up', 'none') not in ('none', 'latest', 'all') then
+    raise exception 'invalid catch_up "%": none, latest or all', trigger ->> 'catch_up'
+      using errcode = '22023';
+  end if;
+  if trigger ? 'catch_up_max' and (jsonb_typeof(trigger -> 'catch_up_max') <> 'number'
+      or (trigger ->> 'catch_up_max')::numeric not between 1 and 1000
+      or (trigger ->> 'catch_up_max')::numeric % 1 <> 0) then
+    raise exception 'invalid catch_up_max: an integer from 1 to 1000' using errcode = '22023';
+  end if;
+end
+$$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -705,6 +732,71 @@ begin
   end loop;
 end
 $_$;
+
+--
+-- Name: cron_field(text, integer, integer, text[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.cron_field(field text, low integer, high integer, names text[] DEFAULT NULL::text[]) RETURNS integer[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  spec text := lower(field);
+  part text;
+  m text[];
+  lo integer;
+  hi integer;
+  step integer;
+  allowed integer[] := '{}';
+begin
+  for i in 1 .. coalesce(array_length(names, 1), 0) loop
+    spec := replace(spec, names[i], (low + i - 1)::text);
+  end loop;
+  foreach part in array string_to_array(spec, ',') loop
+    m := regexp_match(part, '^(?:(\*)|(\d{1,2})(?:-(\d{1,2}))?)(?:/(\d{1,2}))?$');
+    if m is null then
+      raise exception 'invalid schedule: cannot read "%"', field using errcode = '22023';
+    end if;
+    lo := coalesce(m[2]::integer, low);
+    hi := coalesce(m[3]::integer, case when m[1] is null and m[4] is null then lo else high end);
+    step := coalesce(m[4]::integer, 1);
+    if lo < low or hi > high or lo > hi or step < 1 then
+      raise exception 'invalid schedule: "%" is outside %-%', field, low, high using errcode = '22023';
+    end if;
+    allowed := allowed || array(select generate_series(lo, hi, step));
+  end loop;
+  return array(select distinct v from unnest(allowed) v order by v);
+end
+$_$;
+
+--
+-- Name: cron_fields(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.cron_fields(cron text, OUT minutes integer[], OUT hours integer[], OUT days integer[], OUT months integer[], OUT weekdays integer[], OUT any_day boolean, OUT any_weekday boolean, OUT wildcard boolean) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  f text[] := regexp_split_to_array(btrim(cron), '\s+');
+begin
+  if cardinality(f) <> 5 then
+    raise exception 'invalid schedule: "%" is not five fields', cron using errcode = '22023';
+  end if;
+  minutes := cesar.cron_field(f[1], 0, 59);
+  hours := cesar.cron_field(f[2], 0, 23);
+  days := cesar.cron_field(f[3], 1, 31);
+  months := cesar.cron_field(f[4], 1, 12,
+    array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']);
+  -- 0-7, both 0 and 7 Sunday.
+  weekdays := array(select distinct d % 7 from unnest(cesar.cron_field(f[5], 0, 7,
+    array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])) d order by 1);
+  any_day := f[3] like '*%';
+  any_weekday := f[5] like '*%';
+  wildcard := f[1] like '*%' or f[2] like '*%';
+end
+$$;
 
 --
 -- Name: doorbell_call(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
@@ -1537,14 +1629,23 @@ CREATE FUNCTION cesar.reconcile_workflow_schedule() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  job_name text := 'cesar-workflow-' || coalesce(new.id, old.id);
 begin
-  if tg_op <> 'DELETE' and new.enabled and new.trigger ->> 'type' = 'schedule' then
-    perform cron.schedule(job_name, new.trigger ->> 'cron',
-      format('select cesar.run_workflow(%L::uuid, date_trunc(''minute'', now()), ''schedule'')', new.id));
-  elsif exists (select from cron.job where jobname = job_name) then
-    perform cron.unschedule(job_name);
+  if tg_op = 'DELETE' then
+    return null;
+  end if;
+  if new.trigger ->> 'type' <> 'schedule' then
+    delete from cesar.workflow_schedules s where s.template_id = new.id;
+  elsif tg_op = 'INSERT' or new.trigger is distinct from old.trigger
+        or (new.enabled and not old.enabled) then
+    if tg_op = 'INSERT' or coalesce(new.trigger ->> 'timezone', 'UTC')
+                           is distinct from coalesce(old.trigger ->> 'timezone', 'UTC')
+       or new.trigger ->> 'cron' is distinct from old.trigger ->> 'cron' then
+      perform cesar.check_schedule_trigger(new.trigger);
+    else
+      perform cesar.check_schedule_trigger(new.trigger - 'timezone');
+    end if;
+    insert into cesar.workflow_schedules (template_id, covered_until) values (new.id, now())
+    on conflict (template_id) do update set covered_until = excluded.covered_until;
   end if;
   return null;
 end
@@ -1897,6 +1998,81 @@ end
 $$;
 
 --
+-- Name: run_due_schedules(timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.run_due_schedules(as_of timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  id uuid;
+  made integer := 0;
+begin
+  for id in
+    select t.id from cesar.workflow_templates t
+    where t.enabled and t.trigger ->> 'type' = 'schedule' order by t.id
+  loop
+    begin
+      made := made + cesar.run_schedule(id, as_of);
+    exception when others then
+      raise warning 'schedule of workflow template % failed: %', id, sqlerrm;
+    end;
+  end loop;
+  return made;
+end
+$$;
+
+--
+-- Name: run_schedule(uuid, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.run_schedule(template_id uuid, as_of timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  template cesar.workflow_templates;
+  schedule cesar.workflow_schedules;
+  policy text;
+  due timestamptz[];
+  slot timestamptz;
+  made integer := 0;
+begin
+  select * into template from cesar.workflow_templates t where t.id = run_schedule.template_id;
+  if template.id is null or not template.enabled or template.trigger ->> 'type' <> 'schedule' then
+    return 0;
+  end if;
+  -- One caller at a time per schedule (the tick, a test, an operator).
+  select * into schedule from cesar.workflow_schedules s
+  where s.template_id = template.id for update;
+  if schedule.template_id is null or as_of <= schedule.covered_until then
+    return 0;
+  end if;
+  policy := coalesce(template.trigger ->> 'catch_up', 'none');
+  due := array(select cesar.schedule_slots(
+    template.trigger ->> 'cron',
+    coalesce(template.trigger ->> 'timezone', 'UTC'),
+    case when policy = 'none' then greatest(schedule.covered_until, as_of - interval '2 minutes')
+         else schedule.covered_until end,
+    as_of,
+    case when policy = 'all' then coalesce((template.trigger ->> 'catch_up_max')::integer, 10)
+         else 1 end));
+  foreach slot in array due loop
+    if cesar.run_workflow(template.id, slot, 'schedule') is not null then
+      made := made + 1;
+    end if;
+  end loop;
+  update cesar.workflow_schedules s
+  set covered_until = as_of,
+      last_slot = coalesce(due[cardinality(due)], s.last_slot),
+      last_run_at = case when cardinality(due) > 0 then as_of else s.last_run_at end
+  where s.template_id = template.id;
+  return made;
+end
+$$;
+
+--
 -- Name: run_workflow(uuid, timestamp with time zone, text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1917,6 +2093,69 @@ begin
     'template_id', template.id, 'kind', run_workflow.kind, 'slot', run_workflow.slot,
     'actions', template.actions, 'retry_policy', template.retry_policy))) e;
   return created;
+end
+$$;
+
+--
+-- Name: schedule_slots(text, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer DEFAULT NULL::integer) RETURNS SETOF timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  f record;
+  local_from timestamp := (after at time zone timezone) - interval '3 hours';
+  local_to timestamp := (upto at time zone timezone) + interval '3 hours';
+  d date := local_to::date;
+  collected timestamptz[] := '{}';
+begin
+  select * into f from cesar.cron_fields(cron);
+  while d >= local_from::date and (max_slots is null or cardinality(collected) < max_slots) loop
+    if extract(month from d)::integer = any (f.months) and (
+         case when f.any_day or f.any_weekday
+              then extract(day from d)::integer = any (f.days)
+                   and extract(dow from d)::integer = any (f.weekdays)
+              else extract(day from d)::integer = any (f.days)
+                   or extract(dow from d)::integer = any (f.weekdays) end) then
+      collected := collected || array(
+        select distinct s.instant from (
+          select l.local_time,
+                 (l.local_time at time zone 'UTC') - o.offset_before as before_change,
+                 (l.local_time at time zone 'UTC') - o.offset_after as after_change
+          from unnest(f.hours) h, unnest(f.minutes) m,
+               lateral (select d + make_interval(hours => h, mins => m) as local_time) l,
+               lateral (select l.local_time at time zone timezone as t0) p,
+               lateral (select ((p.t0 - interval '1 day') at time zone timezone)
+                                 - ((p.t0 - interval '1 day') at time zone 'UTC') as offset_before,
+                               ((p.t0 + interval '1 day') at time zone timezone)
+                                 - ((p.t0 + interval '1 day') at time zone 'UTC') as offset_after) o
+          where l.local_time between local_from and local_to
+        ) c,
+        lateral (
+          select v.instant from (values (c.before_change), (c.after_change)) v (instant)
+          where (v.instant at time zone timezone) = c.local_time
+            and (f.wildcard or v.instant = least(
+                   case when (c.before_change at time zone timezone) = c.local_time then c.before_change end,
+                   case when (c.after_change at time zone timezone) = c.local_time then c.after_change end))
+          union all
+          -- In a gap: no candidate is valid; a fixed-time schedule runs shifted by the gap.
+          select greatest(c.before_change, c.after_change)
+          where not f.wildcard
+            and (c.before_change at time zone timezone) <> c.local_time
+            and (c.after_change at time zone timezone) <> c.local_time
+        ) s (instant)
+        where s.instant > after and s.instant <= upto
+        order by s.instant desc);
+    end if;
+    d := d - 1;
+  end loop;
+  return query
+    select x.slot from (
+      select distinct u.slot from unnest(collected) u (slot) order by u.slot desc
+      limit max_slots) x
+    order by x.slot;
 end
 $$;
 
@@ -2674,6 +2913,17 @@ ALTER TABLE cesar.workflow_executions ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 );
 
 --
+-- Name: workflow_schedules; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.workflow_schedules (
+    template_id uuid NOT NULL,
+    covered_until timestamp with time zone NOT NULL,
+    last_slot timestamp with time zone,
+    last_run_at timestamp with time zone
+);
+
+--
 -- Name: workflow_templates; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -3146,6 +3396,13 @@ ALTER TABLE ONLY cesar.watched_tables
 
 ALTER TABLE ONLY cesar.workflow_executions
     ADD CONSTRAINT workflow_executions_pkey PRIMARY KEY (id);
+
+--
+-- Name: workflow_schedules workflow_schedules_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.workflow_schedules
+    ADD CONSTRAINT workflow_schedules_pkey PRIMARY KEY (template_id);
 
 --
 -- Name: workflow_templates workflow_templates_name_key; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -4354,6 +4611,13 @@ ALTER TABLE ONLY cesar.workflow_executions
     ADD CONSTRAINT workflow_executions_template_id_fkey FOREIGN KEY (template_id) REFERENCES cesar.workflow_templates(id) ON DELETE CASCADE;
 
 --
+-- Name: workflow_schedules workflow_schedules_template_id_fkey; Type: FK CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.workflow_schedules
+    ADD CONSTRAINT workflow_schedules_template_id_fkey FOREIGN KEY (template_id) REFERENCES cesar.workflow_templates(id) ON DELETE CASCADE;
+
+--
 -- Name: a2a_messages a2a_messages_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4663,6 +4927,13 @@ REVOKE ALL ON FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) F
 GRANT ALL ON FUNCTION cesar.changed_columns(new_image jsonb, old_image jsonb) TO service_role;
 
 --
+-- Name: FUNCTION check_schedule_trigger(trigger jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.check_schedule_trigger(trigger jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.check_schedule_trigger(trigger jsonb) TO service_role;
+
+--
 -- Name: TABLE event_log; Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -4723,6 +4994,20 @@ GRANT ALL ON FUNCTION cesar.create_capture_store(target regclass, schema_name te
 
 REVOKE ALL ON FUNCTION cesar.create_executions(plans jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.create_executions(plans jsonb) TO service_role;
+
+--
+-- Name: FUNCTION cron_field(field text, low integer, high integer, names text[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.cron_field(field text, low integer, high integer, names text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.cron_field(field text, low integer, high integer, names text[]) TO service_role;
+
+--
+-- Name: FUNCTION cron_fields(cron text, OUT minutes integer[], OUT hours integer[], OUT days integer[], OUT months integer[], OUT weekdays integer[], OUT any_day boolean, OUT any_weekday boolean, OUT wildcard boolean); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.cron_fields(cron text, OUT minutes integer[], OUT hours integer[], OUT days integer[], OUT months integer[], OUT weekdays integer[], OUT any_day boolean, OUT any_weekday boolean, OUT wildcard boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.cron_fields(cron text, OUT minutes integer[], OUT hours integer[], OUT days integer[], OUT months integer[], OUT weekdays integer[], OUT any_day boolean, OUT any_weekday boolean, OUT wildcard boolean) TO service_role;
 
 --
 -- Name: FUNCTION doorbell_call(target text, linger_ms integer); Type: ACL; Schema: cesar; Owner: -
@@ -5018,11 +5303,32 @@ REVOKE ALL ON FUNCTION cesar.ring_doorbell(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.ring_doorbell(target text) TO service_role;
 
 --
+-- Name: FUNCTION run_due_schedules(as_of timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.run_due_schedules(as_of timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.run_due_schedules(as_of timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION run_schedule(template_id uuid, as_of timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.run_schedule(template_id uuid, as_of timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.run_schedule(template_id uuid, as_of timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION run_workflow(template_id uuid, slot timestamp with time zone, kind text); Type: ACL; Schema: cesar; Owner: -
 --
 
 REVOKE ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with time zone, kind text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with time zone, kind text) TO service_role;
+
+--
+-- Name: FUNCTION schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) TO service_role;
 
 --
 -- Name: FUNCTION setting(setting_name text); Type: ACL; Schema: cesar; Owner: -
@@ -5279,6 +5585,12 @@ GRANT ALL ON TABLE cesar.workflow_executions TO service_role;
 --
 
 GRANT ALL ON SEQUENCE cesar.workflow_executions_id_seq TO service_role;
+
+--
+-- Name: TABLE workflow_schedules; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.workflow_schedules TO service_role;
 
 --
 -- Name: TABLE workflow_templates; Type: ACL; Schema: cesar; Owner: -

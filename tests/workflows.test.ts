@@ -534,33 +534,34 @@ describe('native Database Webhook deliveries', () => {
 });
 
 describe('schedules', () => {
-  const cronJob = async (id: string) =>
-    (await sql`select schedule, command from cron.job where jobname = ${`cesar-workflow-${id}`}`)[
-      0
-    ];
+  const scheduleOf = async (id: string) =>
+    (await sql`select covered_until from cesar.workflow_schedules where template_id = ${id}`)[0];
 
-  it('follow the template into pg_cron: scheduled, rescheduled, unscheduled', async () => {
+  // The clock is one pg_cron job for all of them (tests/schedules.test.ts); a template's
+  // schedule is its row in cesar.workflow_schedules, whose covered_until restarts when the
+  // schedule changes or is enabled (slots before that are not missed).
+  it('follow the template: made, restarted on change and enable, gone with the template', async () => {
     const t = await createTemplate('scheduled', { type: 'schedule', cron: '*/5 * * * *' });
-    expect(await cronJob(t.id)).toEqual({
-      schedule: '*/5 * * * *',
-      command:
-        `select cesar.run_workflow('${t.id}'::uuid, date_trunc('minute', now()), 'schedule')`,
-    });
+    const made = (await scheduleOf(t.id))!.covered_until as Date;
+    expect(made).toBeInstanceOf(Date);
     await call(api, 'PATCH', `/api/workflows/${t.id}`, {
       trigger: { type: 'schedule', cron: '0 3 * * *' },
     });
-    expect((await cronJob(t.id))!.schedule).toBe('0 3 * * *');
+    const changed = (await scheduleOf(t.id))!.covered_until as Date;
+    expect(changed.getTime()).toBeGreaterThan(made.getTime());
     await call(api, 'POST', `/api/workflows/${t.id}/disable`);
-    expect(await cronJob(t.id)).toBeUndefined();
     await call(api, 'POST', `/api/workflows/${t.id}/enable`);
-    expect(await cronJob(t.id)).toBeDefined();
+    expect(((await scheduleOf(t.id))!.covered_until as Date).getTime()).toBeGreaterThan(
+      changed.getTime(),
+    );
     await call(api, 'PATCH', `/api/workflows/${t.id}`, { trigger: { type: 'manual' } });
-    expect(await cronJob(t.id)).toBeUndefined();
+    expect(await scheduleOf(t.id)).toBeUndefined();
     await call(api, 'PATCH', `/api/workflows/${t.id}`, {
       trigger: { type: 'schedule', cron: '0 4 * * *' },
     });
+    expect(await scheduleOf(t.id)).toBeDefined();
     await call(api, 'DELETE', `/api/workflows/${t.id}`);
-    expect(await cronJob(t.id)).toBeUndefined();
+    expect(await scheduleOf(t.id)).toBeUndefined();
   });
 
   it('runs a slot once however often the tick fires, and manual runs on demand', async () => {
@@ -618,7 +619,7 @@ describe('events through the api', () => {
 });
 
 describe("the seed's workflows", () => {
-  it('are valid templates, and the five scheduled ones are in pg_cron', async () => {
+  it('are valid templates, and the five scheduled ones are scheduled', async () => {
     const rows =
       await sql`select id, name, trigger, actions, retry_policy from cesar.workflow_templates
                            where name in ('Onboard new agent', 'Assign new task', 'Route new A2A message', 'Review LLM collaboration',
@@ -633,8 +634,9 @@ describe("the seed's workflows", () => {
       });
       expect(parsed.success, `${row.name}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
     }
-    const schedules = await sql`select t.name, j.schedule from cesar.workflow_templates t
-                                join cron.job j on j.jobname = 'cesar-workflow-' || t.id
+    const schedules = await sql`select t.name, t.trigger ->> 'cron' as schedule
+                                from cesar.workflow_templates t
+                                join cesar.workflow_schedules s on s.template_id = t.id
                                 where t.name not like ${`${tag}%`} order by t.name`;
     expect(schedules).toEqual([
       { name: 'Daily financial analysis', schedule: '0 9 * * *' },

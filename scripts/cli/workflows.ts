@@ -9,12 +9,26 @@ interface Workflow {
   id: string;
   name: string;
   enabled: boolean;
-  trigger: { type: string; table?: string; events?: string[]; cron?: string };
+  trigger: {
+    type: string;
+    table?: string;
+    events?: string[];
+    cron?: string;
+    timezone?: string;
+    catch_up?: string;
+    catch_up_max?: number;
+  };
 }
 
-function describeTrigger(t: Workflow['trigger']): string {
+/** `cron 0 9 * * * Europe/Berlin, catch-up all (max 5)`; a zone is UTC unless given. */
+export function describeTrigger(t: Workflow['trigger']): string {
   if (t.type === 'database_event') return `${t.events?.join('/')} on ${t.table}`;
-  if (t.type === 'schedule') return `cron ${t.cron}`;
+  if (t.type === 'schedule') {
+    const catchUp = t.catch_up && t.catch_up !== 'none'
+      ? `, catch-up ${t.catch_up}${t.catch_up === 'all' ? ` (max ${t.catch_up_max ?? 10})` : ''}`
+      : '';
+    return `cron ${t.cron} ${t.timezone ?? 'UTC'}${catchUp}`;
+  }
   return t.type;
 }
 

@@ -126,10 +126,18 @@ async function saveTemplate(sql: Sql, input: TemplateInput, id: string | null) {
     if (e.code === '23505') {
       throw new ApiError(409, `a workflow template named "${input.name}" exists`);
     }
-    if (/invalid schedule/i.test(e.message ?? '')) {
+    // What cesar.check_schedule_trigger refuses that the schema let through (a zone the
+    // database's time zone data does not have).
+    if (e.code === '22023' && /^invalid schedule/.test(e.message ?? '')) {
       throw new ApiError(400, 'invalid request body', [{
         path: 'trigger.cron',
-        message: 'pg_cron rejects this schedule',
+        message: e.message!,
+      }]);
+    }
+    if (e.code === '22023' && /^invalid time zone/.test(e.message ?? '')) {
+      throw new ApiError(400, 'invalid request body', [{
+        path: 'trigger.timezone',
+        message: `${e.message!}: not in the database's time zone data`,
       }]);
     }
     throw err;

@@ -84,12 +84,19 @@ export async function releaseEvents(sql: Sql, eventIds: string[], error: string)
   `;
 }
 
+/** A schedule template's state: slots up to covered_until were run or given up. */
+const scheduleState = (sql: Sql) =>
+  sql`(select jsonb_build_object('last_slot', s.last_slot, 'covered_until', s.covered_until)
+       from cesar.workflow_schedules s where s.template_id = t.id) as schedule`;
+
 export async function listTemplates(sql: Sql): Promise<Template[]> {
-  return await sql<Template[]>`select * from cesar.workflow_templates order by name`;
+  return await sql<Template[]>`
+    select t.*, ${scheduleState(sql)} from cesar.workflow_templates t order by t.name`;
 }
 
 export async function getTemplate(sql: Sql, id: string): Promise<Template | undefined> {
-  const [row] = await sql<Template[]>`select * from cesar.workflow_templates where id = ${id}`;
+  const [row] = await sql<Template[]>`
+    select t.*, ${scheduleState(sql)} from cesar.workflow_templates t where t.id = ${id}`;
   return row;
 }
 

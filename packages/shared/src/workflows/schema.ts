@@ -156,9 +156,54 @@ export const databaseEventTrigger = z
   })
   .strict();
 
+/**
+ * An IANA time zone name (Europe/Berlin, UTC), as the Intl API and the database both know
+ * it. Offsets and POSIX strings ('+01:00', 'EST5') are refused: their clocks do not change.
+ */
+export const timeZone = z
+  .string()
+  .regex(
+    /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/,
+    { message: 'must be an IANA time zone like Europe/Berlin', abort: true },
+  )
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'is not a known IANA time zone');
+
+export const catchUpPolicies = ['none', 'latest', 'all'] as const;
+
+/**
+ * A cron schedule in a time zone (default UTC) with a catch-up policy for slots missed while
+ * the database was down: none (default), the latest one, or all of them up to catch_up_max
+ * (the latest ones). cesar.schedule_slots says how daylight-saving changes are handled.
+ */
+export const scheduleTrigger = z
+  .object({
+    type: z.literal('schedule'),
+    cron: cronExpression,
+    timezone: timeZone.default('UTC'),
+    catch_up: z.enum(catchUpPolicies).default('none'),
+    catch_up_max: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.catch_up_max !== undefined && t.catch_up !== 'all') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['catch_up_max'],
+        message: 'only with catch_up all',
+      });
+    }
+  });
+
 export const triggerSchema = z.discriminatedUnion('type', [
   databaseEventTrigger,
-  z.object({ type: z.literal('schedule'), cron: cronExpression }).strict(),
+  scheduleTrigger,
   z.object({ type: z.literal('manual') }).strict(),
 ]);
 export type Trigger = z.infer<typeof triggerSchema>;
@@ -269,6 +314,8 @@ export interface Template {
   retry_policy: z.infer<typeof retryPolicySchema>;
   created_at: Date;
   updated_at: Date;
+  /** A schedule template's state (cesar.workflow_schedules), on reads; null otherwise. */
+  schedule?: { last_slot: string | null; covered_until: string } | null;
 }
 
 /** What matching an event reads of a template. */
