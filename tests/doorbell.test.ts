@@ -178,6 +178,22 @@ describe('doorbells', () => {
     }
   });
 
+  it('wait, when another drain holds the work, instead of calling drain after drain', async () => {
+    await untilIdle();
+    // Another processor holds the webhook's lease for 2 s (a drain at work, as far as the
+    // called one can tell): the drain the write calls finds it busy.
+    const [taken] = await sql<[{ taken: boolean }]>`
+      select coalesce(cesar.take_event_processor('doorbell-test', 2), false) as taken`;
+    expect(taken.taken).toBe(true);
+    const before = await requestsMade();
+    const id = await writeProbe('while another drain holds the work');
+    await untilRun([id]);
+    await untilIdle();
+    // The webhook call and the job's: no hand-over from a busy drain to the next, and so on
+    // while the lease lasted.
+    expect((await requestsMade()) - before).toBeLessThanOrEqual(3);
+  });
+
   it('lapse when the drain holding them stops renewing (it died): the next write rings', async () => {
     await untilIdle();
     await sql`select cesar.doorbell_hold('webhook/drain', 1500)`;

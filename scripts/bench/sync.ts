@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
+import postgres from 'postgres';
 import { createSql } from '../../packages/shared/src/db.ts';
 import {
   describeTable,
@@ -124,11 +125,7 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     const methods: Array<[string, (table: string) => Promise<void>]> = [
       ['psql | psql, text', (table) => psqlPipe(stack, table, '')],
       ['psql | psql, binary', (table) => psqlPipe(stack, table, ' with (format binary)')],
-      ['postgres.js readable piped into writable, text', async (table) => {
-        const source = await primary`copy bench.agents to stdout`.readable();
-        const target = await mirror.unsafe(`copy ${table} from stdin`).writable();
-        await pipeline(source, target);
-      }],
+      ['postgres.js readable piped into writable, text', (table) => postgresJsPipe(stack, table)],
     ];
     const copies: CopyRun[] = [];
     for (const [i, [method, copy]] of [...methods, ...methods].entries()) {
@@ -148,6 +145,24 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
   } finally {
     await primary.end();
     await mirror.end();
+  }
+}
+
+/**
+ * `COPY bench.agents TO STDOUT` piped by postgres.js into `COPY <table> FROM STDIN`, on a
+ * connection of its own at each end, as psql has. (On the pools of the push, the sixth copy of
+ * a run once waited for a mirror connection for good, with the primary's COPY stalled: the
+ * bench hung until killed. Not reproduced on its own; left for a later look.)
+ */
+async function postgresJsPipe(stack: TempStack, table: string): Promise<void> {
+  const from = postgres(stack.settings.SUPABASE_DB_URL!, { max: 1, onnotice: () => {} });
+  const to = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
+  try {
+    const source = await from`copy bench.agents to stdout`.readable();
+    const target = await to.unsafe(`copy ${table} from stdin`).writable();
+    await pipeline(source, target);
+  } finally {
+    await Promise.all([from.end({ timeout: 5 }), to.end({ timeout: 5 })]);
   }
 }
 

@@ -25,7 +25,7 @@ export type PassEnd =
   | 'idle'
   /** A budget (wall or CPU) was spent; work may be left. */
   | 'budget'
-  /** Another drain holds the work (the webhook's processor lease): this one steps aside. */
+  /** Another drain holds the work (the webhook's processor lease): this one waits for it. */
   | 'busy'
   /** The pass failed (the database away, say): the hold lapses, the tick carries on. */
   | 'error';
@@ -69,12 +69,15 @@ const RENEW_MS = 1_000;
 const WAIT_SLICE_MS = 500;
 /** How long letting go may wait for writers still in their transaction. */
 const RELEASE_WAIT_MS = 1_000;
+/** How often a drain that found the work held by another tries again. */
+const BUSY_RETRY_MS = 250;
 
 /**
  * Runs `pass` (one drain, within what is left of the budget) as a doorbell's shift: holding
  * the doorbell from the start, lingering `lingerMs` for more work after a pass that found
- * nothing, and ending in one of three ways: let go with nothing left, handed over to the next
- * invocation (budget spent, work left), or stepped aside (busy, error). With `lingerMs` 0 it
+ * nothing, waiting while another drain holds the work (busy), and ending in one of three
+ * ways: let go with nothing left, handed over to the next invocation (budget spent, work
+ * left), or stepped aside (error). With `lingerMs` 0 it
  * holds nothing and runs one pass: callers that are not doorbells (the CLI, tests, a native
  * webhook delivery) answer at once, and ring their continuation (`ringContinuation`) when
  * the pass stopped at a budget.
@@ -115,10 +118,18 @@ export async function workShift(
         await releaseDoorbell(sql, target, 0).catch(() => false);
         return { passes, ended, continued: false };
       }
-      // Another drain holds the work (busy), or the budget is spent: let go, and call the next
-      // invocation when work is left (a busy drain's holder may have looked before the
-      // writers that saw this drain's hold committed).
-      if (ended === 'busy' || ended === 'budget') break;
+      // Another drain holds the work (the webhook's processor lease): wait for it, holding the
+      // doorbell, and take the work once it is free. Its holder looks for work after it lets
+      // go, so nothing is stranded meanwhile. Letting go and handing over here instead called
+      // drain after drain, each busy in turn: 836 calls in 30 s of 200 writes a second.
+      if (ended === 'busy') {
+        if (over()) break;
+        await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+        if (over()) break;
+        continue;
+      }
+      // The budget is spent: let go, and call the next invocation when work is left.
+      if (ended === 'budget') break;
       // Work a look saw that a pass cannot take (a job behind its serial key's retry, a type
       // at its cap): lingering would find it again at once. Let go, and end.
       const blocked = ended === 'idle' && called;
