@@ -49,6 +49,23 @@ export interface JobRow {
   execution_id: string | null;
   created_at: Date;
   finished_at: Date | null;
+  /** The running attempt's last reported progress, 0 to 1 (written with its lease renewal). */
+  progress: number | null;
+  progress_message: string | null;
+  /** A cancel asked of a job whose handler runs: it ends cancelled within seconds. */
+  cancel_requested_at: Date | null;
+}
+
+/** One job, with its payload, result and error history. */
+export interface JobDetail extends JobRow {
+  payload: unknown;
+  result: unknown;
+  errors: unknown[];
+  priority: number;
+  locked_by: string | null;
+  locked_until: Date | null;
+  started_at: Date | null;
+  updated_at: Date;
 }
 
 export async function listJobs(
@@ -57,13 +74,25 @@ export async function listJobs(
 ): Promise<JobRow[]> {
   return await sql<JobRow[]>`
     select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
-           execution_id::text, created_at, finished_at
+           execution_id::text, created_at, finished_at, progress::float8, progress_message,
+           cancel_requested_at
     from cesar.job_queue
     where (${filter.status ?? null}::text is null or status = ${filter.status ?? null})
       and (${filter.jobType ?? null}::text is null or job_type = ${filter.jobType ?? null})
     order by id desc
     limit ${filter.limit}
   `;
+}
+
+export async function getJob(sql: Sql, id: string): Promise<JobDetail | null> {
+  const [row] = await sql<JobDetail[]>`
+    select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
+           execution_id::text, created_at, finished_at, progress::float8, progress_message,
+           cancel_requested_at, payload, result, errors, priority, locked_by, locked_until,
+           started_at, updated_at
+    from cesar.job_queue where id = ${id}::bigint
+  `;
+  return row ?? null;
 }
 
 /** What the dashboard shows, in one query per part. */
@@ -131,6 +160,13 @@ export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
     return c.json({
       jobs: await listJobs(sql, { status: q.status, jobType: q.job_type, limit: q.limit }),
     });
+  });
+
+  app.get('/jobs/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = /^\d{1,18}$/.test(id) ? await getJob(sql, id) : null;
+    if (!job) throw new ApiError(404, `no job ${id.slice(0, 40)}`);
+    return c.json(job);
   });
 
   app.post('/jobs/retry', async (c) => {
