@@ -13,6 +13,8 @@ interface Job {
   max_attempts: number;
   last_error: string | null;
   created_at: string;
+  progress: number | null;
+  progress_message: string | null;
 }
 
 export async function jobsCommand(client: Client, parsed: Parsed): Promise<CommandResult> {
@@ -29,12 +31,15 @@ export async function jobsCommand(client: Client, parsed: Parsed): Promise<Comma
     return {
       json: { jobs },
       human: columns([
-        ['id', 'type', 'status', 'attempts', 'created', 'last error'],
+        ['id', 'type', 'status', 'attempts', 'progress', 'created', 'last error'],
         ...jobs.map((j) => [
           j.id,
           j.job_type,
           j.status,
           `${j.attempts}/${j.max_attempts}`,
+          j.progress === null
+            ? ''
+            : `${Math.round(j.progress * 100)}% ${j.progress_message ?? ''}`.trim().slice(0, 40),
           String(j.created_at),
           (j.last_error ?? '').slice(0, 80),
         ]),
