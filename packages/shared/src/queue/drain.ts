@@ -546,17 +546,16 @@ class JobRun implements JobContext {
     this.#controller?.abort(reason);
   }
 
-  heartbeat(): Promise<void> {
-    return this.#runtime.heartbeat(this);
-  }
+  // Bound (arrow functions): handlers destructure their context, `({ job, progress }) =>`.
+  readonly heartbeat = (): Promise<void> => this.#runtime.heartbeat(this);
 
-  progress(fraction: number, message?: string): void {
+  readonly progress = (fraction: number, message?: string): void => {
     if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
       throw new RangeError(`progress: ${fraction} is not between 0 and 1`);
     }
     this.#progress = fraction;
     this.#message = message === undefined ? null : message.slice(0, 500);
-  }
+  };
 
   /** What the next renewal says about this job; the report is handed over once. */
   takeReport(): LeaseRenewal {
