@@ -154,6 +154,25 @@ describe('memory.consolidate', () => {
     expect(merged!.source_count).toBe(3);
     expect(merged!.summary).toMatch(/risk limits\n.*: still fresh$/);
   });
+  it('reports progress at its start and its end (ctx.progress)', async () => {
+    const reports: Array<[number, string | undefined]> = [];
+    // An agent with no memories: nothing is folded, nothing else is touched.
+    const payload = { agent_id: crypto.randomUUID(), max_rows: 1_000 };
+    const result = await builtInHandlers['memory.consolidate']!({
+      mirror: null,
+      job: { id: '0', payload, lease_seconds: 60 } as never,
+      sql,
+      clock: { now: () => new Date() },
+      outbound: strictPolicy,
+      signal: new AbortController().signal,
+      progress: (fraction, message) => void reports.push([fraction, message]),
+    });
+    expect(result).toMatchObject({ folded: 0 });
+    expect(reports).toEqual([
+      [0, 'folding up to 1,000 episodic memories'],
+      [1, 'folded 0 episodic memories into 0 topics'],
+    ]);
+  });
 });
 
 describe('llm_cache.refresh', () => {
