@@ -300,6 +300,7 @@ describe('http.request', () => {
   const seen: Array<{ path: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   let server: http.Server;
   let base: string;
+  let heldClosedAt = 0;
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -307,6 +308,11 @@ describe('http.request', () => {
       req.on('data', (d) => (body += d));
       req.on('end', () => {
         seen.push({ path: req.url!, headers: req.headers, body });
+        if (req.url === '/hold') {
+          // Never answered: held open until the client goes away.
+          res.on('close', () => (heldClosedAt = Date.now()));
+          return;
+        }
         const status = Number(/\/status\/(\d+)/.exec(req.url!)?.[1] ?? 200);
         const headers: Record<string, string> = { 'content-type': 'text/plain' };
         if (req.url!.includes('retry-after')) headers['retry-after'] = '120';
@@ -319,6 +325,7 @@ describe('http.request', () => {
     await sql`insert into cesar.local_settings (name, value) values (${`outbound_${tag}`}, 'tok-123')`;
   });
   afterAll(async () => {
+    server.closeAllConnections();
     server.close();
     await sql`delete from cesar.local_settings where name = ${`outbound_${tag}`}`;
   });
@@ -390,6 +397,28 @@ describe('http.request', () => {
       s.headers['idempotency-key']
     );
     expect(keys).toEqual([`cesar-job-${id}`, `cesar-job-${id}`]);
+  });
+
+  it('a cancel aborts the request in flight; the job ends cancelled, not retried', async () => {
+    const id = await enqueueJob(sql, 'http.request', { url: `${base}/hold`, timeout_ms: 60_000 });
+    const drained = drain(fnSql, builtInHandlers, { jobTypes: ['http.request'] }, {
+      outbound: local,
+    });
+    const deadline = Date.now() + 10_000;
+    while (!seen.some((s) => s.path === '/hold')) {
+      if (Date.now() > deadline) throw new Error('the request never arrived');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cancelledAt = Date.now();
+    await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+    expect(await drained).toMatchObject({ cancelled: 1, retried: 0, failed: 0 });
+    // The drain hears of the cancel at its next lease renewal (every 2 s): the held request's
+    // connection was closed by the client, long before its 60 s timeout.
+    expect(heldClosedAt).toBeGreaterThan(0);
+    expect(heldClosedAt - cancelledAt).toBeLessThan(5_000);
+    const job = await jobById(sql, id);
+    expect(job).toMatchObject({ status: 'cancelled', attempts: 1 });
+    expect(job.errors).toEqual([expect.objectContaining({ kind: 'cancelled' })]);
   });
 });
 
