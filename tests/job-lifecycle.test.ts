@@ -113,6 +113,20 @@ describe('cancelling a running job', () => {
     expect(result).toMatchObject({ cancelled: 1, retried: 0, failed: 0 });
     expect(await jobById(sql, id)).toMatchObject({ status: 'cancelled', last_error: 'gave up' });
   });
+
+  it('a handler that finishes after its cancel was requested ends cancelled (cesar.complete_jobs)', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const result = await drain(fnSql, {
+      [type]: async () => {
+        await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+        return 'done anyway';
+      },
+    }, { jobTypes: [type] });
+    // The drain counts the refused completion as superseded; the job keeps its result.
+    expect(result).toMatchObject({ completed: 0, superseded: 1 });
+    expect(await jobById(sql, id)).toMatchObject({ status: 'cancelled', result: 'done anyway' });
+  });
 });
 
 describe('leases renewed while handlers run', () => {
@@ -150,6 +164,27 @@ describe('leases renewed while handlers run', () => {
       errors: [],
       result: 'done',
     });
+  });
+
+  it('ctx.heartbeat() renews the lease at once, whatever is left of it', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 60)`;
+    const id = await enqueueJob(sql, type);
+    const leaseOf = async () =>
+      (await sql`select locked_until from cesar.job_queue where id = ${id}`)[0]!
+        .locked_until as Date;
+    let before: Date | undefined;
+    let after: Date | undefined;
+    await drain(fnSql, {
+      [type]: async (ctx) => {
+        before = await leaseOf();
+        await sleep(300);
+        await ctx.heartbeat!();
+        after = await leaseOf();
+      },
+    }, { jobTypes: [type] });
+    // Renewed 300 ms later, for 60 s from then (not a third through: a renewal would wait).
+    expect(after!.getTime() - before!.getTime()).toBeGreaterThanOrEqual(250);
   });
 });
 
@@ -205,5 +240,21 @@ describe('progress', () => {
       headers: { authorization: `Bearer ${SECRET}` },
     });
     expect(missing.status).toBe(404);
+  });
+
+  it('costs a short handler no statement: what it reports is never written', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const result = await drain(fnSql, {
+      [type]: (ctx) => {
+        ctx.progress!(0.5, 'halfway');
+        return Promise.resolve('quick');
+      },
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({ completed: 1 });
+    // No lease renewal was sent for it (a handler is asked about after 2 s of running).
+    expect(
+      await sql`select status, progress, progress_message from cesar.job_queue where id = ${id}`,
+    ).toEqual([{ status: 'completed', progress: null, progress_message: null }]);
   });
 });
