@@ -101,15 +101,16 @@ let jobTypesLoaded = false;
 async function refresh() {
   if (!settings.key) return;
   try {
-    const [overview, agents, workflows, failed, events, financial] = await Promise.all([
+    const [overview, agents, workflows, running, failed, events, financial] = await Promise.all([
       call('/status'),
       call('/agents'),
       call('/workflows'),
+      call('/jobs?status=running&limit=20'),
       call('/jobs?status=failed&limit=20'),
       call('/events?limit=15'),
       call('/financial'),
     ]);
-    render(overview, agents, workflows, failed, events, financial);
+    render(overview, agents, workflows, running, failed, events, financial);
     if (!jobTypesLoaded) {
       const { job_types } = await call('/job-types');
       $('#new-workflow select[name=job_type]').replaceChildren(
@@ -125,7 +126,7 @@ async function refresh() {
   }
 }
 
-function render(overview, agents, workflows, failed, events, financial) {
+function render(overview, agents, workflows, running, failed, events, financial) {
   const b = overview.business;
   $('#business').replaceChildren(
     ...Object.entries(flatten(b)).flatMap(([k, v]) => {
@@ -196,6 +197,28 @@ function render(overview, agents, workflows, failed, events, financial) {
   fill(
     '#queue',
     overview.queue.map((q) => [q.job_type, status(q.status), q.jobs, seconds(q.oldest_seconds)]),
+  );
+  // Progress as of the drain's last lease renewal (every 2 s while a handler runs); a cancel
+  // reaches the handler within about 2 s, until then the job shows "cancel requested".
+  fill(
+    '#running-jobs',
+    running.jobs.map((j) => [
+      j.id,
+      j.job_type,
+      `${j.attempts}/${j.max_attempts}`,
+      [
+        percent(j.progress),
+        j.progress_message ?? '',
+        j.cancel_requested_at ? '(cancel requested)' : '',
+      ]
+        .filter(Boolean).join(' '),
+      j.cancel_requested_at ? '' : {
+        button: {
+          label: 'Cancel',
+          onClick: () => call('/jobs/cancel', { method: 'POST', body: { ids: [j.id] } }),
+        },
+      },
+    ]),
   );
   fill(
     '#failed-jobs',

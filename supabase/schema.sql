@@ -96,7 +96,13 @@ CREATE FUNCTION cesar.cancel_jobs(ids bigint[]) RETURNS SETOF bigint
     SET search_path TO ''
     AS $$
   update cesar.job_queue q
-  set status = 'cancelled', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
+  set status = case when q.status = 'running' and q.started_at is not null then 'running' else 'cancelled' end,
+      finished_at = case when q.status = 'running' and q.started_at is not null then null else now() end,
+      cancel_requested_at = case when q.status = 'running' and q.started_at is not null
+                              then coalesce(q.cancel_requested_at, now()) end,
+      locked_by = case when q.status = 'running' and q.started_at is not null then q.locked_by end,
+      locked_until = case when q.status = 'running' and q.started_at is not null then q.locked_until end,
+      updated_at = now()
   where q.id = any (cancel_jobs.ids) and q.status in ('pending', 'running')
   returning q.id
 $$;
@@ -433,20 +439,30 @@ begin
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
     where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+      and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
     limit claim_jobs.batch_size
     for update skip locked
   ), dead as (
-    -- A job whose lease expired on its last attempt is failed for good, not retried.
+    -- A job whose lease expired on its last attempt is failed for good, not retried; one
+    -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
     update cesar.job_queue q
-    set status = 'failed', finished_at = now(), updated_at = now(),
-        last_error = 'lease expired: the drain running attempt ' || q.attempts || ' stopped before recording an outcome',
-        errors = q.errors || cesar.job_error_entry(q.attempts, 'lease_expired', 'lease expired', q.locked_by, now()),
+    set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
+        finished_at = now(), updated_at = now(),
+        last_error = case when q.cancel_requested_at is not null
+                       then 'cancelled: the drain running attempt ' || q.attempts || ' stopped before its handler did'
+                       else 'lease expired: the drain running attempt ' || q.attempts || ' stopped before recording an outcome' end,
+        errors = q.errors || cesar.job_error_entry(q.attempts,
+                   case when q.cancel_requested_at is not null then 'cancelled' else 'lease_expired' end,
+                   case when q.cancel_requested_at is not null then 'cancelled; lease expired' else 'lease expired' end,
+                   q.locked_by, now()),
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.status = 'running' and d.locked_until < now() and not cesar.job_attempts_left(d.attempts, d.max_attempts)
+      where d.status = 'running' and d.locked_until < now()
+        and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
       for update skip locked)
@@ -491,6 +507,8 @@ begin
       locked_by = claim_jobs.worker,
       locked_until = now() + make_interval(secs => n.lease_seconds),
       updated_at = now(),
+      -- A new attempt reports its own progress (a cancelled job may have been retried).
+      progress = null, progress_message = null, cancel_requested_at = null,
       -- Taken over from a drain that died: an attempt whose handler started is lost.
       errors = case when q.status = 'running' and q.started_at is not null
                  then q.errors || cesar.job_error_entry(q.attempts, 'lease_expired', 'lease expired', q.locked_by, now())
@@ -546,18 +564,19 @@ CREATE FUNCTION cesar.complete_jobs(worker text, completions jsonb) RETURNS TABL
     AS $$
   with done as (
     update cesar.job_queue q
-    set status = 'completed', result = c.result, finished_at = now(), updated_at = now(),
+    set status = case when q.cancel_requested_at is null then 'completed' else 'cancelled' end,
+        result = c.result, finished_at = now(), updated_at = now(),
         locked_by = null, locked_until = null
     from jsonb_to_recordset(complete_jobs.completions) as c (id bigint, attempt integer, result jsonb)
     where q.id = c.id and q.attempts = c.attempt and q.status = 'running'
       and q.locked_by = complete_jobs.worker
-    returning q.id, q.job_type
+    returning q.id, q.job_type, q.status
   ), counted as (
     insert into cesar.job_totals as t (job_type, completed)
-    select d.job_type, count(*) from done d group by d.job_type
+    select d.job_type, count(*) from done d where d.status = 'completed' group by d.job_type
     on conflict (job_type) do update set completed = t.completed + excluded.completed
   )
-  select d.id from done d
+  select d.id from done d where d.status = 'completed'
 $$;
 
 --
@@ -1374,9 +1393,9 @@ CREATE FUNCTION cesar.fail_jobs(worker text, failures jsonb) RETURNS TABLE(id bi
     AS $$
   with done as (
     update cesar.job_queue q
-    set status = f.status,
+    set status = case when q.cancel_requested_at is not null then 'cancelled' else f.status end,
         run_at = coalesce(f.run_at, q.run_at),
-        finished_at = case when f.status = 'failed' then now() end,
+        finished_at = case when f.status <> 'pending' or q.cancel_requested_at is not null then now() end,
         last_error = f.error,
         errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
         locked_by = null, locked_until = null, updated_at = now()
@@ -1405,6 +1424,7 @@ declare
   completed integer := 0;
   failed integer := 0;
   retried integer := 0;
+  cancelled integer := 0;
   jobs jsonb;
 begin
   if jsonb_array_length(coalesce(finish_and_claim.completions, '[]')) > 0 then
@@ -1412,8 +1432,9 @@ begin
     from cesar.complete_jobs(finish_and_claim.worker, finish_and_claim.completions);
   end if;
   if jsonb_array_length(coalesce(finish_and_claim.failures, '[]')) > 0 then
-    select count(*) filter (where f.status = 'failed'), count(*) filter (where f.status = 'pending')
-    into failed, retried
+    select count(*) filter (where f.status = 'failed'), count(*) filter (where f.status = 'pending'),
+           count(*) filter (where f.status = 'cancelled')
+    into failed, retried, cancelled
     from cesar.fail_jobs(finish_and_claim.worker, finish_and_claim.failures) f;
   end if;
   -- Ids as text, as the drain keeps them (a bigint need not fit a JSON number).
@@ -1421,11 +1442,11 @@ begin
   from cesar.claim_jobs(finish_and_claim.worker, finish_and_claim.batch_size,
                         finish_and_claim.job_types, finish_and_claim.default_lease_seconds,
                         finish_and_claim.start_count) c;
-  if completed + failed + retried > 0 then
+  if completed + failed + retried + cancelled > 0 then
     perform set_config('synchronous_commit', 'on', true);
   end if;
   return jsonb_build_object('completed', completed, 'failed', failed, 'retried', retried,
-                            'jobs', jobs);
+                            'cancelled', cancelled, 'jobs', jobs);
 end
 $$;
 
@@ -1830,6 +1851,43 @@ begin
   end if;
   return rendered || substr(template, start);
 end
+$$;
+
+--
+-- Name: renew_leases(text, jsonb); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.renew_leases(worker text, leases jsonb) RETURNS TABLE(id bigint, held boolean, cancel_requested boolean)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with asked as (
+    select r.* from jsonb_to_recordset(renew_leases.leases)
+      as r (id bigint, attempt integer, lease_seconds integer, force boolean, progress numeric,
+            message text)
+  ), held as (
+    select q.id, q.cancel_requested_at is not null as cancel_requested, a.lease_seconds,
+           a.progress, left(a.message, 500) as message,
+           q.cancel_requested_at is null
+             and (a.force or q.locked_until < now() + make_interval(secs => a.lease_seconds * 2 / 3.0)) as renew
+    from asked a
+    join cesar.job_queue q on q.id = a.id and q.attempts = a.attempt and q.status = 'running'
+      and q.locked_by = renew_leases.worker
+  ), written as (
+    -- Only rows with something to write: a drain asking every 2 s writes a job's row about
+    -- every lease/3 seconds, plus its progress reports.
+    update cesar.job_queue q
+    set locked_until = case when h.renew then now() + make_interval(secs => h.lease_seconds)
+                            else q.locked_until end,
+        progress = coalesce(h.progress, q.progress),
+        -- A report replaces both: a fraction without a message clears the old message.
+        progress_message = case when h.progress is not null then h.message else q.progress_message end
+    from held h
+    where q.id = h.id and (h.renew or h.progress is not null)
+      and q.status = 'running' and q.locked_by = renew_leases.worker
+  )
+  select a.id, h.id is not null, coalesce(h.cancel_requested, false)
+  from asked a left join held h on h.id = a.id
 $$;
 
 --
@@ -2611,6 +2669,9 @@ CREATE TABLE cesar.job_queue (
     job_key text,
     key_mode text,
     key_until timestamp with time zone,
+    progress numeric,
+    progress_message text,
+    cancel_requested_at timestamp with time zone,
     CONSTRAINT job_queue_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT job_queue_backoff_base_seconds_check CHECK ((backoff_base_seconds > (0)::numeric)),
     CONSTRAINT job_queue_backoff_cap_seconds_check CHECK ((backoff_cap_seconds > (0)::numeric)),
@@ -2620,6 +2681,8 @@ CREATE TABLE cesar.job_queue (
     CONSTRAINT job_queue_key_check CHECK ((((job_key IS NULL) OR (key_mode = ANY (ARRAY['replace'::text, 'debounce'::text, 'unique_for'::text]))) AND ((key_until IS NULL) OR (key_mode = 'unique_for'::text)))),
     CONSTRAINT job_queue_key_mode_check CHECK ((key_mode = ANY (ARRAY['keep'::text, 'replace'::text, 'debounce'::text, 'unique_for'::text]))),
     CONSTRAINT job_queue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT job_queue_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
+    CONSTRAINT job_queue_progress_message_check CHECK ((length(progress_message) <= 500)),
     CONSTRAINT job_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
 
@@ -5259,6 +5322,13 @@ GRANT ALL ON FUNCTION cesar.release_event_processor(holder text) TO service_role
 
 REVOKE ALL ON FUNCTION cesar.render_sql(template text, slots jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.render_sql(template text, slots jsonb) TO service_role;
+
+--
+-- Name: FUNCTION renew_leases(worker text, leases jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.renew_leases(worker text, leases jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.renew_leases(worker text, leases jsonb) TO service_role;
 
 --
 -- Name: FUNCTION replay_events(ids bigint[]); Type: ACL; Schema: cesar; Owner: -

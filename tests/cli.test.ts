@@ -189,6 +189,31 @@ describe('cesar jobs', () => {
     expect((await cesar(['jobs', 'cancel', job!.id])).code).toBe(1);
     expect((await cesar(['jobs', 'retry'])).code).toBe(2);
   });
+
+  it("lists a running job's progress and marks a running job for cancelling", async () => {
+    // A job whose (absent) drain reported progress and holds it for 10 minutes.
+    const [job] = await sql`
+      insert into cesar.job_queue (job_type, status, attempts, locked_by, locked_until,
+                                   started_at, progress, progress_message)
+      values ('cli.progress', 'running', 1, 'cli-test-drain', now() + interval '10 minutes',
+              now(), 0.4, 'copied 40,000 rows')
+      returning id::text`;
+    try {
+      const list = await cesar(['jobs', 'list', '--status', 'running', '--type', 'cli.progress']);
+      expect(list.code).toBe(0);
+      expect(list.stdout).toMatch(/^id\s+type\s+status\s+attempts\s+progress/);
+      expect(list.stdout).toMatch(
+        new RegExp(`${job!.id}\\s+cli\\.progress\\s+running\\s+1/5\\s+40% copied 40,000 rows`),
+      );
+      expect(await cesar(['jobs', 'cancel', job!.id])).toMatchObject({ code: 0 });
+      const [row] = await sql`select status, cancel_requested_at from cesar.job_queue
+                              where id = ${job!.id}`;
+      expect(row!.status).toBe('running');
+      expect(row!.cancel_requested_at).not.toBeNull();
+    } finally {
+      await sql`delete from cesar.job_queue where id = ${job!.id}`;
+    }
+  });
 });
 
 describe('cesar doctor and migrate', () => {

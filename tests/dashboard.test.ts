@@ -10,8 +10,9 @@ import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a
 // whole local stack on free ports: it loads, shows the seeded agents, creates a workflow that
-// then fires on an INSERT, runs a sync that ends completed, retries a failed job, and says
-// plainly when the key is wrong. It leaves a screenshot in docs/ for the README.
+// then fires on an INSERT, runs a sync that ends completed, shows a running job's progress and
+// cancels it, retries a failed job, and says plainly when the key is wrong. It leaves a
+// screenshot in docs/ for the README.
 
 let stack: TempStack;
 let browser: Browser;
@@ -151,6 +152,29 @@ describe('the dashboard', () => {
         tr.textContent?.startsWith('public.agentsupcompleted')
       )
     );
+  });
+
+  it("shows a running job's progress and marks its cancel", async () => {
+    // A job whose (absent) drain reported progress and holds it for 10 minutes.
+    const [job] = await sql`
+      insert into cesar.job_queue (job_type, status, attempts, locked_by, locked_until,
+                                   started_at, progress, progress_message)
+      values ('system.noop', 'running', 1, ${`${tag}-drain`}, now() + interval '10 minutes',
+              now(), 0.4, 'copied 40,000 rows')
+      returning id::text`;
+    const jobRow = `#running-jobs tbody tr:has(td:text-is("${job!.id}"))`;
+    await page.waitForSelector(`${jobRow}:has(td:text-is("40 % copied 40,000 rows"))`, {
+      timeout: 15_000,
+    });
+    await page.click(`${jobRow} button`);
+    await page.waitForSelector(
+      `${jobRow}:has(td:text-is("40 % copied 40,000 rows (cancel requested)"))`,
+      { timeout: 15_000 },
+    );
+    const [row] = await sql`select status, cancel_requested_at from cesar.job_queue
+                            where id = ${job!.id}`;
+    expect(row!.status).toBe('running');
+    expect(row!.cancel_requested_at).not.toBeNull();
   });
 
   it('retries a failed job', async () => {

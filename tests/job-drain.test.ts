@@ -217,7 +217,7 @@ describe('drainQueue', () => {
     });
   });
 
-  it('aborts a handler that overruns its lease and retries it', async () => {
+  it('aborts a handler still running at its time limit and retries it', async () => {
     const type = uniqueJobType();
     await sql`insert into cesar.job_types (job_type, lease_seconds, backoff_base_seconds) values (${type}, 3, 1)`;
     const id = await enqueueJob(sql, type);
@@ -230,12 +230,17 @@ describe('drainQueue', () => {
             reject(signal.reason);
           })
         ),
-    }, { jobTypes: [type] });
+    }, { jobTypes: [type], timeLimitMs: 1_000 });
     expect(aborted).toBe(true);
     expect(result).toMatchObject({ claimed: 1, retried: 1 });
     expect(await jobById(sql, id)).toMatchObject({
       status: 'pending',
-      errors: [expect.objectContaining({ kind: 'timeout', error: 'timed out after 1000 ms' })],
+      errors: [
+        expect.objectContaining({
+          kind: 'timeout',
+          error: "still running at the drain's time limit (1000 ms)",
+        }),
+      ],
     });
   });
 

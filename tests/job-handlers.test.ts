@@ -154,6 +154,25 @@ describe('memory.consolidate', () => {
     expect(merged!.source_count).toBe(3);
     expect(merged!.summary).toMatch(/risk limits\n.*: still fresh$/);
   });
+  it('reports progress at its start and its end (ctx.progress)', async () => {
+    const reports: Array<[number, string | undefined]> = [];
+    // An agent with no memories: nothing is folded, nothing else is touched.
+    const payload = { agent_id: crypto.randomUUID(), max_rows: 1_000 };
+    const result = await builtInHandlers['memory.consolidate']!({
+      mirror: null,
+      job: { id: '0', payload, lease_seconds: 60 } as never,
+      sql,
+      clock: { now: () => new Date() },
+      outbound: strictPolicy,
+      signal: new AbortController().signal,
+      progress: (fraction, message) => void reports.push([fraction, message]),
+    });
+    expect(result).toMatchObject({ folded: 0 });
+    expect(reports).toEqual([
+      [0, 'folding up to 1,000 episodic memories'],
+      [1, 'folded 0 episodic memories into 0 topics'],
+    ]);
+  });
 });
 
 describe('llm_cache.refresh', () => {
@@ -281,6 +300,7 @@ describe('http.request', () => {
   const seen: Array<{ path: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   let server: http.Server;
   let base: string;
+  let heldClosedAt = 0;
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -288,6 +308,11 @@ describe('http.request', () => {
       req.on('data', (d) => (body += d));
       req.on('end', () => {
         seen.push({ path: req.url!, headers: req.headers, body });
+        if (req.url === '/hold') {
+          // Never answered: held open until the client goes away.
+          res.on('close', () => (heldClosedAt = Date.now()));
+          return;
+        }
         const status = Number(/\/status\/(\d+)/.exec(req.url!)?.[1] ?? 200);
         const headers: Record<string, string> = { 'content-type': 'text/plain' };
         if (req.url!.includes('retry-after')) headers['retry-after'] = '120';
@@ -300,6 +325,7 @@ describe('http.request', () => {
     await sql`insert into cesar.local_settings (name, value) values (${`outbound_${tag}`}, 'tok-123')`;
   });
   afterAll(async () => {
+    server.closeAllConnections();
     server.close();
     await sql`delete from cesar.local_settings where name = ${`outbound_${tag}`}`;
   });
@@ -371,6 +397,28 @@ describe('http.request', () => {
       s.headers['idempotency-key']
     );
     expect(keys).toEqual([`cesar-job-${id}`, `cesar-job-${id}`]);
+  });
+
+  it('a cancel aborts the request in flight; the job ends cancelled, not retried', async () => {
+    const id = await enqueueJob(sql, 'http.request', { url: `${base}/hold`, timeout_ms: 60_000 });
+    const drained = drain(fnSql, builtInHandlers, { jobTypes: ['http.request'] }, {
+      outbound: local,
+    });
+    const deadline = Date.now() + 10_000;
+    while (!seen.some((s) => s.path === '/hold')) {
+      if (Date.now() > deadline) throw new Error('the request never arrived');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cancelledAt = Date.now();
+    await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+    expect(await drained).toMatchObject({ cancelled: 1, retried: 0, failed: 0 });
+    // The drain hears of the cancel at its next lease renewal (every 2 s): the held request's
+    // connection was closed by the client, long before its 60 s timeout.
+    expect(heldClosedAt).toBeGreaterThan(0);
+    expect(heldClosedAt - cancelledAt).toBeLessThan(5_000);
+    const job = await jobById(sql, id);
+    expect(job).toMatchObject({ status: 'cancelled', attempts: 1 });
+    expect(job.errors).toEqual([expect.objectContaining({ kind: 'cancelled' })]);
   });
 });
 

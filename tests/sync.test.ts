@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { CpuBudget } from '../packages/shared/src/cpu.ts';
 import { strictPolicy } from '../packages/shared/src/http/outbound.ts';
 import { syncTable } from '../packages/shared/src/queue/handlers/sync-table.ts';
+import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { createSql, type Sql } from '../packages/shared/src/db.ts';
 import { createSyncApp } from '../packages/shared/src/mirror/app.ts';
 import { withRetry } from '../packages/shared/src/mirror/common.ts';
@@ -13,6 +14,7 @@ import {
 } from '../packages/shared/src/mirror/schema.ts';
 import { verifyTable } from '../packages/shared/src/mirror/verify.ts';
 import { functionSql, testSql } from './helpers/db.ts';
+import { drain, uniqueJobType } from './helpers/queue.ts';
 import { expectCockroachCompatible, recordingMirror } from './helpers/mirror.ts';
 import { process } from './helpers/workflows.ts';
 
@@ -22,6 +24,8 @@ import { process } from './helpers/workflows.ts';
 const sql = testSql(undefined, 8);
 // The sync function's own pool: through the transaction pooler, as CESAR_DB_URL gives it.
 const fnSql = functionSql(8, 'sync');
+// A job drain's pool, for sync.table jobs run by drainQueue.
+const drainSql = functionSql(2, 'job-drain');
 const { mirror, statements } = recordingMirror();
 const tag = `s${Date.now().toString(36)}`;
 
@@ -311,6 +315,106 @@ describe('push to the mirror', () => {
     } finally {
       await sql`select cesar.cancel_jobs(array[${first.continued_by}]::bigint[])`;
     }
+  });
+
+  it('sync.table reports progress per page and per table and direction (ctx.progress)', async () => {
+    const rows = await sql`insert into agents (name, type)
+      values (${`${tag} progress 1`}, 'monitor'), (${`${tag} progress 2`}, 'monitor')
+      returning id`;
+    await settle(rows.map((r) => r.id as string));
+    const reports: Array<[number, string | undefined]> = [];
+    await syncTable({
+      job: {
+        id: '0',
+        payload: { direction: 'up', table: 'public.agents', batch_size: 1 },
+        lease_seconds: 120,
+      } as never,
+      sql,
+      mirror,
+      clock: { now: () => new Date() },
+      outbound: strictPolicy,
+      signal: new AbortController().signal,
+      progress: (fraction, message) => void reports.push([fraction, message]),
+    });
+    // Pages of one row: a report per page (other files' changes may add pages), then the end.
+    // A report per page applied (how many depends on what other files left waiting), then
+    // the table's end; the page reports count the rows moved so far.
+    const pages = reports.slice(0, -1);
+    expect(pages.length).toBeGreaterThanOrEqual(1);
+    for (const [fraction, message] of pages) {
+      expect(fraction).toBe(0);
+      expect(message).toMatch(/^public\.agents up: [\d,]+ rows$/);
+    }
+    const moved = pages.at(-1)![1]!.match(/: ([\d,]+) rows$/)![1];
+    expect(reports.at(-1)).toEqual([1, `public.agents up completed: ${moved} rows`]);
+  });
+
+  it('a cancelled sync.table starts no further table', async () => {
+    const cancel = new AbortController();
+    const reports: string[] = [];
+    // Every mirrored table, pushed (a pull would change the down state later tests expect).
+    const run = syncTable({
+      job: { id: '0', payload: { direction: 'up' }, lease_seconds: 120 } as never,
+      sql,
+      mirror,
+      clock: { now: () => new Date() },
+      outbound: strictPolicy,
+      signal: cancel.signal,
+      // Cancelled once the first table is done: no other may start.
+      progress: (_fraction, message) => {
+        reports.push(message!);
+        if (/ up completed: /.test(message!)) cancel.abort(new Error('job cancelled'));
+      },
+    });
+    await expect(run).rejects.toThrow('job cancelled');
+    const tables = new Set(reports.map((r) => r.split(' ')[0]));
+    expect(tables.size).toBe(1);
+    expect(reports.at(-1)).toMatch(/ up completed: /);
+  });
+
+  it("sync.table's progress reaches the job's row through the drain's lease renewal", async () => {
+    const type = uniqueJobType('sync');
+    const rows = await sql`insert into agents (name, type)
+      values (${`${tag} progress 3`}, 'monitor') returning id`;
+    await settle(rows.map((r) => r.id as string));
+    const id = await enqueueJob(sql, type, {
+      direction: 'up',
+      table: 'public.agents',
+      batch_size: 1,
+    });
+    type Progress = { status: string; progress: number | null; progress_message: string | null };
+    const progressOf = async () =>
+      (await sql<Progress[]>`select status, progress::float8, progress_message
+                             from cesar.job_queue where id = ${id}`)[0]!;
+    let shown: Progress | null = null;
+    const result = await drain(
+      drainSql,
+      {
+        // The real handler; the job then stays running until its progress is on its row (a
+        // renewal comes once a handler has run for 2 s).
+        [type]: async (ctx) => {
+          const value = await syncTable(ctx);
+          const end = Date.now() + 10_000;
+          while (Date.now() < end) {
+            const row = await progressOf();
+            if (row.progress === 1) {
+              shown = row;
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          return value;
+        },
+      },
+      { jobTypes: [type] },
+      { mirror },
+    );
+    expect(result).toMatchObject({ claimed: 1, completed: 1 });
+    expect(shown).toEqual({
+      status: 'running',
+      progress: 1,
+      progress_message: expect.stringMatching(/^public\.agents up completed: [\d,]+ rows$/),
+    });
   });
 
   it('loses nothing and doubles nothing when the mirror goes away in the middle of a run', async () => {

@@ -15,6 +15,8 @@ interface Job {
   key: string | null;
   key_mode: string | null;
   created_at: string;
+  progress: number | null;
+  progress_message: string | null;
 }
 
 export async function jobsCommand(client: Client, parsed: Parsed): Promise<CommandResult> {
@@ -31,13 +33,16 @@ export async function jobsCommand(client: Client, parsed: Parsed): Promise<Comma
     return {
       json: { jobs },
       human: columns([
-        ['id', 'type', 'status', 'key', 'attempts', 'created', 'last error'],
+        ['id', 'type', 'status', 'key', 'attempts', 'progress', 'created', 'last error'],
         ...jobs.map((j) => [
           j.id,
           j.job_type,
           j.status,
           j.key === null ? '' : `${j.key} (${j.key_mode})`,
           `${j.attempts}/${j.max_attempts}`,
+          j.progress === null
+            ? ''
+            : `${Math.round(j.progress * 100)}% ${j.progress_message ?? ''}`.trim().slice(0, 40),
           String(j.created_at),
           (j.last_error ?? '').slice(0, 80),
         ]),

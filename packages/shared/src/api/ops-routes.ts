@@ -62,6 +62,23 @@ export interface JobRow {
   key_mode: string | null;
   created_at: Date;
   finished_at: Date | null;
+  /** The running attempt's last reported progress, 0 to 1 (written with its lease renewal). */
+  progress: number | null;
+  progress_message: string | null;
+  /** A cancel asked of a job whose handler runs: it ends cancelled within seconds. */
+  cancel_requested_at: Date | null;
+}
+
+/** One job, with its payload, result and error history. */
+export interface JobDetail extends JobRow {
+  payload: unknown;
+  result: unknown;
+  errors: unknown[];
+  priority: number;
+  locked_by: string | null;
+  locked_until: Date | null;
+  started_at: Date | null;
+  updated_at: Date;
 }
 
 export async function listJobs(
@@ -72,7 +89,7 @@ export async function listJobs(
     select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
            execution_id::text, coalesce(job_key, dedup_key) as key,
            coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
-           created_at, finished_at
+           created_at, finished_at, progress::float8, progress_message, cancel_requested_at
     from cesar.job_queue
     where (${filter.status ?? null}::text is null or status = ${filter.status ?? null})
       and (${filter.jobType ?? null}::text is null or job_type = ${filter.jobType ?? null})
@@ -80,6 +97,19 @@ export async function listJobs(
     order by job_queue.id desc
     limit ${filter.limit}
   `;
+}
+
+export async function getJob(sql: Sql, id: string): Promise<JobDetail | null> {
+  const [row] = await sql<JobDetail[]>`
+    select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
+           execution_id::text, coalesce(job_key, dedup_key) as key,
+           coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
+           created_at, finished_at, progress::float8, progress_message,
+           cancel_requested_at, payload, result, errors, priority, locked_by, locked_until,
+           started_at, updated_at
+    from cesar.job_queue where id = ${id}::bigint
+  `;
+  return row ?? null;
 }
 
 /** What the dashboard shows, in one query per part. */
@@ -174,6 +204,13 @@ export function registerOpsRoutes(app: Hono, deps: OpsRouteDeps) {
       key: body.key ?? null,
       mode: body.key === undefined ? null : body.mode ?? 'keep',
     }, 202);
+  });
+
+  app.get('/jobs/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = /^\d{1,18}$/.test(id) ? await getJob(sql, id) : null;
+    if (!job) throw new ApiError(404, `no job ${id.slice(0, 40)}`);
+    return c.json(job);
   });
 
   app.post('/jobs/retry', async (c) => {

@@ -158,6 +158,7 @@ export async function bulkLoad(
   limit: number,
   outOfTime: () => 'budget' | 'cpu' | null,
   result: SyncResult,
+  onPage?: (totals: SyncResult) => void,
 ): Promise<Stopped> {
   if (after === null) {
     const [clock] = await run<Array<{ now: string }>>(deps.mirror, m.clock());
@@ -177,6 +178,7 @@ export async function bulkLoad(
       : settle(readBulkBounds(deps.primary, shape, page.next, limit));
     result.inserted += await loadBulkPage(deps, m, shape, page);
     result.batches++;
+    onPage?.(result);
     await deps.primary`
       update cesar.sync_state set watermark_key = ${page.next}
       where table_name = ${shape.table} and direction = 'up'

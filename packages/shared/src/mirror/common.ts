@@ -35,6 +35,8 @@ export interface SyncOptions {
   cpu?: CpuBudget;
   /** Aborted when the run lost its lease: it stops at its next page. */
   signal?: AbortSignal;
+  /** Called after each page applied, with the run's totals so far (a job's progress). */
+  onPage?: (totals: SyncResult) => void;
 }
 
 /** How a run ended: done, or stopped at a checkpoint when its wall or CPU budget ran out. */

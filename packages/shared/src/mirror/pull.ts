@@ -142,6 +142,7 @@ export async function pullTable(
       );
     }
     result.batches++;
+    options.onPage?.(result);
   }
   let after: [string, string] | null = null;
   for (;;) {
@@ -171,6 +172,7 @@ export async function pullTable(
       await run(deps.mirror, m.markPulled(table, keys));
     }
     result.batches++;
+    options.onPage?.(result);
   }
   return result;
 }

@@ -267,6 +267,7 @@ export async function pushTable(
     result.conflicts += page.rows - written;
     result.deleted += view.toDelete;
     result.batches++;
+    options.onPage?.(result);
     if (options.dryRun) return nothing;
     return () => checkpoint(deps.primary, shape, page, copiedUpTo, view.newer);
   };
@@ -292,6 +293,7 @@ export async function pushTable(
         Math.max(BULK_PAGE_ROWS, options.batchSize),
         outOfTime,
         result,
+        options.onPage,
       );
     } else {
       result.stopped = await pipeline(

@@ -34,6 +34,17 @@ export interface SyncRequest {
    * not started yet are left for the next call (in_progress, stopped 'cpu'). Absent: no limit.
    */
   cpu?: CpuBudget;
+  /**
+   * The caller's stop (a sync.table job's signal, aborted when the job is cancelled): the
+   * table being run stops at its next page, keeping its checkpoint, and is recorded failed
+   * with the reason; the tables after it are not started (runSync throws the reason).
+   */
+  signal?: AbortSignal;
+  /**
+   * Progress after each page and each (table, direction): the share of the run's tables and
+   * directions done, and what the current one has moved ("public.agents up: 5,000 rows").
+   */
+  onProgress?: (fraction: number, message: string) => void;
 }
 
 type Failed = { table: string; status: 'failed'; error: string };
@@ -169,6 +180,8 @@ async function leased<T extends { stopped: Stopped }>(
   lane: Lane,
   run: {
     work: (signal: AbortSignal) => Promise<T>;
+    /** The caller's stop, besides a lost lease. */
+    signal?: AbortSignal;
     tally: (result: T) => { moved: number; conflicts: number };
     dryRun: boolean;
     budgetMs: number;
@@ -187,7 +200,9 @@ async function leased<T extends { stopped: Stopped }>(
     performance.now() + run.budgetMs + HEARTBEAT_GRACE_MS,
   );
   try {
-    const result = await work(beat.signal);
+    const result = await work(
+      run.signal ? AbortSignal.any([beat.signal, run.signal]) : beat.signal,
+    );
     // Finished, but perhaps after another run took over: that run's outcome stands.
     beat.signal.throwIfAborted();
     const status = result.stopped === 'done' ? 'completed' : 'in_progress';
@@ -226,8 +241,12 @@ export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<T
   let expansion: Promise<void> | null = null;
   const expandWaiting = () =>
     expansion ??= expandWaitingCaptures(deps.primary, started + request.budgetMs / 2);
+  const units = tables.length * directions.length;
+  const report = (what: string, rows: number) =>
+    request.onProgress?.(outcomes.length / units, `${what}: ${rows.toLocaleString('en-US')} rows`);
   for (const table of tables) {
     for (const direction of directions) {
+      request.signal?.throwIfAborted();
       // CPU spent: what is not started waits for the next call, untouched (no lease taken).
       if (outcomes.length > 0 && request.cpu?.exhausted()) {
         outcomes.push({
@@ -243,6 +262,8 @@ export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<T
         dryRun: request.dryRun,
         budgetMs: Math.max(0, request.budgetMs - (performance.now() - started)),
         lookbackSeconds: request.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS,
+        onPage: (totals: SyncResult) =>
+          report(`${table} ${direction}`, totals.inserted + totals.updated + totals.deleted),
       };
       const outcome = await leased(deps, table, direction, {
         work: (signal) =>
@@ -252,18 +273,20 @@ export async function runSync(deps: MirrorDeps, request: SyncRequest): Promise<T
         tally: (r) => ({ moved: r.inserted + r.updated + r.deleted, conflicts: r.conflicts }),
         dryRun: request.dryRun,
         budgetMs: options.budgetMs,
+        signal: request.signal,
       });
       outcomes.push('direction' in outcome ? outcome : { ...outcome, direction });
-      // Pulls ingest data: each one that applied something, or failed, is in
-      // public.ingestion_log (a pull that found nothing is not news).
-      const pulled = 'inserted' in outcome
+      const moved = 'inserted' in outcome
         ? outcome.inserted + outcome.updated + outcome.deleted
         : 0;
-      if (direction === 'down' && !request.dryRun && (outcome.status === 'failed' || pulled > 0)) {
+      report(`${table} ${direction} ${outcome.status}`, moved);
+      // Pulls ingest data: each one that applied something, or failed, is in
+      // public.ingestion_log (a pull that found nothing is not news).
+      if (direction === 'down' && !request.dryRun && (outcome.status === 'failed' || moved > 0)) {
         await logIngestion(deps.primary, {
           source: 'sync_pull',
           status: outcome.status === 'failed' ? 'error' : 'ok',
-          records: pulled,
+          records: moved,
           error: 'error' in outcome ? outcome.error : null,
           details: { table, conflicts: 'conflicts' in outcome ? outcome.conflicts : 0 },
         });

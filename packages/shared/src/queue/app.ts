@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
+import { HOSTED_LIMITS } from '../limits.ts';
 import type { Sql } from '../db.ts';
 import {
   functionApp,
@@ -19,6 +20,10 @@ import { ringIfJobsDue } from './queries.ts';
 // bounded too (CPU_BUDGET_MS of the hosted 2 s per request, see limits.ts): whichever budget
 // runs out first, the drain finishes what it claimed, answers, and rings its continuation.
 const DEFAULT_BUDGET_MS = 25_000;
+// Handlers still running this long into the invocation are aborted and retried, so that the
+// drain records them and answers before hosted's wall clock (150 s on the free plan) stops it:
+// leases are renewed while handlers run, so the lease no longer bounds a handler's time.
+const HANDLER_TIME_LIMIT_MS = HOSTED_LIMITS.wallClockMs.free - 15_000;
 
 export const drainRequest = z.object({
   /** Why the drain was called: `doorbell`, `tick`, `cli`... (informational). */
@@ -85,6 +90,7 @@ export function createJobDrainApp(deps: JobDrainDeps) {
         concurrency: body.concurrency,
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,
+        timeLimitMs: Math.max(0, started + HANDLER_TIME_LIMIT_MS - performance.now()),
       });
       result = result ? addCounts(result, pass, DRAIN_COUNTS) : pass;
       if (pass.stopped !== 'empty') return 'budget';
@@ -97,4 +103,11 @@ export function createJobDrainApp(deps: JobDrainDeps) {
   return app;
 }
 
-const DRAIN_COUNTS = ['claimed', 'completed', 'retried', 'failed', 'superseded'] as const;
+const DRAIN_COUNTS = [
+  'claimed',
+  'completed',
+  'retried',
+  'failed',
+  'cancelled',
+  'superseded',
+] as const;

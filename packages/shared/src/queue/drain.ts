@@ -11,6 +11,8 @@ import {
   failJobs,
   type Failure,
   finishAndClaim,
+  type LeaseRenewal,
+  renewLeases,
   startJobs,
 } from './queries.ts';
 
@@ -26,13 +28,28 @@ export interface JobContext {
   clock: Clock;
   /** What outboundRequest may reach (CESAR_HTTP_ALLOW, the gateway refused). */
   outbound: OutboundPolicy;
-  /** Aborted shortly before the job's lease runs out. */
+  /**
+   * Aborted when the job is cancelled (cesar.cancel_jobs: within about 2 s, see drainQueue),
+   * when its lease was lost to another drain, or at the drain's time limit.
+   */
   signal: AbortSignal;
   /**
    * The invocation's CPU budget, shared with the drain: a long handler (sync.table) stops at
    * a checkpoint once it is spent and leaves the rest to a follow-up job. Absent: no limit.
    */
   cpu?: CpuBudget;
+  /**
+   * Renews the job's lease now; resolves once written. Seldom needed: the drain renews the
+   * leases of its running jobs on its own while their handlers await (see drainQueue). Given
+   * by the drain; absent when a handler is called directly (tests, scripts).
+   */
+  heartbeat?(): Promise<void>;
+  /**
+   * Reports progress: the share done (0 to 1) and what it means ("copied 40,000 rows"). Kept
+   * in memory and written with the drain's next lease renewal, not per call (job_queue's
+   * progress, progress_message). Given by the drain; absent when called directly.
+   */
+  progress?(fraction: number, message?: string): void;
 }
 
 /** Does the job's work; its return value (JSON) is stored as the job's result. */
@@ -65,6 +82,12 @@ export interface DrainOptions {
   batchSize: number;
   /** Only these job types, when given. */
   jobTypes?: string[] | null;
+  /**
+   * Handlers still running this long after the drain started are aborted and their jobs
+   * retried (a timeout): the drain must answer before the runtime stops it (the job-drain
+   * function gives 135 s of hosted's 150 s wall clock). Default: budgetMs + 60 s.
+   */
+  timeLimitMs?: number;
 }
 
 export interface DrainResult {
@@ -73,6 +96,8 @@ export interface DrainResult {
   completed: number;
   retried: number;
   failed: number;
+  /** Jobs cancelled while their handler ran (cesar.cancel_jobs), stopped and recorded so. */
+  cancelled: number;
   /** Outcomes refused because the job was cancelled or its lease taken over meanwhile. */
   superseded: number;
   duration_ms: number;
@@ -82,9 +107,18 @@ export interface DrainResult {
   stopped: 'empty' | 'budget' | 'cpu';
 }
 
-// A handler is aborted this long before its lease ends, so its failure is recorded while the
-// lease is still ours.
-const LEASE_MARGIN_MS = 2_000;
+// Leases, cancels and progress (cesar.renew_leases): while handlers have run for a while, the
+// drain sends one statement for all of them every RENEW_EVERY_MS (a third of the shortest
+// lease among them when that is shorter), which renews the leases that are a third through,
+// writes the progress reported since, and answers which jobs were cancelled: a cancel reaches
+// its handler within about 2 s. A handler that has run for less than that interval is not
+// asked about: no-op jobs (the hot path, 15,000 jobs/s) never cause a renewal, and the drain
+// sends no statement per job or per batch for it. The timer that looks (every TICK_MS) only
+// compares a few numbers per wave of started jobs.
+const RENEW_EVERY_MS = 2_000;
+const TICK_MS = 250;
+// The default time limit past the claiming budget (DrainOptions.timeLimitMs).
+const DEFAULT_TIME_LIMIT_EXTRA_MS = 60_000;
 
 /**
  * The job-drain function's defaults (POST /job-drain's batch_size and concurrency), its
@@ -141,12 +175,15 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // progress, even on an isolate whose other requests spent the CPU.
   const spent = () =>
     performance.now() >= deadline ? 'budget' : claims > 0 && cpu.exhausted() ? 'cpu' : null;
+  const timeLimitAt = started +
+    (options.timeLimitMs ?? options.budgetMs + DEFAULT_TIME_LIMIT_EXTRA_MS);
   const result: DrainResult = {
     worker: options.worker,
     claimed: 0,
     completed: 0,
     retried: 0,
     failed: 0,
+    cancelled: 0,
     superseded: 0,
     duration_ms: 0,
     cpu_ms: 0,
@@ -168,8 +205,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     result.completed += recorded.completed;
     result.failed += recorded.failed;
     result.retried += recorded.retried;
+    result.cancelled += recorded.cancelled;
     result.superseded += sent.done - recorded.completed + sent.failed - recorded.failed -
-      recorded.retried;
+      recorded.retried - recorded.cancelled;
   }
 
   function takeOutcomes(): [Completion[], Failure[]] {
@@ -192,6 +230,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       completed: completedIds.length,
       failed: failedRows.filter((r) => r.status === 'failed').length,
       retried: failedRows.filter((r) => r.status === 'pending').length,
+      cancelled: failedRows.filter((r) => r.status === 'cancelled').length,
     });
   }
 
@@ -204,19 +243,31 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     startWave(started);
   }
 
-  /**
-   * Runs jobs started together. Jobs of a wave with the same lease share one abort timer:
-   * they started at the same moment, so their handlers are due to stop at the same moment
-   * (one timer and one AbortController per lease length instead of one per job).
-   */
+  // Jobs started together (by one claim or one startJobs): the renewal timer looks at waves,
+  // not at every job, so that a job costs it nothing until its wave has run for a while.
+  const waves = new Set<Wave>();
+  const runtime: DrainRuntime = { heartbeat: (run) => heartbeat(run), sql: deps.sql, deps, cpu };
+
+  /** Runs jobs started together. */
   function startWave(jobs: ClaimedJob[]): void {
-    const watches = new Map<number, LeaseWatch>();
+    if (jobs.length === 0) return;
+    const wave: Wave = {
+      startedAt: performance.now(),
+      runs: [],
+      pending: jobs.length,
+      leaseMs: Infinity,
+    };
+    waves.add(wave);
     for (const job of jobs) {
-      let watch = watches.get(job.lease_seconds);
-      if (!watch) watches.set(job.lease_seconds, watch = leaseWatch(job.lease_seconds));
-      watch.add();
+      const run = new JobRun(runtime, job);
+      wave.runs.push(run);
+      if (job.lease_seconds * 1000 < wave.leaseMs) wave.leaseMs = job.lease_seconds * 1000;
       running++;
-      runJob(deps, job, cpu, watch).then((outcome) => {
+      runJob(deps, run).then((outcome) => {
+        if (--wave.pending === 0) waves.delete(wave);
+        // Already ended by the drain (cancelled, lease lost, time limit): its outcome is set.
+        if (run.ended) return;
+        run.ended = true;
         if (outcome.ok) {
           completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
         } else failures.push(outcome.failure);
@@ -224,6 +275,119 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         wake();
       });
     }
+  }
+
+  /**
+   * Ends a job whose handler is still running: aborts its signal and records `failure` (none:
+   * its lease was lost, the outcome would be refused). The handler's own outcome, when it
+   * comes, is ignored; its slot is free now.
+   */
+  function endRun(run: JobRun, reason: Error, failure: Failure | null): void {
+    if (run.ended) return;
+    run.ended = true;
+    run.abort(reason);
+    if (failure) failures.push(failure);
+    else result.superseded++;
+    running--;
+    wake();
+  }
+
+  let renewing: Promise<void> | null = null;
+  let lastRenewal = started;
+  // Handlers waiting for their heartbeat to be written: served by the next renewal to start.
+  let heartbeats: Array<() => void> = [];
+  let draining = true;
+
+  function heartbeat(run: JobRun): Promise<void> {
+    if (run.ended || !draining) return Promise.resolve();
+    run.forced = true;
+    const written = new Promise<void>((resolve) => heartbeats.push(resolve));
+    if (!renewing) renew(performance.now());
+    return written;
+  }
+
+  /** The timer: the time limit, and a renewal when one is due. */
+  function tick(): void {
+    const now = performance.now();
+    if (now >= timeLimitAt) {
+      for (const wave of waves) {
+        for (const run of wave.runs) {
+          if (run.ended) continue;
+          const error = new Error(
+            `still running at the drain's time limit (${Math.round(timeLimitAt - started)} ms)`,
+          );
+          endRun(run, error, {
+            id: run.job.id,
+            attempt: run.job.attempts,
+            kind: 'timeout',
+            error: error.message,
+            ...decideOutcome(run.job, { kind: 'timeout' }, deps.clock.now(), deps.random),
+          });
+        }
+      }
+      return;
+    }
+    if (renewing) return;
+    let every = RENEW_EVERY_MS;
+    let due = false;
+    for (const wave of waves) {
+      const waveEvery = Math.min(RENEW_EVERY_MS, wave.leaseMs / 3);
+      if (now - wave.startedAt >= waveEvery) {
+        due = true;
+        every = Math.min(every, waveEvery);
+      }
+    }
+    if (due && now - lastRenewal >= every) renew(now);
+  }
+
+  /**
+   * One statement for every job whose wave has run for a renewal interval, and for those
+   * whose handler asked for a heartbeat: renews, writes progress, hears of cancels.
+   */
+  function renew(now: number): void {
+    const asked = new Map<string, JobRun>();
+    const leases: LeaseRenewal[] = [];
+    for (const wave of waves) {
+      const long = now - wave.startedAt >= Math.min(RENEW_EVERY_MS, wave.leaseMs / 3);
+      for (const run of wave.runs) {
+        if (run.ended || !(long || run.forced)) continue;
+        asked.set(run.job.id, run);
+        leases.push(run.takeReport());
+      }
+    }
+    const served = heartbeats;
+    heartbeats = [];
+    lastRenewal = now;
+    if (leases.length === 0) {
+      for (const resolve of served) resolve();
+      return;
+    }
+    renewing = renewLeases(deps.sql, options.worker, leases).then((rows) => {
+      for (const row of rows) {
+        const run = asked.get(row.id);
+        if (!run || run.ended) continue;
+        if (!row.held) {
+          endRun(run, new Error('lease lost: the job was cancelled or taken over'), null);
+        } else if (row.cancel_requested) {
+          endRun(run, new Error('job cancelled'), {
+            id: run.job.id,
+            attempt: run.job.attempts,
+            kind: 'cancelled',
+            error: 'cancelled while running',
+            status: 'cancelled',
+          });
+        }
+      }
+    }, (err) => {
+      // Tried again at the next interval; a lease lost meanwhile only means the outcome is
+      // refused (fenced by lease), and the job runs again.
+      console.error(`${options.worker}: leases not renewed: ${describeError(err)}`);
+    }).finally(() => {
+      lastRenewal = performance.now();
+      renewing = null;
+      for (const resolve of served) resolve();
+      if (heartbeats.length > 0) renew(performance.now());
+    });
   }
 
   let claiming = true;
@@ -277,33 +441,40 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     }).finally(() => wake());
   }
 
-  for (;;) {
-    if (claimError) throw claimError;
-    // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
-    while (running < options.concurrency && local.length > 0) await startFromLocal();
-    // Claim the next batch once the local queue can no longer fill every slot, recording the
-    // finished jobs' outcomes in the same statement; a second claim goes out while the first
-    // is away when the slots not spoken for can take a whole batch. (The budgets are read
-    // only here: reading the CPU clock is a system call.)
-    while (
-      claiming && local.length === 0 && inFlight < CLAIMS_IN_FLIGHT &&
-      running + reserved < options.concurrency &&
-      (inFlight === 0 || options.concurrency - running - reserved >= options.batchSize)
-    ) {
-      const stop = spent();
-      if (stop) {
-        claiming = false;
-        result.stopped = stop;
-      } else claimNext();
+  const ticker = setInterval(tick, TICK_MS);
+  try {
+    for (;;) {
+      if (claimError) throw claimError;
+      // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
+      while (running < options.concurrency && local.length > 0) await startFromLocal();
+      // Claim the next batch once the local queue can no longer fill every slot, recording the
+      // finished jobs' outcomes in the same statement; a second claim goes out while the first
+      // is away when the slots not spoken for can take a whole batch. (The budgets are read
+      // only here: reading the CPU clock is a system call.)
+      while (
+        claiming && local.length === 0 && inFlight < CLAIMS_IN_FLIGHT &&
+        running + reserved < options.concurrency &&
+        (inFlight === 0 || options.concurrency - running - reserved >= options.batchSize)
+      ) {
+        const stop = spent();
+        if (stop) {
+          claiming = false;
+          result.stopped = stop;
+        } else claimNext();
+      }
+      if (running === 0 && local.length === 0 && inFlight === 0) break;
+      await finished;
+      rearm();
+      if (claimAgainAfterFinish && spent() === null) {
+        claimAgainAfterFinish = false;
+        claiming = true;
+      }
+      if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
     }
-    if (running === 0 && local.length === 0 && inFlight === 0) break;
-    await finished;
-    rearm();
-    if (claimAgainAfterFinish && spent() === null) {
-      claimAgainAfterFinish = false;
-      claiming = true;
-    }
-    if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
+  } finally {
+    clearInterval(ticker);
+    draining = false;
+    for (const resolve of heartbeats) resolve();
   }
   if (claimError) throw claimError;
   await flush();
@@ -312,52 +483,101 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   return result;
 }
 
-type Recorded = { completed: number; failed: number; retried: number };
+type Recorded = { completed: number; failed: number; retried: number; cancelled: number };
 
-/** One abort timer for the handlers of a wave that share a lease length. */
-interface LeaseWatch {
-  signal: AbortSignal;
-  timeoutMs: number;
-  /** Rejects when the handlers' time is up. */
-  timedOut: Promise<never>;
-  add(): void;
-  /** A handler of the wave finished; the last one clears the timer. */
-  done(): void;
+interface Wave {
+  startedAt: number;
+  runs: JobRun[];
+  /** Handlers of the wave not settled yet; the wave leaves the set at none. */
+  pending: number;
+  /** The shortest lease among its jobs. */
+  leaseMs: number;
 }
 
-function leaseWatch(leaseSeconds: number): LeaseWatch {
-  const timeoutMs = Math.max(1_000, leaseSeconds * 1000 - LEASE_MARGIN_MS);
-  const controller = new AbortController();
-  let pending = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`timed out after ${timeoutMs} ms`);
-      controller.abort(error);
-      reject(error);
-    }, timeoutMs);
-  });
-  // Never unhandled: each handler races it, and it may reject after they all finished.
-  timedOut.catch(() => {});
-  return {
-    signal: controller.signal,
-    timeoutMs,
-    timedOut,
-    add: () => void pending++,
-    done: () => {
-      if (--pending === 0) clearTimeout(timer);
-    },
+interface DrainRuntime {
+  heartbeat(run: JobRun): Promise<void>;
+  sql: Sql;
+  deps: DrainDeps;
+  cpu: CpuBudget;
+}
+
+/**
+ * A running job: the handler's context. Its abort controller is made only when the handler
+ * reads `signal` (a no-op handler never does), and what it reports waits here for the next
+ * renewal.
+ */
+class JobRun implements JobContext {
+  readonly job: ClaimedJob;
+  readonly sql: Sql;
+  readonly mirror: Sql | null;
+  readonly clock: Clock;
+  readonly outbound: OutboundPolicy;
+  readonly cpu: CpuBudget;
+  /** Its outcome is decided (by its handler, or by the drain). */
+  ended = false;
+  /** Renew its lease at the next renewal whatever is left of it (ctx.heartbeat()). */
+  forced = false;
+  #runtime: DrainRuntime;
+  #controller: AbortController | null = null;
+  #abortReason: Error | null = null;
+  #progress: number | null = null;
+  #message: string | null = null;
+
+  constructor(runtime: DrainRuntime, job: ClaimedJob) {
+    this.#runtime = runtime;
+    this.job = job;
+    this.sql = runtime.sql;
+    this.mirror = runtime.deps.mirror ?? null;
+    this.clock = runtime.deps.clock;
+    this.outbound = runtime.deps.outbound ?? strictPolicy;
+    this.cpu = runtime.cpu;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: Error): void {
+    this.#abortReason ??= reason;
+    this.#controller?.abort(reason);
+  }
+
+  // Bound (arrow functions): handlers destructure their context, `({ job, progress }) =>`.
+  readonly heartbeat = (): Promise<void> => this.#runtime.heartbeat(this);
+
+  readonly progress = (fraction: number, message?: string): void => {
+    if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
+      throw new RangeError(`progress: ${fraction} is not between 0 and 1`);
+    }
+    this.#progress = fraction;
+    this.#message = message === undefined ? null : message.slice(0, 500);
   };
+
+  /** What the next renewal says about this job; the report is handed over once. */
+  takeReport(): LeaseRenewal {
+    const lease: LeaseRenewal = {
+      id: this.job.id,
+      attempt: this.job.attempts,
+      lease_seconds: this.job.lease_seconds,
+      force: this.forced,
+      progress: this.#progress,
+      message: this.#message,
+    };
+    this.forced = false;
+    this.#progress = null;
+    this.#message = null;
+    return lease;
+  }
 }
 
 type Outcome = { ok: true; result: unknown } | { ok: false; failure: Failure };
 
-async function runJob(
-  deps: DrainDeps,
-  job: ClaimedJob,
-  cpu: CpuBudget,
-  watch: LeaseWatch,
-): Promise<Outcome> {
+async function runJob(deps: DrainDeps, run: JobRun): Promise<Outcome> {
+  const job = run.job;
   const handler = deps.handlers[job.job_type];
   try {
     if (!handler) {
@@ -367,23 +587,10 @@ async function runJob(
         }`,
       );
     }
-    const value = await Promise.race([
-      handler({
-        job,
-        sql: deps.sql,
-        mirror: deps.mirror ?? null,
-        clock: deps.clock,
-        outbound: deps.outbound ?? strictPolicy,
-        signal: watch.signal,
-        cpu,
-      }),
-      watch.timedOut,
-    ]);
+    const value = await handler(run);
     return { ok: true, result: value ?? null };
   } catch (err) {
-    const failure = watch.signal.aborted
-      ? { kind: 'timeout' as const, message: describeError(watch.signal.reason) }
-      : classifyFailure(err);
+    const failure = classifyFailure(err);
     return {
       ok: false,
       failure: {
@@ -394,7 +601,5 @@ async function runJob(
         ...decideOutcome(job, failure, deps.clock.now(), deps.random),
       },
     };
-  } finally {
-    watch.done();
   }
 }

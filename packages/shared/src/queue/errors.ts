@@ -14,7 +14,8 @@ export class RetryAfterError extends Error {
   }
 }
 
-export type FailureKind = 'retry' | 'permanent' | 'timeout';
+/** `cancelled`: the job was cancelled while its handler ran (cesar.cancel_jobs). */
+export type FailureKind = 'retry' | 'permanent' | 'timeout' | 'cancelled';
 
 export interface ClassifiedFailure {
   kind: FailureKind;

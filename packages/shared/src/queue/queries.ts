@@ -110,18 +110,51 @@ export async function completeJobs(
   return rows.map((r) => r.id);
 }
 
-/** A failed attempt and its decided outcome (decideOutcome, outcome.ts). */
+/**
+ * A failed attempt and its decided outcome (decideOutcome, outcome.ts), or a job the drain
+ * stopped because it was cancelled while running.
+ */
 export type Failure = {
   id: string;
   attempt: number;
   kind: FailureKind;
   error: string;
-} & JobOutcome;
+} & (JobOutcome | { status: 'cancelled' });
+
+/** What the drain says of a running job when it renews its lease (cesar.renew_leases). */
+export interface LeaseRenewal {
+  id: string;
+  attempt: number;
+  lease_seconds: number;
+  /** Renew whatever is left of the lease (ctx.heartbeat()). */
+  force: boolean;
+  /** Progress reported since the last renewal; null: none. */
+  progress: number | null;
+  message: string | null;
+}
+
+/**
+ * Renews this worker's leases of running jobs, writes the progress their handlers reported,
+ * and answers, per job, whether the worker still holds it and whether its cancel was
+ * requested (cesar.renew_leases; one statement for all of a drain's long-running jobs).
+ */
+export async function renewLeases(
+  sql: Sql,
+  worker: string,
+  leases: LeaseRenewal[],
+): Promise<Array<{ id: string; held: boolean; cancel_requested: boolean }>> {
+  if (leases.length === 0) return [];
+  return await sql<Array<{ id: string; held: boolean; cancel_requested: boolean }>>`
+    select id::text, held, cancel_requested
+    from cesar.renew_leases(${worker}, ${sql.json(leases as never)})
+  `;
+}
 
 /**
  * Records failed attempts as decided (cesar.fail_jobs): back to pending at runAt, or failed
  * for good, out of the claim path. Nothing is decided here; the statement applies each outcome
- * to the job only if this worker still holds the attempt, and appends the failure to the
+ * to the job only if this worker still holds the attempt (a job whose cancel was requested
+ * ends cancelled whatever the drain decided), and appends the failure to the
  * job's error history (cesar.job_error_entry). Returns what became of each job this worker
  * still held.
  */
@@ -129,9 +162,9 @@ export async function failJobs(
   sql: Sql,
   worker: string,
   failures: Failure[],
-): Promise<Array<{ id: string; status: 'pending' | 'failed' }>> {
+): Promise<Array<{ id: string; status: 'pending' | 'failed' | 'cancelled' }>> {
   if (failures.length === 0) return [];
-  return await sql<Array<{ id: string; status: 'pending' | 'failed' }>>`
+  return await sql<Array<{ id: string; status: 'pending' | 'failed' | 'cancelled' }>>`
     select id, status from cesar.fail_jobs(${worker}, ${sql.json(failureRows(failures) as never)})
   `;
 }
@@ -155,6 +188,8 @@ export interface FinishAndClaim {
   completed: number;
   failed: number;
   retried: number;
+  /** Jobs stopped because they were cancelled, recorded so. */
+  cancelled: number;
   jobs: ClaimedJob[];
 }
 

@@ -67,9 +67,16 @@ async function foldOldMemories(
 }
 
 /** `memory.consolidate`: episodic memories older than N days become semantic memory. */
-export const memoryConsolidate: JobHandler = async ({ job, sql, clock }) => {
+export const memoryConsolidate: JobHandler = async ({ job, sql, clock, progress }) => {
   const input = parsePayload('memory.consolidate', memoryConsolidatePayload, job.payload);
+  // One statement does the work, so progress is its start and its end (written only if the
+  // job runs long enough for a lease renewal, see drainQueue).
+  progress?.(0, `folding up to ${input.max_rows.toLocaleString('en-US')} episodic memories`);
   const { folded, topics } = await foldOldMemories(sql, input, clock.now());
+  progress?.(
+    1,
+    `folded ${folded.toLocaleString('en-US')} episodic memories into ${topics} topics`,
+  );
   let followUp: string | null = null;
   if (folded === input.max_rows) {
     followUp = await enqueueJob(sql, 'memory.consolidate', job.payload, {

@@ -15,9 +15,10 @@ export const syncTablePayload = z.object({
  * `sync.table`: a sync run with the CockroachDB mirror (see packages/shared/src/mirror). A table
  * that failed (the mirror is down) fails the job, which retries with backoff; a run that
  * spent its budget before finishing enqueues its continuation, which starts from the
- * checkpoints.
+ * checkpoints. It reports progress per page and per table and direction (ctx.progress), and a
+ * cancel (its signal) stops it at its next page.
  */
-export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu }) => {
+export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu, progress }) => {
   const input = parsePayload('sync.table', syncTablePayload, job.payload);
   if (!mirror) throw new PermanentJobError('sync.table: no mirror configured (COCKROACH_DB_URL)');
   const budgetMs = Math.max(1_000, job.lease_seconds * 1000 - 5_000);
@@ -33,6 +34,8 @@ export const syncTable: JobHandler = async ({ job, sql, mirror, signal, cpu }) =
       // The drain's CPU budget: past it the run checkpoints, and the follow-up job below
       // (its enqueue rings the job-drain doorbell) continues in a next invocation.
       cpu,
+      signal,
+      onProgress: progress,
     },
   );
   if (signal.aborted) throw new Error('sync.table: aborted');

@@ -1,0 +1,406 @@
+-- Why: issue 16, items 4 and 5. A cancel reached only jobs that had not started: a running
+-- handler went on to the end and its outcome was refused, and a handler that ran longer than
+-- its type's fixed lease_seconds was aborted (or taken over by another drain). Now:
+--   * cesar.cancel_jobs on a job whose handler runs records the request (cancel_requested_at)
+--     and leaves the job running, leased, until the handler has stopped: the drain hears of
+--     it through its lease renewal (below), aborts the handler's signal, and records the job
+--     `cancelled` (never retried, never failed: cesar.fail_jobs). A job whose drain died ends
+--     cancelled when its lease runs out (cesar.claim_jobs), not retried;
+--   * cesar.renew_leases renews the leases of a drain's running jobs, writes the progress
+--     their handlers reported, and answers which of them were cancelled or taken over: ONE
+--     statement per drain per interval, only while handlers run long (see drain.ts). The
+--     claim path is unchanged in cost: no new statement, the cancel check rides on the
+--     existing expired-lease scan;
+--   * progress and progress_message hold the last progress a handler reported
+--     (ctx.progress), as of the last renewal.
+
+alter table cesar.job_queue
+  -- The share of its work the running attempt reported done, 0 to 1; null: none reported.
+  add column progress numeric check (progress between 0 and 1),
+  -- What the handler said with it ("copied 40,000 rows").
+  add column progress_message text check (length(progress_message) <= 500),
+  -- Set by cesar.cancel_jobs on a job whose handler runs; the job ends cancelled.
+  add column cancel_requested_at timestamptz;
+
+-- Cancels jobs. A pending job, or a running one whose handler has not started (it waits in a
+-- drain's local queue: cesar.start_jobs leaves it out), is cancelled at once. A job whose
+-- handler runs is marked: its drain aborts the handler within seconds (cesar.renew_leases)
+-- and records it cancelled; if that drain died, the claim does when the lease runs out.
+-- Returns the ids cancelled or marked (a job already marked is returned again).
+create or replace function cesar.cancel_jobs(ids bigint[]) returns setof bigint
+language sql
+volatile
+set search_path = ''
+as $$
+  update cesar.job_queue q
+  set status = case when q.status = 'running' and q.started_at is not null then 'running' else 'cancelled' end,
+      finished_at = case when q.status = 'running' and q.started_at is not null then null else now() end,
+      cancel_requested_at = case when q.status = 'running' and q.started_at is not null
+                              then coalesce(q.cancel_requested_at, now()) end,
+      locked_by = case when q.status = 'running' and q.started_at is not null then q.locked_by end,
+      locked_until = case when q.status = 'running' and q.started_at is not null then q.locked_until end,
+      updated_at = now()
+  where q.id = any (cancel_jobs.ids) and q.status in ('pending', 'running')
+  returning q.id
+$$;
+
+-- A drain's renewal of its running jobs (drain.ts): `leases` is a JSON array of
+-- {id, attempt, lease_seconds, force, progress, message}. For each job this worker still holds
+-- at that attempt:
+--   * the lease is renewed to now + lease_seconds once a third of it has passed since the last
+--     renewal (or at once with `force`: ctx.heartbeat()), so a job is written about every
+--     lease/3 seconds though the drain asks more often (it asks every 2 s to hear of cancels);
+--     a job whose cancel was requested is not renewed: its drain stops it now, or the lease
+--     runs out and the claim ends it cancelled;
+--   * the progress reported since the last renewal is written (progress null: none reported;
+--     a report replaces the message too).
+-- Answers one row per job asked about: whether this worker still holds it (false: cancelled
+-- before its handler started, or taken over after an expired lease; the drain aborts it and
+-- its outcome would be refused anyway), and whether its cancel was requested.
+create function cesar.renew_leases(worker text, leases jsonb)
+returns table (id bigint, held boolean, cancel_requested boolean)
+language sql
+volatile
+set search_path = ''
+as $$
+  with asked as (
+    select r.* from jsonb_to_recordset(renew_leases.leases)
+      as r (id bigint, attempt integer, lease_seconds integer, force boolean, progress numeric,
+            message text)
+  ), held as (
+    select q.id, q.cancel_requested_at is not null as cancel_requested, a.lease_seconds,
+           a.progress, left(a.message, 500) as message,
+           q.cancel_requested_at is null
+             and (a.force or q.locked_until < now() + make_interval(secs => a.lease_seconds * 2 / 3.0)) as renew
+    from asked a
+    join cesar.job_queue q on q.id = a.id and q.attempts = a.attempt and q.status = 'running'
+      and q.locked_by = renew_leases.worker
+  ), written as (
+    -- Only rows with something to write: a drain asking every 2 s writes a job's row about
+    -- every lease/3 seconds, plus its progress reports.
+    update cesar.job_queue q
+    set locked_until = case when h.renew then now() + make_interval(secs => h.lease_seconds)
+                            else q.locked_until end,
+        progress = coalesce(h.progress, q.progress),
+        -- A report replaces both: a fraction without a message clears the old message.
+        progress_message = case when h.progress is not null then h.message else q.progress_message end
+    from held h
+    where q.id = h.id and (h.renew or h.progress is not null)
+      and q.status = 'running' and q.locked_by = renew_leases.worker
+  )
+  select a.id, h.id is not null, coalesce(h.cancel_requested, false)
+  from asked a left join held h on h.id = a.id
+$$;
+
+-- The claim (20261203001100_drain_speed.sql), with two changes: the takeover path leaves a
+-- cancel-requested job to the `dead` step, which ends it cancelled; a claimed job's progress
+-- and cancel request start empty.
+create or replace function cesar.claim_jobs(
+  worker text,
+  batch_size integer,
+  job_types text[] default null,
+  default_lease_seconds integer default 60,
+  start_count integer default null
+) returns table (
+  id bigint,
+  job_type text,
+  payload jsonb,
+  attempts integer,
+  max_attempts integer,
+  priority integer,
+  run_at timestamptz,
+  created_at timestamptz,
+  locked_until timestamptz,
+  backoff_base_seconds numeric,
+  backoff_cap_seconds numeric,
+  lease_seconds integer,
+  started boolean,
+  attempts_left boolean
+)
+language plpgsql
+volatile
+set search_path = ''
+set enable_seqscan = off
+set enable_bitmapscan = off
+as $$
+#variable_conflict use_column
+declare
+  capped_count integer;
+  -- Extra candidates to look at when some due jobs belong to capped types.
+  spare integer := 0;
+begin
+  if batch_size is null or batch_size < 1 then
+    return;
+  end if;
+
+  -- A claim need not survive a server crash: if its commit record is lost, the job is simply
+  -- due again and runs again, as after an expired lease (delivery is at least once either
+  -- way). Not waiting for the WAL flush takes the fsync off the start of every job: on the
+  -- local stack it cut the median claim-to-handler-start of a drain call from 1.15 ms to
+  -- 0.74 ms.
+  perform set_config('synchronous_commit', 'off', true);
+
+  -- Every statement below has an index made for it, and statistics cannot be trusted on a
+  -- queue, whose rows change state by the thousand between two analyzes:
+  --   * with statistics taken during a burst (a type with 100,000 due jobs), the planner
+  --     reckoned a capped type's one-row probe below would find a row at once in a sequential
+  --     scan; the capped types had no due job, so each probe read the whole table: 1.3
+  --     million rows, 210 ms per capped type, on every claim, and a 200,000-job drain fell
+  --     from 18,000 to 500 jobs/s once autovacuum had analyzed the queue in its middle;
+  --   * the claim must walk the pending index in order and stop at the batch: an ordered
+  --     index scan also marks the entries of finished jobs dead as it passes them, so the
+  --     next claim skips them. After a burst the planner would rather take a bitmap scan and
+  --     sort every pending entry, dead ones included: after draining 20,000 jobs that made a
+  --     0.14 ms claim take 1.2 ms, every time, until vacuum.
+  -- So neither kind of scan is planned here (the function's settings, off for its own
+  -- statements only).
+
+  -- Per-type caps: lock every capped type that has due jobs, in one sorted pass.
+  -- Each capped type is probed for one due job on its own, in job_queue_type_status_idx (the
+  -- LIMITs keep the probes from being flattened into a semi-join; the ORDER BY, the index's
+  -- order, keeps the planner from walking every pending job in job_queue_claim_idx instead,
+  -- which it did with statistics taken before a burst): as a plain EXISTS the planner, once
+  -- its plan was generic, hashed every due job of the queue to find the few capped types, on
+  -- every claim: 10-16 ms of a claim of 100 with 18,000 no-op jobs queued (EXPLAIN ANALYZE),
+  -- growing with the queue. Now one or two index probes per capped type in scope (none for
+  -- system.noop).
+  perform pg_advisory_xact_lock(hashtext('cesar.job_queue'), hashtext(t.job_type))
+  from cesar.job_types t
+  where t.concurrency is not null
+    and (claim_jobs.job_types is null or t.job_type = any (claim_jobs.job_types))
+    and ((select count(*) from (
+           select from cesar.job_queue q
+           where q.job_type = t.job_type and q.status = 'pending' and q.run_at <= now()
+           order by q.job_type, q.status
+           limit 1) p) > 0
+         or (select count(*) from (
+           select from cesar.job_queue q
+           where q.job_type = t.job_type and q.status = 'running' and q.locked_until < now()
+           order by q.job_type, q.status
+           limit 1) r) > 0)
+  order by t.job_type;
+  get diagnostics capped_count = row_count;
+  if capped_count > 0 then
+    spare := claim_jobs.batch_size;
+  end if;
+
+  return query
+  -- Two sources, each read in its own index order: due pending jobs, and running jobs whose
+  -- lease ran out. When capped types are due, look at twice the batch so that capped types
+  -- with no room do not starve it; the extra rows stay locked only until this statement ends.
+  with pending as (
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
+    from cesar.job_queue q
+    where q.status = 'pending' and q.run_at <= now()
+      -- The drain's types as an array containment, which no index serves: as
+      -- `job_type = any (...)` it matched job_queue_type_status_idx, and on a table never
+      -- analyzed (a fresh project's queue) the planner took that index and sorted every
+      -- pending job of the types for each batch instead of walking job_queue_claim_idx in
+      -- order: 18-30 ms a claim of 500 with 20,000 jobs queued instead of 11 ms, and the
+      -- bench drained at half the rate it reached with statistics.
+      and (claim_jobs.job_types is null or array[q.job_type] <@ claim_jobs.job_types)
+      -- A job with a serial key waits for the earlier unfinished jobs of its key.
+      and (q.serial_key is null or not exists (
+        select from cesar.job_queue e
+        where e.serial_key = q.serial_key and e.id < q.id and e.status in ('pending', 'running')))
+    order by q.priority desc, q.run_at, q.id
+    limit claim_jobs.batch_size + spare
+    for update skip locked
+  ), expired as (
+    select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
+    from cesar.job_queue q
+    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+      and q.cancel_requested_at is null
+      and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
+    order by q.locked_until
+    limit claim_jobs.batch_size
+    for update skip locked
+  ), dead as (
+    -- A job whose lease expired on its last attempt is failed for good, not retried; one
+    -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
+    update cesar.job_queue q
+    set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
+        finished_at = now(), updated_at = now(),
+        last_error = case when q.cancel_requested_at is not null
+                       then 'cancelled: the drain running attempt ' || q.attempts || ' stopped before its handler did'
+                       else 'lease expired: the drain running attempt ' || q.attempts || ' stopped before recording an outcome' end,
+        errors = q.errors || cesar.job_error_entry(q.attempts,
+                   case when q.cancel_requested_at is not null then 'cancelled' else 'lease_expired' end,
+                   case when q.cancel_requested_at is not null then 'cancelled; lease expired' else 'lease expired' end,
+                   q.locked_by, now()),
+        locked_by = null, locked_until = null
+    where q.id in (
+      select d.id from cesar.job_queue d
+      where d.status = 'running' and d.locked_until < now()
+        and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
+        and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
+      limit 1000
+      for update skip locked)
+  ), candidates as (
+    select c.id, c.job_type, c.priority, c.run_at, t.concurrency,
+           coalesce(t.lease_seconds, claim_jobs.default_lease_seconds) as lease_seconds,
+           coalesce(c.backoff_base_seconds, t.backoff_base_seconds, 300) as backoff_base_seconds,
+           coalesce(c.backoff_cap_seconds, t.backoff_cap_seconds, 3600) as backoff_cap_seconds
+    from (select * from pending union all select * from expired) c
+    left join cesar.job_types t on t.job_type = c.job_type
+  ), chosen as (
+    -- No capped type is due: every candidate may run (the common case, and the cheap one:
+    -- the branch below is skipped as a whole).
+    (select c.id, c.priority, c.run_at, c.lease_seconds, c.backoff_base_seconds, c.backoff_cap_seconds
+     from candidates c
+     where spare = 0
+     limit claim_jobs.batch_size)
+    union all
+    -- Capped types are due: per type, take only as many as its cap leaves room for.
+    (select r.id, r.priority, r.run_at, r.lease_seconds, r.backoff_base_seconds, r.backoff_cap_seconds
+     from (
+       select c.*,
+              row_number() over (partition by c.job_type order by c.priority desc, c.run_at, c.id) as nth,
+              case when c.concurrency is null then 0 else (
+                select count(*) from cesar.job_queue r
+                where r.job_type = c.job_type and r.status = 'running' and r.locked_until >= now()
+              ) end as running
+       from candidates c
+       where spare > 0
+     ) r
+     where r.concurrency is null or r.nth <= r.concurrency - r.running
+     order by r.priority desc, r.run_at, r.id
+     limit claim_jobs.batch_size)
+  ), numbered as (
+    select ch.*, row_number() over (order by ch.priority desc, ch.run_at, ch.id) <= coalesce(claim_jobs.start_count, claim_jobs.batch_size) as starts
+    from chosen ch
+  )
+  update cesar.job_queue q
+  set status = 'running',
+      attempts = q.attempts + case when n.starts then 1 else 0 end,
+      started_at = case when n.starts then now() end,
+      locked_by = claim_jobs.worker,
+      locked_until = now() + make_interval(secs => n.lease_seconds),
+      updated_at = now(),
+      -- A new attempt reports its own progress (a cancelled job may have been retried).
+      progress = null, progress_message = null, cancel_requested_at = null,
+      -- Taken over from a drain that died: an attempt whose handler started is lost.
+      errors = case when q.status = 'running' and q.started_at is not null
+                 then q.errors || cesar.job_error_entry(q.attempts, 'lease_expired', 'lease expired', q.locked_by, now())
+                 else q.errors end,
+      last_error = case when q.status = 'running' and q.started_at is not null then 'lease expired' else q.last_error end
+  from numbered n
+  where q.id = n.id
+  returning q.id, q.job_type, q.payload, q.attempts, q.max_attempts, q.priority, q.run_at, q.created_at,
+            q.locked_until, n.backoff_base_seconds, n.backoff_cap_seconds, n.lease_seconds, n.starts,
+            cesar.job_attempts_left(q.attempts, q.max_attempts);
+end
+$$;
+
+-- As in 20261203001100_drain_speed.sql, but a job whose cancel was requested ends cancelled
+-- (its result kept) even when its handler finished before the drain heard of the cancel, as
+-- a cancelled job refused its drain's outcome before; it is not among the ids returned.
+-- Marks jobs completed: `completions` is a JSON array of {id, attempt, result}. Only the
+-- holder of the attempt may (locked_by and the attempt number are the fencing token); returns
+-- the ids it still held. Counts them in cesar.job_totals.
+create or replace function cesar.complete_jobs(worker text, completions jsonb)
+returns table (id bigint)
+language sql
+volatile
+set search_path = ''
+as $$
+  with done as (
+    update cesar.job_queue q
+    set status = case when q.cancel_requested_at is null then 'completed' else 'cancelled' end,
+        result = c.result, finished_at = now(), updated_at = now(),
+        locked_by = null, locked_until = null
+    from jsonb_to_recordset(complete_jobs.completions) as c (id bigint, attempt integer, result jsonb)
+    where q.id = c.id and q.attempts = c.attempt and q.status = 'running'
+      and q.locked_by = complete_jobs.worker
+    returning q.id, q.job_type, q.status
+  ), counted as (
+    insert into cesar.job_totals as t (job_type, completed)
+    select d.job_type, count(*) from done d where d.status = 'completed' group by d.job_type
+    on conflict (job_type) do update set completed = t.completed + excluded.completed
+  )
+  select d.id from done d where d.status = 'completed'
+$$;
+
+-- Records failed attempts as the drain decided them (decideOutcome, outcome.ts): `failures`
+-- is a JSON array of {id, attempt, kind, error, status, run_at}; status is pending (retry at
+-- run_at), failed (for good) or cancelled (the drain stopped the handler of a cancelled job).
+-- A job whose cancel was requested ends cancelled whatever the drain decided: a handler that
+-- failed after the request (its signal aborted it, or it failed on its own before the drain
+-- heard of the request) is not retried. Applied only by the holder of the attempt; each failure is
+-- appended to the job's error history. Returns what became of each job the worker still held;
+-- failed-for-good jobs are counted in cesar.job_totals.
+create or replace function cesar.fail_jobs(worker text, failures jsonb)
+returns table (id bigint, status text)
+language sql
+volatile
+set search_path = ''
+as $$
+  with done as (
+    update cesar.job_queue q
+    set status = case when q.cancel_requested_at is not null then 'cancelled' else f.status end,
+        run_at = coalesce(f.run_at, q.run_at),
+        finished_at = case when f.status <> 'pending' or q.cancel_requested_at is not null then now() end,
+        last_error = f.error,
+        errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
+        locked_by = null, locked_until = null, updated_at = now()
+    from jsonb_to_recordset(fail_jobs.failures)
+      as f (id bigint, attempt integer, kind text, error text, status text, run_at timestamptz)
+    where q.id = f.id and q.attempts = f.attempt and q.status = 'running'
+      and q.locked_by = fail_jobs.worker
+    returning q.id, q.status, q.job_type
+  ), counted as (
+    insert into cesar.job_totals as t (job_type, failed)
+    select d.job_type, count(*) from done d where d.status = 'failed' group by d.job_type
+    on conflict (job_type) do update set failed = t.failed + excluded.failed
+  )
+  select d.id, d.status from done d
+$$;
+
+-- As in 20261203001100_drain_speed.sql, and counts the jobs that ended cancelled.
+create or replace function cesar.finish_and_claim(
+  worker text,
+  completions jsonb,
+  failures jsonb,
+  batch_size integer,
+  job_types text[] default null,
+  default_lease_seconds integer default 60,
+  start_count integer default null
+) returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  completed integer := 0;
+  failed integer := 0;
+  retried integer := 0;
+  cancelled integer := 0;
+  jobs jsonb;
+begin
+  if jsonb_array_length(coalesce(finish_and_claim.completions, '[]')) > 0 then
+    select count(*) into completed
+    from cesar.complete_jobs(finish_and_claim.worker, finish_and_claim.completions);
+  end if;
+  if jsonb_array_length(coalesce(finish_and_claim.failures, '[]')) > 0 then
+    select count(*) filter (where f.status = 'failed'), count(*) filter (where f.status = 'pending'),
+           count(*) filter (where f.status = 'cancelled')
+    into failed, retried, cancelled
+    from cesar.fail_jobs(finish_and_claim.worker, finish_and_claim.failures) f;
+  end if;
+  -- Ids as text, as the drain keeps them (a bigint need not fit a JSON number).
+  select coalesce(jsonb_agg(to_jsonb(c) || jsonb_build_object('id', c.id::text)), '[]') into jobs
+  from cesar.claim_jobs(finish_and_claim.worker, finish_and_claim.batch_size,
+                        finish_and_claim.job_types, finish_and_claim.default_lease_seconds,
+                        finish_and_claim.start_count) c;
+  if completed + failed + retried + cancelled > 0 then
+    perform set_config('synchronous_commit', 'on', true);
+  end if;
+  return jsonb_build_object('completed', completed, 'failed', failed, 'retried', retried,
+                            'cancelled', cancelled, 'jobs', jobs);
+end
+$$;
+
+
+revoke execute on function cesar.renew_leases(text, jsonb) from public, anon, authenticated;
+grant execute on function cesar.renew_leases(text, jsonb) to service_role;

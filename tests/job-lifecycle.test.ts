@@ -1,0 +1,260 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createApiApp } from '../packages/shared/src/api/app.ts';
+import { fixedClock } from '../packages/shared/src/clock.ts';
+import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
+import { repoRoot } from '../scripts/lib/paths.ts';
+import { functionSql, poolerUrl, testSql } from './helpers/db.ts';
+import { drain, jobById, uniqueJobType } from './helpers/queue.ts';
+
+// Issue 16, items 4 and 5: cancelling running jobs, heartbeats and progress. The drain hears
+// of cancels and renews leases through one statement (cesar.renew_leases) while handlers run.
+
+const sql = testSql(undefined, 6);
+const fnSql = functionSql(6, 'job-drain');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  ms = 10_000,
+) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('cancelling a running job', () => {
+  it('aborts its handler within seconds; the job ends cancelled, not retried', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    let ticks = 0;
+    let abortedAt = 0;
+    const drained = drain(fnSql, {
+      // Works (a tick every 50 ms) until its signal aborts.
+      [type]: ({ signal }) =>
+        new Promise((_, reject) => {
+          const timer = setInterval(() => ticks++, 50);
+          signal.addEventListener('abort', () => {
+            abortedAt = Date.now();
+            clearInterval(timer);
+            reject(signal.reason);
+          });
+        }),
+    }, { jobTypes: [type] });
+    await until('the handler to start', () => Promise.resolve(ticks > 0));
+    const cancelledAt = Date.now();
+    expect(await sql`select cesar.cancel_jobs(array[${id}]::bigint[])::text as id`)
+      .toEqual([{ id }]);
+    // Marked, still running (its handler has not stopped yet).
+    expect(await jobById(sql, id)).toMatchObject({ status: 'running' });
+    const result = await drained;
+    expect(abortedAt).toBeGreaterThan(0);
+    expect(abortedAt - cancelledAt).toBeLessThan(5_000);
+    expect(result).toMatchObject({ claimed: 1, cancelled: 1, retried: 0, failed: 0 });
+    const ticksAtEnd = ticks;
+    await sleep(200);
+    expect(ticks).toBe(ticksAtEnd); // its effect stopped
+    const row = await jobById(sql, id);
+    expect(row).toMatchObject({ status: 'cancelled', attempts: 1, locked_by: null });
+    expect(row.finished_at).not.toBeNull();
+    expect(row.errors).toEqual([expect.objectContaining({ kind: 'cancelled' })]);
+  });
+
+  it('ends cancelled when its drain died: the expired lease is not retried', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    const id = await enqueueJob(sql, type);
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'tests/fixtures/hanging-drain.ts'),
+      poolerUrl(),
+      type,
+      '1',
+      '1',
+    ], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await jobById(sql, id)).toMatchObject({ status: 'running', attempts: 1 });
+    await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+    await sleep(2_100);
+    let ran = false;
+    const result = await drain(fnSql, {
+      [type]: () => {
+        ran = true;
+        return Promise.resolve();
+      },
+    }, { jobTypes: [type] });
+    expect(ran).toBe(false);
+    expect(result.claimed).toBe(0);
+    const row = await jobById(sql, id);
+    expect(row).toMatchObject({ status: 'cancelled', attempts: 1, locked_by: null });
+    expect(row.errors).toEqual([
+      expect.objectContaining({ kind: 'cancelled', worker: 'doomed-drain' }),
+    ]);
+  });
+
+  it('a handler that fails after its cancel was requested ends cancelled (cesar.fail_jobs)', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const result = await drain(fnSql, {
+      [type]: async () => {
+        await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+        throw new Error('gave up');
+      },
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({ cancelled: 1, retried: 0, failed: 0 });
+    expect(await jobById(sql, id)).toMatchObject({ status: 'cancelled', last_error: 'gave up' });
+  });
+
+  it('a handler that finishes after its cancel was requested ends cancelled (cesar.complete_jobs)', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const result = await drain(fnSql, {
+      [type]: async () => {
+        await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+        return 'done anyway';
+      },
+    }, { jobTypes: [type] });
+    // The drain counts the refused completion as superseded; the job keeps its result.
+    expect(result).toMatchObject({ completed: 0, superseded: 1 });
+    expect(await jobById(sql, id)).toMatchObject({ status: 'cancelled', result: 'done anyway' });
+  });
+});
+
+describe('leases renewed while handlers run', () => {
+  it('keeps the lease of a handler running past lease_seconds: no other drain takes it', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    const id = await enqueueJob(sql, type);
+    let runs = 0;
+    let heartbeat: Promise<void> | undefined;
+    const first = drain(fnSql, {
+      [type]: async (ctx) => {
+        runs++;
+        await sleep(500);
+        heartbeat = ctx.heartbeat!();
+        await sleep(4_500); // 5 s in all, with a 2 s lease
+        return 'done';
+      },
+    }, { jobTypes: [type] });
+    await until('the handler to start', () => Promise.resolve(runs > 0));
+    // Other drains keep trying while the first handler runs, past two lease lengths.
+    let others = 0;
+    const end = Date.now() + 4_000;
+    while (Date.now() < end) {
+      others += (await drain(fnSql, { [type]: () => Promise.resolve() }, { jobTypes: [type] }))
+        .claimed;
+      await sleep(250);
+    }
+    await heartbeat;
+    expect(others).toBe(0);
+    expect(await first).toMatchObject({ claimed: 1, completed: 1 });
+    expect(runs).toBe(1);
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+      errors: [],
+      result: 'done',
+    });
+  });
+
+  it('ctx.heartbeat() renews the lease at once, whatever is left of it', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 60)`;
+    const id = await enqueueJob(sql, type);
+    const leaseOf = async () =>
+      (await sql`select locked_until from cesar.job_queue where id = ${id}`)[0]!
+        .locked_until as Date;
+    let before: Date | undefined;
+    let after: Date | undefined;
+    await drain(fnSql, {
+      [type]: async (ctx) => {
+        before = await leaseOf();
+        await sleep(300);
+        await ctx.heartbeat!();
+        after = await leaseOf();
+      },
+    }, { jobTypes: [type] });
+    // Renewed 300 ms later, for 60 s from then (not a third through: a renewal would wait).
+    expect(after!.getTime() - before!.getTime()).toBeGreaterThanOrEqual(250);
+  });
+});
+
+describe('progress', () => {
+  const SECRET = 'test-function-secret-0123456789';
+  const api = createApiApp({
+    sql: fnSql,
+    mirror: null,
+    config: {
+      functionSecret: SECRET,
+      serviceRoleKey: 'test-service-role-key-0123456789',
+      dbPoolMax: 4,
+      databasePooled: true,
+    },
+    clock: fixedClock('2026-11-20T12:00:00Z'),
+    applicationName: 'cesar-edge/api/test',
+    jobTypes: [],
+  });
+  const get = async (url: string) => {
+    const res = await api.request(url, { headers: { authorization: `Bearer ${SECRET}` } });
+    expect(res.status).toBe(200);
+    return await res.json();
+  };
+
+  it('is written with the lease renewal and shown by the API (list and detail)', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    let release = () => {};
+    const released = new Promise<void>((r) => release = r);
+    const drained = drain(fnSql, {
+      [type]: async (ctx) => {
+        ctx.progress!(0.1, 'starting');
+        ctx.progress!(0.4, 'copied 40,000 rows');
+        await released;
+        return null;
+      },
+    }, { jobTypes: [type] });
+    const shown = await until('progress in the job list', async () => {
+      const { jobs } = await get(`/api/jobs?job_type=${type}`);
+      return jobs[0]?.progress === 0.4 ? jobs[0] : null;
+    });
+    expect(shown).toMatchObject({ id, status: 'running', progress_message: 'copied 40,000 rows' });
+    expect(await get(`/api/jobs/${id}`)).toMatchObject({
+      id,
+      status: 'running',
+      progress: 0.4,
+      progress_message: 'copied 40,000 rows',
+      errors: [],
+    });
+    release();
+    expect(await drained).toMatchObject({ completed: 1 });
+    const missing = await api.request('/api/jobs/999999999999', {
+      headers: { authorization: `Bearer ${SECRET}` },
+    });
+    expect(missing.status).toBe(404);
+  });
+
+  it('costs a short handler no statement: what it reports is never written', async () => {
+    const type = uniqueJobType();
+    const id = await enqueueJob(sql, type);
+    const result = await drain(fnSql, {
+      [type]: (ctx) => {
+        ctx.progress!(0.5, 'halfway');
+        return Promise.resolve('quick');
+      },
+    }, { jobTypes: [type] });
+    expect(result).toMatchObject({ completed: 1 });
+    // No lease renewal was sent for it (a handler is asked about after 2 s of running).
+    expect(
+      await sql`select status, progress, progress_message from cesar.job_queue where id = ${id}`,
+    ).toEqual([{ status: 'completed', progress: null, progress_message: null }]);
+  });
+});
