@@ -201,7 +201,7 @@ describe('cesar jobs', () => {
     try {
       const list = await cesar(['jobs', 'list', '--status', 'running', '--type', 'cli.progress']);
       expect(list.code).toBe(0);
-      expect(list.stdout).toMatch(/^id\s+type\s+status\s+attempts\s+progress/);
+      expect(list.stdout).toMatch(/^id\s+type\s+status\s+key\s+attempts\s+progress/);
       expect(list.stdout).toMatch(
         new RegExp(`${job!.id}\\s+cli\\.progress\\s+running\\s+1/5\\s+40% copied 40,000 rows`),
       );
