@@ -78,6 +78,8 @@ let cluster: ClusterSpec;
 let dbUrl: string;
 let api: ManagementApiStandIn;
 let env: NodeJS.ProcessEnv;
+// Standard Webhooks' published example secret (not one of ours).
+const SIGNING_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'cesar-deploy-'));
@@ -214,7 +216,8 @@ describe('cesar deploy', () => {
         dbUrl,
         functionsUrl: closed,
         workdir,
-        env,
+        // Verifying signed deliveries: set as a function secret when the environment gives it.
+        env: { ...env, CESAR_WEBHOOK_SIGNING_SECRET: SIGNING_SECRET },
         log: (line) => log.push(line),
       }).catch((err) => err);
       expect(error, log.join('\n')).toBeInstanceOf(DeployStepError);
@@ -246,7 +249,12 @@ describe('cesar deploy', () => {
         const sent = JSON.parse(posts[0]!.body.toString()) as Array<
           { name: string; value: string }
         >;
-        expect(sent.map((s) => s.name).sort()).toEqual(['CESAR_DB_URL', 'CESAR_FUNCTION_SECRET']);
+        expect(sent.map((s) => s.name).sort()).toEqual([
+          'CESAR_DB_URL',
+          'CESAR_FUNCTION_SECRET',
+          'CESAR_WEBHOOK_SIGNING_SECRET',
+        ]);
+        expect(api.secrets.get('CESAR_WEBHOOK_SIGNING_SECRET')).toBe(SIGNING_SECRET);
         const secret = api.secrets.get('CESAR_FUNCTION_SECRET')!;
         expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
         const pooler = new URL(api.secrets.get('CESAR_DB_URL')!);
@@ -255,6 +263,7 @@ describe('cesar deploy', () => {
         expect(decodeURIComponent(pooler.password)).toBe(LOCAL_PASSWORD);
         // The generated secret is never printed (CI logs keep it), only saved, privately.
         expect(log.join('\n')).not.toContain(secret);
+        expect(log.join('\n')).not.toContain(SIGNING_SECRET);
         const saved = path.join(workdir, '.local/deploy', `${REF}.env`);
         expect((await stat(saved)).mode & 0o077).toBe(0);
         expect(await readFile(saved, 'utf8')).toContain(`CESAR_FUNCTION_SECRET='${secret}'`);

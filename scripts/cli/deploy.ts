@@ -21,6 +21,13 @@ import type { CommandResult } from './sync.ts';
 /** The functions this project deploys (supabase/functions/<name>, verify_jwt in config.toml). */
 export const DEPLOYED_FUNCTIONS = ['api', 'job-drain', 'webhook', 'sync'] as const;
 
+/** Function secrets set when the deploy's environment gives them (README, Configuration). */
+const OPTIONAL_FUNCTION_SETTINGS = [
+  'COCKROACH_DB_URL',
+  'CESAR_WEBHOOK_SIGNING_SECRET',
+  'CESAR_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS',
+] as const;
+
 /** Transaction-mode pooler (Supavisor) port: what the functions connect through. */
 const TRANSACTION_POOLER_PORT = '6543';
 /** Session-mode pooler port: SQL that needs a session, like this module's Vault writes. */
@@ -216,7 +223,9 @@ export function deploySteps(
   };
 
   const secretNames = ['CESAR_FUNCTION_SECRET', 'CESAR_DB_URL'];
-  if (env.COCKROACH_DB_URL) secretNames.push('COCKROACH_DB_URL');
+  // Settings the functions read when they are given (the mirror, verifying signed deliveries).
+  const optional = OPTIONAL_FUNCTION_SETTINGS.filter((name) => env[name]);
+  secretNames.push(...optional);
   // A --db-url's password goes to the CLI in PGPASSWORD, never in its argv (ps shows argv).
   const push = () => {
     if (!options.dbUrl) return cli(['db', 'push', '--remote']);
@@ -260,7 +269,7 @@ export function deploySteps(
           CESAR_FUNCTION_SECRET: secret,
           CESAR_DB_URL: await poolerUrl(),
         };
-        if (env.COCKROACH_DB_URL) values.COCKROACH_DB_URL = env.COCKROACH_DB_URL;
+        for (const name of optional) values[name] = env[name]!;
         // Saved before it is used anywhere, so a later failure cannot lose a generated secret.
         await saved();
         // Through a private file, not NAME=value arguments: those show in every `ps`.
