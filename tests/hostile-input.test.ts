@@ -94,6 +94,7 @@ const badBodies: Array<[string, string]> = [
 const postRoutes = [
   '/api/workflows',
   '/api/events/replay',
+  '/api/jobs',
   '/api/jobs/retry',
   '/api/jobs/cancel',
   '/api/sync',
@@ -175,6 +176,7 @@ function cases(): Case[] {
       method: 'DELETE',
       path: `/api/workflows/${id}`,
     });
+    list.push({ what: `job id ${id.slice(0, 20)}`, method: 'GET', path: `/api/jobs/${id}` });
     list.push({
       what: `redeliver id ${id.slice(0, 20)}`,
       method: 'POST',
