@@ -641,7 +641,10 @@ declare
   action jsonb;
   jobs_made integer;
 begin
-  if not jsonb_path_exists(plans, '$[*].actions[*].key ? (@ != null)') then
+  -- A keyed action names a key or a mode. One whose key rendered to null (a missing value
+  -- in the event) goes to enqueue_keyed too, which refuses it: made a plain job, it would
+  -- have lost its dedup or debounce without a word.
+  if not jsonb_path_exists(plans, '$[*].actions[*] ? (exists(@.key) || exists(@.mode))') then
     return query
     with plan as (
       select p.*, e.ordinality
@@ -723,7 +726,7 @@ begin
     jobs_made := (execution ->> 'plain')::int;
     for action in
       select a.value from jsonb_array_elements(execution -> 'actions') with ordinality a
-      where a.value ->> 'key' is not null order by a.ordinality
+      where a.value ? 'key' or a.value ? 'mode' order by a.ordinality
     loop
       jobs_made := jobs_made + (
         select k.inserted::int
@@ -994,6 +997,7 @@ CREATE FUNCTION cesar.enqueue(job_type text, payload jsonb DEFAULT '{}'::jsonb, 
 declare
   new_id bigint;
   due timestamptz := coalesce(enqueue.run_at, now());
+  tries integer := 0;
 begin
   if enqueue.key is not null or enqueue.mode is not null then
     if enqueue.dedup_key is not null then
@@ -1011,20 +1015,30 @@ begin
   if enqueue.delay is not null or enqueue.period is not null then
     raise exception 'enqueue: delay and period need a key and a mode' using errcode = '22023';
   end if;
-  insert into cesar.job_queue (job_type, payload, run_at, priority, max_attempts, dedup_key)
-  values (
-    enqueue.job_type, coalesce(enqueue.payload, '{}'), due, coalesce(enqueue.priority, 0),
-    coalesce(enqueue.max_attempts,
-             (select t.max_attempts from cesar.job_types t where t.job_type = enqueue.job_type), 5),
-    enqueue.dedup_key)
-  on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
-  do nothing
-  returning id into new_id;
-  if new_id is null then
+  loop
+    insert into cesar.job_queue (job_type, payload, run_at, priority, max_attempts, dedup_key)
+    values (
+      enqueue.job_type, coalesce(enqueue.payload, '{}'), due, coalesce(enqueue.priority, 0),
+      coalesce(enqueue.max_attempts,
+               (select t.max_attempts from cesar.job_types t where t.job_type = enqueue.job_type),
+               5),
+      enqueue.dedup_key)
+    on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
+    do nothing
+    returning id into new_id;
+    exit when new_id is not null;
+    -- A dedup_key's holder: retried when it finished before we could read it.
     select q.id into new_id from cesar.job_queue q
     where q.dedup_key = enqueue.dedup_key and q.status in ('pending', 'running');
-    return new_id;
-  end if;
+    if new_id is not null then
+      return new_id;
+    end if;
+    tries := tries + 1;
+    if tries >= 3 then
+      raise exception 'enqueue: the holder of dedup_key % kept changing', enqueue.dedup_key
+        using errcode = '40001';
+    end if;
+  end loop;
   if due <= now() then
     perform cesar.ring_doorbell('job-drain');
   end if;
@@ -1077,20 +1091,29 @@ begin
     (select t.max_attempts from cesar.job_types t where t.job_type = enqueue_keyed.job_type), 5);
 
   if mode = 'keep' then
-    insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts, dedup_key,
-                                      key_mode, execution_id, serial_key, backoff_base_seconds,
-                                      backoff_cap_seconds)
-    values (job_type, coalesce(payload, '{}'), due, coalesce(priority, 0), attempts_max, key,
-            'keep', execution_id, serial_key, backoff_base_seconds, backoff_cap_seconds)
-    on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
-    do nothing
-    returning q.id into id;
-    inserted := id is not null;
-    if not inserted then
+    -- Retried when the holder we conflicted with finished before we could read it (an id of
+    -- null would lose the enqueue).
+    loop
+      insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts,
+                                        dedup_key, key_mode, execution_id, serial_key,
+                                        backoff_base_seconds, backoff_cap_seconds)
+      values (job_type, coalesce(payload, '{}'), due, coalesce(priority, 0), attempts_max, key,
+              'keep', execution_id, serial_key, backoff_base_seconds, backoff_cap_seconds)
+      on conflict (dedup_key) where dedup_key is not null and status in ('pending', 'running')
+      do nothing
+      returning q.id into id;
+      inserted := id is not null;
+      exit when inserted;
       select q.id into id from cesar.job_queue q
       where q.dedup_key = key and q.status in ('pending', 'running');
-      return;
-    end if;
+      if id is not null then
+        return;
+      end if;
+      tries := tries + 1;
+      if tries >= 3 then
+        raise exception 'enqueue: the holder of key % kept changing', key using errcode = '40001';
+      end if;
+    end loop;
   elsif mode in ('replace', 'debounce') then
     -- xmax is 0 on a row this statement inserted, and our transaction id on one it updated.
     insert into cesar.job_queue as q (job_type, payload, run_at, priority, max_attempts, job_key,
@@ -1160,11 +1183,15 @@ begin
   with input as (
     select j.job_type, coalesce(j.payload, '{}') as payload, coalesce(j.run_at, now()) as run_at,
            coalesce(j.priority, 0) as priority, j.max_attempts, j.dedup_key, j.ordinality,
-           j.key is not null or j.mode is not null as keyed
+           -- A delay or period without a key is refused below, not ignored.
+           j.key is not null or j.mode is not null or j.delay_seconds is not null
+             or j.period_seconds is not null as keyed
     from rows from (jsonb_to_recordset(jobs)
       as (job_type text, payload jsonb, run_at timestamptz, priority integer,
-          max_attempts integer, dedup_key text, key text, mode text)) with ordinality
-      as j (job_type, payload, run_at, priority, max_attempts, dedup_key, key, mode, ordinality)
+          max_attempts integer, dedup_key text, key text, mode text, delay_seconds float8,
+          period_seconds float8)) with ordinality
+      as j (job_type, payload, run_at, priority, max_attempts, dedup_key, key, mode,
+            delay_seconds, period_seconds, ordinality)
   ), ins as (
     insert into cesar.job_queue (job_type, payload, run_at, priority, max_attempts, dedup_key)
     select i.job_type, i.payload, i.run_at, i.priority,
@@ -1190,14 +1217,16 @@ begin
             period_seconds float8)) with ordinality
         as j (job_type, payload, run_at, priority, max_attempts, dedup_key, key, mode,
               delay_seconds, period_seconds, ordinality)
-      where j.key is not null or j.mode is not null
+      where j.key is not null or j.mode is not null or j.delay_seconds is not null
+        or j.period_seconds is not null
       order by j.ordinality
     loop
       if keyed.dedup_key is not null then
         raise exception 'enqueue_many: give key or dedup_key, not both' using errcode = '22023';
       end if;
       if keyed.key is null then
-        raise exception 'enqueue_many: mode % needs a key', keyed.mode using errcode = '22023';
+        raise exception 'enqueue_many: mode, delay_seconds and period_seconds need a key'
+          using errcode = '22023';
       end if;
       inserted := inserted + (
         select k.inserted::int
@@ -1393,14 +1422,29 @@ CREATE FUNCTION cesar.fail_jobs(worker text, failures jsonb) RETURNS TABLE(id bi
     AS $$
   with done as (
     update cesar.job_queue q
-    set status = case when q.cancel_requested_at is not null then 'cancelled' else f.status end,
+    set status = case
+          when q.cancel_requested_at is not null then 'cancelled'
+          when f.status = 'pending' and q.job_key is not null and s.id is not null then 'cancelled'
+          else f.status end,
         run_at = coalesce(f.run_at, q.run_at),
-        finished_at = case when f.status <> 'pending' or q.cancel_requested_at is not null then now() end,
-        last_error = f.error,
+        finished_at = case
+          when f.status <> 'pending' or q.cancel_requested_at is not null or s.id is not null
+          then now() end,
+        last_error = case when s.id is null then f.error
+          else f.error || ' (not retried: job ' || s.id || ' waits with its key)' end,
         errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
         locked_by = null, locked_until = null, updated_at = now()
     from jsonb_to_recordset(fail_jobs.failures)
       as f (id bigint, attempt integer, kind text, error text, status text, run_at timestamptz)
+      -- A replace or debounce job to be retried while a newer job with its key waits: the
+      -- waiting one has the latest payload (and one job per key may wait), so this one ends.
+      left join lateral (
+        select w.id from cesar.job_queue k
+        join cesar.job_queue w on w.job_key = k.job_key and w.status = 'pending'
+          and w.key_mode in ('replace', 'debounce') and w.id <> k.id
+        where k.id = f.id and f.status = 'pending' and k.job_key is not null
+          and k.key_mode in ('replace', 'debounce')
+        limit 1) s on true
     where q.id = f.id and q.attempts = f.attempt and q.status = 'running'
       and q.locked_by = fail_jobs.worker
     returning q.id, q.status, q.job_type
@@ -1979,6 +2023,10 @@ begin
       and (q.dedup_key is null or not exists (
         select from cesar.job_queue o
         where o.dedup_key = q.dedup_key and o.status in ('pending', 'running') and o.id <> q.id))
+      and (q.job_key is null or q.key_mode not in ('replace', 'debounce') or not exists (
+        select from cesar.job_queue o
+        where o.job_key = q.job_key and o.status = 'pending'
+          and o.key_mode in ('replace', 'debounce') and o.id <> q.id))
     returning q.id
   )
   select array_agg(r.id order by r.id) into requeued from retried r;
@@ -2433,7 +2481,7 @@ CREATE FUNCTION cesar.unkeyed_actions(actions jsonb) RETURNS jsonb
     AS $$
   select coalesce(jsonb_agg(a.action order by a.ordinality), '[]')
   from jsonb_array_elements(actions) with ordinality as a (action, ordinality)
-  where a.action ->> 'key' is null
+  where not (a.action ? 'key' or a.action ? 'mode')
 $$;
 
 --

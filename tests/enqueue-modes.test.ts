@@ -107,6 +107,42 @@ describe('enqueue with a key: replace', () => {
       ['pending', { n: 4 }],
     ]);
   });
+
+  it('ends a failed attempt instead of retrying it while a newer job with its key waits', async () => {
+    const type = uniqueJobType();
+    const key = keyOf(type);
+    const first = await enqueueJob(sql, type, { n: 1 }, { key, mode: 'replace' });
+    const [claimed] = await claimAll(type);
+    expect(claimed!.id).toBe(first);
+    const waiting = await enqueueJob(sql, type, { n: 2 }, {
+      key,
+      mode: 'debounce',
+      delaySeconds: 3600,
+    });
+    expect(waiting).not.toBe(first);
+    // The running one fails and would be retried: two would wait with one key (a unique
+    // violation that failed the drain's whole batch). It ends, naming the one that waits.
+    const [outcome] = await sql<Array<{ id: string; status: string }>>`
+      select id::text, status from cesar.fail_jobs('w', ${
+      sql.json([{
+        id: first,
+        attempt: claimed!.attempts,
+        kind: 'error',
+        error: 'boom',
+        status: 'pending',
+        run_at: new Date().toISOString(),
+      }])
+    })`;
+    expect(outcome).toEqual({ id: first, status: 'cancelled' });
+    const failed = await jobById(sql, first);
+    expect(failed).toMatchObject({ status: 'cancelled' });
+    expect(failed!.last_error).toContain(`job ${waiting} waits with its key`);
+    // Nor does a retry by hand requeue it while the other waits.
+    const [retried] = await sql<Array<{ n: number }>>`
+      select count(*)::int as n from cesar.retry_jobs(array[${first}]::bigint[])`;
+    expect(retried!.n).toBe(0);
+    expect((await jobsOf(type)).map((j) => j.status)).toEqual(['cancelled', 'pending']);
+  });
 });
 
 describe('enqueue with a key: debounce', () => {
@@ -178,6 +214,9 @@ describe('enqueue with a key: bad arguments', () => {
       sql`select cesar.enqueue(${type}, delay => '1 s')`,
       sql`select cesar.enqueue(${type}, key => 'k', mode => 'sometimes')`,
       sql`select cesar.enqueue(${type}, key => 'k', dedup_key => 'k')`,
+      // enqueue_many the same: a delay or period without a key is refused, not ignored.
+      sql`select cesar.enqueue_many(${sql.json([{ job_type: type, delay_seconds: 5 }])})`,
+      sql`select cesar.enqueue_many(${sql.json([{ job_type: type, period_seconds: 5 }])})`,
     ];
     for (const statement of bad) {
       await expect(statement).rejects.toMatchObject({ code: '22023' });
@@ -379,6 +418,35 @@ describe('templates: the enqueue_job action with a key', () => {
         select status, finished_at is not null as finished from cesar.workflow_executions
         where id = ${made[1]!.execution_id}`;
       expect(merged).toEqual({ status: 'completed', finished: true });
+    } finally {
+      await sql`delete from cesar.workflow_templates where id = ${template!.id}`;
+    }
+  });
+
+  it('refuses a keyed action whose key rendered to null instead of making a plain job', async () => {
+    const type = uniqueJobType();
+    const [template] = await sql`
+      insert into cesar.workflow_templates (name, trigger, actions)
+      values (${`${type} null key`}, '{"type": "manual"}',
+              ${sql.json([{ type: 'enqueue_job', job_type: type, payload: {} }])})
+      returning id`;
+    try {
+      // What renderActions makes of key "{{record.missing}}": the field, null.
+      const plan = {
+        template_id: template!.id,
+        kind: 'manual',
+        actions: [{
+          type: 'enqueue_job',
+          job_type: type,
+          payload: {},
+          key: null,
+          mode: 'debounce',
+          delay_seconds: 60,
+        }],
+      };
+      await expect(sql`select * from cesar.create_executions(${sql.json([plan])})`)
+        .rejects.toThrow(/key must be a non-empty text/);
+      expect(await jobsOf(type)).toEqual([]);
     } finally {
       await sql`delete from cesar.workflow_templates where id = ${template!.id}`;
     }

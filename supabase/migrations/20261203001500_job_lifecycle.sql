@@ -293,12 +293,11 @@ begin
 end
 $$;
 
--- As in 20261203001100_drain_speed.sql, but a job whose cancel was requested ends cancelled
--- (its result kept) even when its handler finished before the drain heard of the cancel, as
--- a cancelled job refused its drain's outcome before; it is not among the ids returned.
 -- Marks jobs completed: `completions` is a JSON array of {id, attempt, result}. Only the
--- holder of the attempt may (locked_by and the attempt number are the fencing token); returns
--- the ids it still held. Counts them in cesar.job_totals.
+-- holder of the attempt may (locked_by and the attempt number are the fencing token). As in
+-- 20261203001100_drain_speed.sql, but a job whose cancel was requested ends cancelled (its
+-- result kept) even when its handler finished before the drain heard of the cancel. Returns
+-- the ids it completed (not those that ended cancelled); counts them in cesar.job_totals.
 create or replace function cesar.complete_jobs(worker text, completions jsonb)
 returns table (id bigint)
 language sql
@@ -338,14 +337,29 @@ set search_path = ''
 as $$
   with done as (
     update cesar.job_queue q
-    set status = case when q.cancel_requested_at is not null then 'cancelled' else f.status end,
+    set status = case
+          when q.cancel_requested_at is not null then 'cancelled'
+          when f.status = 'pending' and q.job_key is not null and s.id is not null then 'cancelled'
+          else f.status end,
         run_at = coalesce(f.run_at, q.run_at),
-        finished_at = case when f.status <> 'pending' or q.cancel_requested_at is not null then now() end,
-        last_error = f.error,
+        finished_at = case
+          when f.status <> 'pending' or q.cancel_requested_at is not null or s.id is not null
+          then now() end,
+        last_error = case when s.id is null then f.error
+          else f.error || ' (not retried: job ' || s.id || ' waits with its key)' end,
         errors = q.errors || cesar.job_error_entry(q.attempts, f.kind, f.error, q.locked_by, now()),
         locked_by = null, locked_until = null, updated_at = now()
     from jsonb_to_recordset(fail_jobs.failures)
       as f (id bigint, attempt integer, kind text, error text, status text, run_at timestamptz)
+      -- A replace or debounce job to be retried while a newer job with its key waits: the
+      -- waiting one has the latest payload (and one job per key may wait), so this one ends.
+      left join lateral (
+        select w.id from cesar.job_queue k
+        join cesar.job_queue w on w.job_key = k.job_key and w.status = 'pending'
+          and w.key_mode in ('replace', 'debounce') and w.id <> k.id
+        where k.id = f.id and f.status = 'pending' and k.job_key is not null
+          and k.key_mode in ('replace', 'debounce')
+        limit 1) s on true
     where q.id = f.id and q.attempts = f.attempt and q.status = 'running'
       and q.locked_by = fail_jobs.worker
     returning q.id, q.status, q.job_type

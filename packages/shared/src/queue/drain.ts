@@ -39,9 +39,10 @@ export interface JobContext {
    */
   cpu?: CpuBudget;
   /**
-   * Renews the job's lease now; resolves once written. Seldom needed: the drain renews the
-   * leases of its running jobs on its own while their handlers await (see drainQueue). Given
-   * by the drain; absent when a handler is called directly (tests, scripts).
+   * Renews the job's lease now; resolves once written, rejects when the renewal failed.
+   * Seldom needed: the drain renews the leases of its running jobs on its own while their
+   * handlers await (see drainQueue). Given by the drain; absent when a handler is called
+   * directly (tests, scripts).
    */
   heartbeat?(): Promise<void>;
   /**
@@ -295,14 +296,19 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   let renewing: Promise<void> | null = null;
   let lastRenewal = started;
   // Handlers waiting for their heartbeat to be written: served by the next renewal to start.
-  let heartbeats: Array<() => void> = [];
+  let heartbeats: Array<{ written: () => void; failed: (err: unknown) => void }> = [];
   let draining = true;
 
   function heartbeat(run: JobRun): Promise<void> {
     if (run.ended || !draining) return Promise.resolve();
     run.forced = true;
-    const written = new Promise<void>((resolve) => heartbeats.push(resolve));
+    const written = new Promise<void>((resolve, reject) =>
+      heartbeats.push({ written: resolve, failed: reject })
+    );
     if (!renewing) renew(performance.now());
+    // A handler that does not await its heartbeat must not take the isolate down with an
+    // unhandled rejection; one that awaits it sees the failure.
+    written.catch(() => {});
     return written;
   }
 
@@ -359,7 +365,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     heartbeats = [];
     lastRenewal = now;
     if (leases.length === 0) {
-      for (const resolve of served) resolve();
+      for (const waiting of served) waiting.written();
       return;
     }
     renewing = renewLeases(deps.sql, options.worker, leases).then((rows) => {
@@ -378,14 +384,17 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
           });
         }
       }
+      for (const waiting of served) waiting.written();
     }, (err) => {
-      // Tried again at the next interval; a lease lost meanwhile only means the outcome is
-      // refused (fenced by lease), and the job runs again.
+      // Tried again at the next interval, with the reports taken for this one (a lease lost
+      // meanwhile only means the outcome is refused, fenced by lease, and the job runs
+      // again); a handler's heartbeat fails with the reason.
       console.error(`${options.worker}: leases not renewed: ${describeError(err)}`);
+      leases.forEach((lease) => asked.get(lease.id)?.putBack(lease));
+      for (const waiting of served) waiting.failed(err);
     }).finally(() => {
       lastRenewal = performance.now();
       renewing = null;
-      for (const resolve of served) resolve();
       if (heartbeats.length > 0) renew(performance.now());
     });
   }
@@ -474,7 +483,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   } finally {
     clearInterval(ticker);
     draining = false;
-    for (const resolve of heartbeats) resolve();
+    for (const waiting of heartbeats) waiting.written();
   }
   if (claimError) throw claimError;
   await flush();
@@ -571,6 +580,15 @@ class JobRun implements JobContext {
     this.#progress = null;
     this.#message = null;
     return lease;
+  }
+
+  /** A report whose renewal failed, kept for the next one unless a newer report came. */
+  putBack(lease: LeaseRenewal): void {
+    this.forced ||= lease.force;
+    if (this.#progress === null && this.#message === null) {
+      this.#progress = lease.progress;
+      this.#message = lease.message;
+    }
   }
 }
 
