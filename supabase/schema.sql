@@ -433,9 +433,8 @@ begin
   end if;
   -- Rate-limited or keyed types are due: the statement below, which also holds the per-type
   -- caps. Otherwise the statement after it, 20261203001500_job_lifecycle.sql's, unchanged but
-  -- for one filter: one statement with both, each part skipped by one-time filters, planned
-  -- for every claim (plpgsql's custom plans) and cost the hot path 5-10% (20,000 no-op jobs
-  -- claimed 100 at a time, 10 interleaved runs each).
+  -- for one filter. One statement with both, the new parts skipped by one-time filters, cost
+  -- the hot path 5-10% (20,000 no-op jobs claimed 100 at a time, 10 interleaved runs each).
   if flow_count > 0 then
     claim_at := clock_timestamp();
     return query
@@ -1799,6 +1798,23 @@ CREATE FUNCTION cesar.least_loaded_agent(capability text DEFAULT NULL::text, onl
     and (least_loaded_agent.except_agent is null or a.id <> least_loaded_agent.except_agent)
   order by load.open_tasks, load.newest_open_task, a.name
   limit 1
+$$;
+
+--
+-- Name: next_deferred_at(text[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.next_deferred_at(job_types text[] DEFAULT NULL::text[]) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+  select min(q.run_at)
+  from cesar.job_types t
+  join cesar.job_queue q on q.job_type = t.job_type and q.status = 'pending' and q.run_at > now()
+  where t.rate_limit is not null
+    and (next_deferred_at.job_types is null or t.job_type = any (next_deferred_at.job_types))
 $$;
 
 --
@@ -5522,6 +5538,13 @@ GRANT ALL ON FUNCTION cesar.jobs_due(job_types text[], at timestamp with time zo
 
 REVOKE ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.least_loaded_agent(capability text, only_agent uuid, except_agent uuid) TO service_role;
+
+--
+-- Name: FUNCTION next_deferred_at(job_types text[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.next_deferred_at(job_types text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.next_deferred_at(job_types text[]) TO service_role;
 
 --
 -- Name: FUNCTION recapture(target regclass); Type: ACL; Schema: cesar; Owner: -
