@@ -622,11 +622,18 @@ begin
     on conflict (job_type, rate_key) do update set starts = excluded.starts
   ), deferred as (
     -- Over the rate: stays pending, no attempt charged, due again when the window frees its
-    -- slot: the k-th job over is due when the k-th oldest start of the window leaves it.
+    -- slot. With the window's L starts s[1..L] (oldest first, this claim's included), the k-th
+    -- job over takes start s[(k-1) % L + 1]'s slot, (k-1) / L + 1 periods later: the first
+    -- L when the current starts leave the window, the next L a period after them, and so on,
+    -- so that a backlog does not all fall due again at once (the jobs looked at, that is: a
+    -- later claim schedules the rest from the same window, and a job due with more ahead of
+    -- it than its window allows is held back again).
     update cesar.job_queue q
     set run_at = greatest(q.run_at,
-                          u.starts[least(r.nth_rate - (r.rate_limit - cardinality(r.recent)), cardinality(u.starts))]
-                            + make_interval(secs => r.rate_period_seconds::float8)),
+                          u.starts[(r.nth_rate - (r.rate_limit - cardinality(r.recent)) - 1) % cardinality(u.starts) + 1]
+                            + make_interval(secs => r.rate_period_seconds::float8
+                                                    * ((r.nth_rate - (r.rate_limit - cardinality(r.recent)) - 1)
+                                                       / cardinality(u.starts) + 1))),
         updated_at = now()
     from rated r
     join used u on u.job_type = r.job_type and u.rkey = r.rkey

@@ -56,6 +56,20 @@ describe('rate limits (cesar.job_types.rate_limit)', () => {
     expect(waiting).toEqual({ n: 14, due: false, charged: 0 });
     const [{ due }] = await sql<[{ due: boolean }]>`select cesar.jobs_due(${[type]}) as due`;
     expect(due).toBe(false);
+    // Spread over the windows to come, 3 a window per agent (7 each: 3, 3 and 1), so that
+    // they do not all fall due again at once.
+    const spread = await sql<Array<{ agent: string; n: number }>>`
+      select payload ->> 'agent_id' as agent, count(*)::int as n
+      from cesar.job_queue where job_type = ${type} and status = 'pending'
+      group by payload ->> 'agent_id', run_at order by 1, 2 desc`;
+    expect(spread).toEqual([
+      { agent: 'a', n: 3 },
+      { agent: 'a', n: 3 },
+      { agent: 'a', n: 1 },
+      { agent: 'b', n: 3 },
+      { agent: 'b', n: 3 },
+      { agent: 'b', n: 1 },
+    ]);
     await completeJobs(sql, 'first', first.map((j) => ({ id: j.id, attempt: 1, result: null })));
 
     // Two claimers, each claiming as fast as it can and finishing at once, until every job
