@@ -29,6 +29,7 @@ const HELP = `cesar <command> [options]
   events replay --from <ISO time> [--to <ISO time>] [--table T] [--workflow <id|name>] [--status S]...
   events redeliver <id>
   jobs list [--status S] [--type T] [--limit N]
+  jobs types
   jobs retry <id>... | --type T [--since <ISO time>]
   jobs cancel <id>...
 

@@ -277,6 +277,72 @@ describe('doorbells', () => {
     }
   });
 
+  it("do not keep job-drain busy with a job waiting for its key's slot", async () => {
+    await untilIdle();
+    await sql`update cesar.job_types set concurrency_key = 'payload.tenant', key_concurrency = 1
+              where job_type = 'system.noop'`;
+    try {
+      // Tenant k's one slot is taken by a job another drain runs: the second is due, but not
+      // claimable until that one ends.
+      await sql`insert into cesar.job_queue (job_type, payload, status, attempts, started_at,
+                                             locked_by, locked_until)
+                values ('system.noop', '{"tenant": "k", "keyed": 1}', 'running', 1, now(),
+                        'elsewhere', now() + interval '1 hour')`;
+      await sql`insert into cesar.job_queue (job_type, payload)
+                values ('system.noop', '{"tenant": "k", "keyed": 2}')`;
+      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 }),
+      });
+      const answer = await res.json();
+      expect(res.status).toBe(200);
+      expect(answer).toMatchObject({ claimed: 0, continued: false });
+      expect(answer.passes).toBeLessThanOrEqual(2);
+    } finally {
+      await sql`update cesar.job_types set concurrency_key = null, key_concurrency = null
+                where job_type = 'system.noop'`;
+      await sql`delete from cesar.job_queue where payload ? 'keyed'`;
+    }
+  });
+
+  it('start the jobs a rate limit held back once their window frees, without a tick', async () => {
+    await untilIdle();
+    // One system.noop a 3 s window (tests/flow-control.test.ts has the limit itself).
+    await sql`update cesar.job_types set rate_limit = 1, rate_period_seconds = 3
+              where job_type = 'system.noop'`;
+    try {
+      // Rings the doorbell: a drain starts the first and the claim holds the other two back
+      // (run_at moved to when the window frees). The drain waits for them, holding the
+      // doorbell; before, it lingered 2 s, let go, and they waited for the tick (paused here).
+      await sql`select cesar.enqueue_many(${
+        sql.json([1, 2, 3].map((n) => ({ job_type: 'system.noop', payload: { rated: n } })))
+      })`;
+      const until = Date.now() + 20_000;
+      let rows: Array<{ started_ms: number; status: string }> = [];
+      while (Date.now() < until) {
+        rows = await sql<Array<{ started_ms: number; status: string }>>`
+          select (extract(epoch from started_at) * 1000)::float8 as started_ms, status
+          from cesar.job_queue where payload ? 'rated' order by started_at`;
+        if (rows.length === 3 && rows.every((r) => r.status === 'completed')) break;
+        await sleep(200);
+      }
+      expect(rows.map((r) => r.status)).toEqual(['completed', 'completed', 'completed']);
+      expect(rows[1]!.started_ms - rows[0]!.started_ms).toBeGreaterThanOrEqual(3_000);
+      expect(rows[2]!.started_ms - rows[1]!.started_ms).toBeGreaterThanOrEqual(3_000);
+      // Started when the window let them, not much later.
+      expect(rows[2]!.started_ms - rows[0]!.started_ms).toBeLessThan(9_000);
+    } finally {
+      await sql`update cesar.job_types set rate_limit = null, rate_period_seconds = null
+                where job_type = 'system.noop'`;
+      await sql`delete from cesar.job_queue where payload ? 'rated'`;
+      await sql`delete from cesar.job_rate_windows where job_type = 'system.noop'`;
+    }
+  });
+
   it("start a lone write's job on an idle stack without waiting for a tick", async () => {
     await untilIdle();
     const id = await writeProbe('lone');

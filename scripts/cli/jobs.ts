@@ -1,9 +1,10 @@
 import { type Parsed, single, UsageError } from './args.ts';
 import { type Client, EXIT } from './client.ts';
 import { columns } from './format.ts';
+import type { JobTypeRow } from '../../packages/shared/src/queue/queries.ts';
 import type { CommandResult } from './sync.ts';
 
-// `cesar jobs list | retry | cancel`: the api function's job routes.
+// `cesar jobs list | types | retry | cancel`: the api function's job routes.
 
 interface Job {
   id: string;
@@ -50,6 +51,26 @@ export async function jobsCommand(client: Client, parsed: Parsed): Promise<Comma
       exitCode: EXIT.ok,
     };
   }
+  if (action === 'types') {
+    const { policies } = await client.call<{ policies: JobTypeRow[] }>('api', '/job-types');
+    return {
+      json: { policies },
+      human: columns([
+        ['type', 'attempts', 'lease', 'concurrency', 'rate', 'per key'],
+        ...policies.map((p) => [
+          p.job_type,
+          String(p.max_attempts),
+          `${p.lease_seconds}s`,
+          p.concurrency === null ? '' : String(p.concurrency),
+          p.rate_limit === null
+            ? ''
+            : `${p.rate_limit}/${p.rate_period_seconds}s${p.rate_key ? ` per ${p.rate_key}` : ''}`,
+          p.key_concurrency === null ? '' : `${p.key_concurrency} per ${p.concurrency_key}`,
+        ]),
+      ]),
+      exitCode: EXIT.ok,
+    };
+  }
   if (action === 'retry') {
     const type = single(parsed, 'type');
     if (ids.length === 0 && !type) throw new UsageError('jobs retry needs job ids, or --type T');
@@ -69,5 +90,5 @@ export async function jobsCommand(client: Client, parsed: Parsed): Promise<Comma
       exitCode: cancelled.length === ids.length ? EXIT.ok : EXIT.failed,
     };
   }
-  throw new UsageError(`jobs ${action}: use list, retry or cancel`);
+  throw new UsageError(`jobs ${action}: use list, types, retry or cancel`);
 }

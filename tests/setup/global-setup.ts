@@ -79,7 +79,9 @@ export default async function setup(project: TestProject) {
   const admin = connect(databaseUrl);
   const migratedJobTypes = await admin<Array<Record<string, unknown>>>`
     select job_type, max_attempts, backoff_base_seconds::float8 as backoff_base_seconds,
-           backoff_cap_seconds::float8 as backoff_cap_seconds, concurrency, lease_seconds
+           backoff_cap_seconds::float8 as backoff_cap_seconds, concurrency, lease_seconds,
+           rate_limit, rate_period_seconds::float8 as rate_period_seconds, rate_key,
+           concurrency_key, key_concurrency
     from cesar.job_types order by job_type`;
   await loadSeed(databaseUrl);
 

@@ -69,6 +69,8 @@ const RENEW_MS = 1_000;
 const WAIT_SLICE_MS = 500;
 /** How long letting go may wait for writers still in their transaction. */
 const RELEASE_WAIT_MS = 1_000;
+/** How far past a held-back job's due time a drain waits for it, and how much time it needs left. */
+const DEFERRED_MARGIN_MS = 1_000;
 /** How often a drain that found the work held by another tries again. */
 const BUSY_RETRY_MS = 250;
 
@@ -140,6 +142,15 @@ export async function workShift(
           const sliceMs = Math.min(WAIT_SLICE_MS, idleUntil - performance.now());
           more = await awaitWork(sql, target, sliceMs, options.jobTypes);
         }
+      }
+      // Jobs a rate limit held back (cesar.claim_jobs moved their run_at to when their window
+      // frees a slot) are not due yet, so the looks above do not see them: when the first is
+      // due before the deadline, wait for it, holding the doorbell, rather than leave it to
+      // the tick (every minute where pg_cron is older than 1.5). Not while due work this
+      // drain cannot take is left (a look would see it at once, pass after pass): a pass
+      // that only held jobs back leaves none.
+      if (!more && !over() && target === 'job-drain' && !(blocked && await look())) {
+        more = await awaitDeferred(sql, options, over);
       }
       if (over()) break;
       called = more;
@@ -233,6 +244,30 @@ async function awaitWork(
     select cesar.await_work(${target}, ${Math.max(0, Math.round(timeoutMs))},
                             ${jobTypes ?? null}::text[]) as work`;
   return row!.work;
+}
+
+/**
+ * job-drain: waits, in slices, until the first rate-limited job held back is due, when that
+ * is before the deadline; true when work came (that job, or another write's).
+ */
+async function awaitDeferred(
+  sql: Sql,
+  options: ShiftOptions,
+  over: () => boolean,
+): Promise<boolean> {
+  const [row] = await sql<Array<{ ms: number | null }>>`
+    select (extract(epoch from cesar.next_deferred_at(${options.jobTypes ?? null}::text[]) - now())
+            * 1000)::float8 as ms`;
+  if (row?.ms == null) return false;
+  const dueAt = performance.now() + row.ms;
+  // Only when the wait ends with time left to run the job.
+  if (dueAt >= options.deadline - DEFERRED_MARGIN_MS) return false;
+  let more = false;
+  while (!more && !over() && performance.now() < dueAt + DEFERRED_MARGIN_MS) {
+    const sliceMs = Math.min(WAIT_SLICE_MS, dueAt + DEFERRED_MARGIN_MS - performance.now());
+    more = await awaitWork(sql, 'job-drain', sliceMs, options.jobTypes);
+  }
+  return more;
 }
 
 async function releaseDoorbell(

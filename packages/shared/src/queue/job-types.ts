@@ -14,6 +14,18 @@ export interface JobTypePolicy {
   /** Jobs of this type running at once across all drains; null: no cap. 1: a singleton. */
   concurrency: number | null;
   lease_seconds: number;
+  /**
+   * Jobs of one key (rate_key) that may start in any window of rate_period_seconds (a
+   * sliding window, across all drains); null: no rate limit. Jobs over it wait, pending.
+   */
+  rate_limit: number | null;
+  rate_period_seconds: number | null;
+  /** The payload field keying the rate limit ('payload.agent_id'); null: one for the type. */
+  rate_key: string | null;
+  /** The payload field keying key_concurrency ('payload.tenant_id'). */
+  concurrency_key: string | null;
+  /** Jobs of one concurrency_key running at once across all drains; null: no per-key cap. */
+  key_concurrency: number | null;
 }
 
 export interface JobTypeSpec {
@@ -37,6 +49,12 @@ const policy = (
   backoff_cap_seconds,
   concurrency,
   lease_seconds,
+  // No built-in type is rate-limited or capped per key (see the flow control migration).
+  rate_limit: null,
+  rate_period_seconds: null,
+  rate_key: null,
+  concurrency_key: null,
+  key_concurrency: null,
 });
 
 export const jobTypes = {

@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts';
 import type { FailureKind } from './errors.ts';
 import type { KeyMode } from './key-modes.ts';
+import type { JobTypePolicy } from './job-types.ts';
 import type { JobOutcome } from './outcome.ts';
 
 // The queue's runtime statements, one function each. Claiming lives in SQL
@@ -332,4 +333,20 @@ export async function ringIfJobsDue(sql: Sql, jobTypes: string[] | null): Promis
     )), false) as rang
   `;
   return row!.rang;
+}
+
+/** A job type's row in cesar.job_types: its policy (job-types.ts seeds the built-in ones). */
+export type JobTypeRow = { job_type: string } & JobTypePolicy;
+
+/**
+ * Every job type's policy as the database holds it (GET /api/job-types, `cesar jobs types`):
+ * caps, rate limits and per-key caps included, which may have been set there by hand.
+ */
+export async function listJobTypePolicies(sql: Sql): Promise<JobTypeRow[]> {
+  return await sql<JobTypeRow[]>`
+    select job_type, max_attempts, backoff_base_seconds::float8 as backoff_base_seconds,
+           backoff_cap_seconds::float8 as backoff_cap_seconds, concurrency, lease_seconds,
+           rate_limit, rate_period_seconds::float8 as rate_period_seconds, rate_key,
+           concurrency_key, key_concurrency
+    from cesar.job_types order by job_type`;
 }
