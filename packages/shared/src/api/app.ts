@@ -6,7 +6,7 @@ import { functionApp, type FunctionAppConfig, outboundPolicy } from '../http/ind
 import { cachedHealth, checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
-import { listJobTypePolicies } from '../queue/queries.ts';
+import { listJobTypePolicies } from '../queue/index.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerWorkflowRoutes } from './workflow-routes.ts';
 

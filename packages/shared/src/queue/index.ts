@@ -5,5 +5,5 @@ export { createJobDrainApp } from './app.ts';
 export { classifyFailure } from './errors.ts';
 export { builtInHandlers } from './handlers/index.ts';
 export { type ActionShorthand, jobTypeNames } from './job-types.ts';
-export { enqueueJob } from './queries.ts';
+export { enqueueJob, listJobTypePolicies } from './queries.ts';
 export { checkKeyFields, KEY_MODES, keyFields, type KeyMode } from './key-modes.ts';
