@@ -290,6 +290,26 @@ describe('maintenance.prune', () => {
     expect(await sql`select 1 from cron.job_run_details where command = ${`select '${tag}'`}`)
       .toHaveLength(0);
   });
+
+  it('deletes the rate-limit windows no start counts in any more, and keeps the rest', async () => {
+    const type = `test_${tag}.prune_rate`;
+    await sql`insert into cesar.job_types (job_type, rate_limit, rate_period_seconds, rate_key)
+              values (${type}, 2, 60, 'payload.agent_id')`;
+    try {
+      await sql`insert into cesar.job_rate_windows (job_type, rate_key, starts) values
+        (${type}, 'stale', array[now() - interval '3 minutes', now() - interval '2 minutes']),
+        (${type}, 'recent', array[now() - interval '3 minutes', now() - interval '10 seconds']),
+        (${`${type}_gone`}, 'no type', array[now()])`;
+      const job = await run('maintenance.prune', {});
+      expect(job.status).toBe('completed');
+      const left = await sql`select job_type, rate_key from cesar.job_rate_windows
+                             where job_type like ${`${type}%`} order by 1, 2`;
+      expect(left.map((r) => r.rate_key)).toEqual(['recent']);
+    } finally {
+      await sql`delete from cesar.job_rate_windows where job_type like ${`${type}%`}`;
+      await sql`delete from cesar.job_types where job_type = ${type}`;
+    }
+  });
 });
 
 describe('http.request', () => {

@@ -119,7 +119,7 @@ async function tableExists(sql: Sql, table: string): Promise<boolean> {
 /**
  * `maintenance.prune`: retention for finished jobs, agent_events, pg_cron's run history and
  * processed events, in bounded batches; then the capture stores left empty by an unwatch or
- * a reshaped table. Stops between batches when the job is aborted and
+ * a reshaped table, and rate-limit windows no start counts in any more. Stops between batches when the job is aborted and
  * reports what is left; the next daily run continues.
  */
 export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) => {
@@ -145,5 +145,20 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
   // Capture stores of tables unwatched or reshaped, once their statements are events.
   const [stores] = await sql<Array<{ n: number }>>`select cesar.drop_retired_capture_stores() as n`;
   deleted.capture_stores = stores!.n;
+  // Rate-limit windows (cesar.job_rate_windows, one row per key ever seen) whose every start
+  // has left its type's window, or whose type has no rate limit now: as good as no row. A
+  // claim that records a start meanwhile makes its row recent again (the delete re-reads it),
+  // and a claim that read a row deleted here writes it back whole (its upsert).
+  const [windows] = await sql<Array<{ n: number }>>`
+    with gone as (
+      delete from cesar.job_rate_windows w
+      where not exists (
+        select from cesar.job_types t
+        where t.job_type = w.job_type and t.rate_limit is not null
+          and (select max(s) from unnest(w.starts) s)
+              > now() - make_interval(secs => t.rate_period_seconds))
+      returning 1)
+    select count(*)::int as n from gone`;
+  deleted.rate_windows = windows!.n;
   return { deleted, complete };
 };
