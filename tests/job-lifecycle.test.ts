@@ -66,6 +66,36 @@ describe('cancelling a running job', () => {
     expect(row.errors).toEqual([expect.objectContaining({ kind: 'cancelled' })]);
   });
 
+  it('reaches the handlers of concurrent drains: each stops its own, none is retried', async () => {
+    const type = uniqueJobType();
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await enqueueJob(sql, type, { i }));
+    let started = 0;
+    let aborted = 0;
+    const handlers = {
+      [type]: ({ signal }: { signal: AbortSignal }) =>
+        new Promise((_, reject) => {
+          started++;
+          signal.addEventListener('abort', () => {
+            aborted++;
+            reject(signal.reason);
+          });
+        }),
+    };
+    // Two drains of two slots each: each takes two of the four jobs.
+    const drains = [1, 2].map(() =>
+      drain(fnSql, handlers, { jobTypes: [type], concurrency: 2, batchSize: 2 })
+    );
+    await until('four handlers to start', () => Promise.resolve(started === 4));
+    await sql`select cesar.cancel_jobs(${ids}::bigint[])`;
+    const results = await Promise.all(drains);
+    expect(results.map((r) => r.claimed)).toEqual([2, 2]);
+    expect(results.reduce((n, r) => n + r.cancelled, 0)).toBe(4);
+    expect(aborted).toBe(4);
+    const rows = await Promise.all(ids.map((id) => jobById(sql, id)));
+    expect(rows.map((r) => [r.status, r.attempts])).toEqual(Array(4).fill(['cancelled', 1]));
+  });
+
   it('ends cancelled when its drain died: the expired lease is not retried', async () => {
     const type = uniqueJobType();
     await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
