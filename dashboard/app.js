@@ -101,20 +101,22 @@ let jobTypesLoaded = false;
 async function refresh() {
   if (!settings.key) return;
   try {
-    const [overview, agents, workflows, running, failed, events, financial] = await Promise.all([
-      call('/status'),
-      call('/agents'),
-      call('/workflows'),
-      call('/jobs?status=running&limit=20'),
-      call('/jobs?status=failed&limit=20'),
-      call('/events?limit=15'),
-      call('/financial'),
-    ]);
-    render(overview, agents, workflows, running, failed, events, financial);
+    const [overview, agents, workflows, running, failed, events, financial, types] = await Promise
+      .all([
+        call('/status'),
+        call('/agents'),
+        call('/workflows'),
+        call('/jobs?status=running&limit=20'),
+        call('/jobs?status=failed&limit=20'),
+        call('/events?limit=15'),
+        call('/financial'),
+        call('/job-types'),
+      ]);
+    render(overview, agents, workflows, running, failed, events, financial, types);
     if (!jobTypesLoaded) {
-      const { job_types } = await call('/job-types');
+      // Filled once: a refresh would reset the operator's choice.
       $('#new-workflow select[name=job_type]').replaceChildren(
-        ...job_types.map((t) => new Option(t, t, t === 'system.noop', t === 'system.noop')),
+        ...types.job_types.map((t) => new Option(t, t, t === 'system.noop', t === 'system.noop')),
       );
       jobTypesLoaded = true;
     }
@@ -126,7 +128,7 @@ async function refresh() {
   }
 }
 
-function render(overview, agents, workflows, running, failed, events, financial) {
+function render(overview, agents, workflows, running, failed, events, financial, types) {
   const b = overview.business;
   $('#business').replaceChildren(
     ...Object.entries(flatten(b)).flatMap(([k, v]) => {
@@ -197,6 +199,23 @@ function render(overview, agents, workflows, running, failed, events, financial)
   fill(
     '#queue',
     overview.queue.map((q) => [q.job_type, status(q.status), q.jobs, seconds(q.oldest_seconds)]),
+  );
+  // Each type's policy as cesar.job_types holds it (set there by SQL), as `cesar jobs types`
+  // shows it.
+  fill(
+    '#job-types',
+    types.policies.map((p) => [
+      p.job_type,
+      p.max_attempts,
+      seconds(p.lease_seconds),
+      p.concurrency ?? '',
+      p.rate_limit == null
+        ? ''
+        : `${p.rate_limit} / ${seconds(p.rate_period_seconds)}${
+          p.rate_key ? ` per ${p.rate_key}` : ''
+        }`,
+      p.key_concurrency == null ? '' : `${p.key_concurrency} per ${p.concurrency_key}`,
+    ]),
   );
   // Progress as of the drain's last lease renewal (every 2 s while a handler runs); a cancel
   // reaches the handler within about 2 s, until then the job shows "cancel requested".
