@@ -9,10 +9,11 @@ import { repoRoot } from '../scripts/lib/paths.ts';
 import { startTempStack, type TempStack } from '../scripts/lib/temp-stack.ts';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a
-// whole local stack on free ports: it loads, shows the seeded agents, creates a workflow that
-// then fires on an INSERT, runs a sync that ends completed, shows a running job's progress and
-// cancels it, retries a failed job, and says plainly when the key is wrong. It leaves a
-// screenshot in docs/ for the README.
+// whole local stack on free ports: it loads, shows the seeded agents and each job type's policy
+// (a rate limit and a per-key cap set by hand), creates a workflow that then fires on an
+// INSERT, runs a sync that ends completed, shows a running job's progress and cancels it,
+// retries a failed job, and says plainly when the key is wrong. It leaves a screenshot in docs/
+// for the README.
 
 let stack: TempStack;
 let browser: Browser;
@@ -102,6 +103,45 @@ describe('the dashboard', () => {
     await page.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 48);
     expect(await page.textContent('#agent-count')).toBe('48');
     expect(await page.isHidden('#error')).toBe(true);
+  });
+
+  it("shows each job type's policy: attempts, lease, cap, rate limit and per-key cap", async () => {
+    // Set by hand on a type no other test here runs, as an operator would (SQL); restored after.
+    await sql`update cesar.job_types
+              set rate_limit = 3, rate_period_seconds = 1, rate_key = 'payload.agent_id',
+                  concurrency_key = 'payload.tenant_id', key_concurrency = 2
+              where job_type = 'agent.task'`;
+    try {
+      const agentTask = '#job-types tbody tr:has(td:text-is("agent.task"))';
+      // The next refresh (every 5 s) reads the policies again.
+      await page.waitForSelector(`${agentTask}:has(td:text-is("3 / 1 s per payload.agent_id"))`, {
+        timeout: 15_000,
+      });
+      const cells = await page.$$eval(
+        `${agentTask} td`,
+        (tds) => tds.map((td) => td.textContent),
+      );
+      expect(cells).toEqual([
+        'agent.task',
+        '5',
+        '30 s',
+        '',
+        '3 / 1 s per payload.agent_id',
+        '2 per payload.tenant_id',
+      ]);
+      // A type with a concurrency cap and no flow control.
+      expect(
+        await page.$$eval(
+          '#job-types tbody tr:has(td:text-is("memory.consolidate")) td',
+          (tds) => tds.map((td) => td.textContent),
+        ),
+      ).toEqual(['memory.consolidate', '5', '2 min', '1', '', '']);
+    } finally {
+      await sql`update cesar.job_types
+                set rate_limit = null, rate_period_seconds = null, rate_key = null,
+                    concurrency_key = null, key_concurrency = null
+                where job_type = 'agent.task'`;
+    }
   });
 
   it('creates an event-triggered workflow through the form, which then fires on an INSERT', async () => {
