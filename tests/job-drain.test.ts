@@ -152,6 +152,34 @@ describe('drainQueue', () => {
     }
   });
 
+  it('takes work written while a long handler runs, without waiting for the handler', async () => {
+    const slow = uniqueJobType();
+    const quick = `${slow}_quick`;
+    await enqueueJob(sql, slow);
+    let slowStarted = 0;
+    let slowEnded = 0;
+    let quickStarted = 0;
+    const drained = drain(fnSql, {
+      [slow]: async () => {
+        slowStarted = Date.now();
+        await new Promise((r) => setTimeout(r, 3_000));
+        slowEnded = Date.now();
+      },
+      [quick]: () => {
+        quickStarted = Date.now();
+        return Promise.resolve();
+      },
+    }, { jobTypes: [slow, quick] });
+    while (!slowStarted) await new Promise((r) => setTimeout(r, 20));
+    // The drain's last claim found nothing; a writer that found its doorbell held rang none.
+    await new Promise((r) => setTimeout(r, 300));
+    await enqueueJob(sql, quick);
+    const result = await drained;
+    expect(result).toMatchObject({ claimed: 2, completed: 2 });
+    expect(quickStarted).toBeGreaterThan(0);
+    expect(quickStarted).toBeLessThan(slowEnded);
+  });
+
   it('never runs a job twice when two drains overlap', async () => {
     const type = uniqueJobType();
     await enqueueJobs(

@@ -148,8 +148,10 @@ describe('npm start', () => {
       const [{ id }] = await sql`select cesar.enqueue('system.noop') as id` as unknown as [
         { id: string },
       ];
+      // Within moments (milliseconds on a quiet machine); up to 15 s for a stack just started
+      // beside a whole test suite on two cores (its functions' first requests boot them).
       let status = 'pending';
-      for (let i = 0; i < 200 && status !== 'completed'; i++) {
+      for (let i = 0; i < 600 && status !== 'completed'; i++) {
         [{ status }] =
           await sql`select status from cesar.job_queue where id = ${id}` as unknown as [
             { status: string },
