@@ -59,7 +59,9 @@ create table cesar.job_rate_windows (
   primary key (job_type, rate_key)
 );
 
--- The claim (20261203001500_job_lifecycle.sql), with rate limits and per-key caps (above).
+-- The claim: as the queue migration defined it, with the changes of 20261203001100 (cap probe
+-- per type, type filter, planner settings) and 20261203001500 (cancels, progress), which
+-- land with this one and say why, and rate limits and per-key caps (above).
 -- The probe also counts the rate-limited and keyed types due (flow_count) and names the keyed
 -- ones (keyed_types); `spare` is set when any such type is due, as for capped types. JIT is
 -- off: the keyed statement's estimates passed jit_above_cost with 10,000 keyed jobs due, and

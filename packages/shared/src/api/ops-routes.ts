@@ -81,15 +81,19 @@ export interface JobDetail extends JobRow {
   updated_at: Date;
 }
 
+/** A JobRow's columns (a dedup_key shows as the key of mode keep). */
+const jobRowColumns = (sql: Sql) =>
+  sql`id::text, job_type, status, attempts, max_attempts, run_at, last_error,
+      execution_id::text, coalesce(job_key, dedup_key) as key,
+      coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
+      created_at, finished_at, progress::float8, progress_message, cancel_requested_at`;
+
 export async function listJobs(
   sql: Sql,
   filter: { status?: string; jobType?: string; limit: number },
 ): Promise<JobRow[]> {
   return await sql<JobRow[]>`
-    select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
-           execution_id::text, coalesce(job_key, dedup_key) as key,
-           coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
-           created_at, finished_at, progress::float8, progress_message, cancel_requested_at
+    select ${jobRowColumns(sql)}
     from cesar.job_queue
     where (${filter.status ?? null}::text is null or status = ${filter.status ?? null})
       and (${filter.jobType ?? null}::text is null or job_type = ${filter.jobType ?? null})
@@ -101,11 +105,7 @@ export async function listJobs(
 
 export async function getJob(sql: Sql, id: string): Promise<JobDetail | null> {
   const [row] = await sql<JobDetail[]>`
-    select id::text, job_type, status, attempts, max_attempts, run_at, last_error,
-           execution_id::text, coalesce(job_key, dedup_key) as key,
-           coalesce(key_mode, case when dedup_key is not null then 'keep' end) as key_mode,
-           created_at, finished_at, progress::float8, progress_message,
-           cancel_requested_at, payload, result, errors, priority, locked_by, locked_until,
+    select ${jobRowColumns(sql)}, payload, result, errors, priority, locked_by, locked_until,
            started_at, updated_at
     from cesar.job_queue where id = ${id}::bigint
   `;
