@@ -56,6 +56,9 @@ describe('isConnectionError', () => {
         'query_wait_timeout',
         'pgbouncer cannot connect to server',
         'no more connections allowed (max_client_conn)',
+        // Seen by a lingering job-drain when the database restarted under it (it answered
+        // 500, an internal error, instead of 503).
+        'server conn crashed?',
       ]
     ) {
       expect(isConnectionError(pooler(message)), message).toBe(true);

@@ -31,10 +31,12 @@ const UNAVAILABLE_STATE = /^(0800[0-46]|57P0[123])$/;
  * "server login has been failing, try again later (server_login_retry)" to a client that
  * connects while the database is away, "query_wait_timeout" to one that waited too long in
  * the queue, "pgbouncer cannot connect to server", "no more connections allowed
- * (max_client_conn)". Supavisor answers "Max client connections reached" at its limit.
+ * (max_client_conn)", "server conn crashed?" to a client whose query's server connection died
+ * (the database restarted under it). Supavisor answers "Max client connections reached" at
+ * its limit.
  */
 const POOLER_UNAVAILABLE =
-  /server login has been failing|query_wait_timeout|cannot connect to server|no more connections allowed|max client connections reached/i;
+  /server login has been failing|query_wait_timeout|cannot connect to server|no more connections allowed|server conn crashed|max client connections reached/i;
 
 /** Is the database (or mirror) away: a connection that failed, or a server going or not up? */
 export function isConnectionError(err: unknown): boolean {
