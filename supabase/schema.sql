@@ -2183,8 +2183,7 @@ CREATE FUNCTION cesar.renew_leases(worker text, leases jsonb) RETURNS TABLE(id b
   ), held as (
     select q.id, q.cancel_requested_at is not null as cancel_requested, a.lease_seconds,
            a.progress, left(a.message, 500) as message,
-           q.cancel_requested_at is null
-             and (a.force or q.locked_until < now() + make_interval(secs => a.lease_seconds * 2 / 3.0)) as renew
+           a.force or q.locked_until < now() + make_interval(secs => a.lease_seconds * 2 / 3.0) as renew
     from asked a
     join cesar.job_queue q on q.id = a.id and q.attempts = a.attempt and q.status = 'running'
       and q.locked_by = renew_leases.worker
