@@ -159,6 +159,145 @@ describe('cancelling a running job', () => {
   });
 });
 
+describe('a handler that ignores its signal', () => {
+  // The drain aborts its signal and keeps its job leased, renewed, until it has stopped: no
+  // second attempt runs beside it. Then the outcome the drain decided is recorded, not the
+  // handler's own.
+
+  /** Other drains keep trying for `ms` (more than two 2 s lease lengths); how many they took. */
+  async function othersClaim(type: string, ms: number, also: () => Promise<void> = async () => {}) {
+    let claimed = 0;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      claimed += (await drain(fnSql, { [type]: () => Promise.resolve('other') }, {
+        jobTypes: [type],
+      })).claimed;
+      await also();
+      await sleep(250);
+    }
+    return claimed;
+  }
+
+  it('after a cancel: its job stays running, unclaimable and not requeueable, until it stops; then cancelled, its late result dropped', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    const stubborn = await enqueueJob(sql, type, { honours: false });
+    const honouring = await enqueueJob(sql, type, { honours: true });
+    let started = 0;
+    let release = () => {};
+    const released = new Promise<void>((r) => release = r);
+    const drained = drain(fnSql, {
+      [type]: ({ job, signal }) => {
+        started++;
+        if (!job.payload.honours) return released.then(() => 'done late');
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason))
+        );
+      },
+    }, { jobTypes: [type] });
+    await until('both handlers to start', () => Promise.resolve(started === 2));
+    const cancelledAt = Date.now();
+    await sql`select cesar.cancel_jobs(${[stubborn, honouring]}::bigint[])`;
+    // The handler that honours its signal stops as before: its job ends cancelled within
+    // seconds, while the other still runs.
+    await until(
+      'the honouring job to end cancelled',
+      async () => (await jobById(sql, honouring)).status === 'cancelled',
+      5_000,
+    );
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    // The other job stays running, leased (2 s leases, renewed): no drain claims it and
+    // cesar.retry_jobs (which requeues cancelled jobs) finds nothing to requeue.
+    const requeued: unknown[] = [];
+    const others = await othersClaim(type, 5_000, async () => {
+      requeued.push(...await sql`select cesar.retry_jobs(array[${stubborn}]::bigint[])`);
+    });
+    expect(others).toBe(0);
+    expect(requeued).toEqual([]);
+    const [running] = await sql`
+      select status, attempts, locked_until > now() as leased, cancel_requested_at is not null as marked
+      from cesar.job_queue where id = ${stubborn}`;
+    expect(running).toEqual({ status: 'running', attempts: 1, leased: true, marked: true });
+    release();
+    const result = await drained;
+    expect(result).toMatchObject({
+      claimed: 2,
+      cancelled: 2,
+      completed: 0,
+      superseded: 0,
+      slow_to_stop: 1,
+    });
+    const row = await jobById(sql, stubborn);
+    expect(row).toMatchObject({ status: 'cancelled', attempts: 1, result: null, locked_by: null });
+    expect(row.errors).toEqual([
+      expect.objectContaining({
+        kind: 'cancelled',
+        error: expect.stringMatching(
+          /^cancelled while running; its handler stopped \d+ ms after its signal was aborted$/,
+        ),
+      }),
+    ]);
+    expect((await jobById(sql, honouring)).errors).toEqual([
+      expect.objectContaining({ kind: 'cancelled', error: 'cancelled while running' }),
+    ]);
+  });
+
+  it('past the time limit: its job stays leased until it stops, then is retried, never two attempts at once', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds, backoff_base_seconds) values (${type}, 2, 1)`;
+    const id = await enqueueJob(sql, type);
+    let runs = 0;
+    let live = 0;
+    let most = 0;
+    let release = () => {};
+    const released = new Promise<void>((r) => release = r);
+    const handlers = {
+      [type]: async () => {
+        runs++;
+        most = Math.max(most, ++live);
+        try {
+          // The first attempt ignores its signal and then fails on its own.
+          if (runs === 1) {
+            await released;
+            throw new Error('gave up late');
+          }
+          return 'second attempt';
+        } finally {
+          live--;
+        }
+      },
+    };
+    const drained = drain(fnSql, handlers, { jobTypes: [type], timeLimitMs: 1_000 });
+    await until('the handler to start', () => Promise.resolve(runs > 0));
+    // Past the 1 s limit and the 0.75 s backoff its retry had before, other drains find nothing.
+    const others = await othersClaim(type, 5_000);
+    expect(others).toBe(0);
+    expect(await jobById(sql, id)).toMatchObject({ status: 'running', attempts: 1 });
+    release();
+    expect(await drained).toMatchObject({ claimed: 1, retried: 1, slow_to_stop: 1 });
+    const retried = await jobById(sql, id);
+    // The drain's decision (a timeout, retried), not the handler's late error.
+    expect(retried).toMatchObject({ status: 'pending', attempts: 1, locked_by: null });
+    expect(retried.last_error).toMatch(
+      /^still running at the drain's time limit \(1000 ms\); its handler stopped \d+ ms after its signal was aborted$/,
+    );
+    expect(retried.errors).toEqual([expect.objectContaining({ kind: 'timeout' })]);
+    await sql`update cesar.job_queue set run_at = now() where id = ${id}`;
+    expect(await drain(fnSql, handlers, { jobTypes: [type] })).toMatchObject({
+      claimed: 1,
+      completed: 1,
+      slow_to_stop: 0,
+    });
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'completed',
+      attempts: 2,
+      result: 'second attempt',
+    });
+    expect(runs).toBe(2);
+    expect(most).toBe(1);
+  });
+});
+
 describe('leases renewed while handlers run', () => {
   it('keeps the lease of a handler running past lease_seconds: no other drain takes it', async () => {
     const type = uniqueJobType();

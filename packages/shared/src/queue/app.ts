@@ -22,7 +22,9 @@ import { ringIfJobsDue } from './queries.ts';
 const DEFAULT_BUDGET_MS = 25_000;
 // Handlers still running this long into the invocation are aborted and retried, so that the
 // drain records them and answers before hosted's wall clock (150 s on the free plan) stops it:
-// leases are renewed while handlers run, so the lease no longer bounds a handler's time.
+// leases are renewed while handlers run, so the lease no longer bounds a handler's time. A
+// handler that ignores its signal holds its job (leased) and the answer until it stops, or
+// until the wall clock ends the invocation and the job's lease runs out (see drainQueue).
 const HANDLER_TIME_LIMIT_MS = HOSTED_LIMITS.wallClockMs.free - 15_000;
 
 export const drainRequest = z.object({
@@ -110,4 +112,5 @@ const DRAIN_COUNTS = [
   'failed',
   'cancelled',
   'superseded',
+  'slow_to_stop',
 ] as const;

@@ -30,7 +30,8 @@ export interface JobContext {
   outbound: OutboundPolicy;
   /**
    * Aborted when the job is cancelled (cesar.cancel_jobs: within about 2 s, see drainQueue),
-   * when its lease was lost to another drain, or at the drain's time limit.
+   * when its lease was lost to another drain, or at the drain's time limit. The handler should
+   * stop at once: its job stays leased, and its drain open, until it has (see drainQueue).
    */
   signal: AbortSignal;
   /**
@@ -86,7 +87,8 @@ export interface DrainOptions {
   /**
    * Handlers still running this long after the drain started are aborted and their jobs
    * retried (a timeout): the drain must answer before the runtime stops it (the job-drain
-   * function gives 135 s of hosted's 150 s wall clock). Default: budgetMs + 60 s.
+   * function gives 135 s of hosted's 150 s wall clock). A handler that goes on regardless
+   * keeps its job leased and the drain open until it stops. Default: budgetMs + 60 s.
    */
   timeLimitMs?: number;
 }
@@ -101,6 +103,11 @@ export interface DrainResult {
   cancelled: number;
   /** Outcomes refused because the job was cancelled or its lease taken over meanwhile. */
   superseded: number;
+  /**
+   * Handlers that were still running a second or more after the drain aborted their signal
+   * (a cancel, the time limit, a lost lease): their jobs stayed leased until they stopped.
+   */
+  slow_to_stop: number;
   duration_ms: number;
   /** CPU milliseconds the process spent from the invocation's start to the answer. */
   cpu_ms: number;
@@ -120,6 +127,11 @@ const RENEW_EVERY_MS = 2_000;
 const TICK_MS = 250;
 // The default time limit past the claiming budget (DrainOptions.timeLimitMs).
 const DEFAULT_TIME_LIMIT_EXTRA_MS = 60_000;
+// A handler still running this long after its signal was aborted is slow to stop (counted in
+// DrainResult.slow_to_stop, logged, and said in the job's error). One that honours its signal
+// stops within milliseconds: an aborted request closes its socket, a cancelled statement
+// (cancelOnAbort, db.ts) costs one round trip through the pooler.
+const SLOW_TO_STOP_MS = 1_000;
 
 /**
  * The job-drain function's defaults (POST /job-drain's batch_size and concurrency), its
@@ -165,6 +177,17 @@ const FLUSH_INTERVAL_MS = 100;
  * claim commits without waiting for the WAL flush: a database crash may lose its charge, and
  * then the job simply runs again. A claim that records outcomes waits for it: a recorded
  * outcome is never lost.)
+ *
+ * A job never has two live attempts. When the drain stops a handler (its job was cancelled,
+ * the time limit came, or its lease was lost) it aborts the handler's signal and waits for the
+ * handler to settle: until then the job stays `running`, leased to this drain (its lease renewed
+ * with the others'), so no other drain can claim it and cesar.retry_jobs cannot requeue it,
+ * and the handler keeps its slot. Only then is the outcome the drain decided recorded
+ * (cancelled, or failed for a retry after the type's backoff, counted from then), whatever the
+ * handler returned or threw meanwhile. A handler that honours its signal settles at once; one
+ * that ignores it holds the job and the drain until it ends, or until the runtime's wall clock
+ * ends the invocation, after which the lease runs out and the claim ends the job cancelled or
+ * takes it over as after any dead drain (its handler went with the process).
  */
 export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
   const started = performance.now();
@@ -186,6 +209,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     failed: 0,
     cancelled: 0,
     superseded: 0,
+    slow_to_stop: 0,
     duration_ms: 0,
     cpu_ms: 0,
     stopped: 'empty',
@@ -266,31 +290,68 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       running++;
       runJob(deps, run).then((outcome) => {
         if (--wave.pending === 0) waves.delete(wave);
-        // Already ended by the drain (cancelled, lease lost, time limit): its outcome is set.
-        if (run.ended) return;
-        run.ended = true;
-        if (outcome.ok) {
+        run.settled = true;
+        running--;
+        if (run.stop) recordStopped(run);
+        else if (outcome.ok) {
           completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
         } else failures.push(outcome.failure);
-        running--;
         wake();
       });
     }
   }
 
+  // Handlers the drain stopped that have not settled yet.
+  const stopping = new Set<JobRun>();
+
   /**
-   * Ends a job whose handler is still running: aborts its signal and records `failure` (none:
-   * its lease was lost, the outcome would be refused). The handler's own outcome, when it
-   * comes, is ignored; its slot is free now.
+   * Stops a running handler: aborts its signal. Its job stays leased (renewed with the others)
+   * and its slot taken until the handler settles; then recordStopped records what `kind` says.
    */
-  function endRun(run: JobRun, reason: Error, failure: Failure | null): void {
-    if (run.ended) return;
-    run.ended = true;
+  function stopRun(run: JobRun, kind: Stop['kind'], reason: Error): void {
+    if (run.settled || run.stop) return;
+    run.stop = { kind, at: performance.now(), reason, warned: false };
+    stopping.add(run);
     run.abort(reason);
-    if (failure) failures.push(failure);
-    else result.superseded++;
-    running--;
-    wake();
+  }
+
+  /**
+   * The outcome of a stopped handler that has now settled, as the drain decided it: its own
+   * result or error is not recorded (a cancelled job stays cancelled, a timed-out one is
+   * retried). A handler slow to stop is counted and said in the job's error.
+   */
+  function recordStopped(run: JobRun): void {
+    const stop = run.stop!;
+    stopping.delete(run);
+    const lateMs = performance.now() - stop.at;
+    const slow = lateMs >= SLOW_TO_STOP_MS;
+    if (slow) result.slow_to_stop++;
+    if (stop.kind === 'lost') {
+      // The outcome would be refused: the job is no longer this drain's.
+      result.superseded++;
+      return;
+    }
+    const late = slow
+      ? `; its handler stopped ${Math.round(lateMs)} ms after its signal was aborted`
+      : '';
+    const job = run.job;
+    failures.push(
+      stop.kind === 'cancelled'
+        ? {
+          id: job.id,
+          attempt: job.attempts,
+          kind: 'cancelled',
+          error: `cancelled while running${late}`,
+          status: 'cancelled',
+        }
+        : {
+          id: job.id,
+          attempt: job.attempts,
+          kind: 'timeout',
+          error: `${stop.reason.message}${late}`,
+          ...decideOutcome(job, { kind: 'timeout' }, deps.clock.now(), deps.random),
+        },
+    );
   }
 
   let renewing: Promise<void> | null = null;
@@ -300,7 +361,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   let draining = true;
 
   function heartbeat(run: JobRun): Promise<void> {
-    if (run.ended || !draining) return Promise.resolve();
+    if (run.settled || !draining) return Promise.resolve();
     run.forced = true;
     const written = new Promise<void>((resolve, reject) =>
       heartbeats.push({ written: resolve, failed: reject })
@@ -312,27 +373,34 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     return written;
   }
 
-  /** The timer: the time limit, and a renewal when one is due. */
+  /**
+   * The timer: the time limit, handlers slow to stop, outcomes waiting to be recorded, and a
+   * renewal when one is due (stopped handlers' leases included).
+   */
   function tick(): void {
     const now = performance.now();
     if (now >= timeLimitAt) {
+      const why = `still running at the drain's time limit (${
+        Math.round(timeLimitAt - started)
+      } ms)`;
       for (const wave of waves) {
         for (const run of wave.runs) {
-          if (run.ended) continue;
-          const error = new Error(
-            `still running at the drain's time limit (${Math.round(timeLimitAt - started)} ms)`,
-          );
-          endRun(run, error, {
-            id: run.job.id,
-            attempt: run.job.attempts,
-            kind: 'timeout',
-            error: error.message,
-            ...decideOutcome(run.job, { kind: 'timeout' }, deps.clock.now(), deps.random),
-          });
+          if (!run.settled && !run.stop) stopRun(run, 'timeout', new Error(why));
         }
       }
-      return;
     }
+    for (const run of stopping) {
+      if (run.stop!.warned || now - run.stop!.at < SLOW_TO_STOP_MS) continue;
+      run.stop!.warned = true;
+      console.warn(
+        `${options.worker}: job ${run.job.id} (${run.job.job_type}) still running ${SLOW_TO_STOP_MS} ms after its signal was aborted (${
+          run.stop!.reason.message
+        }); kept leased until its handler stops`,
+      );
+    }
+    // Outcomes of handlers that settled while others still run (a stopped one that goes on,
+    // say) are recorded within the flush interval, not when the next handler settles.
+    if (completions.length + failures.length > 0 && now - lastFlush >= FLUSH_INTERVAL_MS) wake();
     if (renewing) return;
     let every = RENEW_EVERY_MS;
     let due = false;
@@ -356,7 +424,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     for (const wave of waves) {
       const long = now - wave.startedAt >= Math.min(RENEW_EVERY_MS, wave.leaseMs / 3);
       for (const run of wave.runs) {
-        if (run.ended || !(long || run.forced)) continue;
+        // A stopped handler still running keeps its lease, unless the lease was lost.
+        if (run.settled || run.stop?.kind === 'lost' || !(long || run.forced)) continue;
         asked.set(run.job.id, run);
         leases.push(run.takeReport());
       }
@@ -371,18 +440,12 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     renewing = renewLeases(deps.sql, options.worker, leases).then((rows) => {
       for (const row of rows) {
         const run = asked.get(row.id);
-        if (!run || run.ended) continue;
+        if (!run || run.settled) continue;
         if (!row.held) {
-          endRun(run, new Error('lease lost: the job was cancelled or taken over'), null);
-        } else if (row.cancel_requested) {
-          endRun(run, new Error('job cancelled'), {
-            id: run.job.id,
-            attempt: run.job.attempts,
-            kind: 'cancelled',
-            error: 'cancelled while running',
-            status: 'cancelled',
-          });
-        }
+          const lost = new Error('lease lost: the job was cancelled or taken over');
+          if (run.stop) run.stop.kind = 'lost';
+          else stopRun(run, 'lost', lost);
+        } else if (row.cancel_requested) stopRun(run, 'cancelled', new Error('job cancelled'));
       }
       for (const waiting of served) waiting.written();
     }, (err) => {
@@ -494,6 +557,17 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
 
 type Recorded = { completed: number; failed: number; retried: number; cancelled: number };
 
+/** Why and when the drain stopped a handler (aborted its signal). */
+interface Stop {
+  /** What is recorded once it settles; lost: nothing (its lease is another's now). */
+  kind: 'cancelled' | 'timeout' | 'lost';
+  /** performance.now() when its signal was aborted. */
+  at: number;
+  reason: Error;
+  /** Logged as slow to stop. */
+  warned: boolean;
+}
+
 interface Wave {
   startedAt: number;
   runs: JobRun[];
@@ -522,8 +596,10 @@ class JobRun implements JobContext {
   readonly clock: Clock;
   readonly outbound: OutboundPolicy;
   readonly cpu: CpuBudget;
-  /** Its outcome is decided (by its handler, or by the drain). */
-  ended = false;
+  /** Its handler returned or threw. */
+  settled = false;
+  /** Set when the drain aborted its signal; what is recorded once it settles. */
+  stop: Stop | null = null;
   /** Renew its lease at the next renewal whatever is left of it (ctx.heartbeat()). */
   forced = false;
   #runtime: DrainRuntime;
