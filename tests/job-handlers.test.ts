@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OutboundPolicy, strictPolicy } from '../packages/shared/src/http/outbound.ts';
 import { parseAllowList } from '../packages/shared/src/allow-list.ts';
+import { cancelOnAbort } from '../packages/shared/src/db.ts';
 import { builtInHandlers } from '../packages/shared/src/queue/handlers/index.ts';
 import { enqueueJob } from '../packages/shared/src/queue/queries.ts';
 import { freePort } from '../scripts/local/functions.ts';
 import { functionSql, testSql } from './helpers/db.ts';
-import { drain, jobById } from './helpers/queue.ts';
+import { drain, jobById, uniqueJobType } from './helpers/queue.ts';
 
 // Every built-in handler through the real drain path, its effect checked in the database.
 const sql = testSql(undefined, 6);
@@ -456,5 +457,68 @@ describe('sync.table, system.noop', () => {
     const job = await run('system.noop');
     expect(job.status).toBe('completed');
     expect((job.result as { started_at_ms: number }).started_at_ms).toBeGreaterThanOrEqual(before);
+  });
+});
+
+describe('statements stop when the job is stopped (cancelOnAbort)', () => {
+  it('cancels a running statement through the pooler and rejects with the reason; sends none when already aborted', async () => {
+    const controller = new AbortController();
+    const label = `sleep_${tag}`;
+    const startedAt = Date.now();
+    setTimeout(() => controller.abort(new Error('job cancelled')), 300);
+    await expect(
+      cancelOnAbort(controller.signal, fnSql`select pg_sleep(30) as ${fnSql(label)}`),
+    ).rejects.toThrow('job cancelled');
+    expect(Date.now() - startedAt).toBeLessThan(3_000);
+    // The server stopped it (it would sleep 30 s), and the pool goes on.
+    expect(
+      await sql`select count(*)::int as n from pg_stat_activity
+                where state = 'active' and query like ${`%${label}%`} and pid <> pg_backend_pid()`,
+    ).toEqual([{ n: 0 }]);
+    expect(await fnSql`select 1 as one`).toEqual([{ one: 1 }]);
+    const aborted = AbortSignal.abort(new Error('too late'));
+    await expect(cancelOnAbort(aborted, fnSql`select 1`)).rejects.toThrow('too late');
+  });
+
+  it('task.assign waiting for its task row stops at a cancel: its statement cancelled, not left to wait', async () => {
+    const type = uniqueJobType('assign');
+    const [task] = await sql<Array<{ id: string }>>`
+      insert into tasks (title) values (${`${tag} locked`}) returning id`;
+    // Another transaction holds the task's row: the handler's statement waits for it.
+    const holder = await sql.reserve();
+    await holder`begin`;
+    await holder`select id from tasks where id = ${task!.id} for update`;
+    try {
+      const id = await enqueueJob(sql, type, { task_id: task!.id });
+      const drained = drain(fnSql, { [type]: builtInHandlers['task.assign']! }, {
+        jobTypes: [type],
+      });
+      const waiting = () =>
+        sql<Array<{ n: number }>>`
+          select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%least_loaded_agent(required_capability)%'`;
+      const deadline = Date.now() + 10_000;
+      while ((await waiting())[0]!.n === 0) {
+        if (Date.now() > deadline) throw new Error('the statement never waited');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const cancelledAt = Date.now();
+      await sql`select cesar.cancel_jobs(array[${id}]::bigint[])`;
+      // The row is still held: the drain answers because the statement was cancelled.
+      const result = await Promise.race([
+        drained,
+        new Promise((r) => setTimeout(() => r('still waiting'), 8_000)),
+      ]);
+      expect(result).toMatchObject({ claimed: 1, cancelled: 1, slow_to_stop: 0 });
+      expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+      expect((await waiting())[0]!.n).toBe(0);
+      expect(await jobById(sql, id)).toMatchObject({ status: 'cancelled', attempts: 1 });
+    } finally {
+      await holder`rollback`;
+      holder.release();
+    }
+    expect(await sql`select agent_id from tasks where id = ${task!.id}`).toEqual([
+      { agent_id: null },
+    ]);
   });
 });

@@ -125,3 +125,34 @@ function beginOnReserved(sql: Sql): Sql['begin'] {
 export function instanceApplicationName(functionName: string): string {
   return `cesar-edge/${functionName}/${crypto.randomUUID().slice(0, 8)}`;
 }
+
+/**
+ * Runs a statement that stops when `signal` aborts: the server is asked to cancel it
+ * (postgres.js's query.cancel(), a CancelRequest on a connection of its own, which PgBouncer
+ * and Supavisor pass on to the server connection running it) and the call rejects with the
+ * signal's reason once the statement has stopped (SQLSTATE 57014 from the server). Not sent
+ * when the signal aborted already. A job handler's long statements go through it, so that a
+ * cancelled or timed-out job stops within a round trip instead of holding its job, leased,
+ * until the statement ends (see drainQueue). The request is sent only while the statement
+ * runs; one that crosses its statement's end on the wire may reach the pooler after the
+ * server connection went to another client, whose statement is then cancelled (57014, a
+ * retryable failure): a window of a round trip, once per aborted handler.
+ */
+export async function cancelOnAbort<T extends readonly postgres.MaybeRow[]>(
+  signal: AbortSignal,
+  query: postgres.PendingQuery<T>,
+): Promise<postgres.RowList<T>> {
+  signal.throwIfAborted();
+  const cancel = () => {
+    // Its answer is the statement's failure; a cancel that cannot connect changes nothing.
+    Promise.resolve(query.cancel() as unknown).catch(() => {});
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    return await query;
+  } catch (err) {
+    throw signal.aborted ? signal.reason : err;
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+}

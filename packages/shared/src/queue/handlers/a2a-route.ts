@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
 import { parsePayload } from './payload.ts';
@@ -14,8 +14,10 @@ export const a2aRoutePayload = z.object({ message_id: z.uuid() });
  * (`metadata.capability`; cesar.least_loaded_agent), never back to its sender. The message
  * becomes `routed` and the receiver gets a `message.received` event.
  */
-async function route(sql: Sql, messageId: string, jobId: string) {
-  const [row] = await sql<Array<{ receiver_id: string }>>`
+async function route(sql: Sql, messageId: string, jobId: string, signal: AbortSignal) {
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ receiver_id: string }>>`
     with message as (
       select m.id, m.sender_id, m.receiver_id, m.conversation_id, m.metadata ->> 'capability' as capability
       from public.a2a_messages m
@@ -46,7 +48,8 @@ async function route(sql: Sql, messageId: string, jobId: string) {
       from routed
     )
     select receiver_id from routed
-  `;
+  `,
+  );
   return row;
 }
 
@@ -58,9 +61,9 @@ async function messageStatus(sql: Sql, messageId: string) {
 }
 
 /** `a2a.route`: delivers a pending agent-to-agent message to its receiver (route, above). */
-export const a2aRoute: JobHandler = async ({ job, sql }) => {
+export const a2aRoute: JobHandler = async ({ job, sql, signal }) => {
   const { message_id } = parsePayload('a2a.route', a2aRoutePayload, job.payload);
-  const routed = await route(sql, message_id, job.id);
+  const routed = await route(sql, message_id, job.id, signal);
   if (routed) return { message_id, receiver_id: routed.receiver_id, routed: true };
   const message = await messageStatus(sql, message_id);
   if (!message) throw new PermanentJobError(`message ${message_id} does not exist`);

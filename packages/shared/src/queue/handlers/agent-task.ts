@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
 import { leastLoadedAgent } from './least-loaded-agent.ts';
@@ -34,8 +34,12 @@ async function insertTask(
   jobId: string,
   agentId: string,
   input: z.infer<typeof agentTaskPayload>,
+  signal: AbortSignal,
 ): Promise<CreatedTask | undefined> {
-  const [row] = await sql<CreatedTask[]>`
+  // Waits when another attempt's transaction inserted the same source_job_id and is still open.
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<CreatedTask[]>`
     with task as (
       insert into public.tasks (agent_id, title, description, priority, required_capability, payload, source_job_id)
       values (${agentId}, ${input.title}, ${input.description ?? null}, ${input.priority ?? 0},
@@ -48,12 +52,13 @@ async function insertTask(
       from task
     )
     select id as task_id, agent_id, true as created from task
-  `;
+  `,
+  );
   return row;
 }
 
 /** `agent.task`: creates a task for the least-loaded active agent with the capability, and logs it. */
-export const agentTask: JobHandler = async ({ job, sql }) => {
+export const agentTask: JobHandler = async ({ job, sql, signal }) => {
   const input = parsePayload('agent.task', agentTaskPayload, job.payload);
   return await sql.begin(async (tx) => {
     const db = tx as unknown as Sql;
@@ -71,6 +76,7 @@ export const agentTask: JobHandler = async ({ job, sql }) => {
           : `no active agent has the capability "${input.capability ?? '(any)'}"`,
       );
     }
-    return (await insertTask(db, job.id, agentId, input)) ?? (await existingTask(db, job.id));
+    return (await insertTask(db, job.id, agentId, input, signal)) ??
+      (await existingTask(db, job.id));
   });
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { parsePayload } from './payload.ts';
 
@@ -12,8 +12,10 @@ export const financialDailyAnalysisPayload = z.object({
  * One summary row per symbol for the day: open/close by observation time, high, low,
  * volume, volume-weighted average price, change in percent. Re-running replaces the rows.
  */
-async function summariseDay(sql: Sql, day: string) {
-  const [row] = await sql<Array<{ symbols: number; observations: number }>>`
+async function summariseDay(sql: Sql, day: string, signal: AbortSignal) {
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ symbols: number; observations: number }>>`
     with day_data as (
       select symbol, price, volume, observed_at
       from public.financial_data
@@ -39,17 +41,18 @@ async function summariseDay(sql: Sql, day: string) {
       returning observations
     )
     select count(*)::int as symbols, coalesce(sum(observations), 0)::int as observations from upserted
-  `;
+  `,
+  );
   return row!;
 }
 
 /** `financial.daily_analysis`: aggregate a day's financial_data into financial_daily_summaries. */
-export const financialDailyAnalysis: JobHandler = async ({ job, sql, clock }) => {
+export const financialDailyAnalysis: JobHandler = async ({ job, sql, clock, signal }) => {
   const input = parsePayload(
     'financial.daily_analysis',
     financialDailyAnalysisPayload,
     job.payload,
   );
   const day = input.day ?? new Date(clock.now().getTime() - 86_400_000).toISOString().slice(0, 10);
-  return { day, ...(await summariseDay(sql, day)) };
+  return { day, ...(await summariseDay(sql, day, signal)) };
 };

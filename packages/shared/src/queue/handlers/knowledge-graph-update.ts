@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { parsePayload } from './payload.ts';
 
@@ -13,8 +13,10 @@ export const knowledgeGraphUpdatePayload = z.object({
  * with the message count and its share of the sender's messages; edges with no message left
  * in the window are removed. One statement, so readers never see half a graph.
  */
-async function rebuild(sql: Sql, windowDays: number, now: Date) {
-  const [row] = await sql<Array<{ edges: number; removed: number }>>`
+async function rebuild(sql: Sql, windowDays: number, now: Date, signal: AbortSignal) {
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ edges: number; removed: number }>>`
     with counts as (
       select sender_id, receiver_id, count(*)::int as messages, max(created_at) as last_at
       from public.a2a_messages
@@ -37,16 +39,17 @@ async function rebuild(sql: Sql, windowDays: number, now: Date) {
       returning 1
     )
     select (select count(*) from upserted)::int as edges, (select count(*) from removed)::int as removed
-  `;
+  `,
+  );
   return row!;
 }
 
 /** `knowledge_graph.update`: recompute knowledge_graph_edges from a2a_messages. */
-export const knowledgeGraphUpdate: JobHandler = async ({ job, sql, clock }) => {
+export const knowledgeGraphUpdate: JobHandler = async ({ job, sql, clock, signal }) => {
   const { window_days } = parsePayload(
     'knowledge_graph.update',
     knowledgeGraphUpdatePayload,
     job.payload,
   );
-  return await rebuild(sql, window_days, clock.now());
+  return await rebuild(sql, window_days, clock.now(), signal);
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { parsePayload } from './payload.ts';
 
@@ -13,8 +13,10 @@ export const llmCacheRefreshPayload = z.object({
  * for those hours (so a re-run gives the same rows). The model is the one whose answer was
  * chosen; latency and cost are that side's.
  */
-async function recomputeMetrics(sql: Sql, hours: number, now: Date) {
-  const [row] = await sql<Array<{ periods: number; requests: number }>>`
+async function recomputeMetrics(sql: Sql, hours: number, now: Date, signal: AbortSignal) {
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ periods: number; requests: number }>>`
     with source as (
       select coalesce(case when c.chosen = 'cloud' then c.cloud_model else c.local_model end,
                       c.cloud_model, c.local_model, 'unknown') as model,
@@ -38,12 +40,13 @@ async function recomputeMetrics(sql: Sql, hours: number, now: Date) {
       returning requests
     )
     select count(*)::int as periods, coalesce(sum(requests), 0)::int as requests from upserted
-  `;
+  `,
+  );
   return row!;
 }
 
 /** `llm_cache.refresh`: recompute llm_cache_metrics from llm_collaborations. */
-export const llmCacheRefresh: JobHandler = async ({ job, sql, clock }) => {
+export const llmCacheRefresh: JobHandler = async ({ job, sql, clock, signal }) => {
   const { hours } = parsePayload('llm_cache.refresh', llmCacheRefreshPayload, job.payload);
-  return await recomputeMetrics(sql, hours, clock.now());
+  return await recomputeMetrics(sql, hours, clock.now(), signal);
 };

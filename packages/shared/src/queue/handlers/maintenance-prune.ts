@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { parsePayload } from './payload.ts';
 
@@ -93,12 +93,20 @@ const TARGETS: Target[] = [
 ];
 
 /** Deletes at most `limit` rows of the target older than `cutoff`, oldest first; returns how many. */
-async function deleteBatch(sql: Sql, target: Target, cutoff: Date, limit: number): Promise<number> {
+async function deleteBatch(
+  sql: Sql,
+  target: Target,
+  cutoff: Date,
+  limit: number,
+  signal: AbortSignal,
+): Promise<number> {
   const table = sql([target.schema, target.table].join('.'));
   const key = sql(target.key);
   const time = sql(target.time);
   const status = target.statuses ? sql`and status = any(${target.statuses}::text[])` : sql``;
-  const [row] = await sql<Array<{ n: number }>>`
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ n: number }>>`
     with doomed as (
       select ${key} as key from ${table}
       where ${time} < ${cutoff} ${status}
@@ -107,7 +115,8 @@ async function deleteBatch(sql: Sql, target: Target, cutoff: Date, limit: number
       delete from ${table} t using doomed where t.${key} = doomed.key returning 1
     )
     select count(*)::int as n from gone
-  `;
+  `,
+  );
   return row!.n;
 }
 
@@ -120,7 +129,8 @@ async function tableExists(sql: Sql, table: string): Promise<boolean> {
  * `maintenance.prune`: retention for finished jobs, agent_events, pg_cron's run history and
  * processed events, in bounded batches; then the capture stores left empty by an unwatch or
  * a reshaped table, and rate-limit windows no start counts in any more. Stops between batches when the job is aborted and
- * reports what is left; the next daily run continues.
+ * reports what is left; the next daily run continues. A batch under way when the signal aborts
+ * is cancelled (its rows stay).
  */
 export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) => {
   const input = parsePayload('maintenance.prune', maintenancePrunePayload, job.payload);
@@ -136,7 +146,7 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
         complete = false;
         break;
       }
-      const n = await deleteBatch(sql, target, cutoff, input.batch_size);
+      const n = await deleteBatch(sql, target, cutoff, input.batch_size, signal);
       removed += n;
       if (n < input.batch_size) break;
     }

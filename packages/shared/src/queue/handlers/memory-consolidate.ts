@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { enqueueJob } from '../queries.ts';
 import { parsePayload } from './payload.ts';
@@ -23,15 +23,18 @@ async function foldOldMemories(
   sql: Sql,
   input: z.infer<typeof memoryConsolidatePayload>,
   now: Date,
+  signal: AbortSignal,
 ) {
-  const [row] = await sql<Array<{ folded: number; topics: number }>>`
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ folded: number; topics: number }>>`
     with old as (
       select e.id, e.agent_id, e.topic, e.content, e.importance, e.occurred_at
       from public.memory_episodic e
       where e.occurred_at < ${now}::timestamptz - make_interval(days => ${input.older_than_days})
         and (${input.agent_id ?? null}::uuid is null or e.agent_id = ${
-    input.agent_id ?? null
-  }::uuid)
+      input.agent_id ?? null
+    }::uuid)
       order by e.occurred_at, e.id
       limit ${input.max_rows}
       for update skip locked
@@ -62,17 +65,18 @@ async function foldOldMemories(
       delete from public.memory_episodic e using old where e.id = old.id returning 1
     )
     select (select count(*) from deleted)::int as folded, (select count(*) from upserted)::int as topics
-  `;
+  `,
+  );
   return row!;
 }
 
 /** `memory.consolidate`: episodic memories older than N days become semantic memory. */
-export const memoryConsolidate: JobHandler = async ({ job, sql, clock, progress }) => {
+export const memoryConsolidate: JobHandler = async ({ job, sql, clock, signal, progress }) => {
   const input = parsePayload('memory.consolidate', memoryConsolidatePayload, job.payload);
   // One statement does the work, so progress is its start and its end (written only if the
   // job runs long enough for a lease renewal, see drainQueue).
   progress?.(0, `folding up to ${input.max_rows.toLocaleString('en-US')} episodic memories`);
-  const { folded, topics } = await foldOldMemories(sql, input, clock.now());
+  const { folded, topics } = await foldOldMemories(sql, input, clock.now(), signal);
   progress?.(
     1,
     `folded ${folded.toLocaleString('en-US')} episodic memories into ${topics} topics`,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../../db.ts';
+import { cancelOnAbort, type Sql } from '../../db.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError } from '../errors.ts';
 import { parsePayload } from './payload.ts';
@@ -11,8 +11,10 @@ export const taskAssignPayload = z.object({ task_id: z.uuid() });
  * one statement that only touches a task still unassigned (a second job for the same task
  * waits on its row lock, then finds it assigned), and logs `task.assigned`.
  */
-async function assign(sql: Sql, taskId: string, jobId: string) {
-  const [row] = await sql<Array<{ agent_id: string }>>`
+async function assign(sql: Sql, taskId: string, jobId: string, signal: AbortSignal) {
+  const [row] = await cancelOnAbort(
+    signal,
+    sql<Array<{ agent_id: string }>>`
     with task as (
       select id, cesar.least_loaded_agent(required_capability) as agent_id from public.tasks
       where id = ${taskId} and agent_id is null
@@ -27,7 +29,8 @@ async function assign(sql: Sql, taskId: string, jobId: string) {
       from assigned
     )
     select agent_id from assigned
-  `;
+  `,
+  );
   return row;
 }
 
@@ -42,9 +45,9 @@ async function taskState(sql: Sql, taskId: string) {
  * `task.assign`: a new task without an agent gets the least-loaded active agent that has its
  * required capability (any active agent when it names none).
  */
-export const taskAssign: JobHandler = async ({ job, sql }) => {
+export const taskAssign: JobHandler = async ({ job, sql, signal }) => {
   const { task_id } = parsePayload('task.assign', taskAssignPayload, job.payload);
-  const assigned = await assign(sql, task_id, job.id);
+  const assigned = await assign(sql, task_id, job.id, signal);
   if (assigned) return { task_id, agent_id: assigned.agent_id, assigned: true };
   const task = await taskState(sql, task_id);
   if (!task) throw new PermanentJobError(`task ${task_id} does not exist`);
