@@ -411,6 +411,9 @@ describe('POST /job-drain', () => {
       completed: 5,
       retried: 0,
       failed: 0,
+      cancelled: 0,
+      superseded: 0,
+      slow_to_stop: 0,
       stopped: 'empty',
     });
   });

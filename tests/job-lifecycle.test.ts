@@ -273,6 +273,7 @@ describe('a handler that ignores its signal', () => {
     const others = await othersClaim(type, 5_000);
     expect(others).toBe(0);
     expect(await jobById(sql, id)).toMatchObject({ status: 'running', attempts: 1 });
+    const releasedAt = Date.now();
     release();
     expect(await drained).toMatchObject({ claimed: 1, retried: 1, slow_to_stop: 1 });
     const retried = await jobById(sql, id);
@@ -282,6 +283,8 @@ describe('a handler that ignores its signal', () => {
       /^still running at the drain's time limit \(1000 ms\); its handler stopped \d+ ms after its signal was aborted$/,
     );
     expect(retried.errors).toEqual([expect.objectContaining({ kind: 'timeout' })]);
+    // Its backoff (0.75 s: attempt 1, base 1 s, random 0.5) counts from when it stopped.
+    expect(retried.run_at.getTime()).toBeGreaterThanOrEqual(releasedAt + 700);
     await sql`update cesar.job_queue set run_at = now() where id = ${id}`;
     expect(await drain(fnSql, handlers, { jobTypes: [type] })).toMatchObject({
       claimed: 1,
