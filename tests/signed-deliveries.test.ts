@@ -732,10 +732,11 @@ describe("the webhook function records each signed delivery's webhook-id", () =>
     // The row it describes was never written: an event is all a delivery makes.
     expect(await sql.unsafe(`select 1 from public.${templated}`)).toHaveLength(0);
     // The machinery's tables and the system's are refused.
-    for (const [schema, name] of [['cesar', 'job_queue'], ['auth', 'users']]) {
+    for (const [schema, name] of [['cesar', 'job_queue'], ['cron', 'job']]) {
       const refused = JSON.stringify({ ...payload(), schema, table: name });
       const answer = await deliver(refused, await signedAs(`${tag}_${name}`, refused));
       expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+      expect(answer.body.error.message).toMatch(`events of ${schema}.${name} are refused: `);
     }
   });
 });
