@@ -3282,6 +3282,22 @@ CREATE TABLE cesar.watched_tables (
 );
 
 --
+-- Name: webhook_deliveries; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.webhook_deliveries (
+    id text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: TABLE webhook_deliveries; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.webhook_deliveries IS 'The webhook-id of each signed delivery the webhook function took, kept past its replay window (expires_at).';
+
+--
 -- Name: workflow_executions; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -3799,6 +3815,13 @@ ALTER TABLE ONLY cesar.sync_tables
 
 ALTER TABLE ONLY cesar.watched_tables
     ADD CONSTRAINT watched_tables_pkey PRIMARY KEY (table_name);
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
 
 --
 -- Name: workflow_executions workflow_executions_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -6003,6 +6026,12 @@ GRANT ALL ON SEQUENCE cesar.sync_conflicts_id_seq TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.watched_tables TO service_role;
+
+--
+-- Name: TABLE webhook_deliveries; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.webhook_deliveries TO service_role;
 
 --
 -- Name: TABLE workflow_executions; Type: ACL; Schema: cesar; Owner: -

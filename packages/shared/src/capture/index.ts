@@ -4,9 +4,11 @@
 // on nothing but the database.
 export { type ChangeEvent, databaseWebhookPayload, eventOp, identifier } from './events.ts';
 export {
+  type DeliveryId,
   describeEventTable,
   expandCaptures,
   listEvents,
+  recordDeliveryId,
   recordWebhookEvent,
   replayEventIds,
   selectEventsForReplay,

@@ -21,6 +21,8 @@ export {
   SigningSecretError,
   signingSecretProblem,
   splitSecrets,
+  type VerifiedDelivery,
+  verifiedDelivery,
   verifySignature,
 } from './signing.ts';
 export { timestamp } from './values.ts';

@@ -188,6 +188,23 @@ export async function verifySignature(
 // ---------------------------------------------------------------------------------------------
 // Receiving
 
+/** A delivery whose signature was verified: its `webhook-id`, and until when it would verify. */
+export interface VerifiedDelivery {
+  id: string;
+  /** webhook-timestamp + the tolerance: until then the same attempt could be posted again. */
+  expiresAt: Date;
+}
+
+const verified = new WeakMap<Request, VerifiedDelivery>();
+
+/**
+ * The verified delivery a request carries, set by acceptSignedDeliveries; undefined for a
+ * request authenticated otherwise (its `webhook-*` headers, if any, were not checked).
+ */
+export function verifiedDelivery(request: Request): VerifiedDelivery | undefined {
+  return verified.get(request);
+}
+
 /** A route's signed deliveries: the receiver's secrets (none: not enabled) and its window. */
 export interface SignedDeliveries {
   secrets: readonly string[];
@@ -199,8 +216,8 @@ export interface SignedDeliveries {
  * function secret. Runs before requireSecret:
  * - no secret configured: does nothing (the bearer rules apply as everywhere);
  * - a request carrying any of the three headers: verified (body read here, within the 1 MiB
- *   limit, and kept for the route); valid is authenticated, anything else a 401 saying why,
- *   whatever bearer it also carries;
+ *   limit, and kept for the route); valid is authenticated and its id given to the route
+ *   (verifiedDelivery), anything else a 401 saying why, whatever bearer it also carries;
  * - a request without them and without a token: a 401 that names both ways in;
  * - a request without them with a token: left to requireSecret (native Database Webhooks).
  * Nothing here touches the database, so a refused delivery costs it nothing.
@@ -237,6 +254,10 @@ export function acceptSignedDeliveries(
     );
     if (!verdict.ok) return errorResponse(c, 401, `invalid signed delivery: ${verdict.reason}`);
     markAuthenticated(c.req.raw);
+    verified.set(c.req.raw, {
+      id: verdict.id,
+      expiresAt: new Date((verdict.timestamp + deliveries.toleranceSeconds) * 1000),
+    });
     await next();
   };
 }

@@ -8,6 +8,7 @@ import {
   functionApp,
   type FunctionAppConfig,
   readJsonBody,
+  verifiedDelivery,
 } from '../http/index.ts';
 import { cpuBudget, cpuBudgetMsField } from '../cpu.ts';
 import { CPU_BUDGET_MS } from '../limits.ts';
@@ -17,6 +18,7 @@ import { logIngestion } from '../ingestion-log.ts';
 import {
   databaseWebhookPayload,
   describeEventTable,
+  recordDeliveryId,
   recordWebhookEvent,
 } from '../capture/index.ts';
 
@@ -51,7 +53,8 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-async function digest(value: unknown): Promise<string> {
+/** A payload's digest: cesar.event_log.dedup_key of the event a native delivery records. */
+export async function payloadDigest(value: unknown): Promise<string> {
   const bytes = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical(value)));
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -62,7 +65,10 @@ async function digest(value: unknown): Promise<string> {
  * processes pending events; `POST /webhook/drain` (the doorbell and the pg_cron sweep)
  * processes pending events within a time budget. With CESAR_WEBHOOK_SIGNING_SECRET set,
  * `POST /webhook` also takes deliveries signed per Standard Webhooks instead of the function
- * secret (http/signing.ts); `/drain` never does.
+ * secret (http/signing.ts); `/drain` never does. A signed delivery's `webhook-id` is recorded
+ * with what it records (cesar.webhook_deliveries): one that comes again (a sender retrying
+ * after a lost answer, or a replay within the signature's window) is acknowledged with a 200
+ * saying it is a duplicate, records nothing and processes nothing.
  */
 export function createWebhookApp(deps: WebhookDeps) {
   const app = functionApp('webhook', deps, {
@@ -88,8 +94,13 @@ export function createWebhookApp(deps: WebhookDeps) {
       lingerMs,
     });
 
+  const repeatedReason = (id: string) =>
+    `webhook-id ${id} was taken before: this delivery is acknowledged, not recorded again`;
+
   // Every delivery, taken or refused, is in public.ingestion_log (source webhook).
   app.post('/', async (c) => {
+    // A signed delivery's id; undefined for a delivery with the bearer secret (native ones).
+    const delivery = verifiedDelivery(c.req.raw);
     try {
       const payload = await readJsonBody(c, databaseWebhookPayload);
       const table = `${payload.schema}.${payload.table}`;
@@ -114,13 +125,28 @@ export function createWebhookApp(deps: WebhookDeps) {
       // capture's doorbell does. (A change committed just before cesar.watch() whose delivery
       // comes after it is not recorded: native deliveries are best effort, like pg_net.)
       if (described.watched) {
+        // Nothing recorded but the id: one statement more, on this path only.
+        const repeated = delivery !== undefined && !(await recordDeliveryId(deps.sql, delivery));
         // Not logged for the log itself: a hook on public.ingestion_log would feed itself.
         if (table !== 'public.ingestion_log') {
           await logIngestion(deps.sql, {
             source: 'webhook',
             status: 'ok',
             records: 0,
-            details: { table, op: payload.type, captured: true },
+            details: {
+              table,
+              op: payload.type,
+              captured: true,
+              ...(delivery && { webhook_id: delivery.id, duplicate: repeated }),
+            },
+          });
+        }
+        if (repeated) {
+          return c.json({
+            recorded: false,
+            captured: true,
+            duplicate: true,
+            reason: repeatedReason(delivery!.id),
           });
         }
         return c.json({
@@ -136,14 +162,30 @@ export function createWebhookApp(deps: WebhookDeps) {
         payload,
         changed,
         rowKey,
-        await digest(payload),
+        await payloadDigest(payload),
+        delivery,
       );
       await logIngestion(deps.sql, {
         source: 'webhook',
         status: 'ok',
         records: event.created ? 1 : 0,
-        details: { table, op: payload.type, event_id: event.id, duplicate: !event.created },
+        details: {
+          table,
+          op: payload.type,
+          event_id: event.id,
+          duplicate: !event.created,
+          ...(delivery && { webhook_id: delivery.id }),
+        },
       });
+      // The first delivery of this id processed what it recorded (or the sweep will).
+      if (event.repeated) {
+        return c.json({
+          recorded: event.id !== null,
+          event_id: event.id,
+          duplicate: true,
+          reason: repeatedReason(delivery!.id),
+        });
+      }
       const processed = await process(5_000, 500);
       return c.json(
         { recorded: true, event_id: event.id, duplicate: !event.created, processed },

@@ -27,7 +27,11 @@ interface Target {
   time: string;
   /** Only rows in these states, when the table has a status column to say so. */
   statuses?: string[];
-  /** Oldest first by the time column, or by the key where keys grow with time (cheaper). */
+  /**
+   * Oldest first by the time column, or by the key where keys grow with time (cheaper), or
+   * where the order does not matter (cesar.webhook_deliveries: nearly every row is past its
+   * time at the nightly run, and the key walks the primary key).
+   */
   oldestBy: 'key' | 'time';
   days: (input: Input) => number;
 }
@@ -90,6 +94,17 @@ const TARGETS: Target[] = [
     oldestBy: 'key',
     days: (i) => i.processed_events_days,
   },
+  {
+    // Signed deliveries' ids, once their replay window is over: the webhook function sets
+    // expires_at (webhook-timestamp + its tolerance), so the cutoff is now (0 days).
+    name: 'webhook_deliveries',
+    schema: 'cesar',
+    table: 'webhook_deliveries',
+    key: 'id',
+    time: 'expires_at',
+    oldestBy: 'key',
+    days: () => 0,
+  },
 ];
 
 /** Deletes at most `limit` rows of the target older than `cutoff`, oldest first; returns how many. */
@@ -126,11 +141,12 @@ async function tableExists(sql: Sql, table: string): Promise<boolean> {
 }
 
 /**
- * `maintenance.prune`: retention for finished jobs, agent_events, pg_cron's run history and
- * processed events, in bounded batches; then the capture stores left empty by an unwatch or
- * a reshaped table, and rate-limit windows no start counts in any more. Stops between batches when the job is aborted and
- * reports what is left; the next daily run continues. A batch under way when the signal aborts
- * is cancelled (its rows stay).
+ * `maintenance.prune`: retention for finished jobs, agent_events, pg_cron's run history,
+ * processed events and signed deliveries' ids past their replay window, in bounded batches;
+ * then the capture stores left empty by an unwatch or a reshaped table, and rate-limit windows
+ * no start counts in any more. Stops between batches when the job is aborted and reports what
+ * is left; the next daily run continues. A batch under way when the signal aborts is cancelled
+ * (its rows stay).
  */
 export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) => {
   const input = parsePayload('maintenance.prune', maintenancePrunePayload, job.payload);
