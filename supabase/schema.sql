@@ -411,10 +411,16 @@ begin
   from (
     select t.job_type,
            pg_advisory_xact_lock(hashtext('cesar.job_queue'), hashtext(t.job_type)) as locked,
-           t.rate_limit is not null or t.key_concurrency is not null as flow,
+           t.rate_limit is not null or t.key_concurrency is not null
+             or (t.rate_key is not null and exists (
+                   select from cesar.job_rate_limits l where l.job_type = t.job_type)) as flow,
            t.key_concurrency is not null as keyed
     from cesar.job_types t
-    where (t.concurrency is not null or t.rate_limit is not null or t.key_concurrency is not null)
+    -- A type with a rate_key and no rate_limit of its own is rate-limited only with limits
+    -- for some of its keys (cesar.job_rate_limits): http.request without any costs nothing.
+    where (t.concurrency is not null or t.rate_limit is not null or t.key_concurrency is not null
+           or (t.rate_key is not null and exists (
+                 select from cesar.job_rate_limits l where l.job_type = t.job_type)))
       and (claim_jobs.job_types is null or t.job_type = any (claim_jobs.job_types))
       and ((select count(*) from (
              select from cesar.job_queue q
@@ -433,8 +439,9 @@ begin
   end if;
   -- Rate-limited or keyed types are due: the statement below, which also holds the per-type
   -- caps. Otherwise the statement after it, 20261203001500_job_lifecycle.sql's, unchanged but
-  -- for one filter. One statement with both, the new parts skipped by one-time filters, cost
-  -- the hot path 5-10% (20,000 no-op jobs claimed 100 at a time, 10 interleaved runs each).
+  -- for one filter (two since per-key limits). One statement with both, the new parts skipped
+  -- by one-time filters, cost the hot path 5-10% (20,000 no-op jobs claimed 100 at a time, 10
+  -- interleaved runs each).
   if flow_count > 0 then
     claim_at := clock_timestamp();
     return query
@@ -544,27 +551,36 @@ begin
            coalesce(t.lease_seconds, claim_jobs.default_lease_seconds) as lease_seconds,
            coalesce(c.backoff_base_seconds, t.backoff_base_seconds, 300) as backoff_base_seconds,
            coalesce(c.backoff_cap_seconds, t.backoff_cap_seconds, 3600) as backoff_cap_seconds,
-           t.rate_limit is not null or t.key_concurrency is not null as flow
+           t.rate_limit is not null or t.key_concurrency is not null
+             or (t.rate_key is not null and exists (
+                   select from cesar.job_rate_limits l where l.job_type = t.job_type)) as flow
     from (select * from pending union all select * from expired union all select * from keyed_pending) c
     left join cesar.job_types t on t.job_type = c.job_type
   ), flowed as (
     -- Capped, rate-limited or keyed types are due: each candidate with its type's running
-    -- jobs and, for the latter two, its keys. A job of such a type whose type the probe did
-    -- not lock (enqueued since) waits for the next claim.
+    -- jobs and, for the latter two, its keys, and the rate limit of its key: the key's own
+    -- (cesar.job_rate_limits) or else the type's (none: not limited). A job of such a type
+    -- whose type the probe did not lock (enqueued since) waits for the next claim.
     select c.*,
            row_number() over (partition by c.job_type order by c.priority desc, c.run_at, c.id) as nth,
            case when c.concurrency is null then 0 else (
              select count(*) from cesar.job_queue r
              where r.job_type = c.job_type and r.status = 'running' and r.locked_until >= now()
            ) end as running,
-           t.rate_limit, t.rate_period_seconds, t.key_concurrency,
-           case when t.rate_limit is not null
-             then coalesce(p.payload #>> string_to_array(substr(t.rate_key, 9), '.'), '') end as rkey,
+           coalesce(kl.rate_limit, t.rate_limit) as rate_limit,
+           coalesce(kl.rate_period_seconds, t.rate_period_seconds) as rate_period_seconds,
+           t.key_concurrency, k.rkey,
            case when t.key_concurrency is not null
              then coalesce(p.payload #>> string_to_array(substr(t.concurrency_key, 9), '.'), '') end as ckey
     from candidates c
     left join cesar.job_types t on c.flow and t.job_type = c.job_type
     left join cesar.job_queue p on c.flow and p.id = c.id
+    left join lateral (
+      select coalesce(p.payload #>> string_to_array(substr(t.rate_key, 9), '.'), '') as rkey
+      where t.rate_limit is not null or t.rate_key is not null
+    ) k on true
+    left join cesar.job_rate_limits kl
+      on t.rate_key is not null and kl.job_type = c.job_type and kl.key_value = k.rkey
     where not c.flow or c.job_type = any (flow_types)
   ), fits as (
     -- Within the type's cap and its key's.
@@ -727,6 +743,8 @@ begin
     left join cesar.job_types t on t.job_type = c.job_type
     -- A rate-limited or keyed type's job enqueued since the probe waits for the next claim.
     where t.rate_limit is null and t.key_concurrency is null
+      and (t.rate_key is null or not exists (
+             select from cesar.job_rate_limits l where l.job_type = t.job_type))
   ), chosen as (
     -- No capped type is due: every candidate may run (the common case, and the cheap one:
     -- the branch below is skipped as a whole).
@@ -1864,7 +1882,9 @@ CREATE FUNCTION cesar.next_deferred_at(job_types text[] DEFAULT NULL::text[]) RE
   select min(q.run_at)
   from cesar.job_types t
   join cesar.job_queue q on q.job_type = t.job_type and q.status = 'pending' and q.run_at > now()
-  where t.rate_limit is not null
+  where (t.rate_limit is not null
+         or (t.rate_key is not null and exists (
+               select from cesar.job_rate_limits l where l.job_type = t.job_type)))
     and (next_deferred_at.job_types is null or t.job_type = any (next_deferred_at.job_types))
 $$;
 
@@ -3018,6 +3038,22 @@ ALTER TABLE cesar.job_queue ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: job_rate_limits; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE TABLE cesar.job_rate_limits (
+    job_type text NOT NULL,
+    key_value text NOT NULL,
+    rate_limit integer NOT NULL,
+    rate_period_seconds numeric NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_rate_limits_key_value_check CHECK (((length(key_value) >= 1) AND (length(key_value) <= 200))),
+    CONSTRAINT job_rate_limits_rate_limit_check CHECK ((rate_limit > 0)),
+    CONSTRAINT job_rate_limits_rate_period_seconds_check CHECK (((rate_period_seconds > (0)::numeric) AND (rate_period_seconds <= (86400)::numeric)))
+);
+
+--
 -- Name: job_rate_windows; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -3067,7 +3103,7 @@ CREATE TABLE cesar.job_types (
     CONSTRAINT job_types_rate_key_check CHECK ((rate_key ~ '^payload(\.[A-Za-z0-9_-]+)+$'::text)),
     CONSTRAINT job_types_rate_limit_check CHECK ((rate_limit > 0)),
     CONSTRAINT job_types_rate_period_seconds_check CHECK (((rate_period_seconds > (0)::numeric) AND (rate_period_seconds <= (86400)::numeric))),
-    CONSTRAINT job_types_rate_settings_check CHECK ((((rate_limit IS NULL) = (rate_period_seconds IS NULL)) AND ((rate_key IS NULL) OR (rate_limit IS NOT NULL))))
+    CONSTRAINT job_types_rate_settings_check CHECK (((rate_limit IS NULL) = (rate_period_seconds IS NULL)))
 );
 
 --
@@ -3754,6 +3790,13 @@ ALTER TABLE ONLY cesar.job_queue
     ADD CONSTRAINT job_queue_pkey PRIMARY KEY (id);
 
 --
+-- Name: job_rate_limits job_rate_limits_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.job_rate_limits
+    ADD CONSTRAINT job_rate_limits_pkey PRIMARY KEY (job_type, key_value);
+
+--
 -- Name: job_rate_windows job_rate_windows_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
@@ -4393,6 +4436,12 @@ CREATE INDEX tasks_status_idx ON public.tasks USING btree (status, created_at);
 CREATE TRIGGER job_queue_follow_execution AFTER UPDATE OF status ON cesar.job_queue FOR EACH ROW WHEN (((new.execution_id IS NOT NULL) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION cesar.follow_execution_status();
 
 --
+-- Name: job_rate_limits job_rate_limits_touch; Type: TRIGGER; Schema: cesar; Owner: -
+--
+
+CREATE TRIGGER job_rate_limits_touch BEFORE UPDATE ON cesar.job_rate_limits FOR EACH ROW EXECUTE FUNCTION cesar.touch_updated_at();
+
+--
 -- Name: job_types job_types_touch; Type: TRIGGER; Schema: cesar; Owner: -
 --
 
@@ -5028,6 +5077,13 @@ CREATE TRIGGER tasks_touch_updated_at BEFORE UPDATE ON public.tasks FOR EACH ROW
 
 ALTER TABLE ONLY cesar.job_queue
     ADD CONSTRAINT job_queue_execution_fk FOREIGN KEY (execution_id) REFERENCES cesar.workflow_executions(id) ON DELETE SET NULL;
+
+--
+-- Name: job_rate_limits job_rate_limits_job_type_fkey; Type: FK CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.job_rate_limits
+    ADD CONSTRAINT job_rate_limits_job_type_fkey FOREIGN KEY (job_type) REFERENCES cesar.job_types(job_type) ON DELETE CASCADE;
 
 --
 -- Name: workflow_executions workflow_executions_event_id_fkey; Type: FK CONSTRAINT; Schema: cesar; Owner: -
@@ -5936,6 +5992,12 @@ GRANT ALL ON TABLE cesar.job_queue TO service_role;
 --
 
 GRANT ALL ON SEQUENCE cesar.job_queue_id_seq TO service_role;
+
+--
+-- Name: TABLE job_rate_limits; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.job_rate_limits TO service_role;
 
 --
 -- Name: TABLE job_rate_windows; Type: ACL; Schema: cesar; Owner: -

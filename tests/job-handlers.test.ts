@@ -296,17 +296,26 @@ describe('maintenance.prune', () => {
     const type = `test_${tag}.prune_rate`;
     await sql`insert into cesar.job_types (job_type, rate_limit, rate_period_seconds, rate_key)
               values (${type}, 2, 60, 'payload.agent_id')`;
+    // Limits of single keys only (as http.request's rate groups): 'partner' 3 per 10 minutes.
+    await sql`insert into cesar.job_types (job_type, rate_key)
+              values (${`${type}_keyed`}, 'payload.rate_group')`;
+    await sql`insert into cesar.job_rate_limits (job_type, key_value, rate_limit, rate_period_seconds)
+              values (${`${type}_keyed`}, 'partner', 3, 600)`;
     try {
       await sql`insert into cesar.job_rate_windows (job_type, rate_key, starts) values
         (${type}, 'stale', array[now() - interval '3 minutes', now() - interval '2 minutes']),
         (${type}, 'recent', array[now() - interval '3 minutes', now() - interval '10 seconds']),
-        (${`${type}_gone`}, 'no type', array[now()])`;
+        (${`${type}_gone`}, 'no type', array[now()]),
+        (${`${type}_keyed`}, 'partner', array[now() - interval '5 minutes']),
+        (${`${type}_keyed`}, 'unlimited', array[now()])`;
       const job = await run('maintenance.prune', {});
       expect(job.status).toBe('completed');
       const left = await sql`select job_type, rate_key from cesar.job_rate_windows
                              where job_type like ${`${type}%`} order by 1, 2`;
-      expect(left.map((r) => r.rate_key)).toEqual(['recent']);
+      // The key's own period (10 minutes) counts, not the type's (none).
+      expect(left.map((r) => r.rate_key)).toEqual(['recent', 'partner']);
     } finally {
+      await sql`delete from cesar.job_types where job_type = ${`${type}_keyed`}`;
       await sql`delete from cesar.job_rate_windows where job_type like ${`${type}%`}`;
       await sql`delete from cesar.job_types where job_type = ${type}`;
     }

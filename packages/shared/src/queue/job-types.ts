@@ -20,7 +20,11 @@ export interface JobTypePolicy {
    */
   rate_limit: number | null;
   rate_period_seconds: number | null;
-  /** The payload field keying the rate limit ('payload.agent_id'); null: one for the type. */
+  /**
+   * The payload field keying the rate limit ('payload.agent_id'); null: one for the type. A
+   * key may have a limit of its own (cesar.job_rate_limits); with a rate_key and no
+   * rate_limit, only such keys are limited.
+   */
   rate_key: string | null;
   /** The payload field keying key_concurrency ('payload.tenant_id'). */
   concurrency_key: string | null;
@@ -49,7 +53,8 @@ const policy = (
   backoff_cap_seconds,
   concurrency,
   lease_seconds,
-  // No built-in type is rate-limited or capped per key (see the flow control migration).
+  // No built-in type is rate-limited or capped per key (see the flow control migration);
+  // http.request has a rate_key (below).
   rate_limit: null,
   rate_period_seconds: null,
   rate_key: null,
@@ -61,7 +66,12 @@ export const jobTypes = {
   'a2a.route': { policy: policy(5, 10, 600, null, 30) },
   'agent.task': { policy: policy(5, 30, 1800, null, 30), action: 'agent_task' },
   'financial.daily_analysis': { policy: policy(5, 300, 3600, 1, 120) },
-  'http.request': { policy: policy(5, 30, 3600, null, 60), action: 'http_request' },
+  'http.request': {
+    // Keyed by the action's rate_group, with no limit of its own: only the groups given a
+    // limit (cesar.job_rate_limits, 20261203001700_action_rate_limits.sql) are limited.
+    policy: { ...policy(5, 30, 3600, null, 60), rate_key: 'payload.rate_group' },
+    action: 'http_request',
+  },
   'knowledge_graph.update': { policy: policy(5, 300, 3600, 1, 120) },
   'llm_cache.refresh': { policy: policy(5, 300, 3600, 1, 120) },
   'maintenance.prune': { policy: policy(5, 300, 3600, 1, 120) },

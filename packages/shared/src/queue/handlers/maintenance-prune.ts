@@ -172,17 +172,20 @@ export const maintenancePrune: JobHandler = async ({ job, sql, clock, signal }) 
   const [stores] = await sql<Array<{ n: number }>>`select cesar.drop_retired_capture_stores() as n`;
   deleted.capture_stores = stores!.n;
   // Rate-limit windows (cesar.job_rate_windows, one row per key ever seen) whose every start
-  // has left its type's window, or whose type has no rate limit now: as good as no row. A
-  // claim that records a start meanwhile makes its row recent again (the delete re-reads it),
-  // and a claim that read a row deleted here writes it back whole (its upsert).
+  // has left its key's window (the key's own limit, cesar.job_rate_limits, else its type's),
+  // or whose key has no rate limit now: as good as no row. A claim that records a start
+  // meanwhile makes its row recent again (the delete re-reads it), and a claim that read a
+  // row deleted here writes it back whole (its upsert).
   const [windows] = await sql<Array<{ n: number }>>`
     with gone as (
       delete from cesar.job_rate_windows w
       where not exists (
         select from cesar.job_types t
-        where t.job_type = w.job_type and t.rate_limit is not null
+        left join cesar.job_rate_limits l
+          on t.rate_key is not null and l.job_type = t.job_type and l.key_value = w.rate_key
+        where t.job_type = w.job_type and coalesce(l.rate_limit, t.rate_limit) is not null
           and (select max(s) from unnest(w.starts) s)
-              > now() - make_interval(secs => t.rate_period_seconds))
+              > now() - make_interval(secs => coalesce(l.rate_period_seconds, t.rate_period_seconds)))
       returning 1)
     select count(*)::int as n from gone`;
   deleted.rate_windows = windows!.n;
