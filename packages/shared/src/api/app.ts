@@ -6,7 +6,7 @@ import { functionApp, type FunctionAppConfig, outboundPolicy } from '../http/ind
 import { cachedHealth, checkHealth } from './health.ts';
 import { collectMetrics } from './metrics.ts';
 import { businessHealth, listAgentSummaries } from './queries.ts';
-import { listJobTypePolicies } from '../queue/index.ts';
+import { registerJobTypeRoutes } from './job-type-routes.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
 import { registerWorkflowRoutes } from './workflow-routes.ts';
 
@@ -65,13 +65,7 @@ export function createApiApp(deps: ApiDeps) {
   });
   registerOpsRoutes(app, { sql: deps.sql, clock: deps.clock, jobTypes: deps.jobTypes });
 
-  // The types the handlers know, and each type's policy in cesar.job_types (retries, caps,
-  // rate limits, per-key caps).
-  app.get('/job-types', async (c) =>
-    c.json({
-      job_types: [...deps.jobTypes].sort(),
-      policies: await listJobTypePolicies(deps.sql),
-    }));
+  registerJobTypeRoutes(app, { sql: deps.sql, jobTypes: deps.jobTypes });
 
   app.get('/metrics', async (c) =>
     c.body(await collectMetrics(deps.sql), 200, {

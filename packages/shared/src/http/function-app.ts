@@ -72,7 +72,7 @@ export function functionApp(
       '*',
       cors({
         origin: (origin) => (origins.includes(origin) ? origin : null),
-        allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+        allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
         allowHeaders: ['authorization', 'apikey', 'content-type', 'x-client-info'],
         maxAge: 600,
       }),

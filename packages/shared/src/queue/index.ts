@@ -5,5 +5,20 @@ export { createJobDrainApp } from './app.ts';
 export { classifyFailure } from './errors.ts';
 export { builtInHandlers } from './handlers/index.ts';
 export { type ActionShorthand, jobTypeNames } from './job-types.ts';
-export { enqueueJob, listJobTypePolicies } from './queries.ts';
+export {
+  deleteKeyRateLimit,
+  enqueueJob,
+  type JobTypeRow,
+  type KeyRateLimit,
+  listJobTypePolicies,
+  putKeyRateLimit,
+  updateJobTypeFlow,
+} from './queries.ts';
+export {
+  jobTypeName,
+  jobTypePatch,
+  keyRateLimitInput,
+  rateGroup,
+  rateKeyValue,
+} from './flow-control.ts';
 export { checkKeyFields, KEY_MODES, keyFields, type KeyMode } from './key-modes.ts';

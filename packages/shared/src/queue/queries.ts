@@ -1,5 +1,6 @@
 import type { Sql } from '../db.ts';
 import type { FailureKind } from './errors.ts';
+import { checkFlowSettings, type FlowSettings, type JobTypePatch } from './flow-control.ts';
 import type { KeyMode } from './key-modes.ts';
 import type { JobTypePolicy } from './job-types.ts';
 import type { JobOutcome } from './outcome.ts';
@@ -335,18 +336,123 @@ export async function ringIfJobsDue(sql: Sql, jobTypes: string[] | null): Promis
   return row!.rang;
 }
 
-/** A job type's row in cesar.job_types: its policy (job-types.ts seeds the built-in ones). */
-export type JobTypeRow = { job_type: string } & JobTypePolicy;
+/** A key's own rate limit (cesar.job_rate_limits), in place of its type's. */
+export interface KeyRateLimit {
+  /** The value of the type's rate_key: 'partner-x' of payload.rate_group. */
+  key: string;
+  rate_limit: number;
+  rate_period_seconds: number;
+}
+
+/**
+ * A job type's row in cesar.job_types: its policy (job-types.ts seeds the built-in ones), and
+ * its keys' own rate limits.
+ */
+export type JobTypeRow = { job_type: string } & JobTypePolicy & {
+  key_rate_limits: KeyRateLimit[];
+};
 
 /**
  * Every job type's policy as the database holds it (GET /api/job-types, `cesar jobs types`):
- * caps, rate limits and per-key caps included, which may have been set there by hand.
+ * caps, rate limits, per-key caps and per-key rate limits. One type's with `jobType`.
  */
-export async function listJobTypePolicies(sql: Sql): Promise<JobTypeRow[]> {
+export async function listJobTypePolicies(sql: Sql, jobType?: string): Promise<JobTypeRow[]> {
   return await sql<JobTypeRow[]>`
     select job_type, max_attempts, backoff_base_seconds::float8 as backoff_base_seconds,
            backoff_cap_seconds::float8 as backoff_cap_seconds, concurrency, lease_seconds,
            rate_limit, rate_period_seconds::float8 as rate_period_seconds, rate_key,
-           concurrency_key, key_concurrency
-    from cesar.job_types order by job_type`;
+           concurrency_key, key_concurrency,
+           coalesce((select json_agg(json_build_object(
+                              'key', l.key_value, 'rate_limit', l.rate_limit,
+                              'rate_period_seconds', l.rate_period_seconds::float8)
+                            order by l.key_value)
+                     from cesar.job_rate_limits l where l.job_type = t.job_type),
+                    '[]') as key_rate_limits
+    from cesar.job_types t
+    where ${jobType ?? null}::text is null or job_type = ${jobType ?? null}
+    order by job_type`;
+}
+
+const NO_FLOW: FlowSettings = {
+  concurrency: null,
+  rate_limit: null,
+  rate_period_seconds: null,
+  rate_key: null,
+  key_concurrency: null,
+  concurrency_key: null,
+};
+
+/**
+ * Changes a type's flow settings (PATCH /api/job-types/:name): the fields given, the others
+ * kept. A type without a row gets one (with the table's defaults) when `create`, else the
+ * answer is 'unknown'. Settings that do not hold together (checkFlowSettings) write nothing
+ * and come back as issues. The row is locked meanwhile, so that a key's limit is not added
+ * (putKeyRateLimit) while its rate_key is cleared.
+ */
+export async function updateJobTypeFlow(
+  sql: Sql,
+  jobType: string,
+  patch: JobTypePatch,
+  create: boolean,
+): Promise<
+  | { row: JobTypeRow }
+  | { issues: Array<{ path: string; message: string }> }
+  | 'unknown'
+> {
+  return await sql.begin(async (tx) => {
+    const [current] = await tx<FlowSettings[]>`
+      select concurrency, rate_limit, rate_period_seconds::float8 as rate_period_seconds,
+             rate_key, key_concurrency, concurrency_key
+      from cesar.job_types where job_type = ${jobType} for update`;
+    if (!current && !create) return 'unknown' as const;
+    const [{ n: keyLimits }] = await tx<[{ n: number }]>`
+      select count(*)::int as n from cesar.job_rate_limits where job_type = ${jobType}`;
+    const next: FlowSettings = { ...(current ?? NO_FLOW), ...patch };
+    const issues = checkFlowSettings(next, keyLimits);
+    if (issues.length > 0) return { issues };
+    await tx`
+      insert into cesar.job_types (job_type, concurrency, rate_limit, rate_period_seconds,
+                                   rate_key, key_concurrency, concurrency_key)
+      values (${jobType}, ${next.concurrency}, ${next.rate_limit}, ${next.rate_period_seconds},
+              ${next.rate_key}, ${next.key_concurrency}, ${next.concurrency_key})
+      on conflict (job_type) do update
+      set concurrency = excluded.concurrency, rate_limit = excluded.rate_limit,
+          rate_period_seconds = excluded.rate_period_seconds, rate_key = excluded.rate_key,
+          key_concurrency = excluded.key_concurrency, concurrency_key = excluded.concurrency_key`;
+    const [row] = await listJobTypePolicies(tx as unknown as Sql, jobType);
+    return { row: row! };
+  });
+}
+
+/**
+ * Sets one key's own rate limit (PUT /api/job-types/:name/rate-limits/:key). 'unknown': no
+ * such type; 'no rate key': the type has no rate_key, so no job of it has a key.
+ */
+export async function putKeyRateLimit(
+  sql: Sql,
+  jobType: string,
+  limit: KeyRateLimit,
+): Promise<KeyRateLimit | 'unknown' | 'no rate key'> {
+  return await sql.begin(async (tx) => {
+    // Shared: a concurrent PATCH (for update) that would clear the rate_key waits.
+    const [type] = await tx<Array<{ rate_key: string | null }>>`
+      select rate_key from cesar.job_types where job_type = ${jobType} for share`;
+    if (!type) return 'unknown' as const;
+    if (type.rate_key === null) return 'no rate key' as const;
+    const [row] = await tx<KeyRateLimit[]>`
+      insert into cesar.job_rate_limits (job_type, key_value, rate_limit, rate_period_seconds)
+      values (${jobType}, ${limit.key}, ${limit.rate_limit}, ${limit.rate_period_seconds})
+      on conflict (job_type, key_value) do update
+      set rate_limit = excluded.rate_limit, rate_period_seconds = excluded.rate_period_seconds
+      returning key_value as key, rate_limit, rate_period_seconds::float8 as rate_period_seconds`;
+    return row!;
+  });
+}
+
+/** Removes one key's own rate limit; false when it had none. */
+export async function deleteKeyRateLimit(sql: Sql, jobType: string, key: string): Promise<boolean> {
+  const rows = await sql`
+    delete from cesar.job_rate_limits where job_type = ${jobType} and key_value = ${key}
+    returning 1`;
+  return rows.length > 0;
 }

@@ -4,7 +4,7 @@ import {
   refuseForbiddenHeaders,
   refuseSignatureHeaders,
 } from '../http/index.ts';
-import { type ActionShorthand, checkKeyFields, keyFields } from '../queue/index.ts';
+import { type ActionShorthand, checkKeyFields, keyFields, rateGroup } from '../queue/index.ts';
 import { eventOp, identifier } from '../capture/index.ts';
 import { compileSafeRegex } from './regex.ts';
 
@@ -259,6 +259,12 @@ const shorthandActions = {
     body: z.unknown().optional(),
     /** An outbound_* setting holding the whsec_ secret(s) the job signs with (Standard Webhooks). */
     sign_with: outboundSecretName.optional(),
+    /**
+     * The rate limit this request counts against (`partner-x`), shared by every action and
+     * job that names it: http.request's limit for that key (cesar.job_rate_limits). A name, no
+     * placeholders; none, or a group without a limit: not limited.
+     */
+    rate_group: rateGroup.optional(),
   }).superRefine(refuseSignatureHeaders),
 } satisfies { [A in ActionShorthand]: z.ZodObject<{ type: z.ZodLiteral<A> }> };
 

@@ -11,6 +11,7 @@ import {
   splitSecrets,
 } from '../../http/index.ts';
 import { parseRetryAfter } from '../backoff.ts';
+import { rateGroup } from '../flow-control.ts';
 import type { JobHandler } from '../drain.ts';
 import { PermanentJobError, RetryAfterError } from '../errors.ts';
 import { parsePayload } from './payload.ts';
@@ -37,6 +38,11 @@ export const httpRequestPayload = z.object({
    * webhook-signature over the body as sent.
    */
   sign_with: outboundSecretName.optional(),
+  /**
+   * The rate limit the job counted against when it was claimed (http.request's rate_key,
+   * payload.rate_group): the limit of that key in cesar.job_rate_limits, if it has one.
+   */
+  rate_group: rateGroup.optional(),
 }).superRefine(refuseSignatureHeaders);
 
 // Status codes worth another try: the server may answer differently later.
