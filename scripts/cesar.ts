@@ -29,7 +29,14 @@ const HELP = `cesar <command> [options]
   events replay --from <ISO time> [--to <ISO time>] [--table T] [--workflow <id|name>] [--status S]...
   events redeliver <id>
   jobs list [--status S] [--type T] [--limit N]
-  jobs types
+  jobs types                      each type's caps and rate limits
+  jobs types set <type> [--concurrency N] [--rate-limit N --rate-period SECONDS]
+                 [--rate-key payload.F] [--key-concurrency N --concurrency-key payload.F]
+                                 change them (none clears one)
+  jobs rate-limit set <type> <key> --limit N --period SECONDS
+  jobs rate-limit delete <type> <key>
+                                 one key's own rate limit, e.g. an http_request action's
+                                 rate_group: jobs rate-limit set http.request partner-x ...
   jobs retry <id>... | --type T [--since <ISO time>]
   jobs cancel <id>...
 
@@ -45,7 +52,20 @@ const KNOWN: Record<string, string[]> = {
   restore: ['table', 'json'],
   workflows: ['json'],
   events: ['table', 'status', 'limit', 'from', 'to', 'workflow', 'json'],
-  jobs: ['status', 'type', 'limit', 'since', 'json'],
+  jobs: [
+    'status',
+    'type',
+    'limit',
+    'since',
+    'period',
+    'concurrency',
+    'rate-limit',
+    'rate-period',
+    'rate-key',
+    'key-concurrency',
+    'concurrency-key',
+    'json',
+  ],
 };
 
 async function main(argv: string[]): Promise<number> {
