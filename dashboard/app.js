@@ -200,8 +200,9 @@ function render(overview, agents, workflows, running, failed, events, financial,
     '#queue',
     overview.queue.map((q) => [q.job_type, status(q.status), q.jobs, seconds(q.oldest_seconds)]),
   );
-  // Each type's policy as cesar.job_types holds it (set there by SQL), as `cesar jobs types`
-  // shows it.
+  // Each type's policy as cesar.job_types holds it (PATCH /job-types/:name, `cesar jobs types
+  // set`), as `cesar jobs types` shows it; the rate column also lists the keys' own limits
+  // (`cesar jobs rate-limit set`: an http_request action's rate_group).
   fill(
     '#job-types',
     types.policies.map((p) => [
@@ -209,11 +210,16 @@ function render(overview, agents, workflows, running, failed, events, financial,
       p.max_attempts,
       seconds(p.lease_seconds),
       p.concurrency ?? '',
-      p.rate_limit == null
-        ? ''
-        : `${p.rate_limit} / ${seconds(p.rate_period_seconds)}${
-          p.rate_key ? ` per ${p.rate_key}` : ''
-        }`,
+      [
+        ...(p.rate_limit == null ? [] : [
+          `${p.rate_limit} / ${seconds(p.rate_period_seconds)}${
+            p.rate_key ? ` per ${p.rate_key}` : ''
+          }`,
+        ]),
+        ...(p.key_rate_limits ?? []).map((l) =>
+          `${p.rate_key} = ${l.key}: ${l.rate_limit} / ${seconds(l.rate_period_seconds)}`
+        ),
+      ].join('; '),
       p.key_concurrency == null ? '' : `${p.key_concurrency} per ${p.concurrency_key}`,
     ]),
   );

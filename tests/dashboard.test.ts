@@ -105,12 +105,15 @@ describe('the dashboard', () => {
     expect(await page.isHidden('#error')).toBe(true);
   });
 
-  it("shows each job type's policy: attempts, lease, cap, rate limit and per-key cap", async () => {
+  it("shows each job type's policy: attempts, lease, cap, rate limit, per-key cap and the keys' own rate limits", async () => {
     // Set by hand on a type no other test here runs, as an operator would (SQL); restored after.
     await sql`update cesar.job_types
               set rate_limit = 3, rate_period_seconds = 1, rate_key = 'payload.agent_id',
                   concurrency_key = 'payload.tenant_id', key_concurrency = 2
               where job_type = 'agent.task'`;
+    // An http_request action's rate group with a limit of its own (cesar jobs rate-limit set).
+    await sql`insert into cesar.job_rate_limits (job_type, key_value, rate_limit, rate_period_seconds)
+              values ('http.request', 'partner-x', 10, 60)`;
     try {
       const agentTask = '#job-types tbody tr:has(td:text-is("agent.task"))';
       // The next refresh (every 5 s) reads the policies again.
@@ -136,7 +139,14 @@ describe('the dashboard', () => {
           (tds) => tds.map((td) => td.textContent),
         ),
       ).toEqual(['memory.consolidate', '5', '2 min', '1', '', '']);
+      expect(
+        await page.$$eval(
+          '#job-types tbody tr:has(td:text-is("http.request")) td',
+          (tds) => tds.map((td) => td.textContent),
+        ),
+      ).toEqual(['http.request', '5', '60 s', '', 'payload.rate_group = partner-x: 10 / 60 s', '']);
     } finally {
+      await sql`delete from cesar.job_rate_limits where job_type = 'http.request'`;
       await sql`update cesar.job_types
                 set rate_limit = null, rate_period_seconds = null, rate_key = null,
                     concurrency_key = null, key_concurrency = null
