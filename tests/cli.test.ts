@@ -216,6 +216,85 @@ describe('cesar jobs', () => {
   });
 });
 
+describe('cesar jobs types set, cesar jobs rate-limit', () => {
+  it("sets a type's rate key and cap and a key's own rate limit, and shows them; 1 for a refused setting, 2 for usage", async () => {
+    const type = 'cli.rated';
+    await sql`insert into cesar.job_types (job_type) values (${type}) on conflict do nothing`;
+    try {
+      const set = await cesar([
+        'jobs',
+        'types',
+        'set',
+        type,
+        '--rate-key',
+        'payload.rate_group',
+        '--concurrency',
+        '3',
+      ]);
+      expect(set.code).toBe(0);
+      expect(set.stdout).toMatch(/^type\s+attempts\s+lease\s+concurrency\s+rate\s+per key\n/);
+      expect(
+        await cesar([
+          'jobs',
+          'rate-limit',
+          'set',
+          type,
+          'partner-x',
+          '--limit',
+          '10',
+          '--period',
+          '60',
+        ]),
+      ).toMatchObject({
+        code: 0,
+        stdout: 'cli.rated: at most 10 jobs of the key partner-x start in any 60s\n',
+      });
+      const types = await cesar(['jobs', 'types']);
+      expect(types.stdout).toMatch(
+        /cli\.rated\s+5\s+60s\s+3\s+payload\.rate_group=partner-x: 10\/60s/,
+      );
+      const json = JSON.parse((await cesar(['jobs', 'types', '--json'])).stdout);
+      expect(json.policies.find((p: { job_type: string }) => p.job_type === type)).toMatchObject({
+        rate_key: 'payload.rate_group',
+        concurrency: 3,
+        key_rate_limits: [{ key: 'partner-x', rate_limit: 10, rate_period_seconds: 60 }],
+      });
+
+      const refused = await cesar([
+        'jobs',
+        'types',
+        'set',
+        type,
+        '--rate-limit',
+        '0',
+        '--rate-period',
+        '60',
+      ]);
+      expect(refused).toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(/400 invalid request body \(rate_limit: /),
+      });
+      expect((await cesar(['jobs', 'rate-limit', 'set', type, 'partner-x'])).code).toBe(2);
+      expect((await cesar(['jobs', 'types', 'set', type, '--rate-limt', '5'])).stderr).toMatch(
+        /unknown option --rate-limt/,
+      );
+      expect(await cesar(['jobs', 'rate-limit', 'delete', type, 'partner-x'])).toMatchObject({
+        code: 0,
+        stdout: 'cli.rated: the key partner-x has no rate limit of its own now\n',
+      });
+      expect(await cesar(['jobs', 'rate-limit', 'delete', type, 'partner-x'])).toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(/404 job type cli\.rated has no rate limit for the key/),
+      });
+      expect(await sql`select rate_limit from cesar.job_types where job_type = ${type}`).toEqual([
+        { rate_limit: null },
+      ]);
+    } finally {
+      await sql`delete from cesar.job_types where job_type = ${type}`;
+    }
+  });
+});
+
 describe('cesar doctor and migrate', () => {
   it('checks every part, and says what is wrong and how to fix it', async () => {
     const healthy = await cesar(['doctor', '--json']);
