@@ -37,6 +37,8 @@ async function fingerprint(): Promise<Record<string, string>> {
     'cesar.workflow_templates': 'true',
     'cesar.workflow_executions': 'true',
     'cesar.job_queue': 'true',
+    'cesar.job_types': 'true',
+    'cesar.job_rate_limits': 'true',
     'cesar.event_log': "t.table_name <> 'ingestion_log'",
     'cesar.captures':
       "t.store_id not in (select id from cesar.capture_stores where table_name = 'ingestion_log')",
@@ -106,6 +108,12 @@ const postRoutes = [
   '/sync/restore',
 ];
 
+/** Routes that take a body with another method: a type's settings, a key's rate limit. */
+const bodyRoutes: Array<[string, string]> = [
+  ['PATCH', '/api/job-types/system.noop'],
+  ['PUT', '/api/job-types/http.request/rate-limits/partner-x'],
+];
+
 const getRoutes = [
   '/api/health',
   '/api/health/business',
@@ -139,6 +147,28 @@ function cases(): Case[] {
     list.push({ what: 'no token', method: 'POST', path, body: '{}', token: null });
     list.push({ what: 'a wrong token', method: 'POST', path, body: '{}', token: 'x'.repeat(40) });
     list.push({ what: 'a Basic scheme', method: 'POST', path, body: '{}', token: 'basic' });
+  }
+  for (const [method, path] of bodyRoutes) {
+    for (const [what, body] of badBodies) list.push({ what, method, path, body });
+    list.push({ what: 'no token', method, path, body: '{}', token: null });
+  }
+  // Settings that do not hold together, and a key limit for a type without a rate key.
+  for (
+    const [what, method, path, body] of [
+      ['no field', 'PATCH', '/api/job-types/system.noop', '{}'],
+      ['a rate without a period', 'PATCH', '/api/job-types/system.noop', '{"rate_limit":5}'],
+      ['a cap without a key', 'PATCH', '/api/job-types/system.noop', '{"key_concurrency":2}'],
+      ['a key that is no field', 'PATCH', '/api/job-types/http.request', '{"rate_key":"x"}'],
+      ['a fraction', 'PATCH', '/api/job-types/system.noop', '{"concurrency":1.5}'],
+      [
+        'a type without a rate key',
+        'PUT',
+        '/api/job-types/system.noop/rate-limits/k',
+        '{"rate_limit":1,"rate_period_seconds":1}',
+      ],
+    ] as const
+  ) {
+    list.push({ what: `job type settings with ${what}`, method, path, body });
   }
   for (const path of getRoutes) {
     list.push({ what: 'no token', method: 'GET', path, token: null });
@@ -177,6 +207,24 @@ function cases(): Case[] {
       path: `/api/workflows/${id}`,
     });
     list.push({ what: `job id ${id.slice(0, 20)}`, method: 'GET', path: `/api/jobs/${id}` });
+    list.push({
+      what: `job type ${id.slice(0, 20)}`,
+      method: 'PATCH',
+      path: `/api/job-types/${id}`,
+      body: '{"concurrency":1}',
+    });
+    // system.noop has no rate key: a well-formed key gets a 409, nothing is stored.
+    list.push({
+      what: `rate key ${id.slice(0, 20)}`,
+      method: 'PUT',
+      path: `/api/job-types/system.noop/rate-limits/${id}`,
+      body: '{"rate_limit":1,"rate_period_seconds":1}',
+    });
+    list.push({
+      what: `rate key ${id.slice(0, 20)}`,
+      method: 'DELETE',
+      path: `/api/job-types/http.request/rate-limits/${id}`,
+    });
     list.push({
       what: `redeliver id ${id.slice(0, 20)}`,
       method: 'POST',

@@ -56,7 +56,7 @@ export function registerJobTypeRoutes(app: Hono, deps: JobTypeRouteDeps) {
     const name = typeName(c.req.param('name'));
     const patch = await readJsonBody(c, jobTypePatch);
     const result = await updateJobTypeFlow(sql, name, patch, deps.jobTypes.includes(name));
-    if (result === 'unknown') throw new ApiError(404, `no job type ${name}`);
+    if (result === 'unknown') throw new ApiError(404, `no job type ${name.slice(0, 80)}`);
     if ('issues' in result) throw new ApiError(400, 'invalid request body', result.issues);
     return c.json(result.row);
   });
@@ -69,7 +69,7 @@ export function registerJobTypeRoutes(app: Hono, deps: JobTypeRouteDeps) {
     const key = keyValue(c.req.param('key'));
     const body = await readJsonBody(c, keyRateLimitInput);
     const result = await putKeyRateLimit(sql, name, { key, ...body });
-    if (result === 'unknown') throw new ApiError(404, `no job type ${name}`);
+    if (result === 'unknown') throw new ApiError(404, `no job type ${name.slice(0, 80)}`);
     if (result === 'no rate key') {
       throw new ApiError(
         409,
