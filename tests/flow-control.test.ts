@@ -418,6 +418,30 @@ describe("rate limits of single keys (cesar.job_rate_limits): an http_request ac
     await sql`delete from cesar.job_queue where job_type = ${type}`;
   });
 
+  it('leave the jobs a limit held back where they are when the limit is removed', async () => {
+    const type = uniqueJobType('removed');
+    await defineType(type, { rate_key: 'payload.rate_group' });
+    await call('PUT', `/api/job-types/${type}/rate-limits/g`, {
+      rate_limit: 1,
+      rate_period_seconds: 60,
+    });
+    await enqueueJobs(
+      sql,
+      [1, 2, 3].map((i) => ({ job_type: type, payload: { rate_group: 'g', i } })),
+    );
+    const claim = (worker: string) => claimJobs(sql, { worker, batchSize: 50, jobTypes: [type] });
+    expect(await claim('a')).toHaveLength(1);
+    expect((await call('DELETE', `/api/job-types/${type}/rate-limits/g`)).status).toBe(200);
+    // Unlimited now, but their run_at (a minute and two on) stays: not due, not claimed.
+    expect(await claim('b')).toHaveLength(0);
+    const held = await sql<Array<{ wait: number }>>`
+      select round(extract(epoch from run_at - now()) / 60)::int as wait
+      from cesar.job_queue where job_type = ${type} and status = 'pending' order by run_at`;
+    expect(held).toEqual([{ wait: 1 }, { wait: 2 }]);
+    await sql`delete from cesar.job_types where job_type = ${type}`;
+    await sql`delete from cesar.job_queue where job_type = ${type}`;
+  });
+
   it('on http.request itself: no limit and the claim it always had until a group has one, then that group held and the rest not', async () => {
     const [policy] = await sql`select rate_key, rate_limit from cesar.job_types
                                where job_type = 'http.request'`;
@@ -445,16 +469,19 @@ describe("rate limits of single keys (cesar.job_rate_limits): an http_request ac
     expect(plain).toHaveLength(8);
     expect(plain.filter((r) => r.started)).toHaveLength(1);
     // partner-x 2 a minute: 2 of its 5 and the 3 without a group start; 3 wait for the window.
+    // Now a rate-limited type: a claim starts only its free slots and leases no more.
     const held = await withRollback(sql, async (tx) => {
       await tx`insert into cesar.job_rate_limits (job_type, key_value, rate_limit, rate_period_seconds)
                values ('http.request', ${group}, 2, 60)`;
       const ids = (await enqueue(tx)).map((r) => r.id);
-      const claimed = await claimMine(tx, ids, 8);
+      const first = await claimMine(tx, ids, 2);
+      const second = await claimMine(tx, ids, 8);
       const [waiting] = await tx<[{ n: number; due: boolean }]>`
         select count(*)::int as n, bool_or(run_at <= now()) as due
         from cesar.job_queue where id = any (${ids}::bigint[]) and status = 'pending'`;
-      return { claimed, waiting };
+      return { first, claimed: [...first, ...second], waiting };
     });
+    expect(held.first).toHaveLength(2);
     expect(held.claimed.every((r) => r.started)).toBe(true);
     expect(held.claimed.map((r) => r.grp ?? '-').sort()).toEqual(['-', '-', '-', group, group]);
     expect(held.waiting).toEqual({ n: 3, due: false });
