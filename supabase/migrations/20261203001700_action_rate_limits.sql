@@ -24,6 +24,10 @@
 -- primary key). EXPLAIN ANALYZE of a claim of 100 with 20,000 no-op jobs queued: the same
 -- plans as before, 1,706 buffers read instead of 1,702 (the probe's look at this table, made
 -- once for http.request); the plain statement's new test is never executed for system.noop.
+-- Timed: 40,000 no-op jobs, claims of 100 alternating between the claim before and this one
+-- until each took 20,000, 10 runs: median 804 and 554 ms before, 780 and 537 ms after (two
+-- sessions on a shared machine; each run's pair within 5%); with a limit for one of
+-- http.request's keys (and no http.request job due), 590 ms before and 595 ms after.
 
 alter table cesar.job_types
   drop constraint job_types_rate_settings_check,
