@@ -19,7 +19,7 @@ import { drain, uniqueJobType } from './helpers/queue.ts';
 // Flow control (supabase/migrations/20261203001600_flow_control.sql): rate limits per job type
 // and key, and a cap per key within a type, both held by the claim across concurrent drains;
 // the rate limits of single keys, as an http_request action's rate_group names one
-// (20261203001700_action_rate_limits.sql), and the api's and the CLI's setters.
+// (20261203002100_action_rate_limits.sql), and the api's and the CLI's setters.
 const sql = testSql(undefined, 12);
 // The drains' own pool: through the transaction pooler, as the job-drain function has it.
 const fnSql = functionSql(12, 'job-drain');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 // The settings of flow control a job type has in cesar.job_types (caps, rate limits, per-key
 // caps: 20261203001600_flow_control.sql) and its keys' own rate limits in
-// cesar.job_rate_limits (20261203001700_action_rate_limits.sql), as the api function accepts
+// cesar.job_rate_limits (20261203002100_action_rate_limits.sql), as the api function accepts
 // them: what the table's checks would refuse is refused here first, with a message.
 
 /** A job type's name, as cesar.job_types checks it. */

@@ -68,7 +68,7 @@ export const jobTypes = {
   'financial.daily_analysis': { policy: policy(5, 300, 3600, 1, 120) },
   'http.request': {
     // Keyed by the action's rate_group, with no limit of its own: only the groups given a
-    // limit (cesar.job_rate_limits, 20261203001700_action_rate_limits.sql) are limited.
+    // limit (cesar.job_rate_limits, 20261203002100_action_rate_limits.sql) are limited.
     policy: { ...policy(5, 30, 3600, null, 60), rate_key: 'payload.rate_group' },
     action: 'http_request',
   },
