@@ -37,5 +37,10 @@ export function runtimeLog(localDir: string) {
         /\] (exited \(|retired isolate exited|stopped: |restarting in )/.test(line)
       );
     },
+    /** Lines since `from` matching `pattern`: what a function logged, for a failure's message. */
+    async lines(from: number, pattern: RegExp): Promise<string[]> {
+      const text = (await readFile(file)).subarray(from).toString('utf8');
+      return text.split('\n').filter((line) => pattern.test(line));
+    },
   };
 }
