@@ -1,6 +1,7 @@
 import type { ApiBenchResult } from './api.ts';
 import type { EventsBenchResult } from './events.ts';
 import type { QueueBenchResult } from './queue.ts';
+import type { SchedulesBenchResult } from './schedules.ts';
 import { fmt } from './stats.ts';
 import type { SyncBenchResult } from './sync.ts';
 
@@ -144,6 +145,21 @@ function apiRows(a: ApiBenchResult): Row[] {
   ];
 }
 
+function schedulesRows(s: SchedulesBenchResult): Row[] {
+  const largest = s.ticks[s.ticks.length - 1];
+  if (!largest) return [];
+  return [
+    {
+      target: `schedule tick, ${largest.templates.toLocaleString('en-US')} templates (reported)`,
+      anchor: '',
+      figure: `nothing due ${fmt(largest.idleMs, 2)} ms; a minute ${
+        fmt(largest.minuteMs, 1)
+      } ms (${largest.minuteDue} due)`,
+      met: null,
+    },
+  ];
+}
+
 /** The API's targets when `npm run bench` ran without its api section. */
 const NOT_MEASURED: Row[] = [
   {
@@ -159,12 +175,14 @@ export function reportSummary(results: {
   events?: EventsBenchResult;
   sync?: SyncBenchResult;
   api?: ApiBenchResult;
+  schedules?: SchedulesBenchResult;
 }): string {
   const rows = [
     ...(results.queue ? queueRows(results.queue.result, results.queue.jobs) : []),
     ...(results.events ? eventsRows(results.events) : []),
     ...(results.sync ? syncRows(results.sync) : []),
     ...(results.api ? apiRows(results.api) : NOT_MEASURED),
+    ...(results.schedules ? schedulesRows(results.schedules) : []),
   ];
   const verdict = (met: boolean | null | undefined) =>
     met === undefined ? 'not measured yet' : met === null ? 'reported' : met ? 'met' : 'NOT met';
