@@ -28,7 +28,7 @@ import { fmt, percentile } from './stats.ts';
 //   a minute      06:51 ... 06:59 UTC, the every-minute templates due: the median;
 //   07:00 UTC     every minute, UTC hourly, and 09:00 in Europe/Berlin and Africa/Johannesburg
 //                 (daily and, a Monday, weekly) due.
-// Each due slot is an execution and a job (cesar.run_workflow), as on a real tick.
+// Each due slot is an execution and a job, as on a real tick.
 
 const ZONES = [
   'Europe/Berlin',
