@@ -295,7 +295,7 @@ describe('the clock', () => {
   });
 });
 
-describe('the tick costs what is due, not what exists (20261203002000_schedule_next_due.sql)', () => {
+describe('the tick costs what is due, not what exists (20261203002200_schedule_next_due.sql)', () => {
   // 1300's schedule_slots, from its migration, as cesar.schedule_slots_1300 in the caller's
   // transaction (rolled back): what the cheaper slots must equal.
   async function loadSlots1300(tx: Sql) {
