@@ -38,6 +38,21 @@ CREATE SCHEMA public;
 COMMENT ON SCHEMA public IS 'standard public schema';
 
 --
+-- Name: cron_schedule; Type: TYPE; Schema: cesar; Owner: -
+--
+
+CREATE TYPE cesar.cron_schedule AS (
+	minutes integer[],
+	hours integer[],
+	days integer[],
+	months integer[],
+	weekdays integer[],
+	any_day boolean,
+	any_weekday boolean,
+	wildcard boolean
+);
+
+--
 -- Name: action_jobs(jsonb); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1093,6 +1108,72 @@ end
 $$;
 
 --
+-- Name: cron_next_slot(cesar.cron_schedule, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.cron_next_slot(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  local_from timestamp := (after at time zone timezone) - interval '3 hours';
+  local_to timestamp := (upto at time zone timezone) + interval '3 hours';
+  d date := local_from::date;
+  found_on date;
+  slot timestamptz;
+  earliest timestamptz;
+begin
+  while d <= local_to::date and (found_on is null or d = found_on + 1) loop
+    slot := (cesar.schedule_day_slots(f, timezone, d, local_from, local_to, after, upto, 1,
+                                      false))[1];
+    earliest := least(earliest, slot);
+    if found_on is null and slot is not null then
+      exit when (slot at time zone timezone) < (d + 1)::timestamp - interval '3 hours';
+      found_on := d;
+    end if;
+    d := d + 1;
+  end loop;
+  return earliest;
+end
+$$;
+
+--
+-- Name: cron_next_due(cesar.cron_schedule, text, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.cron_next_due(f cesar.cron_schedule, timezone text, after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    RETURN COALESCE(cesar.cron_next_slot(f, timezone, after, (after + '1 day'::interval)), (after + '1 day'::interval));
+
+--
+-- Name: cron_slots(cesar.cron_schedule, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer DEFAULT NULL::integer) RETURNS SETOF timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  local_from timestamp := (after at time zone timezone) - interval '3 hours';
+  local_to timestamp := (upto at time zone timezone) + interval '3 hours';
+  d date := local_to::date;
+  collected timestamptz[] := '{}';
+begin
+  while d >= local_from::date and (max_slots is null or cardinality(collected) < max_slots) loop
+    collected := collected || cesar.schedule_day_slots(f, timezone, d, local_from, local_to,
+                                                      after, upto, max_slots, true);
+    d := d - 1;
+  end loop;
+  return query
+    select x.slot from (
+      select distinct u.slot from unnest(collected) u (slot) order by u.slot desc
+      limit max_slots) x
+    order by x.slot;
+end
+$$;
+
+--
 -- Name: doorbell_call(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1847,6 +1928,36 @@ CREATE FUNCTION cesar.jobs_due(job_types text[] DEFAULT NULL::text[], at timesta
 $$;
 
 --
+-- Name: keep_next_due_at(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.keep_next_due_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  template cesar.workflow_templates;
+  f cesar.cron_schedule;
+begin
+  if tg_op = 'UPDATE' and new.next_due_at is not null and new.covered_until >= old.covered_until
+     and new.covered_until < new.next_due_at then
+    return new;
+  end if;
+  select * into template from cesar.workflow_templates t where t.id = new.template_id;
+  if template.id is null or not template.enabled or template.trigger ->> 'type' <> 'schedule' then
+    new.next_due_at := 'infinity';
+    new.cron := null;
+  else
+    select * into f from cesar.cron_fields(template.trigger ->> 'cron');
+    new.cron := f;
+    new.next_due_at := cesar.cron_next_due(f, coalesce(template.trigger ->> 'timezone', 'UTC'),
+                                           new.covered_until);
+  end if;
+  return new;
+end
+$$;
+
+--
 -- Name: least_loaded_agent(text, uuid, uuid); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -2001,7 +2112,10 @@ begin
       perform cesar.check_schedule_trigger(new.trigger - 'timezone');
     end if;
     insert into cesar.workflow_schedules (template_id, covered_until) values (new.id, now())
-    on conflict (template_id) do update set covered_until = excluded.covered_until;
+    on conflict (template_id) do update
+    set covered_until = excluded.covered_until, next_due_at = null;
+  elsif old.enabled and not new.enabled then
+    update cesar.workflow_schedules s set next_due_at = null where s.template_id = new.id;
   end if;
   return null;
 end
@@ -2403,18 +2517,51 @@ CREATE FUNCTION cesar.run_due_schedules(as_of timestamp with time zone DEFAULT n
     AS $$
 declare
   id uuid;
+  taken timestamptz[];
+  ids uuid[] := '{}';
+  slots timestamptz[] := '{}';
   made integer := 0;
 begin
-  for id in
-    select t.id from cesar.workflow_templates t
-    where t.enabled and t.trigger ->> 'type' = 'schedule' order by t.id
-  loop
-    begin
-      made := made + cesar.run_schedule(id, as_of);
-    exception when others then
-      raise warning 'schedule of workflow template % failed: %', id, sqlerrm;
-    end;
-  end loop;
+  begin
+    for id in
+      select s.template_id from cesar.workflow_schedules s
+      join cesar.workflow_templates t on t.id = s.template_id
+      where s.next_due_at <= as_of and t.enabled and t.trigger ->> 'type' = 'schedule'
+      order by s.template_id
+    loop
+      begin
+        taken := cesar.take_schedule_slots(id, as_of);
+        ids := ids || array_fill(id, array[cardinality(taken)]);
+        slots := slots || taken;
+      exception when others then
+        raise warning 'schedule of workflow template % failed: %', id, sqlerrm;
+      end;
+    end loop;
+    if cardinality(slots) > 0 then
+      select count(*)::integer into made from cesar.create_executions((
+        select jsonb_agg(jsonb_build_object(
+                 'template_id', t.id, 'kind', 'schedule', 'slot', u.slot,
+                 'actions', t.actions, 'retry_policy', t.retry_policy) order by u.n)
+        from unnest(ids, slots) with ordinality u (id, slot, n)
+        join cesar.workflow_templates t on t.id = u.id));
+    end if;
+  exception when others then
+    raise warning 'schedules: making % executions at once failed (%), running them one schedule at a time',
+      cardinality(slots), sqlerrm;
+    made := 0;
+    for id in
+      select s.template_id from cesar.workflow_schedules s
+      join cesar.workflow_templates t on t.id = s.template_id
+      where s.next_due_at <= as_of and t.enabled and t.trigger ->> 'type' = 'schedule'
+      order by s.template_id
+    loop
+      begin
+        made := made + cesar.run_schedule(id, as_of);
+      exception when others then
+        raise warning 'schedule of workflow template % failed: %', id, sqlerrm;
+      end;
+    end loop;
+  end;
   return made;
 end
 $$;
@@ -2428,42 +2575,14 @@ CREATE FUNCTION cesar.run_schedule(template_id uuid, as_of timestamp with time z
     SET search_path TO ''
     AS $$
 declare
-  template cesar.workflow_templates;
-  schedule cesar.workflow_schedules;
-  policy text;
-  due timestamptz[];
   slot timestamptz;
   made integer := 0;
 begin
-  select * into template from cesar.workflow_templates t where t.id = run_schedule.template_id;
-  if template.id is null or not template.enabled or template.trigger ->> 'type' <> 'schedule' then
-    return 0;
-  end if;
-  -- One caller at a time per schedule (the tick, a test, an operator).
-  select * into schedule from cesar.workflow_schedules s
-  where s.template_id = template.id for update;
-  if schedule.template_id is null or as_of <= schedule.covered_until then
-    return 0;
-  end if;
-  policy := coalesce(template.trigger ->> 'catch_up', 'none');
-  due := array(select cesar.schedule_slots(
-    template.trigger ->> 'cron',
-    coalesce(template.trigger ->> 'timezone', 'UTC'),
-    case when policy = 'none' then greatest(schedule.covered_until, as_of - interval '2 minutes')
-         else schedule.covered_until end,
-    as_of,
-    case when policy = 'all' then coalesce((template.trigger ->> 'catch_up_max')::integer, 10)
-         else 1 end));
-  foreach slot in array due loop
-    if cesar.run_workflow(template.id, slot, 'schedule') is not null then
+  foreach slot in array cesar.take_schedule_slots(run_schedule.template_id, as_of) loop
+    if cesar.run_workflow(run_schedule.template_id, slot, 'schedule') is not null then
       made := made + 1;
     end if;
   end loop;
-  update cesar.workflow_schedules s
-  set covered_until = as_of,
-      last_slot = coalesce(due[cardinality(due)], s.last_slot),
-      last_run_at = case when cardinality(due) > 0 then as_of else s.last_run_at end
-  where s.template_id = template.id;
   return made;
 end
 $$;
@@ -2493,29 +2612,70 @@ end
 $$;
 
 --
--- Name: schedule_slots(text, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: schedule_day_slots(cesar.cron_schedule, text, date, timestamp without time zone, timestamp without time zone, timestamp with time zone, timestamp with time zone, integer, boolean); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer DEFAULT NULL::integer) RETURNS SETOF timestamp with time zone
+CREATE FUNCTION cesar.schedule_day_slots(f cesar.cron_schedule, timezone text, d date, local_from timestamp without time zone, local_to timestamp without time zone, after timestamp with time zone, upto timestamp with time zone, max_slots integer DEFAULT NULL::integer, latest boolean DEFAULT true) RETURNS timestamp with time zone[]
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
 declare
-  f record;
-  local_from timestamp := (after at time zone timezone) - interval '3 hours';
-  local_to timestamp := (upto at time zone timezone) + interval '3 hours';
-  d date := local_to::date;
-  collected timestamptz[] := '{}';
+  day_start timestamptz := d::timestamp at time zone timezone;
+  utc_offset interval;
+  lo timestamp;
+  hi timestamp;
+  h_lo integer;
+  h_hi integer;
 begin
-  select * into f from cesar.cron_fields(cron);
-  while d >= local_from::date and (max_slots is null or cardinality(collected) < max_slots) loop
-    if extract(month from d)::integer = any (f.months) and (
-         case when f.any_day or f.any_weekday
-              then extract(day from d)::integer = any (f.days)
-                   and extract(dow from d)::integer = any (f.weekdays)
-              else extract(day from d)::integer = any (f.days)
-                   or extract(dow from d)::integer = any (f.weekdays) end) then
-      collected := collected || array(
+  if not (extract(month from d)::integer = any (f.months) and (
+       case when f.any_day or f.any_weekday
+            then extract(day from d)::integer = any (f.days)
+                 and extract(dow from d)::integer = any (f.weekdays)
+            else extract(day from d)::integer = any (f.days)
+                 or extract(dow from d)::integer = any (f.weekdays) end)) then
+    return '{}';
+  end if;
+  select case when min(z.shift) = max(z.shift) then min(z.shift) end into utc_offset
+  from generate_series(day_start - interval '26 hours', day_start + interval '58 hours',
+                       interval '12 hours') p,
+       lateral (select (p at time zone timezone) - (p at time zone 'UTC') as shift) z;
+
+  if utc_offset is not null then
+    -- Local times whose slot (local time minus the offset) is in (after, upto], and in
+    -- [local_from, local_to]; the hours are a superset, the row filter below is exact.
+    lo := greatest(local_from, (after at time zone 'UTC') + utc_offset, d::timestamp);
+    hi := least(local_to, (upto at time zone 'UTC') + utc_offset,
+                d::timestamp + interval '1 day' - interval '1 microsecond');
+    if lo > hi then
+      return '{}';
+    end if;
+    h_lo := extract(hour from lo)::integer;
+    h_hi := extract(hour from hi)::integer;
+    if max_slots is not null and latest then
+      h_lo := greatest(h_lo, (select h from unnest(f.hours) h where h < h_hi
+                              order by h desc offset max_slots - 1 limit 1));
+    elsif max_slots is not null then
+      h_hi := least(h_hi, (select h from unnest(f.hours) h where h > h_lo
+                           order by h offset max_slots - 1 limit 1));
+    end if;
+    return array(
+      select x.instant from (
+        select s.instant
+        from unnest(f.hours) h, unnest(f.minutes) m,
+             lateral (select d + make_interval(hours => h, mins => m) as local_time) l,
+             lateral (select (l.local_time at time zone 'UTC') - utc_offset as instant) s
+        where h between h_lo and h_hi
+          and l.local_time between local_from and local_to
+          and s.instant > after and s.instant <= upto
+        order by case when latest then s.instant end desc, s.instant
+        limit max_slots) x
+      order by x.instant);
+  end if;
+
+  -- Around a clock change: 1300's computation, minute by minute (see its comments).
+  return array(
+    select y.instant from (
+      select x.instant from (
         select distinct s.instant from (
           select l.local_time,
                  (l.local_time at time zone 'UTC') - o.offset_before as before_change,
@@ -2536,22 +2696,48 @@ begin
                    case when (c.before_change at time zone timezone) = c.local_time then c.before_change end,
                    case when (c.after_change at time zone timezone) = c.local_time then c.after_change end))
           union all
-          -- In a gap: no candidate is valid; a fixed-time schedule runs shifted by the gap.
           select greatest(c.before_change, c.after_change)
           where not f.wildcard
             and (c.before_change at time zone timezone) <> c.local_time
             and (c.after_change at time zone timezone) <> c.local_time
         ) s (instant)
         where s.instant > after and s.instant <= upto
-        order by s.instant desc);
-    end if;
-    d := d - 1;
-  end loop;
-  return query
-    select x.slot from (
-      select distinct u.slot from unnest(collected) u (slot) order by u.slot desc
-      limit max_slots) x
-    order by x.slot;
+      ) x
+      order by case when latest then x.instant end desc, x.instant
+      limit max_slots) y
+    order by y.instant);
+end
+$$;
+
+--
+-- Name: schedule_next_slot(text, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.schedule_next_slot(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  f cesar.cron_schedule;
+begin
+  select * into f from cesar.cron_fields(cron);
+  return cesar.cron_next_slot(f, timezone, after, upto);
+end
+$$;
+
+--
+-- Name: schedule_slots(text, text, timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer DEFAULT NULL::integer) RETURNS SETOF timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  f cesar.cron_schedule;
+begin
+  select * into f from cesar.cron_fields(cron);
+  return query select cesar.cron_slots(f, timezone, after, upto, max_slots);
 end
 $$;
 
@@ -2729,6 +2915,61 @@ CREATE FUNCTION cesar.take_event_processor(holder text, lease_seconds integer DE
       lease_until = now() + make_interval(secs => take_event_processor.lease_seconds)
   where p.lease_until < now() or p.holder = take_event_processor.holder
   returning true
+$$;
+
+--
+-- Name: take_schedule_slots(uuid, timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.take_schedule_slots(template_id uuid, as_of timestamp with time zone DEFAULT now()) RETURNS timestamp with time zone[]
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  template cesar.workflow_templates;
+  schedule cesar.workflow_schedules;
+  f cesar.cron_schedule;
+  zone text;
+  policy text;
+  due timestamptz[];
+begin
+  select * into template from cesar.workflow_templates t
+  where t.id = take_schedule_slots.template_id;
+  if template.id is null or not template.enabled or template.trigger ->> 'type' <> 'schedule' then
+    return '{}';
+  end if;
+  -- One caller at a time per schedule (the tick, a test, an operator).
+  select * into schedule from cesar.workflow_schedules s
+  where s.template_id = template.id for update;
+  if schedule.template_id is null or as_of <= schedule.covered_until then
+    return '{}';
+  end if;
+  if as_of < schedule.next_due_at then
+    update cesar.workflow_schedules s set covered_until = as_of where s.template_id = template.id;
+    return '{}';
+  end if;
+  f := schedule.cron;
+  if f is null then
+    select * into f from cesar.cron_fields(template.trigger ->> 'cron');
+  end if;
+  zone := coalesce(template.trigger ->> 'timezone', 'UTC');
+  policy := coalesce(template.trigger ->> 'catch_up', 'none');
+  due := array(select cesar.cron_slots(
+    f,
+    zone,
+    case when policy = 'none' then greatest(schedule.covered_until, as_of - interval '2 minutes')
+         else schedule.covered_until end,
+    as_of,
+    case when policy = 'all' then coalesce((template.trigger ->> 'catch_up_max')::integer, 10)
+         else 1 end));
+  update cesar.workflow_schedules s
+  set covered_until = as_of,
+      next_due_at = cesar.cron_next_due(f, zone, as_of),
+      last_slot = coalesce(due[cardinality(due)], s.last_slot),
+      last_run_at = case when cardinality(due) > 0 then as_of else s.last_run_at end
+  where s.template_id = template.id;
+  return due;
+end
 $$;
 
 --
@@ -3375,7 +3616,9 @@ CREATE TABLE cesar.workflow_schedules (
     template_id uuid NOT NULL,
     covered_until timestamp with time zone NOT NULL,
     last_slot timestamp with time zone,
-    last_run_at timestamp with time zone
+    last_run_at timestamp with time zone,
+    next_due_at timestamp with time zone NOT NULL,
+    cron cesar.cron_schedule
 );
 
 --
@@ -4244,6 +4487,12 @@ CREATE INDEX workflow_executions_status_idx ON cesar.workflow_executions USING b
 CREATE INDEX workflow_executions_template_idx ON cesar.workflow_executions USING btree (template_id, created_at DESC);
 
 --
+-- Name: workflow_schedules_next_due_at; Type: INDEX; Schema: cesar; Owner: -
+--
+
+CREATE INDEX workflow_schedules_next_due_at ON cesar.workflow_schedules USING btree (next_due_at);
+
+--
 -- Name: workflow_templates_event_idx; Type: INDEX; Schema: cesar; Owner: -
 --
 
@@ -4458,6 +4707,12 @@ CREATE TRIGGER local_settings_touch BEFORE UPDATE ON cesar.local_settings FOR EA
 --
 
 CREATE TRIGGER recapture_mirrored_table AFTER INSERT OR DELETE OR UPDATE ON cesar.sync_tables FOR EACH ROW EXECUTE FUNCTION cesar.recapture_mirrored_table();
+
+--
+-- Name: workflow_schedules workflow_schedules_next_due; Type: TRIGGER; Schema: cesar; Owner: -
+--
+
+CREATE TRIGGER workflow_schedules_next_due BEFORE INSERT OR UPDATE OF covered_until, next_due_at ON cesar.workflow_schedules FOR EACH ROW EXECUTE FUNCTION cesar.keep_next_due_at();
 
 --
 -- Name: workflow_templates workflow_templates_schedule; Type: TRIGGER; Schema: cesar; Owner: -
@@ -5499,6 +5754,27 @@ REVOKE ALL ON FUNCTION cesar.cron_fields(cron text, OUT minutes integer[], OUT h
 GRANT ALL ON FUNCTION cesar.cron_fields(cron text, OUT minutes integer[], OUT hours integer[], OUT days integer[], OUT months integer[], OUT weekdays integer[], OUT any_day boolean, OUT any_weekday boolean, OUT wildcard boolean) TO service_role;
 
 --
+-- Name: FUNCTION cron_next_slot(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.cron_next_slot(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.cron_next_slot(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION cron_next_due(f cesar.cron_schedule, timezone text, after timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.cron_next_due(f cesar.cron_schedule, timezone text, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.cron_next_due(f cesar.cron_schedule, timezone text, after timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) TO service_role;
+
+--
 -- Name: FUNCTION doorbell_call(target text, linger_ms integer); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -5666,6 +5942,13 @@ REVOKE ALL ON FUNCTION cesar.jobs_due(job_types text[], at timestamp with time z
 GRANT ALL ON FUNCTION cesar.jobs_due(job_types text[], at timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION keep_next_due_at(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.keep_next_due_at() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.keep_next_due_at() TO service_role;
+
+--
 -- Name: FUNCTION least_loaded_agent(capability text, only_agent uuid, except_agent uuid); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -5827,6 +6110,20 @@ REVOKE ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with 
 GRANT ALL ON FUNCTION cesar.run_workflow(template_id uuid, slot timestamp with time zone, kind text) TO service_role;
 
 --
+-- Name: FUNCTION schedule_day_slots(f cesar.cron_schedule, timezone text, d date, local_from timestamp without time zone, local_to timestamp without time zone, after timestamp with time zone, upto timestamp with time zone, max_slots integer, latest boolean); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.schedule_day_slots(f cesar.cron_schedule, timezone text, d date, local_from timestamp without time zone, local_to timestamp without time zone, after timestamp with time zone, upto timestamp with time zone, max_slots integer, latest boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.schedule_day_slots(f cesar.cron_schedule, timezone text, d date, local_from timestamp without time zone, local_to timestamp without time zone, after timestamp with time zone, upto timestamp with time zone, max_slots integer, latest boolean) TO service_role;
+
+--
+-- Name: FUNCTION schedule_next_slot(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.schedule_next_slot(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.schedule_next_slot(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION schedule_slots(cron text, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -5888,6 +6185,13 @@ GRANT ALL ON FUNCTION cesar.take_event_batch(holder text, lease_seconds integer,
 
 REVOKE ALL ON FUNCTION cesar.take_event_processor(holder text, lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.take_event_processor(holder text, lease_seconds integer) TO service_role;
+
+--
+-- Name: FUNCTION take_schedule_slots(template_id uuid, as_of timestamp with time zone); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.take_schedule_slots(template_id uuid, as_of timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.take_schedule_slots(template_id uuid, as_of timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION tick_schedule(); Type: ACL; Schema: cesar; Owner: -

@@ -1,6 +1,7 @@
 import type { ApiBenchResult } from './api.ts';
 import type { EventsBenchResult } from './events.ts';
 import type { QueueBenchResult } from './queue.ts';
+import type { SchedulesBenchResult } from './schedules.ts';
 import { fmt } from './stats.ts';
 import type { SyncBenchResult } from './sync.ts';
 
@@ -144,6 +145,29 @@ function apiRows(a: ApiBenchResult): Row[] {
   ];
 }
 
+function schedulesRows(s: SchedulesBenchResult): Row[] {
+  const largest = s.ticks[s.ticks.length - 1];
+  if (!largest) return [];
+  const templates = largest.templates.toLocaleString('en-US');
+  const per100 = (largest.idleMs / largest.templates) * 100;
+  return [
+    {
+      target: `schedule tick with nothing due < 1 ms per 100 templates (${templates} templates)`,
+      anchor: `${fmt(s.ticks[0]!.idleMs, 2)} ms at ${s.ticks[0]!.templates} templates`,
+      figure: `${fmt(largest.idleMs, 2)} ms (${fmt(per100, 3)} ms per 100)`,
+      met: per100 < 1,
+    },
+    {
+      target: `schedule tick, ms per due schedule (${templates} templates; reported)`,
+      anchor: '',
+      figure: `${fmt(largest.minuteMs / largest.minuteDue, 2)} (${largest.minuteDue} due); ${
+        fmt(largest.hourMs / largest.hourDue, 2)
+      } (${largest.hourDue} due)`,
+      met: null,
+    },
+  ];
+}
+
 /** The API's targets when `npm run bench` ran without its api section. */
 const NOT_MEASURED: Row[] = [
   {
@@ -159,12 +183,14 @@ export function reportSummary(results: {
   events?: EventsBenchResult;
   sync?: SyncBenchResult;
   api?: ApiBenchResult;
+  schedules?: SchedulesBenchResult;
 }): string {
   const rows = [
     ...(results.queue ? queueRows(results.queue.result, results.queue.jobs) : []),
     ...(results.events ? eventsRows(results.events) : []),
     ...(results.sync ? syncRows(results.sync) : []),
     ...(results.api ? apiRows(results.api) : NOT_MEASURED),
+    ...(results.schedules ? schedulesRows(results.schedules) : []),
   ];
   const verdict = (met: boolean | null | undefined) =>
     met === undefined ? 'not measured yet' : met === null ? 'reported' : met ? 'met' : 'NOT met';
