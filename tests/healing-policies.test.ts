@@ -38,10 +38,19 @@ describe('isConnectionError', () => {
   const withCode = (code: string) => Object.assign(new Error(code), { code });
 
   it('knows a database that is away from a query that failed', () => {
-    for (const code of ['ECONNREFUSED', 'CONNECTION_CLOSED', 'CONNECT_TIMEOUT', '08006', '57P01']) {
+    for (
+      const code of [
+        'ECONNREFUSED',
+        'CONNECTION_CLOSED',
+        'CONNECT_TIMEOUT',
+        '08006',
+        '57P01',
+        '53300',
+      ]
+    ) {
       expect(isConnectionError(withCode(code)), code).toBe(true);
     }
-    for (const code of ['23505', '22012', '08P01', '42P01', 'ENOENT']) {
+    for (const code of ['23505', '22012', '08P01', '42P01', 'ENOENT', '53200']) {
       expect(isConnectionError(withCode(code)), code).toBe(false);
     }
     expect(isConnectionError(null)).toBe(false);

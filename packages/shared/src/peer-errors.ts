@@ -19,11 +19,13 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /**
- * SQLSTATEs of a server that is going away or not there yet: the connection exceptions of
- * class 08 (not 08P01, a protocol violation, which is a bug) and 57P01-57P03 (admin_shutdown,
- * crash_shutdown, cannot_connect_now: "starting up").
+ * SQLSTATEs of a server that is going away, not there yet or taking no more connections: the
+ * connection exceptions of class 08 (not 08P01, a protocol violation, which is a bug),
+ * 57P01-57P03 (admin_shutdown, crash_shutdown, cannot_connect_now: "starting up") and 53300
+ * (too_many_connections: every connection slot taken, as in the rush of reconnects after a
+ * restart; a pooler passes the server's refusal of its login on to the client that waited).
  */
-const UNAVAILABLE_STATE = /^(0800[0-46]|57P0[123])$/;
+const UNAVAILABLE_STATE = /^(0800[0-46]|57P0[123]|53300)$/;
 
 /**
  * A transaction pooler's own answers when it cannot give a client a server connection.
