@@ -735,8 +735,15 @@ describe('the bulk load of a first push', () => {
     // The first call is cut after its first page (the CPU budget is spent from the start).
     const [cut] = await push([TABLE], { cpu: spentCpu });
     expect(cut).toMatchObject({ status: 'in_progress', inserted: 10_000 });
+    // The pull's updated_at index is built once the table is loaded, not kept up during COPY.
+    const indexes = async () =>
+      (await mirror<Array<{ indexdef: string }>>`
+        select indexdef from pg_indexes where schemaname = 'bulktest' and tablename = 'items'
+        order by indexname`).map((r) => r.indexdef.replace(/^.* USING /, ''));
+    expect(await indexes()).toEqual(['btree (id)']);
     const [rest] = await push([TABLE]);
     expect(ok(rest).inserted).toBe(15_003);
+    expect(await indexes()).toEqual(['btree (updated_at, id)', 'btree (id)']);
     const hashes = async (db: Sql) =>
       await db.unsafe(`select md5(string_agg(t::text, '|' order by id)) as h, count(*)::int as n
                        from (select id, body, tags, doc, updated_at from bulktest.items) t`);

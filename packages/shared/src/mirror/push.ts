@@ -249,7 +249,12 @@ export async function pushTable(
   const result = emptyResult(table, 'up');
   const outOfTime = stopCheck(options, () => result.batches);
   const shape = await describeTable(deps.primary, table);
-  await preflight(deps.mirror, shape);
+  const state = await upState(deps.primary, table);
+  // A table the first push makes gets its updated_at index (the pull's) once it is loaded:
+  // built then, it costs a fifth of the load less than kept up row by row during COPY (100,000
+  // agents-shaped rows piped by psql: 870 to 940 ms against 1,100 to 1,170; COPY into the
+  // table with its primary key alone 710 to 740).
+  await preflight(deps.mirror, shape, { index: state.copied_at === null ? 'later' : 'now' });
   const m = mirrorStatements(await mirrorDialect(deps.mirror));
   const size = pageSize(shape, options.batchSize);
 
@@ -272,7 +277,6 @@ export async function pushTable(
     return () => checkpoint(deps.primary, shape, page, copiedUpTo, view.newer);
   };
 
-  const state = await upState(deps.primary, table);
   if (state.copied_at === null) {
     // The first push: the table copied whole. Changes made meanwhile reach the outbox.
     let snapshot = state.snapshot;
@@ -304,6 +308,8 @@ export async function pushTable(
       );
     }
     if (result.stopped !== 'done' || options.dryRun) return result;
+    const index = m.createUpdatedIndex(shape);
+    if (index) await run(deps.mirror, index);
     // The outbox entries of changes the copy saw (committed before it began) are done.
     await deps.primary`
       with copied as (

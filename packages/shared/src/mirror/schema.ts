@@ -60,9 +60,14 @@ interface MirrorColumn {
 /**
  * Creates what is missing on the mirror (its bookkeeping, the table and its index; DDL only
  * then: it takes locks, and on CockroachDB it is a schema change), then compares column
- * names, types and nullability with the primary's.
+ * names, types and nullability with the primary's. `index: 'later'`: a table made now gets
+ * its updated_at index from the caller, once it is loaded (a first push: see pushTable).
  */
-export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
+export async function preflight(
+  mirror: Sql,
+  shape: TableShape,
+  options: { index: 'now' | 'later' } = { index: 'now' },
+): Promise<void> {
   const m = mirrorStatements(await mirrorDialect(mirror));
   const columns = (table: string) => run<MirrorColumn[]>(mirror, m.columns(table));
   const tombstones = await columns('public.cesar_sync_tombstones');
@@ -76,7 +81,7 @@ export async function preflight(mirror: Sql, shape: TableShape): Promise<void> {
   if (found.length === 0) {
     await run(mirror, m.createTable(shape));
     const index = m.createUpdatedIndex(shape);
-    if (index) await run(mirror, index);
+    if (index && options.index === 'now') await run(mirror, index);
     found = await columns(shape.table);
   }
   const byName = new Map(found.map((c) => [c.name, c]));
