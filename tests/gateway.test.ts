@@ -1,5 +1,6 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'smol-toml';
@@ -57,6 +58,49 @@ describe('local functions gateway', () => {
       auth: 'Bearer t',
       body: '{"ids":[1]}',
     });
+  });
+
+  it('lets the function finish a request whose client hung up after sending it all, and stops one sent in part', async () => {
+    // A function that answers after 600 ms and says whether its answer went out whole.
+    const finished = new Map<string, boolean>();
+    const slow = http.createServer((req, res) => {
+      req.resume();
+      res.on('close', () => finished.set(req.url!, res.writableFinished));
+      setTimeout(() => res.destroyed || res.end('done'), 600);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const gw = await startGateway({ port: 0, functionPort: () => serverPort(slow) });
+    try {
+      const requests = {
+        get: 'GET /functions/v1/api/get HTTP/1.1\r\nHost: a\r\n\r\n',
+        delete: 'DELETE /functions/v1/api/delete HTTP/1.1\r\nHost: a\r\n\r\n',
+        post0: 'POST /functions/v1/api/post0 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n',
+        post2: 'POST /functions/v1/api/post2 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}',
+        part: 'POST /functions/v1/api/part HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n{}',
+      };
+      await Promise.all(
+        Object.values(requests).map(async (text) => {
+          const socket = net.connect(serverPort(gw), '127.0.0.1');
+          socket.on('error', () => {});
+          socket.write(text);
+          await new Promise((r) => setTimeout(r, 200));
+          socket.destroy();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(Object.fromEntries(finished)).toEqual({
+        '/api/get': true,
+        '/api/delete': true,
+        '/api/post0': true,
+        '/api/post2': true,
+        '/api/part': false,
+      });
+    } finally {
+      gw.closeAllConnections();
+      gw.close();
+      slow.closeAllConnections();
+      slow.close();
+    }
   });
 
   it('answers 404 in the error shape for unknown functions and paths', async () => {

@@ -301,6 +301,68 @@ describe('a handler that ignores its signal', () => {
   });
 });
 
+describe('a drain whose claim fails', () => {
+  it('keeps its running handlers leased until they settle, records their outcomes, then answers the error', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    const long = await enqueueJob(sql, type, { ms: 4_500 });
+    const short = await enqueueJob(sql, type, { ms: 0 });
+    // The drain's own claims fail from a moment on (as with 53300 from the pooler); its other
+    // statements (lease renewals, outcomes), and every other drain's, do not.
+    let failClaims = false;
+    const failing = new Proxy(fnSql, {
+      apply(target, self, args) {
+        const text = Array.isArray(args[0]) ? (args[0] as string[]).join('') : '';
+        if (failClaims && text.includes('finish_and_claim')) {
+          return Promise.reject(
+            Object.assign(new Error('sorry, too many clients already'), { code: '53300' }),
+          );
+        }
+        return Reflect.apply(target, self, args);
+      },
+    });
+    let started = 0;
+    let endShort = () => {};
+    const shortMayEnd = new Promise<void>((r) => endShort = r);
+    const drained = drain(failing, {
+      [type]: async ({ job }) => {
+        started++;
+        if (job.payload.ms === 0) {
+          await shortMayEnd;
+          return 'short';
+        }
+        await sleep(job.payload.ms as number);
+        return 'long';
+      },
+    }, { jobTypes: [type], concurrency: 2, batchSize: 2 }).then((r) => ({ r }), (e) => ({ e }));
+    await until('both handlers to start', () => Promise.resolve(started === 2));
+    failClaims = true;
+    // The short job's end makes the drain claim again, with its outcome: that claim fails.
+    endShort();
+    // Other drains keep trying past a lease length: the long job's lease is still renewed.
+    let others = 0;
+    const end = Date.now() + 3_500;
+    while (Date.now() < end) {
+      others += (await drain(fnSql, { [type]: () => Promise.resolve('other') }, {
+        jobTypes: [type],
+      })).claimed;
+      await sleep(250);
+    }
+    expect(others).toBe(0);
+    expect(await drained).toEqual({ e: expect.objectContaining({ code: '53300' }) });
+    expect(await jobById(sql, long)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+      result: 'long',
+    });
+    expect(await jobById(sql, short)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+      result: 'short',
+    });
+  });
+});
+
 describe('leases renewed while handlers run', () => {
   it('keeps the lease of a handler running past lease_seconds: no other drain takes it', async () => {
     const type = uniqueJobType();

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { WORKER_LIMIT_BODY, WORKER_LIMIT_STATUS } from '../../packages/shared/src/limits.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -207,17 +208,25 @@ async function proxy(
     if (req.complete) answer?.body.unpipe(res).resume();
     else upstream.abort();
   });
-  // A client that goes away mid-request: drop the upstream call too.
-  req.on('error', () => upstream.abort());
+  // A client that goes away mid-request: drop the upstream call too. (One that goes away
+  // after sending it all is the 'close' above: the function finishes it.)
+  req.on('error', () => {
+    if (!req.complete) upstream.abort();
+  });
   const hasBody = req.headers['transfer-encoding'] !== undefined ||
     (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  // The body through a stream of its own: undici destroys the body it was given when the
+  // answer comes before all of it was sent, and the client's socket must outlive that (the
+  // early answer, below). A request with no body is read to its end at once.
+  const body = hasBody ? req.pipe(new PassThrough()) : null;
+  if (!hasBody) req.resume();
   try {
     answer = await upstreamAgent.request({
       origin: `http://127.0.0.1:${port}`,
       path: target,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body: hasBody ? req : null,
+      body,
       signal: upstream.signal,
     });
   } catch (err) {
@@ -236,29 +245,30 @@ async function proxy(
     else reply(res, 502, `function ${name} did not answer: ${(err as Error).message}`);
     return;
   }
-  const { body } = answer;
-  body.once('close', release);
-  if (res.destroyed) return void body.resume();
+  const answerBody = answer.body;
+  answerBody.once('close', release);
+  if (res.destroyed) return void answerBody.resume();
   touch();
   const out: http.OutgoingHttpHeaders = { ...answer.headers };
   for (const h of HOP_BY_HOP) delete out[h];
   // Answered before the request was all sent (a 413 for a body too large): neither
-  // connection can carry another request, since the rest of this body is still on its way.
+  // connection can carry another request, since the rest of this body is still on its way;
+  // the rest is read and dropped, and the client gets the answer before the connection ends.
   if (!req.complete) {
     out.connection = 'close';
-    body.once('end', () => {
-      req.unpipe();
+    answerBody.once('end', () => {
+      if (body) req.unpipe(body);
       upstream.abort();
       req.resume();
     });
   }
   res.writeHead(answer.statusCode, out);
   // A function that dies mid-answer cuts this answer short, and only this one.
-  body.on('error', (err) => res.destroy(err));
-  body.on('data', touch);
+  answerBody.on('error', (err) => res.destroy(err));
+  answerBody.on('data', touch);
   // A client that reads slowly holds the function back; that is not the function's silence.
   res.on('drain', touch);
-  body.pipe(res);
+  answerBody.pipe(res);
 }
 
 function replyWorkerLimit(res: http.ServerResponse) {

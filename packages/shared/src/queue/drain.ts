@@ -250,7 +250,12 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     const [completedIds, failedRows] = await Promise.all([
       completeJobs(deps.sql, options.worker, done),
       failJobs(deps.sql, options.worker, failed),
-    ]);
+    ]).catch((err) => {
+      // Kept for the last flush (each statement applies only to jobs this drain still holds).
+      completions.unshift(...done);
+      failures.unshift(...failed);
+      throw err;
+    });
     tally({ done: done.length, failed: failed.length }, {
       completed: completedIds.length,
       failed: failedRows.filter((r) => r.status === 'failed').length,
@@ -508,6 +513,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       }
     }, (err) => {
       claimError ??= err;
+      // The outcomes it carried were not recorded (one statement): kept for a flush.
+      completions.unshift(...done);
+      failures.unshift(...failed);
       reserved -= start;
       inFlight--;
     }).finally(() => wake());
@@ -516,9 +524,23 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   const ticker = setInterval(tick, TICK_MS);
   try {
     for (;;) {
-      if (claimError) throw claimError;
+      if (claimError) {
+        // The database failed a claim, a start or an outcome: no more claims or starts (the
+        // jobs claimed and not started go back when their claim's lease lapses). The handlers
+        // running go on, their leases renewed, until they settle or the time limit stops
+        // them, so that no other drain takes their jobs meanwhile while the database answers
+        // the renewals; then the error is thrown.
+        claiming = false;
+        claimAgainAfterFinish = false;
+        local.length = 0;
+      }
       // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
-      while (running < options.concurrency && local.length > 0) await startFromLocal();
+      while (running < options.concurrency && local.length > 0) {
+        await startFromLocal().catch((err) => {
+          claimError ??= err;
+          local.length = 0;
+        });
+      }
       // Claim the next batch once the local queue can no longer fill every slot, recording the
       // finished jobs' outcomes in the same statement; a second claim goes out while the first
       // is away when the slots not spoken for can take a whole batch. (The budgets are read
@@ -541,15 +563,18 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         claimAgainAfterFinish = false;
         claiming = true;
       }
-      if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) await flush();
+      if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) {
+        await flush().catch((err) => void (claimError ??= err));
+      }
     }
   } finally {
     clearInterval(ticker);
     draining = false;
     for (const waiting of heartbeats) waiting.written();
   }
+  // The outcomes of the jobs that ran: recorded even after an error, if the database answers.
+  await flush().catch((err) => void (claimError ??= err));
   if (claimError) throw claimError;
-  await flush();
   result.duration_ms = Math.round(performance.now() - started);
   result.cpu_ms = Math.round(cpu.spentMs());
   return result;
