@@ -301,6 +301,29 @@ describe('a handler that ignores its signal', () => {
   });
 });
 
+describe('a handler that returns after its time limit', () => {
+  it('completes its job (held meanwhile), not retried: its work is done', async () => {
+    const type = uniqueJobType();
+    await sql`insert into cesar.job_types (job_type, lease_seconds) values (${type}, 2)`;
+    const id = await enqueueJob(sql, type);
+    let runs = 0;
+    const result = await drain(fnSql, {
+      [type]: async () => {
+        runs++;
+        await sleep(2_500); // ignores its signal, past the 1 s limit and a 2 s lease
+        return 'late but done';
+      },
+    }, { jobTypes: [type], timeLimitMs: 1_000 });
+    expect(result).toMatchObject({ claimed: 1, completed: 1, retried: 0, slow_to_stop: 1 });
+    expect(await jobById(sql, id)).toMatchObject({
+      status: 'completed',
+      attempts: 1,
+      result: 'late but done',
+    });
+    expect(runs).toBe(1);
+  });
+});
+
 describe('a drain whose claim fails', () => {
   it('keeps its running handlers leased until they settle, records their outcomes, then answers the error', async () => {
     const type = uniqueJobType();

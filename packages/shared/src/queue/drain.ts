@@ -297,7 +297,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         if (--wave.pending === 0) waves.delete(wave);
         run.settled = true;
         running--;
-        if (run.stop) recordStopped(run);
+        if (run.stop) recordStopped(run, outcome);
         else if (outcome.ok) {
           completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
         } else failures.push(outcome.failure);
@@ -322,10 +322,11 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
 
   /**
    * The outcome of a stopped handler that has now settled, as the drain decided it: its own
-   * result or error is not recorded (a cancelled job stays cancelled, a timed-out one is
-   * retried). A handler slow to stop is counted and said in the job's error.
+   * error is not recorded (a cancelled job stays cancelled, a timed-out one is retried), nor
+   * the result of a cancelled one; a timed-out handler that returned after all completes its
+   * job. A handler slow to stop is counted and said in the job's error.
    */
-  function recordStopped(run: JobRun): void {
+  function recordStopped(run: JobRun, outcome: Outcome): void {
     const stop = run.stop!;
     stopping.delete(run);
     const lateMs = performance.now() - stop.at;
@@ -334,6 +335,12 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     if (stop.kind === 'lost') {
       // The outcome would be refused: the job is no longer this drain's.
       result.superseded++;
+      return;
+    }
+    if (stop.kind === 'timeout' && outcome.ok) {
+      // Its work got done after all, while the job was still this drain's: completed, not
+      // retried (a retry would do it again: a second request to a partner, say).
+      completions.push({ id: run.job.id, attempt: run.job.attempts, result: outcome.result });
       return;
     }
     const late = slow
