@@ -19,11 +19,12 @@ import type { ApiDeps } from './app.ts';
 
 export type JobTypeRouteDeps = Pick<ApiDeps, 'sql' | 'jobTypes'>;
 
+/** The answer for a type there is none of (its name cut to 80 characters). */
+const noJobType = (name: string) => new ApiError(404, `no job type ${name.slice(0, 80)}`);
+
 /** The :name of a route: a job type's name, else 404 (nothing can be stored under it). */
 function typeName(raw: string): string {
-  if (!jobTypeName.safeParse(raw).success) {
-    throw new ApiError(404, `no job type ${raw.slice(0, 80)}`);
-  }
+  if (!jobTypeName.safeParse(raw).success) throw noJobType(raw);
   return raw;
 }
 
@@ -56,7 +57,7 @@ export function registerJobTypeRoutes(app: Hono, deps: JobTypeRouteDeps) {
     const name = typeName(c.req.param('name'));
     const patch = await readJsonBody(c, jobTypePatch);
     const result = await updateJobTypeFlow(sql, name, patch, deps.jobTypes.includes(name));
-    if (result === 'unknown') throw new ApiError(404, `no job type ${name.slice(0, 80)}`);
+    if (result === 'unknown') throw noJobType(name);
     if ('issues' in result) throw new ApiError(400, 'invalid request body', result.issues);
     return c.json(result.row);
   });
@@ -69,7 +70,7 @@ export function registerJobTypeRoutes(app: Hono, deps: JobTypeRouteDeps) {
     const key = keyValue(c.req.param('key'));
     const body = await readJsonBody(c, keyRateLimitInput);
     const result = await putKeyRateLimit(sql, name, { key, ...body });
-    if (result === 'unknown') throw new ApiError(404, `no job type ${name.slice(0, 80)}`);
+    if (result === 'unknown') throw noJobType(name);
     if (result === 'no rate key') {
       throw new ApiError(
         409,

@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { Sql } from '../db.ts';
 import { ApiError, parseQuery, readJsonBody, timestamp } from '../http/index.ts';
-import { checkKeyFields, enqueueJob, keyFields } from '../queue/index.ts';
+import { checkKeyFields, enqueueJob, jobTypeName, keyFields } from '../queue/index.ts';
 import { declaredTables, syncRunFields, syncStatus, tableList } from '../mirror/index.ts';
 import type { ApiDeps } from './app.ts';
 import { businessHealth } from './queries.ts';
@@ -34,7 +34,7 @@ const retryRequest = z.union([
 
 /** POST /jobs: one job, with an optional key and mode (cesar.enqueue, queue/key-modes.ts). */
 export const enqueueRequest = z.object({
-  job_type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/, 'must look like agent.task'),
+  job_type: jobTypeName,
   payload: z.record(z.string(), z.unknown()).default({}),
   run_at: timestamp.optional(),
   priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),

@@ -4,7 +4,6 @@
 // on nothing but the database.
 export { type ChangeEvent, databaseWebhookPayload, eventOp, identifier } from './events.ts';
 export {
-  type DeliveryId,
   describeEventTable,
   expandCaptures,
   listEvents,

@@ -1,4 +1,5 @@
 import type { Sql } from '../db.ts';
+import type { VerifiedDelivery } from '../http/index.ts';
 import type { ChangeEvent, DatabaseWebhookPayload } from './events.ts';
 
 // The capture's runtime statements. Captured statements wait in their stores until expanded
@@ -52,12 +53,6 @@ export async function describeEventTable(
     : undefined;
 }
 
-/** A signed delivery's id (Standard Webhooks `webhook-id`) and when its replay window ends. */
-export interface DeliveryId {
-  id: string;
-  expiresAt: Date;
-}
-
 /**
  * Records a Database Webhook payload as an event once; returns its event id (null when the
  * id was repeated with a payload never recorded), whether it was new, and whether the
@@ -81,7 +76,7 @@ export async function recordWebhookEvent(
   changedColumns: string[] | null,
   rowKey: string | null,
   dedupKey: string,
-  delivery?: DeliveryId,
+  delivery?: VerifiedDelivery,
 ): Promise<{ id: string | null; created: boolean; repeated: boolean }> {
   const deliveryId = delivery?.id ?? null;
   const [row] = await sql<Array<{ id: string | null; repeated: boolean }>>`
@@ -119,7 +114,7 @@ export async function recordWebhookEvent(
  * Records a signed delivery's id alone (a delivery that records no event: of a watched
  * table); false when it was recorded before.
  */
-export async function recordDeliveryId(sql: Sql, delivery: DeliveryId): Promise<boolean> {
+export async function recordDeliveryId(sql: Sql, delivery: VerifiedDelivery): Promise<boolean> {
   const [row] = await sql<Array<{ id: string }>>`
     insert into cesar.webhook_deliveries (id, expires_at)
     values (${delivery.id}, ${delivery.expiresAt})

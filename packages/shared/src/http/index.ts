@@ -16,10 +16,8 @@ export {
 export {
   DEFAULT_TOLERANCE_SECONDS,
   refuseSignatureHeaders,
-  SIGNATURE_HEADERS,
   signatureHeaders,
   SigningSecretError,
-  signingSecretProblem,
   splitSecrets,
   type VerifiedDelivery,
   verifiedDelivery,

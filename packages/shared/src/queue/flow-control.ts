@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { JobTypePolicy } from './job-types.ts';
 
 // The settings of flow control a job type has in cesar.job_types (caps, rate limits, per-key
 // caps: 20261203001600_flow_control.sql) and its keys' own rate limits in
@@ -44,14 +45,15 @@ export const jobTypePatch = z.object({
 export type JobTypePatch = z.infer<typeof jobTypePatch>;
 
 /** The flow settings of a type, stored or after a patch. */
-export interface FlowSettings {
-  concurrency: number | null;
-  rate_limit: number | null;
-  rate_period_seconds: number | null;
-  rate_key: string | null;
-  key_concurrency: number | null;
-  concurrency_key: string | null;
-}
+export type FlowSettings = Pick<
+  JobTypePolicy,
+  | 'concurrency'
+  | 'rate_limit'
+  | 'rate_period_seconds'
+  | 'rate_key'
+  | 'key_concurrency'
+  | 'concurrency_key'
+>;
 
 /**
  * The rules between the settings, as issues on the field at fault: a rate limit needs its

@@ -21,4 +21,4 @@ export {
   rateGroup,
   rateKeyValue,
 } from './flow-control.ts';
-export { checkKeyFields, KEY_MODES, keyFields, type KeyMode } from './key-modes.ts';
+export { checkKeyFields, keyFields } from './key-modes.ts';
