@@ -2521,14 +2521,15 @@ declare
   ids uuid[] := '{}';
   slots timestamptz[] := '{}';
   made integer := 0;
+  due uuid[];
 begin
+  -- The schedules due, read once: should the batch fail, the same ones run one by one.
+  select coalesce(array_agg(s.template_id order by s.template_id), '{}') into due
+  from cesar.workflow_schedules s
+  join cesar.workflow_templates t on t.id = s.template_id
+  where s.next_due_at <= as_of and t.enabled and t.trigger ->> 'type' = 'schedule';
   begin
-    for id in
-      select s.template_id from cesar.workflow_schedules s
-      join cesar.workflow_templates t on t.id = s.template_id
-      where s.next_due_at <= as_of and t.enabled and t.trigger ->> 'type' = 'schedule'
-      order by s.template_id
-    loop
+    foreach id in array due loop
       begin
         taken := cesar.take_schedule_slots(id, as_of);
         ids := ids || array_fill(id, array[cardinality(taken)]);
@@ -2549,12 +2550,7 @@ begin
     raise warning 'schedules: making % executions at once failed (%), running them one schedule at a time',
       cardinality(slots), sqlerrm;
     made := 0;
-    for id in
-      select s.template_id from cesar.workflow_schedules s
-      join cesar.workflow_templates t on t.id = s.template_id
-      where s.next_due_at <= as_of and t.enabled and t.trigger ->> 'type' = 'schedule'
-      order by s.template_id
-    loop
+    foreach id in array due loop
       begin
         made := made + cesar.run_schedule(id, as_of);
       exception when others then
