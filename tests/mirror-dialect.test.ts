@@ -86,7 +86,8 @@ function renderMirror(d: Dialect): Record<string, Array<Statement | null>> {
     ],
     markPulled: [m.markPulled(TABLE, ['2'])],
     anyRowAfter: [m.anyRowAfter(shape, null), m.anyRowAfter(shape, '0')],
-    copyIn: [m.copyIn(shape)],
+    copyIn: [m.copyIn(shape, 'text'), m.copyIn(shape, 'binary')],
+    countBetween: [m.countBetween(shape, null, '9'), m.countBetween(shape, '0', '9')],
     countRows: [m.countRows(shape)],
     snapshotTimestamp: [m.snapshotTimestamp()],
     restorePage: [
@@ -108,7 +109,11 @@ function renderPrimary(): Record<string, Statement[]> {
     ],
     bulkBounds: [p.bulkBounds(shape, null, 10), p.bulkBounds(shape, '0', 10)],
     copyBounds: [p.copyBounds(null, '9'), p.copyBounds('0', '9')],
-    copyOut: [p.copyOut(shape, false), p.copyOut(shape, true)],
+    copyOut: [
+      p.copyOut(shape, false, 'text'),
+      p.copyOut(shape, true, 'text'),
+      p.copyOut(shape, true, 'binary'),
+    ],
     applyPulledRows: [p.applyPulledRows(shape, [ROW])],
     applyTombstones: [p.applyTombstones(shape, ['1'], [ROW[5]!])],
     applyRestorePage: [p.applyRestorePage(shape, null, null, [ROW])],
@@ -178,11 +183,25 @@ describe('the mirror dialect', () => {
         for (const s of statements) {
           if (s === null) continue;
           if (name === 'copyIn') {
+            // A row in text, then the same row again in binary as PostgreSQL prints it, key 8.
+            const binary = s.text.endsWith('WITH BINARY');
+            let data: Uint8Array | string = '7\tx\tf\t{a}\t2\t2026-01-01 00:00:00+00\n';
+            if (binary) {
+              const others = shape.columns.slice(1).map((c) => ident(c.name)).join(', ');
+              const out = await run(tx, {
+                text: `COPY (SELECT CAST(8 AS BIGINT), ${others} FROM ${qualified(TABLE)} ` +
+                  `WHERE ${ident(shape.key)} = 7) TO STDOUT WITH (FORMAT binary)`,
+                params: [],
+              }).readable();
+              const parts: Uint8Array[] = [];
+              for await (const part of out) parts.push(part as Uint8Array);
+              data = Buffer.concat(parts);
+            }
             const copy = await run(tx, s).writable();
             await new Promise<void>((resolve, reject) => {
               copy.on('error', reject);
               copy.on('finish', resolve);
-              copy.end('7\tx\tf\t{a}\t2\t2026-01-01 00:00:00+00\n');
+              copy.end(data);
             });
           } else await run(tx, s);
         }
@@ -191,6 +210,7 @@ describe('the mirror dialect', () => {
       expect(rows).toEqual([
         ['1', 'a "b"', 'true', '{x,"y z"}', '1.50000000', expect.any(String)],
         ['7', 'x', 'false', '{a}', '2.00000000', expect.any(String)],
+        ['8', 'x', 'false', '{a}', '2.00000000', expect.any(String)],
       ]);
     });
   });

@@ -1,11 +1,11 @@
 import type { Sql } from '../db.ts';
-import { type MirrorDeps, type Stopped, type SyncResult, withRetry } from './common.ts';
-import { type MirrorStatements, primaryStatements, run } from './dialect.ts';
+import { type MirrorDeps, pipeline, type Stopped, type SyncResult, withRetry } from './common.ts';
+import { type CopyFormat, type MirrorStatements, primaryStatements, run } from './dialect.ts';
 import type { TableShape } from './schema.ts';
 
 // The bulk form of a table's first push, for a mirror table with nothing past the copy's
 // cursor: keyset pages streamed from COPY TO STDOUT on the primary into COPY FROM STDIN on
-// the mirror.
+// the mirror, in COPY's binary format (text where the mirror refuses binary).
 
 /** The mirror has no row of the table after this key (or none at all). */
 export async function mirrorEmptyAfter(
@@ -63,17 +63,15 @@ interface CopyTarget {
 const COPY_CHUNK_BYTES = 256 * 1024;
 
 /**
- * Streams COPY's output into a COPY FROM STDIN, in chunks; returns the rows (lines) sent. The
- * source is never paused: postgres.js pauses its socket when a paused stream's buffer fills,
+ * Streams COPY's output into a COPY FROM STDIN, in chunks. The source is never paused: postgres.js pauses its socket when a paused stream's buffer fills,
  * and resumes it only when the stream is read again, which an ended stream never is, so the
  * transaction's COMMIT that follows would never be answered (a hang seen in tests). What the
  * mirror has not taken yet waits in the writable instead: a page at most (BULK_PAGE_ROWS).
  */
-function pump(source: CopySource, target: CopyTarget): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
+function pump(source: CopySource, target: CopyTarget): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     let parts: Uint8Array[] = [];
     let size = 0;
-    let rows = 0;
     let failed = false;
     const fail = (err: Error) => {
       if (failed) return;
@@ -91,8 +89,6 @@ function pump(source: CopySource, target: CopyTarget): Promise<number> {
     source.on('error', fail);
     target.on('error', fail);
     source.on('data', (chunk) => {
-      // A row ends with a newline; a newline inside a value is escaped (\n).
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) rows++;
       parts.push(chunk);
       size += chunk.length;
       if (size >= COPY_CHUNK_BYTES) flush();
@@ -100,7 +96,7 @@ function pump(source: CopySource, target: CopyTarget): Promise<number> {
     source.on('end', () => {
       if (failed) return;
       flush();
-      target.on('finish', () => resolve(rows));
+      target.on('finish', () => resolve());
       target.end();
     });
   });
@@ -118,36 +114,74 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
 
 /**
  * Loads a page into the mirror in one transaction: COPY TO STDOUT on the primary streamed
- * into COPY FROM STDIN on the mirror, the bytes passed through as PostgreSQL prints them (as
- * `COPY ... TO STDOUT | COPY ... FROM STDIN` would). Returns the rows loaded.
+ * into COPY FROM STDIN on the mirror, the bytes passed through as PostgreSQL sends them (as
+ * `COPY ... TO STDOUT | COPY ... FROM STDIN` would). Returns the rows loaded, counted on the
+ * mirror (nothing else is past the cursor there).
  */
 async function loadBulkPage(
   deps: MirrorDeps,
   m: MirrorStatements,
   shape: TableShape,
   page: BulkPage,
+  format: CopyFormat,
 ): Promise<number> {
   if (page.rows === 0) return 0;
   return await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
-      const target = await run(tx as unknown as Sql, m.copyIn(shape)).writable();
-      return await deps.primary.begin(async (ptx) => {
+      const mirror = tx as unknown as Sql;
+      const target = await run(mirror, m.copyIn(shape, format)).writable();
+      await deps.primary.begin(async (ptx) => {
         const primary = ptx as unknown as Sql;
         await run(primary, primaryStatements.copyBounds(page.after, page.last!));
-        const source = await run(primary, primaryStatements.copyOut(shape, page.after !== null))
-          .readable();
-        return await pump(source as unknown as CopySource, target as unknown as CopyTarget);
+        const source = await run(
+          primary,
+          primaryStatements.copyOut(shape, page.after !== null, format),
+        ).readable();
+        await pump(source as unknown as CopySource, target as unknown as CopyTarget);
       });
+      const [loaded] = await run(mirror, m.countBetween(shape, page.after, page.last!));
+      return Number(loaded!.n);
     }));
+}
+
+/**
+ * Errors of a mirror that does not take COPY's binary format as the primary sends it
+ * (feature not supported, invalid binary representation, protocol violation, a type it
+ * decodes otherwise): the load goes on in text.
+ */
+const BINARY_REFUSED = new Set(['0A000', '22P03', '08P01', '42804', '22P02']);
+
+/** Loads a page in binary; where the mirror refuses that, in text from then on. */
+async function loadBulkPageAs(
+  deps: MirrorDeps,
+  m: MirrorStatements,
+  shape: TableShape,
+  page: BulkPage,
+  format: { current: CopyFormat },
+): Promise<number> {
+  try {
+    return await loadBulkPage(deps, m, shape, page, format.current);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (format.current !== 'binary' || !code || !BINARY_REFUSED.has(code)) throw err;
+    console.error(
+      `sync: ${shape.table}: the mirror refused COPY's binary format (${code}: ${
+        (err as Error).message
+      }); loading in text`,
+    );
+    format.current = 'text';
+    return await loadBulkPage(deps, m, shape, page, format.current);
+  }
 }
 
 /**
  * The bulk form of a first copy, for a mirror table that has nothing past the cursor (as
  * MOLT Fetch loads an empty table): keyset pages of the primary's COPY TO STDOUT streamed
- * into the mirror's COPY FROM STDIN, the next page's bounds read while one loads, each load
- * followed by its checkpoint. The rows need no recorded version: they keep the primary's updated_at, older
- * than the mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the
- * pull tells them from the mirror's own changes. A row that appears on the mirror meanwhile
+ * into the mirror's COPY FROM STDIN, in binary (text where the mirror refuses it), two pages
+ * loading at once and the next page's bounds read meanwhile, the checkpoints in page order.
+ * The rows need no recorded version: they keep the primary's updated_at, older than the
+ * mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the pull
+ * tells them from the mirror's own changes. A row that appears on the mirror meanwhile
  * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
  */
 export async function bulkLoad(
@@ -167,24 +201,25 @@ export async function bulkLoad(
       where table_name = ${shape.table} and direction = 'up'
     `;
   }
-  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
-  let ahead: Promise<BulkPage> | null = settle(readBulkBounds(deps.primary, shape, after, limit));
-  while (ahead) {
-    const stop = outOfTime();
-    if (stop) return stop;
-    const page: BulkPage = await ahead;
-    ahead = page.next === null
-      ? null
-      : settle(readBulkBounds(deps.primary, shape, page.next, limit));
-    result.inserted += await loadBulkPage(deps, m, shape, page);
-    result.batches++;
-    onPage?.(result);
-    await deps.primary`
-      update cesar.sync_state set watermark_key = ${page.next}
-      where table_name = ${shape.table} and direction = 'up'
-    `;
-  }
-  return 'done';
+  // Binary until the mirror refuses it (pages loading then may each try once).
+  const format = { current: 'binary' as CopyFormat };
+  return await pipeline(
+    (cursor) => readBulkBounds(deps.primary, shape, cursor, limit),
+    after,
+    async (page) => {
+      const loaded = await loadBulkPageAs(deps, m, shape, page, format);
+      result.inserted += loaded;
+      result.batches++;
+      onPage?.(result);
+      return async () => {
+        await deps.primary`
+          update cesar.sync_state set watermark_key = ${page.next}
+          where table_name = ${shape.table} and direction = 'up'
+        `;
+      };
+    },
+    outOfTime,
+  );
 }
 
 /** Rows per page of a bulk load (COPY has no parameter limit, and each page is a commit). */

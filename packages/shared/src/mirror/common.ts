@@ -105,6 +105,45 @@ export async function withRetry<T>(
   }
 }
 
+/** Pages written to the mirror at once: the mirror's work per page is most of a push. */
+const WRITES_IN_FLIGHT = 2;
+
+/**
+ * Reads pages with `read` and hands each to `write`, reading the next page while earlier
+ * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
+ * each write returns runs in page order, so that a checkpoint never covers a page that is
+ * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
+ * not written is dropped: reading has no effect). Pages being written when it stops are
+ * finished and checkpointed.
+ */
+export async function pipeline<Cursor, Page extends { next: Cursor | null }>(
+  read: (cursor: Cursor | null) => Promise<Page>,
+  first: Cursor | null,
+  write: (page: Page) => Promise<() => Promise<void>>,
+  outOfTime: () => 'budget' | 'cpu' | null,
+): Promise<Stopped> {
+  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
+  let ahead: Promise<Page> | null = settle(read(first));
+  let checkpoints: Promise<void> = Promise.resolve();
+  const inFlight: Array<Promise<void>> = [];
+  let stopped: Stopped = 'done';
+  while (ahead) {
+    const stop = outOfTime();
+    if (stop) {
+      stopped = stop;
+      break;
+    }
+    const page: Page = await ahead;
+    ahead = page.next === null ? null : settle(read(page.next));
+    const written = settle(write(page));
+    checkpoints = settle(checkpoints.then(async () => await (await written)()));
+    inFlight.push(checkpoints);
+    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+  }
+  await checkpoints;
+  return stopped;
+}
+
 /** Rows per page: the requested size, within the parameter limit. */
 export function pageSize(shape: TableShape, requested: number): number {
   return Math.max(1, Math.min(requested, Math.floor(PARAMETER_LIMIT / shape.columns.length)));

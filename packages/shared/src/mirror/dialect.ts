@@ -60,6 +60,12 @@ export interface Statement {
   prepare?: boolean;
 }
 
+/**
+ * COPY's formats the bulk load streams: binary (values as the wire protocol sends them, no
+ * printing or parsing at either end) or text.
+ */
+export type CopyFormat = 'binary' | 'text';
+
 /** Runs a statement built here: the sync's only `unsafe` call. */
 export function run<T extends unknown[] = Array<Record<string, unknown>>>(
   db: Pick<Sql, 'unsafe'>,
@@ -473,11 +479,30 @@ export function mirrorStatements(dialect: Dialect) {
       };
     },
 
-    /** COPY FROM STDIN into the table, in COPY's text format. */
-    copyIn(shape: TableShape): Statement {
+    /**
+     * COPY FROM STDIN into the table, in COPY's binary or text format (`WITH BINARY`: the
+     * spelling PostgreSQL and CockroachDB both take).
+     */
+    copyIn(shape: TableShape, format: CopyFormat): Statement {
       return {
-        text: `COPY ${qualified(shape.table)} (${columnNames(shape)}) FROM STDIN`,
+        text: `COPY ${qualified(shape.table)} (${columnNames(shape)}) FROM STDIN${
+          format === 'binary' ? ' WITH BINARY' : ''
+        }`,
         params: [],
+      };
+    },
+
+    /** The table's rows after `after` (null: from the start) up to `last`, keys included (`n`). */
+    countBetween(shape: TableShape, after: string | null, last: string): Statement {
+      const key = ident(shape.key);
+      const type = keyType(shape);
+      return {
+        text:
+          `SELECT count(*) AS n FROM ${
+            qualified(shape.table)
+          } WHERE ${key} <= CAST($1 AS ${type})` +
+          (after === null ? '' : ` AND ${key} > CAST($2 AS ${type})`),
+        params: after === null ? [last] : [last, after],
       };
     },
 
@@ -657,10 +682,11 @@ export const primaryStatements = {
 
   /**
    * COPY TO STDOUT of the table's rows between the transaction's copyBounds (after
-   * `cesar.copy_after` when `bounded`, up to `cesar.copy_last`), in key order, in COPY's text
-   * format: what the mirror's copyIn reads, streamed through without being parsed.
+   * `cesar.copy_after` when `bounded`, up to `cesar.copy_last`), in key order, in COPY's
+   * binary or text format: what the mirror's copyIn reads, streamed through without being
+   * parsed.
    */
-  copyOut(shape: TableShape, bounded: boolean): Statement {
+  copyOut(shape: TableShape, bounded: boolean, format: CopyFormat): Statement {
     const key = `t.${ident(shape.key)}`;
     const bound = (name: string) => `current_setting('cesar.${name}')::${keyType(shape)}`;
     return {
@@ -668,7 +694,7 @@ export const primaryStatements = {
         qualified(shape.table)
       } t where ${bounded ? `${key} > ${bound('copy_after')} and ` : ''}${key} <= ${
         bound('copy_last')
-      } order by ${key}) to stdout`,
+      } order by ${key}) to stdout${format === 'binary' ? ' with (format binary)' : ''}`,
       params: [],
     };
   },

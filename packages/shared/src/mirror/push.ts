@@ -5,8 +5,8 @@ import {
   emptyResult,
   type MirrorDeps,
   pageSize,
+  pipeline,
   stopCheck,
-  type Stopped,
   type SyncOptions,
   type SyncResult,
   withRetry,
@@ -190,45 +190,6 @@ async function checkpoint(
   });
 }
 
-/** Pages written to the mirror at once: the mirror's work per page is most of a push. */
-const WRITES_IN_FLIGHT = 2;
-
-/**
- * Reads pages with `read` and hands each to `write`, reading the next page while earlier
- * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
- * each write returns runs in page order, so that a checkpoint never covers a page that is
- * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
- * not written is dropped: reading has no effect). Pages being written when it stops are
- * finished and checkpointed.
- */
-async function pipeline(
-  read: (cursor: string[] | null) => Promise<Page>,
-  first: string[] | null,
-  write: (page: Page) => Promise<() => Promise<void>>,
-  outOfTime: () => 'budget' | 'cpu' | null,
-): Promise<Stopped> {
-  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
-  let ahead: Promise<Page> | null = settle(read(first));
-  let checkpoints: Promise<void> = Promise.resolve();
-  const inFlight: Array<Promise<void>> = [];
-  let stopped: Stopped = 'done';
-  while (ahead) {
-    const stop = outOfTime();
-    if (stop) {
-      stopped = stop;
-      break;
-    }
-    const page: Page = await ahead;
-    ahead = page.next ? settle(read(page.next)) : null;
-    const written = settle(write(page));
-    checkpoints = settle(checkpoints.then(async () => await (await written)()));
-    inFlight.push(checkpoints);
-    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
-  }
-  await checkpoints;
-  return stopped;
-}
-
 // Captured rows expanded per statement before a push: each statement stays short.
 const EXPAND_ROWS = 10_000;
 
@@ -325,7 +286,7 @@ export async function pushTable(
   // Statements captured and not yet expanded reach the outbox first: the push never waits for
   // the webhook function to have run (once a run: runSync).
   if (!options.dryRun) await options.expandWaiting();
-  result.stopped = await pipeline(
+  result.stopped = await pipeline<string[], Page>(
     (cursor) => readOutboxPage(deps.primary, shape, cursor ?? ['-1', ''], size),
     null,
     (page) => push(page),
