@@ -39,6 +39,8 @@ export interface SyncBenchResult {
   changed: PushRun;
   /** The anchor: the fastest of `copies`. */
   copyMs: number;
+  /** The floor under a push of changed rows: one UPDATE of every row on the mirror. */
+  updateMs: number;
   copies: CopyRun[];
 }
 
@@ -116,6 +118,23 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
       throw new Error(`push of changed rows moved ${changed.moved} of ${rows} rows`);
     }
 
+    // The floor under a push of changed rows: the mirror's own UPDATE of every row, in one
+    // statement (nothing read from the primary, no version recorded, no checkpoint), rolled
+    // back; the fastest of two.
+    const updates: number[] = [];
+    const undo = new Error('rolled back');
+    for (let i = 0; i < 2; i++) {
+      const u0 = performance.now();
+      await mirror.begin(async (tx) => {
+        await tx`update bench.agents set status = 'busy', updated_at = updated_at + interval '1 ms'`;
+        updates.push(performance.now() - u0);
+        throw undo;
+      }).catch((err) => {
+        if (err !== undo) throw err;
+      });
+    }
+    const updateMs = Math.min(...updates);
+
     // The anchor at its strongest: COPY piped by psql (libpq, as a DBA moves a table), in
     // text and in binary format, and by postgres.js (a message and a write per row), each
     // into a fresh table of the mirror table's shape with only its primary key (the pushes
@@ -141,7 +160,7 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     const [pushed] = await mirror`select count(*)::int as n from bench.agents`;
     if (pushed!.n !== rows) throw new Error(`rows on the mirror: ${pushed!.n} pushed`);
     const run = ({ ms, calls, cpu }: PushRun) => ({ ms, calls, cpu });
-    return { rows, push: run(push), changed: run(changed), copyMs, copies };
+    return { rows, push: run(push), changed: run(changed), copyMs, updateMs, copies };
   } finally {
     await primary.end();
     await mirror.end();
@@ -206,6 +225,9 @@ export function reportSync(r: SyncBenchResult): string {
       r.push,
     ),
     line('push after every row changed (outbox pages, guarded upserts)', r.changed),
+    `| floor: the mirror's own UPDATE of every row, one statement (no reading, versions or checkpoints) | ${
+      fmt(r.updateMs, 0)
+    } | ${perSec(r.updateMs)} | | | |`,
     ...r.copies.map((c) =>
       `| COPY TO STDOUT piped into COPY FROM STDIN (${c.method})${
         c.ms === r.copyMs ? ' **anchor**' : ''
@@ -216,6 +238,9 @@ export function reportSync(r: SyncBenchResult): string {
     `push of changed rows / COPY: ${
       fmt(r.copyMs / r.changed.ms, 2)
     }x of COPY's rate (target >= 0.5x)`,
+    `the floor alone / COPY: ${
+      fmt(r.copyMs / r.updateMs, 2)
+    }x (a push of changed rows does this UPDATE's work and more)`,
     'COPY: each method twice, the fastest of all is the anchor.',
     'Both pushes: the sync function over HTTP under the enforced hosted limits, called until',
     'done (each call stops at its CPU budget); CPU read from its processes in /proc.',
