@@ -35,7 +35,10 @@ export interface CopyRun {
 
 export interface SyncBenchResult {
   rows: number;
+  /** The fastest of `pushes`. */
   push: PushRun;
+  /** Every round's first push. */
+  pushes: PushRun[];
   changed: PushRun;
   /** The anchor: the fastest of `copies`. */
   copyMs: number;
@@ -79,6 +82,11 @@ async function pushOverHttp(stack: TempStack, table: string) {
   return { ms, calls, cpu: meter.stop(), moved };
 }
 
+/** Rounds of a first push, each followed by every COPY method once. */
+const ROUNDS = 3;
+
+const run = ({ ms, calls, cpu }: PushRun): PushRun => ({ ms, calls, cpu });
+
 export async function benchSync(stack: TempStack, rows: number): Promise<SyncBenchResult> {
   // Pools as the functions make them (createSql), for the push; COPY's baseline uses them too.
   const primary = createSql(stack.settings.SUPABASE_DB_URL!, { applicationName: 'bench', max: 4 });
@@ -94,8 +102,44 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     await primary`select cesar.watch('bench.agents')`;
     await mirror`create schema if not exists bench`;
 
-    const push = await pushOverHttp(stack, 'bench.agents');
-    if (push.moved !== rows) throw new Error(`first push moved ${push.moved} of ${rows} rows`);
+    // The first push and the COPY anchor, interleaved: ROUNDS rounds of a first push (the
+    // mirror's table dropped and the table's push state forgotten before each but the first),
+    // then each COPY method once; the fastest of each is compared (the database's own work
+    // after the setup, such as autovacuum, falls on both alike).
+    const shape = await describeTable(primary, 'bench.agents');
+    const m = mirrorStatements(await mirrorDialect(mirror));
+    const methods: Array<[string, (table: string) => Promise<void>]> = [
+      ['psql | psql, text', (table) => psqlPipe(stack, table, '')],
+      ['psql | psql, binary', (table) => psqlPipe(stack, table, ' with (format binary)')],
+      ['postgres.js readable piped into writable, text', (table) => postgresJsPipe(stack, table)],
+    ];
+    const pushes: PushRun[] = [];
+    const copies: CopyRun[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round > 0) {
+        await mirror`drop table bench.agents`;
+        await primary`
+          update cesar.sync_state
+          set copied_at = null, snapshot = null, watermark_key = null, bulk_loaded_from = null
+          where table_name = 'bench.agents' and direction = 'up'`;
+      }
+      const push = await pushOverHttp(stack, 'bench.agents');
+      if (push.moved !== rows) throw new Error(`first push moved ${push.moved} of ${rows} rows`);
+      pushes.push(run(push));
+      // The anchor at its strongest: COPY piped by psql (libpq, as a DBA moves a table), in
+      // text and in binary format, and by postgres.js (a message and a write per row), each
+      // into a fresh table of the mirror table's shape with only its primary key (the push
+      // also builds the pull's updated_at index); the fastest is the anchor.
+      for (const [method, copy] of methods) {
+        const table = `bench.agents_copy_${copies.length}`;
+        await runStatement(mirror, m.createTable({ ...shape, table }));
+        const c0 = performance.now();
+        await copy(table);
+        copies.push({ method, ms: performance.now() - c0 });
+        const [copied] = await mirror.unsafe(`select count(*)::int as n from ${table}`);
+        if (copied!.n !== rows) throw new Error(`${method}: ${copied!.n} of ${rows} rows copied`);
+      }
+    }
 
     // Every row changes; marked dirty at once (their events are captured too, but with the
     // origin a restore uses, so that they do not also reach the outbox while this runs).
@@ -135,32 +179,11 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     }
     const updateMs = Math.min(...updates);
 
-    // The anchor at its strongest: COPY piped by psql (libpq, as a DBA moves a table), in
-    // text and in binary format, and by postgres.js (a message and a write per row), each
-    // into a fresh table of the mirror table's shape with only its primary key (the pushes
-    // also keep the pull's updated_at index); the fastest is the anchor.
-    const shape = await describeTable(primary, 'bench.agents');
-    const m = mirrorStatements(await mirrorDialect(mirror));
-    const methods: Array<[string, (table: string) => Promise<void>]> = [
-      ['psql | psql, text', (table) => psqlPipe(stack, table, '')],
-      ['psql | psql, binary', (table) => psqlPipe(stack, table, ' with (format binary)')],
-      ['postgres.js readable piped into writable, text', (table) => postgresJsPipe(stack, table)],
-    ];
-    const copies: CopyRun[] = [];
-    for (const [i, [method, copy]] of [...methods, ...methods].entries()) {
-      const table = `bench.agents_copy_${i}`;
-      await runStatement(mirror, m.createTable({ ...shape, table }));
-      const c0 = performance.now();
-      await copy(table);
-      copies.push({ method, ms: performance.now() - c0 });
-      const [copied] = await mirror.unsafe(`select count(*)::int as n from ${table}`);
-      if (copied!.n !== rows) throw new Error(`${method}: ${copied!.n} of ${rows} rows copied`);
-    }
     const copyMs = Math.min(...copies.map((c) => c.ms));
     const [pushed] = await mirror`select count(*)::int as n from bench.agents`;
     if (pushed!.n !== rows) throw new Error(`rows on the mirror: ${pushed!.n} pushed`);
-    const run = ({ ms, calls, cpu }: PushRun) => ({ ms, calls, cpu });
-    return { rows, push: run(push), changed: run(changed), copyMs, updateMs, copies };
+    const fastest = pushes.reduce((a, b) => (b.ms < a.ms ? b : a));
+    return { rows, push: fastest, pushes, changed: run(changed), copyMs, updateMs, copies };
   } finally {
     await primary.end();
     await mirror.end();
@@ -220,9 +243,15 @@ export function reportSync(r: SyncBenchResult): string {
     '',
     '| method | ms | rows/s | sync function CPU ms per 1,000 rows | calls | isolates |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    line(
-      'first push (bulk load: keyset pages of 10,000 rows, COPY TO STDOUT streamed into COPY FROM STDIN)',
-      r.push,
+    ...r.pushes.map((push, i) =>
+      line(
+        `first push, round ${
+          i + 1
+        } (bulk load: keyset pages of 10,000 rows, binary COPY TO STDOUT streamed into COPY FROM STDIN)${
+          push === r.push ? ' **fastest**' : ''
+        }`,
+        push,
+      )
     ),
     line('push after every row changed (outbox pages, guarded upserts)', r.changed),
     `| floor: the mirror's own UPDATE of every row, one statement (no reading, versions or checkpoints) | ${
@@ -241,7 +270,8 @@ export function reportSync(r: SyncBenchResult): string {
     `the floor alone / COPY: ${
       fmt(r.copyMs / r.updateMs, 2)
     }x (a push of changed rows does this UPDATE's work and more)`,
-    'COPY: each method twice, the fastest of all is the anchor.',
+    `Interleaved: ${ROUNDS} rounds of a first push, then each COPY method once; the fastest`,
+    'push against the fastest COPY of all (the anchor).',
     'Both pushes: the sync function over HTTP under the enforced hosted limits, called until',
     'done (each call stops at its CPU budget); CPU read from its processes in /proc.',
   ].join('\n');
