@@ -85,7 +85,8 @@ async function pushOverHttp(stack: TempStack, table: string) {
 /** Rounds of a first push, each followed by every COPY method once. */
 const ROUNDS = 3;
 
-const run = ({ ms, calls, cpu }: PushRun): PushRun => ({ ms, calls, cpu });
+/** A push's figures, without what the bench only checks. */
+const timing = ({ ms, calls, cpu }: PushRun): PushRun => ({ ms, calls, cpu });
 
 export async function benchSync(stack: TempStack, rows: number): Promise<SyncBenchResult> {
   // Pools as the functions make them (createSql), for the push; COPY's baseline uses them too.
@@ -125,7 +126,7 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
       }
       const push = await pushOverHttp(stack, 'bench.agents');
       if (push.moved !== rows) throw new Error(`first push moved ${push.moved} of ${rows} rows`);
-      pushes.push(run(push));
+      pushes.push(timing(push));
       // The anchor at its strongest: COPY piped by psql (libpq, as a DBA moves a table), in
       // text and in binary format, and by postgres.js (a message and a write per row), each
       // into a fresh table of the mirror table's shape with only its primary key (the push
@@ -138,6 +139,7 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
         copies.push({ method, ms: performance.now() - c0 });
         const [copied] = await mirror.unsafe(`select count(*)::int as n from ${table}`);
         if (copied!.n !== rows) throw new Error(`${method}: ${copied!.n} of ${rows} rows copied`);
+        await mirror.unsafe(`drop table ${table}`);
       }
     }
 
@@ -183,7 +185,7 @@ export async function benchSync(stack: TempStack, rows: number): Promise<SyncBen
     const [pushed] = await mirror`select count(*)::int as n from bench.agents`;
     if (pushed!.n !== rows) throw new Error(`rows on the mirror: ${pushed!.n} pushed`);
     const fastest = pushes.reduce((a, b) => (b.ms < a.ms ? b : a));
-    return { rows, push: fastest, pushes, changed: run(changed), copyMs, updateMs, copies };
+    return { rows, push: fastest, pushes, changed: timing(changed), copyMs, updateMs, copies };
   } finally {
     await primary.end();
     await mirror.end();

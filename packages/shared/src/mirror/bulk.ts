@@ -63,10 +63,11 @@ interface CopyTarget {
 const COPY_CHUNK_BYTES = 256 * 1024;
 
 /**
- * Streams COPY's output into a COPY FROM STDIN, in chunks. The source is never paused: postgres.js pauses its socket when a paused stream's buffer fills,
- * and resumes it only when the stream is read again, which an ended stream never is, so the
- * transaction's COMMIT that follows would never be answered (a hang seen in tests). What the
- * mirror has not taken yet waits in the writable instead: a page at most (BULK_PAGE_ROWS).
+ * Streams COPY's output into a COPY FROM STDIN, in chunks. The source is never paused:
+ * postgres.js pauses its socket when a paused stream's buffer fills, and resumes it only when
+ * the stream is read again, which an ended stream never is, so the transaction's COMMIT that
+ * follows would never be answered (a hang seen in tests). What the mirror has not taken yet
+ * waits in the writable instead: a page at most (BULK_PAGE_ROWS).
  */
 function pump(source: CopySource, target: CopyTarget): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -115,8 +116,11 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
 /**
  * Loads a page into the mirror in one transaction: COPY TO STDOUT on the primary streamed
  * into COPY FROM STDIN on the mirror, the bytes passed through as PostgreSQL sends them (as
- * `COPY ... TO STDOUT | COPY ... FROM STDIN` would). Returns the rows loaded, counted on the
- * mirror (nothing else is past the cursor there).
+ * `COPY ... TO STDOUT | COPY ... FROM STDIN` would). The transaction commits only once the
+ * page before it (`before`) is on the mirror, and rolls back if that page failed: the pages
+ * on the mirror always end at a checkpoint, so that a run after a failure loads in bulk
+ * again. Returns the rows loaded, counted on the mirror (nothing else is past the cursor
+ * there).
  */
 async function loadBulkPage(
   deps: MirrorDeps,
@@ -124,6 +128,7 @@ async function loadBulkPage(
   shape: TableShape,
   page: BulkPage,
   format: CopyFormat,
+  before: Promise<unknown>,
 ): Promise<number> {
   if (page.rows === 0) return 0;
   return await withRetry(deps, () =>
@@ -140,16 +145,31 @@ async function loadBulkPage(
         await pump(source as unknown as CopySource, target as unknown as CopyTarget);
       });
       const [loaded] = await run(mirror, m.countBetween(shape, page.after, page.last!));
+      await before.catch(() => {
+        throw new Error('the page before this one was not loaded');
+      });
       return Number(loaded!.n);
     }));
 }
 
 /**
- * Errors of a mirror that does not take COPY's binary format as the primary sends it
- * (feature not supported, invalid binary representation, protocol violation, a type it
- * decodes otherwise): the load goes on in text.
+ * Tables whose mirror refused COPY's binary format in this instance: loaded in text from then
+ * on, without trying binary on every call.
  */
-const BINARY_REFUSED = new Set(['0A000', '22P03', '08P01', '42804', '22P02']);
+const textOnly = new Set<string>();
+
+/**
+ * Whether a binary load's error may be the mirror not taking binary as the primary sends it
+ * (an unsupported format or type, a value it decodes otherwise: PostgreSQL and CockroachDB use
+ * several codes for these), so that the page is loaded again in text. Not for errors text
+ * would meet alike (a key already there, a conflict to retry, a cancel, resources, the
+ * connection), nor for one without a SQLSTATE (a page before this one failed).
+ */
+function mayLoadInText(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) &&
+    !/^(23|40|53|57|08(?!P01))/.test(code);
+}
 
 /** Loads a page in binary; where the mirror refuses that, in text from then on. */
 async function loadBulkPageAs(
@@ -157,20 +177,22 @@ async function loadBulkPageAs(
   m: MirrorStatements,
   shape: TableShape,
   page: BulkPage,
-  format: { current: CopyFormat },
+  before: Promise<unknown>,
 ): Promise<number> {
+  if (textOnly.has(shape.table)) return await loadBulkPage(deps, m, shape, page, 'text', before);
   try {
-    return await loadBulkPage(deps, m, shape, page, format.current);
+    return await loadBulkPage(deps, m, shape, page, 'binary', before);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (format.current !== 'binary' || !code || !BINARY_REFUSED.has(code)) throw err;
-    console.error(
-      `sync: ${shape.table}: the mirror refused COPY's binary format (${code}: ${
-        (err as Error).message
-      }); loading in text`,
-    );
-    format.current = 'text';
-    return await loadBulkPage(deps, m, shape, page, format.current);
+    if (!mayLoadInText(err)) throw err;
+    if (!textOnly.has(shape.table)) {
+      textOnly.add(shape.table);
+      console.error(
+        `sync: ${shape.table}: the mirror refused COPY's binary format (${
+          (err as { code: string }).code
+        }: ${(err as Error).message}); loading in text`,
+      );
+    }
+    return await loadBulkPage(deps, m, shape, page, 'text', before);
   }
 }
 
@@ -182,7 +204,8 @@ async function loadBulkPageAs(
  * The rows need no recorded version: they keep the primary's updated_at, older than the
  * mirror's clock when the load began (sync_state.bulk_loaded_from), which is how the pull
  * tells them from the mirror's own changes. A row that appears on the mirror meanwhile
- * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint.
+ * breaks the COPY (unique key), and the next run takes the upsert path from the checkpoint;
+ * after any other failure the next run loads in bulk from it.
  */
 export async function bulkLoad(
   deps: MirrorDeps,
@@ -201,13 +224,15 @@ export async function bulkLoad(
       where table_name = ${shape.table} and direction = 'up'
     `;
   }
-  // Binary until the mirror refuses it (pages loading then may each try once).
-  const format = { current: 'binary' as CopyFormat };
+  // Each page's load commits after the one before it (loadBulkPage).
+  let before: Promise<unknown> = Promise.resolve();
   return await pipeline(
     (cursor) => readBulkBounds(deps.primary, shape, cursor, limit),
     after,
     async (page) => {
-      const loaded = await loadBulkPageAs(deps, m, shape, page, format);
+      const loading = loadBulkPageAs(deps, m, shape, page, before);
+      before = loading;
+      const loaded = await loading;
       result.inserted += loaded;
       result.batches++;
       onPage?.(result);

@@ -113,8 +113,11 @@ const WRITES_IN_FLIGHT = 2;
  * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
  * each write returns runs in page order, so that a checkpoint never covers a page that is
  * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
- * not written is dropped: reading has no effect). Pages being written when it stops are
- * finished and checkpointed.
+ * not written is dropped: reading has no effect); pages being written then are finished and
+ * checkpointed. When anything fails (a page, a read, a lost lease), no checkpoint runs after
+ * it: the pages being written are let finish, so that none holds a connection or writes
+ * after the run has answered, and the error is thrown; the next run starts from the last
+ * checkpoint.
  */
 export async function pipeline<Cursor, Page extends { next: Cursor | null }>(
   read: (cursor: Cursor | null) => Promise<Page>,
@@ -125,23 +128,35 @@ export async function pipeline<Cursor, Page extends { next: Cursor | null }>(
   const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
   let ahead: Promise<Page> | null = settle(read(first));
   let checkpoints: Promise<void> = Promise.resolve();
+  const writes: Array<Promise<unknown>> = [];
   const inFlight: Array<Promise<void>> = [];
+  let failed = false;
   let stopped: Stopped = 'done';
-  while (ahead) {
-    const stop = outOfTime();
-    if (stop) {
-      stopped = stop;
-      break;
+  try {
+    while (ahead) {
+      const stop = outOfTime();
+      if (stop) {
+        stopped = stop;
+        break;
+      }
+      const page: Page = await ahead;
+      ahead = page.next === null ? null : settle(read(page.next));
+      const written = settle(write(page));
+      writes.push(written);
+      checkpoints = settle(checkpoints.then(async () => {
+        const checkpoint = await written;
+        if (!failed) await checkpoint();
+      }));
+      inFlight.push(checkpoints);
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
     }
-    const page: Page = await ahead;
-    ahead = page.next === null ? null : settle(read(page.next));
-    const written = settle(write(page));
-    checkpoints = settle(checkpoints.then(async () => await (await written)()));
-    inFlight.push(checkpoints);
-    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+    await checkpoints;
+    return stopped;
+  } catch (err) {
+    failed = true;
+    await Promise.allSettled([...writes, checkpoints]);
+    throw err;
   }
-  await checkpoints;
-  return stopped;
 }
 
 /** Rows per page: the requested size, within the parameter limit. */
