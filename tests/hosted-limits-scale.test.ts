@@ -112,15 +112,17 @@ describe('under the enforced hosted limits', () => {
              count(distinct payload ->> 'i')::int as distinct_i
       from cesar.job_queue where job_type = 'system.noop'`;
       expect(jobs).toEqual({ total: JOBS, once: JOBS, distinct_i: JOBS });
-      // Several invocations did it, each within its budgets: those that stopped at one (CPU,
-      // or wall time on a loaded machine) rang the next (their answers are in pg_net's
-      // responses; the last lingers for more before it answers).
+      // Several invocations did it, each within its budgets: one that stopped at one (CPU, or
+      // wall time on a loaded machine) rang the next unless the rest was another's by then (a
+      // drain the pg_cron tick called meanwhile takes it, and the one stopping finds nothing
+      // left to hand over: seen once, as budget, cpu, empty with none continued). Their
+      // answers are in pg_net's responses; the last lingers for more before it answers.
       await untilAnswered();
       const drains = await answers<{ stopped: string; continued: boolean; cpu_ms: number }>(
         '{"worker":"job-drain:%',
       );
-      expect(drains.filter((d) => d.stopped !== 'empty' && d.continued).length)
-        .toBeGreaterThanOrEqual(1);
+      expect(drains.length).toBeGreaterThanOrEqual(2);
+      expect(drains.some((d) => d.stopped !== 'empty')).toBe(true);
       expect(Math.max(...drains.map((d) => d.cpu_ms))).toBeLessThan(2_000);
       const { stops, doorbells546 } = await limitsMet();
       expect(stops).toEqual([]);
