@@ -134,15 +134,9 @@ export async function workShift(
       if (ended === 'budget') break;
       // Work a look saw that a pass cannot take (a job behind its serial key's retry, a type
       // at its cap): lingering would find it again at once. Let go, and end.
-      const blocked = ended === 'idle' && called;
-      let more = false;
-      if (!blocked) {
-        const idleUntil = performance.now() + options.lingerMs;
-        while (!more && !over() && performance.now() < idleUntil) {
-          const sliceMs = Math.min(WAIT_SLICE_MS, idleUntil - performance.now());
-          more = await awaitWork(sql, target, sliceMs, options.jobTypes);
-        }
-      }
+      const blocked: boolean = ended === 'idle' && called;
+      let more: boolean = !blocked &&
+        await awaitWorkUntil(sql, options, performance.now() + options.lingerMs, over);
       // Jobs a rate limit held back (cesar.claim_jobs moved their run_at to when their window
       // frees a slot) are not due yet, so the looks above do not see them: when the first is
       // due before the deadline, wait for it, holding the doorbell, rather than leave it to
@@ -262,10 +256,23 @@ async function awaitDeferred(
   const dueAt = performance.now() + row.ms;
   // Only when the wait ends with time left to run the job.
   if (dueAt >= options.deadline - DEFERRED_MARGIN_MS) return false;
+  return await awaitWorkUntil(sql, options, dueAt + DEFERRED_MARGIN_MS, over);
+}
+
+/**
+ * Waits in the database for work of the shift's kind, a slice at a time, until `until`
+ * (performance.now()) or the shift is over; whether work came.
+ */
+async function awaitWorkUntil(
+  sql: Sql,
+  options: ShiftOptions,
+  until: number,
+  over: () => boolean,
+): Promise<boolean> {
   let more = false;
-  while (!more && !over() && performance.now() < dueAt + DEFERRED_MARGIN_MS) {
-    const sliceMs = Math.min(WAIT_SLICE_MS, dueAt + DEFERRED_MARGIN_MS - performance.now());
-    more = await awaitWork(sql, 'job-drain', sliceMs, options.jobTypes);
+  while (!more && !over() && performance.now() < until) {
+    const sliceMs = Math.min(WAIT_SLICE_MS, until - performance.now());
+    more = await awaitWork(sql, options.target, sliceMs, options.jobTypes);
   }
   return more;
 }

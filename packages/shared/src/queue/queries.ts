@@ -274,24 +274,16 @@ export async function enqueueJob(
   payload: Record<string, unknown> = {},
   options: EnqueueOptions = {},
 ): Promise<string> {
-  const keyed = options.key !== undefined || options.mode !== undefined;
-  const [row] = keyed
-    ? await sql<Array<{ id: string }>>`
-      select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
-                           ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
-      options.dedupKey ?? null
-    }, key => ${options.key ?? null}, mode => ${options.mode ?? null},
-                           delay => ${options.delaySeconds ?? null}::float8 * interval '1 second',
-                           period => ${
-      options.periodSeconds ?? null
-    }::float8 * interval '1 second') as id
-    `
-    : await sql<Array<{ id: string }>>`
-      select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
-                           ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
-      options.dedupKey ?? null
-    }) as id
-    `;
+  const [row] = await sql<Array<{ id: string }>>`
+    select cesar.enqueue(${jobType}, ${sql.json(payload as never)}, ${options.runAt ?? null},
+                         ${options.priority ?? 0}, ${options.maxAttempts ?? null}, ${
+    options.dedupKey ?? null
+  }, key => ${options.key ?? null}, mode => ${options.mode ?? null},
+                         delay => ${options.delaySeconds ?? null}::float8 * interval '1 second',
+                         period => ${
+    options.periodSeconds ?? null
+  }::float8 * interval '1 second') as id
+  `;
   return row!.id;
 }
 
