@@ -213,8 +213,8 @@ export interface SignedDeliveries {
 
 /**
  * A route that external systems may call with a Standard Webhooks signature instead of the
- * function secret. Runs before requireSecret:
- * - no secret configured: does nothing (the bearer rules apply as everywhere);
+ * function secret, for a receiver with at least one secret (functionApp registers it only
+ * then: without one the bearer rules apply as everywhere). Runs before requireSecret:
  * - a request carrying any of the three headers: verified (body read here, within the 1 MiB
  *   limit, and kept for the route); valid is authenticated and its id given to the route
  *   (verifiedDelivery), anything else a 401 saying why, whatever bearer it also carries;
@@ -227,7 +227,6 @@ export function acceptSignedDeliveries(
   clock: Clock,
 ): MiddlewareHandler {
   return async (c, next) => {
-    if (deliveries.secrets.length === 0) return await next();
     const headers = {
       id: c.req.header('webhook-id'),
       timestamp: c.req.header('webhook-timestamp'),
