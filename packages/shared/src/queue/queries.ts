@@ -257,9 +257,9 @@ export interface EnqueueOptions {
   /** A key with a mode (keep when not given); not with dedupKey. */
   key?: string;
   mode?: KeyMode;
-  /** debounce: the job runs this long after the last enqueue. */
+  /** debounce: the job runs this long after the last enqueue (with a key and its mode only). */
   delaySeconds?: number;
-  /** unique_for: at most one job per key in this long. */
+  /** unique_for: at most one job per key in this long (with a key and its mode only). */
   periodSeconds?: number;
 }
 
