@@ -1,16 +1,5 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { applyMigrations, connect, installPgNetStandIn } from '../lib/database.ts';
-import {
-  type ClusterSpec,
-  clusterUrl,
-  ensurePostgresInstalled,
-  initCluster,
-  startCluster,
-  stopCluster,
-} from '../lib/pg-cluster.ts';
-import { freePort } from '../local/functions.ts';
+import { connect } from '../lib/database.ts';
+import { startScratchDatabase } from '../lib/scratch-database.ts';
 import { fmt, percentile } from './stats.ts';
 
 // The schedule tick, cesar.run_due_schedules(as_of) (pg_cron's cesar-workflow-schedules job
@@ -80,23 +69,9 @@ const MINUTE = 60_000;
 export async function benchSchedules(
   options: { sizes: number[] },
 ): Promise<SchedulesBenchResult> {
-  await ensurePostgresInstalled({ cron: true });
-  const dir = await mkdtemp(path.join(tmpdir(), 'cesar-bench-schedules-'));
-  await chmod(dir, 0o755);
-  const spec: ClusterSpec = {
-    name: 'bench schedules',
-    dataDir: path.join(dir, 'db'),
-    port: await freePort(),
-    cron: true,
-    durable: true,
-  };
-  await initCluster(spec);
-  await startCluster(spec);
-  const url = clusterUrl(spec.port);
-  const sql = connect(url);
+  const db = await startScratchDatabase('bench schedules', { durable: true });
+  const sql = connect(db.url);
   try {
-    await installPgNetStandIn(url);
-    await applyMigrations(url);
     await sql`select cron.unschedule(jobid) from cron.job`;
     const ticks: TickFigures[] = [];
     let made = 0;
@@ -130,8 +105,7 @@ export async function benchSchedules(
     return { ticks };
   } finally {
     await sql.end();
-    await stopCluster(spec);
-    await rm(dir, { recursive: true, force: true });
+    await db.remove();
   }
 }
 

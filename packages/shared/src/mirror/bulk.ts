@@ -179,11 +179,12 @@ async function loadBulkPageAs(
   page: BulkPage,
   before: Promise<unknown>,
 ): Promise<number> {
-  if (textOnly.has(shape.table)) return await loadBulkPage(deps, m, shape, page, 'text', before);
+  const format: CopyFormat = textOnly.has(shape.table) ? 'text' : 'binary';
   try {
-    return await loadBulkPage(deps, m, shape, page, 'binary', before);
+    return await loadBulkPage(deps, m, shape, page, format, before);
   } catch (err) {
-    if (!mayLoadInText(err)) throw err;
+    if (format === 'text' || !mayLoadInText(err)) throw err;
+    // Said once: another page loading at once may have been refused too.
     if (!textOnly.has(shape.table)) {
       textOnly.add(shape.table);
       console.error(

@@ -243,6 +243,15 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     return taken;
   }
 
+  /**
+   * Outcomes taken for a statement that failed, put back ahead of the newer ones for a later
+   * flush (each statement applies only to jobs this drain still holds).
+   */
+  function putBack(done: Completion[], failed: Failure[]): void {
+    completions.unshift(...done);
+    failures.unshift(...failed);
+  }
+
   /** Records the finished jobs' outcomes, with no claim. */
   async function flush(): Promise<void> {
     const [done, failed] = takeOutcomes();
@@ -251,9 +260,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       completeJobs(deps.sql, options.worker, done),
       failJobs(deps.sql, options.worker, failed),
     ]).catch((err) => {
-      // Kept for the last flush (each statement applies only to jobs this drain still holds).
-      completions.unshift(...done);
-      failures.unshift(...failed);
+      putBack(done, failed);
       throw err;
     });
     tally({ done: done.length, failed: failed.length }, {
@@ -520,9 +527,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       }
     }, (err) => {
       claimError ??= err;
-      // The outcomes it carried were not recorded (one statement): kept for a flush.
-      completions.unshift(...done);
-      failures.unshift(...failed);
+      // The outcomes it carried were not recorded (one statement).
+      putBack(done, failed);
       reserved -= start;
       inFlight--;
     }).finally(() => wake());
