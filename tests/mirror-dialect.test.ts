@@ -87,7 +87,6 @@ function renderMirror(d: Dialect): Record<string, Array<Statement | null>> {
     markPulled: [m.markPulled(TABLE, ['2'])],
     anyRowAfter: [m.anyRowAfter(shape, null), m.anyRowAfter(shape, '0')],
     copyIn: [m.copyIn(shape, 'text'), m.copyIn(shape, 'binary')],
-    countBetween: [m.countBetween(shape, null, '9'), m.countBetween(shape, '0', '9')],
     countRows: [m.countRows(shape)],
     snapshotTimestamp: [m.snapshotTimestamp()],
     restorePage: [

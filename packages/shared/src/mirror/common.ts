@@ -110,7 +110,7 @@ const WRITES_IN_FLIGHT = 2;
 
 /**
  * Reads pages with `read` and hands each to `write`, reading the next page while earlier
- * ones are written (up to WRITES_IN_FLIGHT at once: their keys are disjoint). The checkpoint
+ * ones are written (up to `writesInFlight` at once: their keys are disjoint). The checkpoint
  * each write returns runs in page order, so that a checkpoint never covers a page that is
  * not on the mirror yet. Stops after the last page, or when time is up (a page read ahead and
  * not written is dropped: reading has no effect); pages being written then are finished and
@@ -124,6 +124,7 @@ export async function pipeline<Cursor, Page extends { next: Cursor | null }>(
   first: Cursor | null,
   write: (page: Page) => Promise<() => Promise<void>>,
   outOfTime: () => 'budget' | 'cpu' | null,
+  writesInFlight = WRITES_IN_FLIGHT,
 ): Promise<Stopped> {
   const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
   let ahead: Promise<Page> | null = settle(read(first));
@@ -148,7 +149,7 @@ export async function pipeline<Cursor, Page extends { next: Cursor | null }>(
         if (!failed) await checkpoint();
       }));
       inFlight.push(checkpoints);
-      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+      if (inFlight.length >= writesInFlight) await inFlight.shift();
     }
     await checkpoints;
     return stopped;

@@ -492,20 +492,6 @@ export function mirrorStatements(dialect: Dialect) {
       };
     },
 
-    /** The table's rows after `after` (null: from the start) up to `last`, keys included (`n`). */
-    countBetween(shape: TableShape, after: string | null, last: string): Statement {
-      const key = ident(shape.key);
-      const type = keyType(shape);
-      return {
-        text:
-          `SELECT count(*) AS n FROM ${
-            qualified(shape.table)
-          } WHERE ${key} <= CAST($1 AS ${type})` +
-          (after === null ? '' : ` AND ${key} > CAST($2 AS ${type})`),
-        params: after === null ? [last] : [last, after],
-      };
-    },
-
     /** The table's rows (`n`). */
     countRows(shape: TableShape): Statement {
       return { text: `SELECT count(*) AS n FROM ${qualified(shape.table)}`, params: [] };
