@@ -220,22 +220,27 @@ describe('the primary stopped and started while requests arrive', () => {
   );
 });
 
+/** An agents-shaped table in schema selfheal with `rows` rows, mirrored (not yet pushed). */
+async function mirroredAgents(table: string, rows: number) {
+  await sql`create schema if not exists selfheal`;
+  await sql.unsafe(`create table ${table} (like public.agents including all)`);
+  await sql.unsafe(`insert into ${table} (name, type, status, capabilities, metadata)
+                    select 'agent ' || i, 'analyst', 'active', array['analysis'],
+                           jsonb_build_object('rank', i)
+                    from generate_series(1, ${rows}) i`);
+  await sql`insert into cesar.sync_tables (table_name) values (${table})`;
+  const onMirror = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
+  await onMirror`create schema if not exists selfheal`;
+  await onMirror.end();
+}
+
 describe('the mirror stopped in the middle of a first push (a bulk load)', () => {
   it(
     'fails that push, and the first push after the mirror is back completes the load, equal',
     async () => {
       const table = 'selfheal.bulk';
-      await sql`create schema if not exists selfheal`;
-      await sql`create table selfheal.bulk (like public.agents including all)`;
       // Big enough that the load is still running when the mirror stops (2 s or more here).
-      await sql`insert into selfheal.bulk (name, type, status, capabilities, metadata)
-                select 'agent ' || i, 'analyst', 'active', array['analysis'],
-                       jsonb_build_object('rank', i)
-                from generate_series(1, 300000) i`;
-      await sql`insert into cesar.sync_tables (table_name) values (${table})`;
-      const onMirror = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
-      await onMirror`create schema if not exists selfheal`;
-      await onMirror.end();
+      await mirroredAgents(table, 300_000);
 
       const push = call('sync', { body: { tables: [table], budget_ms: 60_000 } });
       await sleep(500);
@@ -276,17 +281,8 @@ describe('the mirror stopped, or SIGKILLed, in the middle of a push', () => {
   const table = 'selfheal.items';
 
   beforeAll(async () => {
-    await sql`create schema if not exists selfheal`;
-    await sql`create table selfheal.items (like public.agents including all)`;
-    await sql`insert into selfheal.items (name, type, status, capabilities, metadata)
-              select 'agent ' || i, 'analyst', 'active', array['analysis'],
-                     jsonb_build_object('rank', i)
-              from generate_series(1, 40000) i`;
-    await sql`insert into cesar.sync_tables (table_name) values (${table})`;
+    await mirroredAgents(table, 40_000);
     await sql`select cesar.watch(${table}::regclass)`;
-    const onMirror = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
-    await onMirror`create schema if not exists selfheal`;
-    await onMirror.end();
     const first = await call('sync', { body: { tables: [table], budget_ms: 60_000 } });
     expect(first.body.tables[0]).toMatchObject({ status: 'completed', inserted: 40000 });
   }, 120_000);
