@@ -114,6 +114,60 @@ describe('createSql', () => {
   });
 });
 
+describe("createSql's transactions on a pooled URL when the connection goes away", () => {
+  // postgres.js 3.4.9 writes a ROLLBACK for a closed reserved connection onto its nulled socket
+  // (an uncaught TypeError, and the ROLLBACK never settles), and a release() of it hands the
+  // closed connection to the next query, which hangs the same way: a sync call hung for good
+  // when the primary stopped in the middle of a bulk load.
+  it('fails the transaction at once, and the next query of the pool (one connection) answers', async () => {
+    const port = await freePort();
+    const sql = createSql(onPort(port), {
+      applicationName: 'cesar-edge/pool-test/tx-lost',
+      max: 1,
+      pooled: true,
+    });
+    const db = forwarder(port);
+    await db.open();
+    try {
+      const cases: Record<string, (tx: Sql) => Promise<unknown>> = {
+        'a statement in flight': async (tx) => await tx`select pg_sleep(10)`,
+        'a COPY TO STDOUT streaming': async (tx) => {
+          const source =
+            await tx`copy (select i, repeat('x', 200) from generate_series(1, 5000000) i)
+                                  to stdout`.readable();
+          await new Promise((resolve, reject) => {
+            source.on('data', () => {});
+            source.on('end', resolve);
+            source.on('error', reject);
+          });
+        },
+      };
+      for (const [what, work] of Object.entries(cases)) {
+        const started = performance.now();
+        const failed = attempt(() => sql.begin((tx) => work(tx as unknown as Sql)));
+        await new Promise((r) => setTimeout(r, 300));
+        await db.close();
+        const outcome = await failed;
+        expect(outcome, what).toMatchObject({ ok: false, code: 'CONNECTION_CLOSED' });
+        expect(performance.now() - started, what).toBeLessThan(3_000);
+        await db.open();
+        const next = await attempt(() =>
+          Promise.race([
+            sql`select 1`,
+            new Promise((_, reject) => setTimeout(() => reject(new Error('hung')), 5_000)),
+          ])
+        );
+        expect(next, what).toMatchObject({ ok: true });
+        // A transaction runs on the connection made afresh, and releases it.
+        expect(await sql.begin((tx) => tx`select 2 as two`), what).toEqual([{ two: 2 }]);
+      }
+    } finally {
+      await sql.end({ timeout: 1 });
+      await db.close();
+    }
+  });
+});
+
 describe('a function app whose database is away', () => {
   it('answers 503 with the reason, not a 500, and a bug is still a 500', async () => {
     const away = createSql(onPort(await freePort()), {

@@ -277,6 +277,52 @@ describe('the mirror stopped in the middle of a first push (a bulk load)', () =>
   );
 });
 
+describe('the primary stopped in the middle of a first push (a bulk load)', () => {
+  it(
+    'answers that push with the failure within seconds, and a push after the primary is back completes the load, equal',
+    async () => {
+      const table = 'selfheal.bulk_primary';
+      await mirroredAgents(table, 300_000);
+      const log = runtimeLog(stack.env.CESAR_LOCAL_DIR!);
+      const mark = await log.mark();
+
+      const push = call('sync', { body: { tables: [table], budget_ms: 60_000 } });
+      await sleep(500);
+      await sql.end();
+      await stopCluster(primary);
+      const downAt = performance.now();
+      const failed = await push;
+      const answeredMs = Math.round(performance.now() - downAt);
+      console.log(
+        `primary stopped mid-load: the push answered ${failed.status} after ${answeredMs} ms: ${
+          JSON.stringify(failed.body)
+        }`,
+      );
+      // The run cannot record its failure (the primary is gone): the call answers with the
+      // database's error, and the run's lease lapses on its own.
+      expect(failed.status, JSON.stringify(failed.body)).toBeGreaterThanOrEqual(500);
+      expect(answeredMs).toBeLessThan(15_000);
+
+      await restart(primary);
+      sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
+      await until('api/health 200', async () => (await healthOf()).status === 200, 15_000);
+      // The failed run's lease is still held until it lapses: a run meanwhile answers busy.
+      await sql`update cesar.sync_state set lease_until = now()
+                where table_name = ${table} and direction = 'up'`;
+      const outcomes: Array<{ status: string; error?: string }> = [];
+      for (let i = 0; i < 4 && outcomes.at(-1)?.status !== 'completed'; i++) {
+        const res = await call('sync', { body: { tables: [table], budget_ms: 60_000 } });
+        outcomes.push(res.body?.tables?.[0] ?? { status: String(res.status), error: res.body });
+      }
+      expect(outcomes.at(-1), JSON.stringify(outcomes)).toMatchObject({ status: 'completed' });
+      const verify = await call('sync/verify', { body: { tables: [table] } });
+      expect(verify.body).toMatchObject({ equal: true });
+      expect(await log.ends(mark)).toEqual([]);
+    },
+    150_000,
+  );
+});
+
 describe('the mirror stopped, or SIGKILLed, in the middle of a push', () => {
   const table = 'selfheal.items';
 

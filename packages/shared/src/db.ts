@@ -1,5 +1,6 @@
 import net from 'node:net';
 import postgres from 'postgres';
+import { isConnectionError } from './peer-errors.ts';
 
 export type Sql = postgres.Sql;
 
@@ -99,12 +100,26 @@ export function createSql(url: string, options: DbOptions): Sql {
  * the transaction's there (porsager/postgres#1211, open), and every BEGIN fails with
  * UNSAFE_TRANSACTION. The same on a reserved connection, which postgres.js does mark:
  * BEGIN, the callback's queries, COMMIT; ROLLBACK if the callback throws.
+ *
+ * A reserved connection that closed must be neither written to nor released. postgres.js 3.4.9
+ * writes a query for a closed connection onto its nulled socket (a TypeError thrown from a
+ * timer, "Cannot read properties of null (reading 'write')"), and that query never settles;
+ * release() puts the closed connection among the open ones, where every later query of the
+ * pool it is given to hangs the same way. Its own sql.begin watches the connection's close;
+ * a reserved connection has no such hook, so the error tells: a connection error (the
+ * connection went away, or the server said it is going) ends the transaction without a
+ * ROLLBACK, and the connection is left to the pool, which has moved it among the closed ones
+ * (to connect afresh) or will when the socket closes. A callback must therefore not let a
+ * connection error of another pool out as its own (the bulk load wraps the mirror's). A
+ * ROLLBACK that does not settle within ROLLBACK_WAIT_MS (its connection closed unnoticed)
+ * leaves the connection unreleased the same way.
  */
 function beginOnReserved(sql: Sql): Sql['begin'] {
   return (async (...args: unknown[]) => {
     const fn = args.pop() as (tx: Sql) => unknown;
     const mode = typeof args[0] === 'string' ? args[0].replace(/[^a-z ]/gi, '') : '';
     const tx = await sql.reserve();
+    let usable = true;
     try {
       await tx.unsafe(`begin ${mode}`);
       const work = fn(tx as unknown as Sql);
@@ -112,13 +127,31 @@ function beginOnReserved(sql: Sql): Sql['begin'] {
       await tx`commit`;
       return result;
     } catch (err) {
-      // A broken connection cannot roll back, and need not: the server ends the transaction.
-      await tx`rollback`.catch(() => {});
+      usable = !isConnectionError(err) && await rolledBack(tx);
       throw err;
     } finally {
-      tx.release();
+      if (usable) tx.release();
     }
   }) as Sql['begin'];
+}
+
+/** How long a ROLLBACK may take before its connection is taken for closed. */
+const ROLLBACK_WAIT_MS = 5_000;
+
+/** Rolls back; false if the connection failed meanwhile or did not answer in time. */
+async function rolledBack(tx: postgres.ReservedSql): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ROLLBACK_WAIT_MS);
+  });
+  try {
+    return await Promise.race([tx`rollback`.then(() => true as const), late]) === true;
+  } catch (err) {
+    // The server's refusal (a statement error) leaves the connection usable.
+    return !isConnectionError(err);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A per-instance application name, so one instance's pool can be told from another's. */

@@ -63,22 +63,35 @@ interface CopyTarget {
 const COPY_CHUNK_BYTES = 256 * 1024;
 
 /**
+ * The mirror's failure, carried out of the primary's transaction: a connection error of the
+ * mirror's own would read there as the primary's connection gone (see beginOnReserved).
+ */
+class TargetFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('the COPY into the mirror failed');
+  }
+}
+
+/**
  * Streams COPY's output into a COPY FROM STDIN, in chunks. The source is never paused:
  * postgres.js pauses its socket when a paused stream's buffer fills, and resumes it only when
  * the stream is read again, which an ended stream never is, so the transaction's COMMIT that
  * follows would never be answered (a hang seen in tests). What the mirror has not taken yet
- * waits in the writable instead: a page at most (BULK_PAGE_ROWS).
+ * waits in the writable instead: a page at most (BULK_PAGE_ROWS). When the mirror fails, the
+ * source is still read to its end before the pump rejects (with TargetFailed): until then its
+ * connection takes no other statement, the primary transaction's ROLLBACK among them.
  */
 function pump(source: CopySource, target: CopyTarget): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let parts: Uint8Array[] = [];
     let size = 0;
-    let failed = false;
-    const fail = (err: Error) => {
+    let failed: TargetFailed | null = null;
+    let ended = false;
+    const failTarget = (err: Error) => {
       if (failed) return;
-      failed = true;
+      failed = new TargetFailed(err);
       target.destroy(err);
-      reject(err);
+      if (ended) reject(failed);
     };
     const flush = () => {
       if (size === 0) return;
@@ -87,15 +100,21 @@ function pump(source: CopySource, target: CopyTarget): Promise<void> {
       size = 0;
       target.write(chunk);
     };
-    source.on('error', fail);
-    target.on('error', fail);
+    source.on('error', (err) => {
+      ended = true;
+      if (!failed) target.destroy(err);
+      reject(err);
+    });
+    target.on('error', failTarget);
     source.on('data', (chunk) => {
+      if (failed) return;
       parts.push(chunk);
       size += chunk.length;
       if (size >= COPY_CHUNK_BYTES) flush();
     });
     source.on('end', () => {
-      if (failed) return;
+      ended = true;
+      if (failed) return reject(failed);
       flush();
       target.on('finish', () => resolve());
       target.end();
@@ -131,15 +150,19 @@ async function loadBulkPage(
   await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
       const target = await run(tx as unknown as Sql, m.copyIn(shape, format)).writable();
-      await deps.primary.begin(async (ptx) => {
-        const primary = ptx as unknown as Sql;
-        await run(primary, primaryStatements.copyBounds(page.after, page.last!));
-        const source = await run(
-          primary,
-          primaryStatements.copyOut(shape, page.after !== null, format),
-        ).readable();
-        await pump(source as unknown as CopySource, target as unknown as CopyTarget);
-      });
+      try {
+        await deps.primary.begin(async (ptx) => {
+          const primary = ptx as unknown as Sql;
+          await run(primary, primaryStatements.copyBounds(page.after, page.last!));
+          const source = await run(
+            primary,
+            primaryStatements.copyOut(shape, page.after !== null, format),
+          ).readable();
+          await pump(source as unknown as CopySource, target as unknown as CopyTarget);
+        });
+      } catch (err) {
+        throw err instanceof TargetFailed ? err.reason : err;
+      }
     }));
   return page.rows;
 }
