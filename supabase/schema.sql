@@ -1647,6 +1647,8 @@ declare
   stores integer[];
   taken_rows integer;
   slots jsonb;
+  digest text;
+  expansion text;
 begin
   perform pg_advisory_xact_lock(hashtext('cesar.expand_captures'));
   select array_agg(t.statement_id order by t.statement_id, t.chunk),
@@ -1660,53 +1662,62 @@ begin
   if statements is null then
     return 0;
   end if;
-  select jsonb_build_object(
-    'store_rows', string_agg(cesar.render_sql(
-      '{rows:ident} as (delete from cesar.{store:ident} d using taken t
-         where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
-      jsonb_build_object('rows', 'd' || s.id, 'store', 'captured_' || s.id)), ', '),
-    'parts', string_agg(cesar.expansion_part_sql(s), ' union all '),
-    'events', case when bool_or(s.watched) then $events$,
-      events as (
-        insert into cesar.event_log
-          (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
-        select c.schema_name, c.table_name, c.op, c.record, c.old_record, c.changed, c.row_key,
-               c.txid, c.origin, c.occurred_at
-        from changes c where c.watched and not c.vanished
-        order by c.statement_id, c.chunk, c.ord
-        returning 1
-      )$events$ else '' end,
-    'marks', case when bool_or(s.mirrored) then $marks$,
-      marks as (
-        insert into cesar.sync_outbox as o (table_name, row_key, op, change_id, txid, occurred_at)
-        select distinct on (c.schema_name, c.table_name, c.row_key)
-               c.schema_name || '.' || c.table_name, c.row_key, c.op, $3, c.txid, c.occurred_at
-        from changes c where c.mirrored and c.origin is null
-        order by c.schema_name, c.table_name, c.row_key, c.statement_id desc, c.chunk desc, c.ord desc
-        on conflict (table_name, row_key) do update
-          set op = excluded.op, change_id = excluded.change_id, txid = excluded.txid,
-              occurred_at = excluded.occurred_at
-        returning 1
-      )$marks$ else '' end)
-  into slots
+  select md5(string_agg(s::text, ',' order by s.id)) into digest
   from cesar.capture_stores s where s.id = any (stores);
-  execute cesar.render_sql($expansion$
-      with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
-      h as (delete from cesar.captures c using taken t
-            where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
-      {store_rows},
-      changes as (
-        select e.*, case when e.record is null then 'DELETE' else h.op end as op,
-               h.op = 'UPDATE' and e.record is null as vanished, h.txid, h.origin, h.occurred_at,
-               c.changed
-        from ({parts}) e
-        join h on h.statement_id = e.statement_id and h.chunk = e.chunk
-        -- Compared for UPDATEs only: other changes give it no images, and it returns null.
-        cross join lateral cesar.changed_columns(case when h.op = 'UPDATE' then e.record end,
-                                                 case when h.op = 'UPDATE' then e.old_record end) c
-        where h.op <> 'UPDATE' or c.changed is not null or e.record is null
-      ){events}{marks}
-      select$expansion$, slots)
+  select e.statement into expansion from cesar.expansion_statements e where e.stores_digest = digest;
+  if not found then
+    -- The digest again, of the rows the statement is rendered from (this statement's snapshot).
+    select md5(string_agg(s::text, ',' order by s.id)), jsonb_build_object(
+      'store_rows', string_agg(cesar.render_sql(
+        '{rows:ident} as (delete from cesar.{store:ident} d using taken t
+           where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
+        jsonb_build_object('rows', 'd' || s.id, 'store', 'captured_' || s.id)), ', '),
+      'parts', string_agg(cesar.expansion_part_sql(s), ' union all '),
+      'events', case when bool_or(s.watched) then $events$,
+        events as (
+          insert into cesar.event_log
+            (schema_name, table_name, op, record, old_record, changed_columns, row_key, txid, origin, occurred_at)
+          select c.schema_name, c.table_name, c.op, c.record, c.old_record, c.changed, c.row_key,
+                 c.txid, c.origin, c.occurred_at
+          from changes c where c.watched and not c.vanished
+          order by c.statement_id, c.chunk, c.ord
+          returning 1
+        )$events$ else '' end,
+      'marks', case when bool_or(s.mirrored) then $marks$,
+        marks as (
+          insert into cesar.sync_outbox as o (table_name, row_key, op, change_id, txid, occurred_at)
+          select distinct on (c.schema_name, c.table_name, c.row_key)
+                 c.schema_name || '.' || c.table_name, c.row_key, c.op, $3, c.txid, c.occurred_at
+          from changes c where c.mirrored and c.origin is null
+          order by c.schema_name, c.table_name, c.row_key, c.statement_id desc, c.chunk desc, c.ord desc
+          on conflict (table_name, row_key) do update
+            set op = excluded.op, change_id = excluded.change_id, txid = excluded.txid,
+                occurred_at = excluded.occurred_at
+          returning 1
+        )$marks$ else '' end)
+    into digest, slots
+    from cesar.capture_stores s where s.id = any (stores);
+    expansion := cesar.render_sql($expansion$
+        with taken as (select * from unnest($1::bigint[], $2::integer[]) as t (statement_id, chunk)),
+        h as (delete from cesar.captures c using taken t
+              where c.statement_id = t.statement_id and c.chunk = t.chunk returning c.*),
+        {store_rows},
+        changes as (
+          select e.*, case when e.record is null then 'DELETE' else h.op end as op,
+                 h.op = 'UPDATE' and e.record is null as vanished, h.txid, h.origin, h.occurred_at,
+                 c.changed
+          from ({parts}) e
+          join h on h.statement_id = e.statement_id and h.chunk = e.chunk
+          -- Compared for UPDATEs only: other changes give it no images, and it returns null.
+          cross join lateral cesar.changed_columns(case when h.op = 'UPDATE' then e.record end,
+                                                   case when h.op = 'UPDATE' then e.old_record end) c
+          where h.op <> 'UPDATE' or c.changed is not null or e.record is null
+        ){events}{marks}
+        select$expansion$, slots);
+    insert into cesar.expansion_statements (stores_digest, statement) values (digest, expansion)
+    on conflict do nothing;
+  end if;
+  execute expansion
   using statements, chunks, nextval('cesar.sync_change_seq');
   return taken_rows;
 end
@@ -1879,6 +1890,20 @@ begin
       error = case when summary.failed > 0 then summary.error end,
       updated_at = now()
   where e.id = new.execution_id;
+  return null;
+end
+$$;
+
+--
+-- Name: forget_expansion_statements(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.forget_expansion_statements() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from cesar.expansion_statements;
   return null;
 end
 $$;
@@ -3171,6 +3196,21 @@ CREATE TABLE cesar.event_processor (
 );
 
 --
+-- Name: expansion_statements; Type: TABLE; Schema: cesar; Owner: -
+--
+
+CREATE UNLOGGED TABLE cesar.expansion_statements (
+    stores_digest text NOT NULL,
+    statement text NOT NULL
+);
+
+--
+-- Name: TABLE expansion_statements; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.expansion_statements IS 'cesar.expand_captures''s statement per set of capture stores, under a digest of their rows; emptied when cesar.capture_stores changes, and by any migration that changes its rendering.';
+
+--
 -- Name: http_request_totals; Type: TABLE; Schema: cesar; Owner: -
 --
 
@@ -4015,6 +4055,13 @@ ALTER TABLE ONLY cesar.event_processor
     ADD CONSTRAINT event_processor_pkey PRIMARY KEY (id);
 
 --
+-- Name: expansion_statements expansion_statements_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
+--
+
+ALTER TABLE ONLY cesar.expansion_statements
+    ADD CONSTRAINT expansion_statements_pkey PRIMARY KEY (stores_digest);
+
+--
 -- Name: http_request_totals http_request_totals_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
 --
 
@@ -4673,6 +4720,12 @@ CREATE INDEX tasks_created_idx ON public.tasks USING btree (created_at);
 --
 
 CREATE INDEX tasks_status_idx ON public.tasks USING btree (status, created_at);
+
+--
+-- Name: capture_stores forget_expansion_statements; Type: TRIGGER; Schema: cesar; Owner: -
+--
+
+CREATE TRIGGER forget_expansion_statements AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON cesar.capture_stores FOR EACH STATEMENT EXECUTE FUNCTION cesar.forget_expansion_statements();
 
 --
 -- Name: job_queue job_queue_follow_execution; Type: TRIGGER; Schema: cesar; Owner: -
@@ -5910,6 +5963,13 @@ REVOKE ALL ON FUNCTION cesar.follow_execution_status() FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.follow_execution_status() TO service_role;
 
 --
+-- Name: FUNCTION forget_expansion_statements(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.forget_expansion_statements() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.forget_expansion_statements() TO service_role;
+
+--
 -- Name: FUNCTION http_duration_buckets(); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -6260,6 +6320,12 @@ GRANT ALL ON SEQUENCE cesar.event_log_id_seq TO service_role;
 --
 
 GRANT ALL ON TABLE cesar.event_processor TO service_role;
+
+--
+-- Name: TABLE expansion_statements; Type: ACL; Schema: cesar; Owner: -
+--
+
+GRANT ALL ON TABLE cesar.expansion_statements TO service_role;
 
 --
 -- Name: TABLE http_request_totals; Type: ACL; Schema: cesar; Owner: -
