@@ -123,6 +123,34 @@ describe('drainQueue', () => {
     expect(most).toBe(1);
   });
 
+  it('claims every 20 ms while its only job runs, not at every wake-up', async () => {
+    // Claiming at every wake-up while a job ran sent an empty claim every millisecond or so
+    // (29,973 in this test's budget). Work written meanwhile is still taken within 20 ms (see
+    // the test after the next).
+    for (const capped of [false, true]) {
+      const type = uniqueJobType();
+      if (capped) {
+        await sql`insert into cesar.job_types (job_type, concurrency) values (${type}, 1)`;
+      }
+      await enqueueJobs(
+        sql,
+        Array.from({ length: capped ? 2 : 1 }, (_, i) => ({ job_type: type, payload: { i } })),
+      );
+      const result = await drain(fnSql, {
+        [type]: async () => {
+          await sleep(300);
+          return null;
+        },
+      }, { jobTypes: [type], concurrency: 10, batchSize: capped ? 10 : 1 });
+      const what = capped ? 'capped at one' : 'uncapped';
+      expect(result, what).toMatchObject(
+        capped ? { claimed: 2, completed: 2 } : { claimed: 1, completed: 1 },
+      );
+      // Per 300 ms handler: at most one claim per 20 ms, and the few around its start and end.
+      expect(result.claims, what).toBeLessThanOrEqual((capped ? 2 : 1) * (300 / 20 + 4));
+    }
+  });
+
   it('claims again when a capped job finished while its next claim was running', async () => {
     const type = uniqueJobType();
     await sql`insert into cesar.job_types (job_type, concurrency) values (${type}, 1)`;

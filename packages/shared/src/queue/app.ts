@@ -113,4 +113,5 @@ const DRAIN_COUNTS = [
   'cancelled',
   'superseded',
   'slow_to_stop',
+  'claims',
 ] as const;

@@ -108,6 +108,8 @@ export interface DrainResult {
    * (a cancel, the time limit, a lost lease): their jobs stayed leased until they stopped.
    */
   slow_to_stop: number;
+  /** Claim statements sent (cesar.finish_and_claim), those that found nothing included. */
+  claims: number;
   duration_ms: number;
   /** CPU milliseconds the process spent from the invocation's start to the answer. */
   cpu_ms: number;
@@ -125,6 +127,9 @@ export interface DrainResult {
 // compares a few numbers per wave of started jobs.
 const RENEW_EVERY_MS = 2_000;
 const TICK_MS = 250;
+// How long after a claim that found nothing a drain whose handlers still run claims again,
+// for work written meanwhile (see claimAgainAfter in drainQueue).
+const RECLAIM_WHILE_RUNNING_MS = 20;
 // The default time limit past the claiming budget (DrainOptions.timeLimitMs).
 const DEFAULT_TIME_LIMIT_EXTRA_MS = 60_000;
 // A handler still running this long after its signal was aborted is slow to stop (counted in
@@ -210,6 +215,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     cancelled: 0,
     superseded: 0,
     slow_to_stop: 0,
+    claims: 0,
     duration_ms: 0,
     cpu_ms: 0,
     stopped: 'empty',
@@ -304,6 +310,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         if (--wave.pending === 0) waves.delete(wave);
         run.settled = true;
         running--;
+        settledRuns++;
         if (run.stop) recordStopped(run, outcome);
         else if (outcome.ok) {
           completions.push({ id: job.id, attempt: job.attempts, result: outcome.result });
@@ -482,10 +489,20 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
 
   let claiming = true;
-  // An empty claim while jobs still run may only mean a per-type cap held the rest back:
-  // then the drain claims once more after one of its jobs finishes (and its outcome is
-  // recorded, which frees the slot).
-  let claimAgainAfterFinish = false;
+  // An empty claim while jobs still run: the drain claims again once one of its jobs has
+  // finished (a per-type cap may have held the rest back, and the outcome recorded with the
+  // claim frees the slot), that is once `settledRuns` has passed `claimAgainAfter`, or
+  // RECLAIM_WHILE_RUNNING_MS after the empty claim, for work written meanwhile (writers do
+  // not ring a doorbell this drain holds). Claiming again at every wake-up instead (a claim's
+  // own answer is one) sent an empty claim every millisecond or so while any handler ran,
+  // and two in flight kept each other going: 1,417 claims for 200 single-job passes, 0.5 ms
+  // of the database's time each; 29,973 in one test's 25 s budget around a 300 ms handler.
+  let claimAgainAfter: number | null = null;
+  let settledRuns = 0;
+  // Whether the last claim answered found jobs: only then does a second go out beside one
+  // (a drain looking for work again sends one claim at a time).
+  let lastClaimFound = true;
+  let reclaimTimer: ReturnType<typeof setTimeout> | undefined;
   // Claims in flight, and the slots they may start jobs in (reserved until they answer).
   let inFlight = 0;
   let reserved = 0;
@@ -513,6 +530,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     }).then((step) => {
       tally({ done: done.length, failed: failed.length }, step);
       const jobs = step.jobs;
+      lastClaimFound = jobs.length > 0;
       result.claimed += jobs.length;
       const startNow: ClaimedJob[] = [];
       for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
@@ -523,7 +541,12 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       // taken: record it and claim again (each pass needs a job to have finished).
       if (jobs.length === 0 && completions.length + failures.length === 0) {
         claiming = false;
-        claimAgainAfterFinish = running > 0 || inFlight > 0;
+        claimAgainAfter = running > 0 ? settledRuns : null;
+        clearTimeout(reclaimTimer);
+        if (running > 0) reclaimTimer = setTimeout(reclaim, RECLAIM_WHILE_RUNNING_MS);
+      } else if (jobs.length > 0) {
+        // More may be due than this batch (a claim sent beside it may have found none first).
+        claiming = true;
       }
     }, (err) => {
       claimError ??= err;
@@ -532,6 +555,13 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       reserved -= start;
       inFlight--;
     }).finally(() => wake());
+  }
+
+  /** The wait after an empty claim while jobs run is over: claim again (see claimAgainAfter). */
+  function reclaim(): void {
+    if (claimAgainAfter === null) return;
+    claimAgainAfter = -1;
+    wake();
   }
 
   const ticker = setInterval(tick, TICK_MS);
@@ -544,7 +574,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
         // them, so that no other drain takes their jobs meanwhile while the database answers
         // the renewals; then the error is thrown.
         claiming = false;
-        claimAgainAfterFinish = false;
+        claimAgainAfter = null;
         local.length = 0;
       }
       // A group may come back smaller (jobs cancelled or taken over meanwhile): fill again.
@@ -561,7 +591,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       while (
         claiming && local.length === 0 && inFlight < CLAIMS_IN_FLIGHT &&
         running + reserved < options.concurrency &&
-        (inFlight === 0 || options.concurrency - running - reserved >= options.batchSize)
+        (inFlight === 0 ||
+          lastClaimFound && options.concurrency - running - reserved >= options.batchSize)
       ) {
         const stop = spent();
         if (stop) {
@@ -572,8 +603,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       if (running === 0 && local.length === 0 && inFlight === 0) break;
       await finished;
       rearm();
-      if (claimAgainAfterFinish && spent() === null) {
-        claimAgainAfterFinish = false;
+      if (claimAgainAfter !== null && settledRuns > claimAgainAfter && spent() === null) {
+        claimAgainAfter = null;
         claiming = true;
       }
       if (inFlight === 0 && performance.now() - lastFlush >= FLUSH_INTERVAL_MS) {
@@ -582,12 +613,14 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     }
   } finally {
     clearInterval(ticker);
+    clearTimeout(reclaimTimer);
     draining = false;
     for (const waiting of heartbeats) waiting.written();
   }
   // The outcomes of the jobs that ran: recorded even after an error, if the database answers.
   await flush().catch((err) => void (claimError ??= err));
   if (claimError) throw claimError;
+  result.claims = claims;
   result.duration_ms = Math.round(performance.now() - started);
   result.cpu_ms = Math.round(cpu.spentMs());
   return result;
