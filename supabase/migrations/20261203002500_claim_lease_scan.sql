@@ -209,7 +209,7 @@ begin
     from cesar.job_queue q
     -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
     -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
-    -- (see 20261203002300_claim_lease_scan.sql).
+    -- (see 20261203002500_claim_lease_scan.sql).
     where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
@@ -445,7 +445,7 @@ begin
     from cesar.job_queue q
     -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
     -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
-    -- (see 20261203002300_claim_lease_scan.sql).
+    -- (see 20261203002500_claim_lease_scan.sql).
     where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
