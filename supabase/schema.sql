@@ -488,7 +488,10 @@ begin
   ), expired as (
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
-    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+    -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
+    -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
+    -- (see 20261203002500_claim_lease_scan.sql).
+    where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
@@ -542,7 +545,7 @@ begin
   ), dead as (
     -- A job whose lease expired on its last attempt is failed for good, not retried; one
     -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
-    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as expired's.
     update cesar.job_queue q
     set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
         finished_at = now(), updated_at = now(),
@@ -556,7 +559,7 @@ begin
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.status = 'running' and d.locked_until < now()
+      where d.locked_until < now()
         and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
@@ -721,7 +724,10 @@ begin
   ), expired as (
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
-    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+    -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
+    -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
+    -- (see 20261203002500_claim_lease_scan.sql).
+    where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
@@ -730,7 +736,7 @@ begin
   ), dead as (
     -- A job whose lease expired on its last attempt is failed for good, not retried; one
     -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
-    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as expired's.
     update cesar.job_queue q
     set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
         finished_at = now(), updated_at = now(),
@@ -744,7 +750,7 @@ begin
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.status = 'running' and d.locked_until < now()
+      where d.locked_until < now()
         and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
@@ -4461,7 +4467,7 @@ CREATE UNIQUE INDEX job_queue_key_window_idx ON cesar.job_queue USING btree (job
 -- Name: job_queue_lease_idx; Type: INDEX; Schema: cesar; Owner: -
 --
 
-CREATE INDEX job_queue_lease_idx ON cesar.job_queue USING btree (locked_until) WHERE (status = 'running'::text);
+CREATE INDEX job_queue_lease_idx ON cesar.job_queue USING btree (locked_until) WHERE (locked_until IS NOT NULL);
 
 --
 -- Name: job_queue_serial_idx; Type: INDEX; Schema: cesar; Owner: -
