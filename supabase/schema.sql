@@ -1954,7 +1954,7 @@ CREATE FUNCTION cesar.jobs_due(job_types text[] DEFAULT NULL::text[], at timesta
              and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
       or exists (
            select from cesar.job_queue q
-           where q.status = 'running' and q.locked_until < jobs_due.at
+           where q.locked_until < jobs_due.at
              and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
 $$;
 
