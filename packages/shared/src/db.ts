@@ -110,9 +110,12 @@ export function createSql(url: string, options: DbOptions): Sql {
  * connection went away, or the server said it is going) ends the transaction without a
  * ROLLBACK, and the connection is left to the pool, which has moved it among the closed ones
  * (to connect afresh) or will when the socket closes. A callback must therefore not let a
- * connection error of another pool out as its own (the bulk load wraps the mirror's). A
- * ROLLBACK that does not settle within ROLLBACK_WAIT_MS (its connection closed unnoticed)
- * leaves the connection unreleased the same way.
+ * connection error of another pool out as its own (otherTransactionFailure, for a
+ * transaction inside another's). One gap is left: a callback that throws an error of its own
+ * after its connection closed unnoticed (idle in the transaction) gets a ROLLBACK written to
+ * the closed connection; it does not settle, and after ROLLBACK_WAIT_MS the transaction
+ * answers the callback's error, the connection lost to the pool (postgres.js has parked it
+ * among its full ones) rather than handed to the next query.
  */
 function beginOnReserved(sql: Sql): Sql['begin'] {
   return (async (...args: unknown[]) => {
@@ -133,6 +136,33 @@ function beginOnReserved(sql: Sql): Sql['begin'] {
       if (usable) tx.release();
     }
   }) as Sql['begin'];
+}
+
+/**
+ * The failure of another pool's work inside a transaction's callback (the bulk load's primary
+ * COPY inside the mirror's transaction and the mirror's COPY inside the primary's, a restore's
+ * primary pages inside the mirror's snapshot): carried out of the callback wrapped, so that
+ * the transaction does not take the other connection's loss for its own (beginOnReserved),
+ * and unwrapped (unwrapOtherPool) once that transaction has ended.
+ */
+export class OtherPoolFailure extends Error {
+  constructor(readonly reason: unknown) {
+    super(`another pool's work failed: ${(reason as Error)?.message ?? reason}`);
+  }
+}
+
+/** Runs another pool's `work` inside a transaction's callback; see OtherPoolFailure. */
+export async function otherPool<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw err instanceof OtherPoolFailure ? err : new OtherPoolFailure(err);
+  }
+}
+
+/** The failure an OtherPoolFailure carried; any other error as it is. */
+export function unwrapOtherPool(err: unknown): unknown {
+  return err instanceof OtherPoolFailure ? err.reason : err;
 }
 
 /** How long a ROLLBACK may take before its connection is taken for closed. */
@@ -184,7 +214,9 @@ export async function cancelOnAbort<T extends readonly postgres.MaybeRow[]>(
   try {
     return await query;
   } catch (err) {
-    throw signal.aborted ? signal.reason : err;
+    // A connection lost meanwhile is said as such: inside a pooled transaction it tells
+    // beginOnReserved not to write to the connection again (see there).
+    throw signal.aborted && !isConnectionError(err) ? signal.reason : err;
   } finally {
     signal.removeEventListener('abort', cancel);
   }

@@ -1,4 +1,4 @@
-import type { Sql } from '../db.ts';
+import { OtherPoolFailure, type Sql, unwrapOtherPool } from '../db.ts';
 import { type MirrorDeps, pipeline, type Stopped, type SyncResult, withRetry } from './common.ts';
 import { type CopyFormat, type MirrorStatements, primaryStatements, run } from './dialect.ts';
 import type { TableShape } from './schema.ts';
@@ -52,6 +52,8 @@ interface CopyTarget {
   on(event: 'finish', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
   destroy(err?: Error): unknown;
+  readonly destroyed: boolean;
+  readonly errored: Error | null;
 }
 
 /**
@@ -63,14 +65,24 @@ interface CopyTarget {
 const COPY_CHUNK_BYTES = 256 * 1024;
 
 /**
- * The mirror's failure, carried out of the primary's transaction: a connection error of the
- * mirror's own would read there as the primary's connection gone (see beginOnReserved).
+ * How long the mirror has to confirm a page's COPY after its end was sent. postgres.js 3.4.9
+ * reports nothing of a COPY FROM STDIN that the server refuses after the end (it forgets the
+ * stream when it sends CopyDone): a refusal of the last rows (a row the mirror got meanwhile,
+ * a check of its own) would leave the page waiting for good. A page that is not confirmed in
+ * time fails, and the table is pushed by the upsert path from then on in this instance
+ * (mayBulkLoad), which reports what the mirror refuses.
  */
-class TargetFailed extends Error {
-  constructor(readonly reason: unknown) {
-    super('the COPY into the mirror failed');
-  }
+export const COPY_CONFIRM_MS = 20_000;
+
+/** Tables whose bulk load the mirror did not confirm in this instance (COPY_CONFIRM_MS). */
+const unconfirmed = new Set<string>();
+
+/** Whether a first push of `table` may be a bulk load (not after an unconfirmed COPY). */
+export function mayBulkLoad(table: string): boolean {
+  return !unconfirmed.has(table);
 }
+
+class UnconfirmedCopy extends Error {}
 
 /**
  * Streams COPY's output into a COPY FROM STDIN, in chunks. The source is never paused:
@@ -78,18 +90,21 @@ class TargetFailed extends Error {
  * the stream is read again, which an ended stream never is, so the transaction's COMMIT that
  * follows would never be answered (a hang seen in tests). What the mirror has not taken yet
  * waits in the writable instead: a page at most (BULK_PAGE_ROWS). When the mirror fails, the
- * source is still read to its end before the pump rejects (with TargetFailed): until then its
- * connection takes no other statement, the primary transaction's ROLLBACK among them.
+ * source is still read to its end before the pump rejects (with OtherPoolFailure: the mirror's
+ * failure inside the primary's transaction): until then the primary's connection takes no
+ * other statement, the transaction's ROLLBACK among them.
  */
-function pump(source: CopySource, target: CopyTarget): Promise<void> {
+function pump(source: CopySource, target: CopyTarget, confirmMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let parts: Uint8Array[] = [];
     let size = 0;
-    let failed: TargetFailed | null = null;
+    let failed: OtherPoolFailure | null = null;
     let ended = false;
+    let unconfirmedTimer: ReturnType<typeof setTimeout> | undefined;
     const failTarget = (err: Error) => {
       if (failed) return;
-      failed = new TargetFailed(err);
+      clearTimeout(unconfirmedTimer);
+      failed = new OtherPoolFailure(err);
       target.destroy(err);
       if (ended) reject(failed);
     };
@@ -106,6 +121,8 @@ function pump(source: CopySource, target: CopyTarget): Promise<void> {
       reject(err);
     });
     target.on('error', failTarget);
+    // The mirror may have failed before the pump began (while the primary's side started).
+    if (target.destroyed) failTarget(target.errored ?? new Error('the COPY into the mirror ended'));
     source.on('data', (chunk) => {
       if (failed) return;
       parts.push(chunk);
@@ -116,8 +133,21 @@ function pump(source: CopySource, target: CopyTarget): Promise<void> {
       ended = true;
       if (failed) return reject(failed);
       flush();
-      target.on('finish', () => resolve());
+      target.on('finish', () => {
+        clearTimeout(unconfirmedTimer);
+        resolve();
+      });
       target.end();
+      // Not destroyed then: its end is sent, and a CopyFail after CopyDone is a protocol
+      // violation. The mirror's transaction rolls back.
+      unconfirmedTimer = setTimeout(() => {
+        failed = new OtherPoolFailure(
+          new UnconfirmedCopy(
+            `the mirror did not confirm the COPY within ${confirmMs} ms of its end (a refusal after the end is not reported)`,
+          ),
+        );
+        reject(failed);
+      }, confirmMs);
     });
   });
 }
@@ -150,6 +180,8 @@ async function loadBulkPage(
   await withRetry(deps, () =>
     deps.mirror.begin(async (tx) => {
       const target = await run(tx as unknown as Sql, m.copyIn(shape, format)).writable();
+      // Until the pump listens: an error meanwhile is the pump's to find (target.errored).
+      target.on('error', () => {});
       try {
         await deps.primary.begin(async (ptx) => {
           const primary = ptx as unknown as Sql;
@@ -158,11 +190,19 @@ async function loadBulkPage(
             primary,
             primaryStatements.copyOut(shape, page.after !== null, format),
           ).readable();
-          await pump(source as unknown as CopySource, target as unknown as CopyTarget);
+          await pump(
+            source as unknown as CopySource,
+            target as unknown as CopyTarget,
+            deps.copyConfirmMs ?? COPY_CONFIRM_MS,
+          );
         });
       } catch (err) {
-        throw err instanceof TargetFailed ? err.reason : err;
+        // The mirror's failure (the pump's OtherPoolFailure) is this transaction's own; the
+        // primary's goes on wrapped, and is unwrapped once this transaction has ended.
+        throw err instanceof OtherPoolFailure ? err.reason : new OtherPoolFailure(err);
       }
+    }).catch((err) => {
+      throw unwrapOtherPool(err);
     }));
   return page.rows;
 }
@@ -197,6 +237,7 @@ async function loadBulkPageAs(
   try {
     return await loadBulkPage(deps, m, shape, page, format);
   } catch (err) {
+    if (err instanceof UnconfirmedCopy) unconfirmed.add(shape.table);
     if (format === 'text' || !mayLoadInText(err)) throw err;
     textOnly.add(shape.table);
     console.error(

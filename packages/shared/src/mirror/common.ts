@@ -16,6 +16,8 @@ export interface MirrorDeps {
   sleep?: (ms: number) => Promise<void>;
   /** A run's lease on its table (run.ts's LEASE by default; tests shorten it). */
   lease?: Lease;
+  /** How long a bulk page waits for the mirror to confirm its COPY (bulk.ts; tests shorten it). */
+  copyConfirmMs?: number;
 }
 
 /** A run holds its lease for `seconds` and renews it every `heartbeatMs` while it works. */

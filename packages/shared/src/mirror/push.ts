@@ -1,6 +1,6 @@
 import { expandCaptures } from '../capture/index.ts';
 import type { Sql } from '../db.ts';
-import { BULK_PAGE_ROWS, bulkLoad, mirrorEmptyAfter } from './bulk.ts';
+import { BULK_PAGE_ROWS, bulkLoad, mayBulkLoad, mirrorEmptyAfter } from './bulk.ts';
 import {
   emptyResult,
   type MirrorDeps,
@@ -249,7 +249,10 @@ export async function pushTable(
       `;
       snapshot = row?.snapshot ?? null;
     }
-    if (!options.dryRun && await mirrorEmptyAfter(deps.mirror, m, shape, state.watermark_key)) {
+    if (
+      !options.dryRun && mayBulkLoad(table) &&
+      await mirrorEmptyAfter(deps.mirror, m, shape, state.watermark_key)
+    ) {
       result.stopped = await bulkLoad(
         deps,
         m,

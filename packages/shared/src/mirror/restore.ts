@@ -1,4 +1,4 @@
-import type { Sql } from '../db.ts';
+import { otherPool, type Sql, unwrapOtherPool } from '../db.ts';
 import { markOrigin } from './pull.ts';
 import type { CpuBudget } from '../cpu.ts';
 import { type MirrorDeps, pageSize, stopCheck, type Stopped } from './common.ts';
@@ -119,17 +119,19 @@ export async function restoreTable(
       }
       const rows = await readPage(reader, after);
       const last = rows.length < size ? null : rows.at(-1)![keyIndex(shape)]!;
-      const [counts] = await deps.primary.begin(async (tx) => {
-        await markOrigin(tx as unknown as Sql, 'restore');
-        const counts = await run<
-          Array<{ inserted: number; updated: number; deleted: number; kept: number }>
-        >(tx, primaryStatements.applyRestorePage(shape, after, last, rows));
-        await tx`
-          update cesar.sync_state set watermark_key = ${last}, updated_at = now()
-          where table_name = ${table} and direction = 'restore'
-        `;
-        return counts;
-      });
+      const [counts] = await otherPool(() =>
+        deps.primary.begin(async (tx) => {
+          await markOrigin(tx as unknown as Sql, 'restore');
+          const counts = await run<
+            Array<{ inserted: number; updated: number; deleted: number; kept: number }>
+          >(tx, primaryStatements.applyRestorePage(shape, after, last, rows));
+          await tx`
+            update cesar.sync_state set watermark_key = ${last}, updated_at = now()
+            where table_name = ${table} and direction = 'restore'
+          `;
+          return counts;
+        })
+      );
       result.inserted += counts!.inserted;
       result.updated += counts!.updated;
       result.deleted += counts!.deleted;
@@ -140,12 +142,17 @@ export async function restoreTable(
       if (last === null) return;
     }
   };
-  // AS OF SYSTEM TIME reads one snapshot across calls; else one transaction per call.
-  if (dialect.asOfSystemTime) await copy(deps.mirror);
-  else {
-    await deps.mirror.begin('isolation level repeatable read read only', async (tx) => {
-      await copy(tx as unknown as Sql);
-    });
+  // AS OF SYSTEM TIME reads one snapshot across calls; else one transaction per call, the
+  // primary's pages another pool's work inside it (otherPool).
+  try {
+    if (dialect.asOfSystemTime) await copy(deps.mirror);
+    else {
+      await deps.mirror.begin('isolation level repeatable read read only', async (tx) => {
+        await copy(tx as unknown as Sql);
+      });
+    }
+  } catch (err) {
+    throw unwrapOtherPool(err);
   }
   if (result.stopped !== 'done') return result;
 
