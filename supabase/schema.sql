@@ -1668,12 +1668,12 @@ begin
   if statements is null then
     return 0;
   end if;
-  select md5(string_agg(s::text, ',' order by s.id)) into digest
+  select cesar.expansion_digest(array_agg(s order by s.id)) into digest
   from cesar.capture_stores s where s.id = any (stores);
   select e.statement into expansion from cesar.expansion_statements e where e.stores_digest = digest;
   if not found then
     -- The digest again, of the rows the statement is rendered from (this statement's snapshot).
-    select md5(string_agg(s::text, ',' order by s.id)), jsonb_build_object(
+    select cesar.expansion_digest(array_agg(s order by s.id)), jsonb_build_object(
       'store_rows', string_agg(cesar.render_sql(
         '{rows:ident} as (delete from cesar.{store:ident} d using taken t
            where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
@@ -1720,6 +1720,9 @@ begin
           where h.op <> 'UPDATE' or c.changed is not null or e.record is null
         ){events}{marks}
         select$expansion$, slots);
+    -- Kept for the sets of stores batches meet; should they be many, begun afresh.
+    delete from cesar.expansion_statements
+    where (select count(*) from cesar.expansion_statements) >= 256;
     insert into cesar.expansion_statements (stores_digest, statement) values (digest, expansion)
     on conflict do nothing;
   end if;
@@ -1751,6 +1754,19 @@ CREATE TABLE cesar.capture_stores (
 --
 
 COMMENT ON TABLE cesar.capture_stores IS 'One store per watched table and shape: cesar.captured_<id> (rows), cesar.captured_<id>_row (their type), cesar.capture_<id>() (the trigger function).';
+
+--
+-- Name: expansion_digest(cesar.capture_stores[]); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.expansion_digest(stores cesar.capture_stores[]) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select md5(string_agg(concat_ws(',', s.id, s.schema_name, s.table_name, s.key_column, s.watched,
+                                   s.mirrored), ';' order by s.id))
+  from unnest(expansion_digest.stores) s
+$$;
 
 --
 -- Name: expansion_part_sql(cesar.capture_stores); Type: FUNCTION; Schema: cesar; Owner: -
@@ -5941,6 +5957,13 @@ GRANT ALL ON FUNCTION cesar.expand_captures(max_rows integer) TO service_role;
 GRANT ALL ON TABLE cesar.capture_stores TO service_role;
 
 --
+-- Name: FUNCTION expansion_digest(stores cesar.capture_stores[]); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.expansion_digest(stores cesar.capture_stores[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.expansion_digest(stores cesar.capture_stores[]) TO service_role;
+
+--
 -- Name: FUNCTION expansion_part_sql(store cesar.capture_stores); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -6331,7 +6354,7 @@ GRANT ALL ON TABLE cesar.event_processor TO service_role;
 -- Name: TABLE expansion_statements; Type: ACL; Schema: cesar; Owner: -
 --
 
-GRANT ALL ON TABLE cesar.expansion_statements TO service_role;
+GRANT SELECT,INSERT,REFERENCES,DELETE,TRIGGER ON TABLE cesar.expansion_statements TO service_role;
 
 --
 -- Name: TABLE http_request_totals; Type: ACL; Schema: cesar; Owner: -

@@ -16,7 +16,7 @@ create unlogged table cesar.expansion_statements (
 comment on table cesar.expansion_statements is
   'cesar.expand_captures''s statement per set of capture stores, under a digest of their rows; emptied when cesar.capture_stores changes, and by any migration that changes its rendering.';
 revoke all on cesar.expansion_statements from public, anon, authenticated;
-grant select, insert, delete on cesar.expansion_statements to service_role;
+revoke update, truncate on cesar.expansion_statements from service_role;
 
 create function cesar.forget_expansion_statements() returns trigger
 language plpgsql
@@ -33,6 +33,19 @@ revoke execute on function cesar.forget_expansion_statements() from public, anon
 create trigger forget_expansion_statements
 after insert or update or delete or truncate on cesar.capture_stores
 for each statement execute function cesar.forget_expansion_statements();
+
+-- The digest of the stores' rows as the rendering reads them (its columns only: not their
+-- timestamps, whose text depends on the session's settings).
+create function cesar.expansion_digest(stores cesar.capture_stores[]) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select md5(string_agg(concat_ws(',', s.id, s.schema_name, s.table_name, s.key_column, s.watched,
+                                   s.mirrored), ';' order by s.id))
+  from unnest(expansion_digest.stores) s
+$$;
+revoke execute on function cesar.expansion_digest(cesar.capture_stores[]) from public, anon, authenticated;
 
 -- As in 20261203000900, with the statement taken from cesar.expansion_statements (rendered
 -- and kept there when it is not).
@@ -62,12 +75,12 @@ begin
   if statements is null then
     return 0;
   end if;
-  select md5(string_agg(s::text, ',' order by s.id)) into digest
+  select cesar.expansion_digest(array_agg(s order by s.id)) into digest
   from cesar.capture_stores s where s.id = any (stores);
   select e.statement into expansion from cesar.expansion_statements e where e.stores_digest = digest;
   if not found then
     -- The digest again, of the rows the statement is rendered from (this statement's snapshot).
-    select md5(string_agg(s::text, ',' order by s.id)), jsonb_build_object(
+    select cesar.expansion_digest(array_agg(s order by s.id)), jsonb_build_object(
       'store_rows', string_agg(cesar.render_sql(
         '{rows:ident} as (delete from cesar.{store:ident} d using taken t
            where d.statement_id = t.statement_id and d.chunk = t.chunk returning d.*)',
@@ -114,6 +127,9 @@ begin
           where h.op <> 'UPDATE' or c.changed is not null or e.record is null
         ){events}{marks}
         select$expansion$, slots);
+    -- Kept for the sets of stores batches meet; should they be many, begun afresh.
+    delete from cesar.expansion_statements
+    where (select count(*) from cesar.expansion_statements) >= 256;
     insert into cesar.expansion_statements (stores_digest, statement) values (digest, expansion)
     on conflict do nothing;
   end if;
