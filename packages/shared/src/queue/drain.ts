@@ -128,8 +128,11 @@ export interface DrainResult {
 const RENEW_EVERY_MS = 2_000;
 const TICK_MS = 250;
 // How long after a claim that found nothing a drain whose handlers still run claims again,
-// for work written meanwhile (see claimAgainAfter in drainQueue).
+// for work written meanwhile (see claimAgainAfter in drainQueue): 20 ms, doubled after each
+// claim that finds nothing again, up to 250 ms; back to 20 once a claim finds jobs or a job
+// finishes.
 const RECLAIM_WHILE_RUNNING_MS = 20;
+const RECLAIM_WHILE_RUNNING_MAX_MS = 250;
 // The default time limit past the claiming budget (DrainOptions.timeLimitMs).
 const DEFAULT_TIME_LIMIT_EXTRA_MS = 60_000;
 // A handler still running this long after its signal was aborted is slow to stop (counted in
@@ -492,8 +495,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // An empty claim while jobs still run: the drain claims again once one of its jobs has
   // finished (a per-type cap may have held the rest back, and the outcome recorded with the
   // claim frees the slot), that is once `settledRuns` has passed `claimAgainAfter`, or
-  // RECLAIM_WHILE_RUNNING_MS after the empty claim, for work written meanwhile (writers do
-  // not ring a doorbell this drain holds). Claiming again at every wake-up instead (a claim's
+  // RECLAIM_WHILE_RUNNING_MS (backing off) after the empty claim, for work written meanwhile
+  // (writers do not ring a doorbell this drain holds). Claiming again at every wake-up instead (a claim's
   // own answer is one) sent an empty claim every millisecond or so while any handler ran,
   // and two in flight kept each other going: 1,417 claims for 200 single-job passes, 0.5 ms
   // of the database's time each; 29,973 in one test's 25 s budget around a 300 ms handler.
@@ -503,6 +506,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // (a drain looking for work again sends one claim at a time).
   let lastClaimFound = true;
   let reclaimTimer: ReturnType<typeof setTimeout> | undefined;
+  let reclaimMs = RECLAIM_WHILE_RUNNING_MS;
+  // settledRuns at the last claim that found nothing; null after one that found jobs.
+  let emptyAt: number | null = null;
   // Claims in flight, and the slots they may start jobs in (reserved until they answer).
   let inFlight = 0;
   let reserved = 0;
@@ -541,12 +547,18 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       // taken: record it and claim again (each pass needs a job to have finished).
       if (jobs.length === 0 && completions.length + failures.length === 0) {
         claiming = false;
+        // Nothing found again, and nothing finished since the last time: wait longer.
+        reclaimMs = emptyAt === settledRuns
+          ? Math.min(reclaimMs * 2, RECLAIM_WHILE_RUNNING_MAX_MS)
+          : RECLAIM_WHILE_RUNNING_MS;
+        emptyAt = settledRuns;
         claimAgainAfter = running > 0 ? settledRuns : null;
         clearTimeout(reclaimTimer);
-        if (running > 0) reclaimTimer = setTimeout(reclaim, RECLAIM_WHILE_RUNNING_MS);
+        if (running > 0) reclaimTimer = setTimeout(reclaim, reclaimMs);
       } else if (jobs.length > 0) {
         // More may be due than this batch (a claim sent beside it may have found none first).
         claiming = true;
+        emptyAt = null;
       }
     }, (err) => {
       claimError ??= err;
@@ -603,7 +615,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       if (running === 0 && local.length === 0 && inFlight === 0) break;
       await finished;
       rearm();
-      if (claimAgainAfter !== null && settledRuns > claimAgainAfter && spent() === null) {
+      // (A budget spent meanwhile stops it at the claim, which says so in `stopped`.)
+      if (claimAgainAfter !== null && settledRuns > claimAgainAfter) {
         claimAgainAfter = null;
         claiming = true;
       }
