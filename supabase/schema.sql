@@ -488,10 +488,7 @@ begin
   ), expired as (
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
-    -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
-    -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
-    -- (see 20261203002500_claim_lease_scan.sql).
-    where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
@@ -545,7 +542,7 @@ begin
   ), dead as (
     -- A job whose lease expired on its last attempt is failed for good, not retried; one
     -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
-    -- could stop the handler and record it. Same scan of job_queue_lease_idx as expired's.
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
     update cesar.job_queue q
     set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
         finished_at = now(), updated_at = now(),
@@ -559,7 +556,7 @@ begin
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.locked_until < now()
+      where d.status = 'running' and d.locked_until < now()
         and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
@@ -724,10 +721,7 @@ begin
   ), expired as (
     select q.id, q.job_type, q.priority, q.run_at, q.backoff_base_seconds, q.backoff_cap_seconds
     from cesar.job_queue q
-    -- The lease alone, not `status = 'running'` with it: a job has a lease exactly while it
-    -- runs (job_queue_check), and only job_queue_lease_idx serves `locked_until < now()`
-    -- (see 20261203002500_claim_lease_scan.sql).
-    where q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
+    where q.status = 'running' and q.locked_until < now() and cesar.job_attempts_left(q.attempts, q.max_attempts)
       and q.cancel_requested_at is null
       and (claim_jobs.job_types is null or q.job_type = any (claim_jobs.job_types))
     order by q.locked_until
@@ -736,7 +730,7 @@ begin
   ), dead as (
     -- A job whose lease expired on its last attempt is failed for good, not retried; one
     -- whose cancel was requested (cesar.cancel_jobs) ends cancelled: its drain died before it
-    -- could stop the handler and record it. Same scan of job_queue_lease_idx as expired's.
+    -- could stop the handler and record it. Same scan of job_queue_lease_idx as before.
     update cesar.job_queue q
     set status = case when q.cancel_requested_at is not null then 'cancelled' else 'failed' end,
         finished_at = now(), updated_at = now(),
@@ -750,7 +744,7 @@ begin
         locked_by = null, locked_until = null
     where q.id in (
       select d.id from cesar.job_queue d
-      where d.locked_until < now()
+      where d.status = 'running' and d.locked_until < now()
         and (d.cancel_requested_at is not null or not cesar.job_attempts_left(d.attempts, d.max_attempts))
         and (claim_jobs.job_types is null or d.job_type = any (claim_jobs.job_types))
       limit 1000
@@ -1970,7 +1964,7 @@ CREATE FUNCTION cesar.jobs_due(job_types text[] DEFAULT NULL::text[], at timesta
              and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
       or exists (
            select from cesar.job_queue q
-           where q.locked_until < jobs_due.at
+           where q.status = 'running' and q.locked_until < jobs_due.at
              and (jobs_due.job_types is null or q.job_type = any (jobs_due.job_types)))
 $$;
 
@@ -4483,7 +4477,7 @@ CREATE UNIQUE INDEX job_queue_key_window_idx ON cesar.job_queue USING btree (job
 -- Name: job_queue_lease_idx; Type: INDEX; Schema: cesar; Owner: -
 --
 
-CREATE INDEX job_queue_lease_idx ON cesar.job_queue USING btree (locked_until) WHERE (locked_until IS NOT NULL);
+CREATE INDEX job_queue_lease_idx ON cesar.job_queue USING btree (locked_until) WHERE (status = 'running'::text);
 
 --
 -- Name: job_queue_serial_idx; Type: INDEX; Schema: cesar; Owner: -

@@ -583,36 +583,4 @@ describe('finish and claim in one statement (cesar.finish_and_claim)', () => {
       expect(looked!.n - done!.n).toBeLessThan(10_000);
     });
   });
-
-  it('looks for lapsed leases in the lease index, not among every running job, whatever the statistics', async () => {
-    const type = uniqueJobType('running');
-    await withRollback(sql, async (tx) => {
-      // Statistics taken while nothing of ours ran (as on an idle queue before a burst): the
-      // planner then walked the (job_type, status) index over every running job, testing each
-      // lease, on every look of a lingering drain.
-      await tx`analyze cesar.job_queue`;
-      await tx`select cesar.enqueue_many(${
-        tx.json(Array.from({ length: 500 }, () => ({ job_type: type })) as never)
-      })`;
-      await tx`update cesar.job_queue set status = 'running', attempts = 1, locked_by = 'w',
-                 locked_until = now() + interval '1 hour', started_at = now()
-               where job_type = ${type}`;
-      const fetched = async () => {
-        const [row] = await tx<Array<{ n: number }>>`
-          select (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as n
-          from pg_stat_xact_user_tables where relid = 'cesar.job_queue'::regclass`;
-        return row!.n;
-      };
-      // As of a moment before any job: nothing is due, so both sources are read to the end.
-      // The pending source may read every pending job (other files' among them: its own cost,
-      // not this test's); the lease source reads none of the 500 running ones.
-      const [{ pending }] = await tx<[{ pending: number }]>`
-        select count(*)::int as pending from cesar.job_queue where status = 'pending'`;
-      const before = await fetched();
-      const [{ due }] = await tx<[{ due: boolean }]>`
-        select cesar.jobs_due(${[type]}, '2000-01-01') as due`;
-      expect(due).toBe(false);
-      expect(await fetched() - before).toBeLessThan(pending + 50);
-    });
-  });
 });
