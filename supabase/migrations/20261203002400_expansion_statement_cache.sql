@@ -75,11 +75,11 @@ begin
   if statements is null then
     return 0;
   end if;
-  select cesar.expansion_digest(array_agg(s order by s.id)) into digest
-  from cesar.capture_stores s where s.id = any (stores);
-  select e.statement into expansion from cesar.expansion_statements e where e.stores_digest = digest;
+  select e.statement into expansion from cesar.expansion_statements e
+  where e.stores_digest = (select cesar.expansion_digest(array_agg(s order by s.id))
+                           from cesar.capture_stores s where s.id = any (stores));
   if not found then
-    -- The digest again, of the rows the statement is rendered from (this statement's snapshot).
+    -- The digest of the rows the statement is rendered from (this statement's snapshot).
     select cesar.expansion_digest(array_agg(s order by s.id)), jsonb_build_object(
       'store_rows', string_agg(cesar.render_sql(
         '{rows:ident} as (delete from cesar.{store:ident} d using taken t

@@ -110,8 +110,8 @@ export function createSql(url: string, options: DbOptions): Sql {
  * connection went away, or the server said it is going) ends the transaction without a
  * ROLLBACK, and the connection is left to the pool, which has moved it among the closed ones
  * (to connect afresh) or will when the socket closes. A callback must therefore not let a
- * connection error of another pool out as its own (otherTransactionFailure, for a
- * transaction inside another's). One gap is left: a callback that throws an error of its own
+ * connection error of another pool out as its own (OtherPoolFailure, for a transaction
+ * inside another's). One gap is left: a callback that throws an error of its own
  * after its connection closed unnoticed (idle in the transaction) gets a ROLLBACK written to
  * the closed connection; it does not settle, and after ROLLBACK_WAIT_MS the transaction
  * answers the callback's error, the connection lost to the pool (postgres.js has parked it

@@ -72,7 +72,7 @@ const COPY_CHUNK_BYTES = 256 * 1024;
  * time fails, and the table is pushed by the upsert path from then on in this instance
  * (mayBulkLoad), which reports what the mirror refuses.
  */
-export const COPY_CONFIRM_MS = 20_000;
+const COPY_CONFIRM_MS = 20_000;
 
 /** Tables whose bulk load the mirror did not confirm in this instance (COPY_CONFIRM_MS). */
 const unconfirmed = new Set<string>();

@@ -496,9 +496,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // finished (a per-type cap may have held the rest back, and the outcome recorded with the
   // claim frees the slot), that is once `settledRuns` has passed `claimAgainAfter`, or
   // RECLAIM_WHILE_RUNNING_MS (backing off) after the empty claim, for work written meanwhile
-  // (writers do not ring a doorbell this drain holds). Claiming again at every wake-up instead (a claim's
-  // own answer is one) sent an empty claim every millisecond or so while any handler ran,
-  // and two in flight kept each other going: 1,417 claims for 200 single-job passes, 0.5 ms
+  // (writers do not ring a doorbell this drain holds). Claiming again at every wake-up
+  // instead (a claim's own answer is one) sent an empty claim every millisecond or so while
+  // any handler ran, and two in flight kept each other going: 1,417 claims for 200 single-job passes, 0.5 ms
   // of the database's time each; 29,973 in one test's 25 s budget around a 300 ms handler.
   let claimAgainAfter: number | null = null;
   let settledRuns = 0;
@@ -572,7 +572,8 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   /** The wait after an empty claim while jobs run is over: claim again (see claimAgainAfter). */
   function reclaim(): void {
     if (claimAgainAfter === null) return;
-    claimAgainAfter = -1;
+    claimAgainAfter = null;
+    claiming = true;
     wake();
   }
 
