@@ -277,6 +277,55 @@ describe('doorbells', () => {
     }
   });
 
+  it('are handed over by a last pass that stops at its budget', async () => {
+    await untilIdle();
+    // A drain's hand-over called this one while the writer it waited for was still in its
+    // transaction (the writer saw the hold, so it calls nobody): the call finds nothing, and
+    // the jobs come while it lets go. Its last pass stops at its CPU budget with most of
+    // them left; it must call the next drain, as the ticks are paused.
+    const JOBS = 30_000;
+    await sql`select cesar.doorbell_hold('job-drain', 60000)`;
+    let commit!: () => void;
+    const committing = new Promise<void>((r) => (commit = r));
+    let written!: () => void;
+    const wrote = new Promise<void>((r) => (written = r));
+    const before = await requestsMade();
+    const writer = other.begin(async (tx) => {
+      await tx`select cesar.enqueue('system.noop', jsonb_build_object('late_writer', i))
+               from generate_series(1, ${JOBS}) i`;
+      written();
+      await committing;
+    });
+    await wrote;
+    expect(await requestsMade()).toBe(before);
+    const drain = fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, cpu_budget_ms: 100 }),
+    });
+    // Committed while the drain waits, letting go, for the writers that saw its hold.
+    await sleep(400);
+    commit();
+    await writer;
+    const res = await drain;
+    const answer = await res.json();
+    expect(res.status, JSON.stringify(answer)).toBe(200);
+    expect(answer, JSON.stringify(answer)).toMatchObject({ stopped: 'cpu', continued: true });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const [row] = await sql<[{ left: number }]>`
+        select count(*)::int as left from cesar.job_queue
+        where payload ? 'late_writer' and status <> 'completed'`;
+      if (row.left === 0) break;
+      if (Date.now() > deadline) throw new Error(`${row.left} of ${JOBS} jobs not run`);
+      await sleep(100);
+    }
+    await untilIdle();
+  });
+
   it("do not keep job-drain busy with a job waiting for its key's slot", async () => {
     await untilIdle();
     await sql`update cesar.job_types set concurrency_key = 'payload.tenant', key_concurrency = 1

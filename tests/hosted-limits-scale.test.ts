@@ -136,12 +136,15 @@ describe('under the enforced hosted limits', () => {
       });
       const stopped = drains.filter((d) => d.stopped !== 'empty');
       expect(stopped.length, JSON.stringify(drains)).toBeGreaterThanOrEqual(1);
+      // What the drains said of their shifts (a hand-over that failed says why).
+      const said = (await limitsMet()).log.split('\n').filter((line) => /job-drain: /.test(line));
+      const story = JSON.stringify({ drains, said });
       for (const a of stopped.filter((d) => !d.continued)) {
         const overlapped = drains.some((b) => b !== a && b.start < a.end && b.end > a.start);
         const [{ later }] = await sql<[{ later: number }]>`
           select count(*)::int as later from cesar.job_queue
           where job_type = 'system.noop' and started_at >= ${new Date(a.end)}`;
-        expect(overlapped || later === 0, JSON.stringify(drains)).toBe(true);
+        expect(overlapped || later === 0, story).toBe(true);
       }
       expect(Math.max(...drains.map((d) => d.cpu_ms))).toBeLessThan(2_000);
       const { stops, doorbells546 } = await limitsMet();

@@ -154,13 +154,16 @@ export async function workShift(
       const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
       if (released && !(await look())) return { passes, ended, continued: false };
       if (blocked && released) {
-        // The look sees the blocked work again: one last pass takes whatever else came, and
-        // the writers from here on call for themselves.
+        // The look sees the blocked work again, or what a writer committed while this drain
+        // let go (a hand-over's call can come before the writer's commit): one last pass takes
+        // whatever came, and the writers from here on call for themselves. A pass stopped at
+        // a budget hands over as any other: that writer called nobody.
         passes++;
         inPass = true;
-        await pass();
+        ended = await pass();
         inPass = false;
-        return { passes, ended, continued: false };
+        const left = ended === 'budget' && await look();
+        return { passes, ended, continued: left ? await handOver(sql, target) : false };
       }
       // Work came, or writers that may have seen the hold are still in their transactions
       // (they did not call, so this drain must not leave): carry on holding. The latter is no
