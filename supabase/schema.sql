@@ -1282,8 +1282,7 @@ begin
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
   perform setval(seq, 0);
-  delete from cesar.doorbell_calls c
-  where c.target = doorbell_release.target and c.called_at < clock_timestamp() - interval '1 minute';
+  delete from cesar.doorbell_calls c where c.target = doorbell_release.target;
   loop
     if pg_try_advisory_xact_lock(cesar.doorbell_lock_key(target)) then
       return true;

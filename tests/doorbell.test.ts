@@ -277,6 +277,33 @@ describe('doorbells', () => {
     }
   });
 
+  it('ring for a write after a called drain let go, however recent the call', async () => {
+    await untilIdle();
+    // A call on its way silences the writers until its drain holds the doorbell (a row of
+    // cesar.doorbell_calls, for 2 s). Here one that lasts: the drain that answers it finds
+    // nothing and lets go at once, and must take the silence with it.
+    await sql`insert into cesar.doorbell_calls (target, called_at)
+              values ('job-drain', clock_timestamp() + interval '1 minute')`;
+    try {
+      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000 }),
+      });
+      expect(await res.json()).toMatchObject({ claimed: 0, continued: false });
+      const before = await requestsMade();
+      const id = await writeProbe('after a called drain let go');
+      // The webhook's ring; the job's when the workflow enqueues it.
+      await untilRun([id], 10_000);
+      expect(await requestsMade()).toBeGreaterThanOrEqual(before + 2);
+    } finally {
+      await sql`delete from cesar.doorbell_calls where called_at > clock_timestamp()`;
+    }
+  });
+
   it('are handed over by a last pass that stops at its budget', async () => {
     await untilIdle();
     // A drain's hand-over called this one while the writer it waited for was still in its

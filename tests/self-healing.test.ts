@@ -111,6 +111,29 @@ async function restart(spec: ClusterSpec) {
   }
 }
 
+/**
+ * Until every connection of `route`'s function pool serves: postgres.js 3.4.9 replays the
+ * error of a connection killed while it was starting up onto that connection's next query
+ * (porsager/postgres#1223, see the first test), one 503 per such connection after an outage.
+ * A round of concurrent calls reaches every connection of the pool (CESAR_DB_POOL_MAX, 4).
+ */
+async function untilPoolServes(route: string) {
+  const answers: number[][] = [];
+  await until(`${route}: every call of a round served`, async () => {
+    const round = await Promise.all(Array.from({ length: 6 }, () => call(route)));
+    answers.push(round.map((r) => r.status));
+    return round.every((r) => r.status === 200);
+  }, 30_000);
+  if (answers.length > 1) console.log(`${route} after the outage: ${JSON.stringify(answers)}`);
+}
+
+/** A sync call's outcome for its one table; a whole call refused (503) as an outcome too. */
+async function pushOutcome(body: unknown): Promise<{ status: string; error?: string }> {
+  const res = await call('sync', { body });
+  if (res.status === 200) return res.body.tables[0];
+  return { status: `http ${res.status}`, error: res.body?.error?.message ?? String(res.body) };
+}
+
 const healthOf = async () => {
   const res = await call('api/health');
   return { status: res.status, mirror: res.body?.components?.mirror?.status };
@@ -188,6 +211,9 @@ describe('the primary stopped and started while requests arrive', () => {
       console.log(`primary back: job-drain answered ${drains.map((d) => d.status).join(', ')}`);
       expect(drains.at(-1)!.status).toBe(200);
 
+      // The sync function's pool too, for the tests below.
+      await untilPoolServes('sync/status');
+
       sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
       // Claims from now on take the usual lease: on a loaded machine a batch may take longer
       // than 3 s, and a third claim of a job would be the short lease's doing, not the outage's.
@@ -261,13 +287,12 @@ describe('the mirror stopped in the middle of a first push (a bulk load)', () =>
       // 22P02 when a count followed the COPY).
       const outcomes: Array<{ status: string; error?: string }> = [];
       for (let i = 0; i < 3 && outcomes.at(-1)?.status !== 'completed'; i++) {
-        outcomes.push(
-          (await call('sync', { body: { tables: [table], budget_ms: 60_000 } }))
-            .body.tables[0],
-        );
+        outcomes.push(await pushOutcome({ tables: [table], budget_ms: 60_000 }));
       }
       for (const o of outcomes.slice(0, -1)) {
-        expect(o.error, JSON.stringify(outcomes)).toMatch(/^(57P0[123]|08\d{3}|CONNECTION_|ECONN)/);
+        expect(o.error, JSON.stringify(outcomes)).toMatch(
+          /^(database unavailable \()?(57P0[123]|08\d{3}|CONNECTION_|ECONN)/,
+        );
       }
       expect(outcomes.at(-1), JSON.stringify(outcomes)).toMatchObject({ status: 'completed' });
       const verify = await call('sync/verify', { body: { tables: [table] } });
@@ -286,13 +311,29 @@ describe('the primary stopped in the middle of a first push (a bulk load)', () =
       const log = runtimeLog(stack.env.CESAR_LOCAL_DIR!);
       const mark = await log.mark();
 
-      const push = call('sync', { body: { tables: [table], budget_ms: 60_000 } });
-      // In the middle of the load: its first page (10,000 rows) is on the mirror.
+      // In the middle of the load: its first page (10,000 rows) is on the mirror. A push that
+      // answers before (a connection of the mirror's pool replaying the outage above, once) is
+      // made again.
       const onMirror = postgres(stack.settings.COCKROACH_DB_URL!, { max: 1, onnotice: () => {} });
-      await until('the load under way', async () => {
-        const [row] = await onMirror.unsafe(`select count(*)::int as n from ${table}`);
-        return row!.n > 0;
-      }, 30_000).finally(() => onMirror.end());
+      const early: unknown[] = [];
+      let push: ReturnType<typeof call>;
+      try {
+        for (;;) {
+          push = call('sync', { body: { tables: [table], budget_ms: 60_000 } });
+          let answered = false;
+          void push.then(() => (answered = true));
+          await until('the load under way, or the push answered', async () => {
+            const [row] = await onMirror.unsafe(`select count(*)::int as n from ${table}`);
+            return row!.n > 0 || answered;
+          }, 30_000);
+          const [row] = await onMirror.unsafe(`select count(*)::int as n from ${table}`);
+          if (row!.n > 0) break;
+          early.push((await push).body);
+          expect(early.length, JSON.stringify(early)).toBeLessThan(3);
+        }
+      } finally {
+        await onMirror.end();
+      }
       await sql.end();
       await stopCluster(primary);
       const downAt = performance.now();
@@ -311,11 +352,7 @@ describe('the primary stopped in the middle of a first push (a bulk load)', () =
       await restart(primary);
       sql = postgres(stack.settings.SUPABASE_DB_URL!, { max: 2, onnotice: () => {} });
       await until('api/health 200', async () => (await healthOf()).status === 200, 15_000);
-      await until(
-        'sync/status 200',
-        async () => (await call('sync/status')).status === 200,
-        15_000,
-      );
+      await untilPoolServes('sync/status');
       // Not asserted yet: that a push after the restart completes the load. In 3 runs of 3
       // (the stop after the first page was on the mirror) every call for 90 s after the
       // restart answered `busy`, the lease renewed by a run not found yet (see the README's
