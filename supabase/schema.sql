@@ -84,10 +84,15 @@ CREATE FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text
     AS $$
 declare
   give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
+  seen bigint;
+  writer bigint;
+  -- Milliseconds since the last look; a look every 3.
+  idle integer := 0;
 begin
   if cesar.doorbell_sequence(target) is null then
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
+  seen := cesar.doorbell_last_writer(target);
   loop
     -- Each look is a statement of its own, with a fresh snapshot.
     if (target = 'webhook/drain' and cesar.events_pending())
@@ -95,8 +100,20 @@ begin
        or (target = 'job-drain' and cesar.jobs_due(await_work.job_types, clock_timestamp())) then
       return true;
     end if;
+    idle := 0;
+    loop
+      exit when clock_timestamp() >= give_up;
+      writer := cesar.doorbell_last_writer(target);
+      if writer is distinct from seen then
+        seen := writer;
+        perform cesar.doorbell_await_writer(target, writer);
+        exit;
+      end if;
+      exit when idle >= 3;
+      perform pg_sleep(0.001);
+      idle := idle + 1;
+    end loop;
     exit when clock_timestamp() >= give_up;
-    perform pg_sleep(0.003);
   end loop;
   return false;
 end
@@ -1174,6 +1191,25 @@ end
 $$;
 
 --
+-- Name: doorbell_await_writer(text, bigint); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_await_writer(target text, writer bigint) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    SET lock_timeout TO '20ms'
+    AS $$
+declare
+  pid integer := (writer & 8388607)::integer;
+begin
+  perform pg_advisory_lock_shared(cesar.doorbell_wake_class(target), pid);
+  perform pg_advisory_unlock_shared(cesar.doorbell_wake_class(target), pid);
+exception when lock_not_available then
+  null;
+end
+$$;
+
+--
 -- Name: doorbell_call(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1256,6 +1292,17 @@ end
 $$;
 
 --
+-- Name: doorbell_last_writer(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_last_writer(target text) RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select pg_sequence_last_value(cesar.doorbell_wake_sequence(target))
+$$;
+
+--
 -- Name: doorbell_lock_key(text); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -1305,6 +1352,31 @@ CREATE FUNCTION cesar.doorbell_sequence(target text) RETURNS regclass
   select case target
     when 'webhook/drain' then 'cesar.doorbell_hold_webhook_drain'::regclass
     when 'job-drain' then 'cesar.doorbell_hold_job_drain'::regclass
+  end
+$$;
+
+--
+-- Name: doorbell_wake_class(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_wake_class(target text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select hashtext('cesar.doorbell_wake:' || target)
+$$;
+
+--
+-- Name: doorbell_wake_sequence(text); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.doorbell_wake_sequence(target text) RETURNS regclass
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case target
+    when 'webhook/drain' then 'cesar.doorbell_wake_webhook_drain'::regclass
+    when 'job-drain' then 'cesar.doorbell_wake_job_drain'::regclass
   end
 $$;
 
@@ -2534,6 +2606,11 @@ begin
   -- them, and since no drain would wait for it either, it calls whatever the hold says.
   if pg_try_advisory_xact_lock_shared(cesar.doorbell_lock_key(target))
      and cesar.doorbell_held(target) then
+    if cesar.doorbell_wake_sequence(target) is not null
+       and pg_try_advisory_xact_lock(cesar.doorbell_wake_class(target), pg_backend_pid()) then
+      perform setval(cesar.doorbell_wake_sequence(target),
+                     (pg_current_xact_id()::text::bigint << 23) | pg_backend_pid());
+    end if;
     return false;
   end if;
   if not cesar.doorbell_call(target) then
@@ -3180,6 +3257,28 @@ CREATE SEQUENCE cesar.doorbell_hold_job_drain
 --
 
 CREATE SEQUENCE cesar.doorbell_hold_webhook_drain
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: doorbell_wake_job_drain; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.doorbell_wake_job_drain
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: doorbell_wake_webhook_drain; Type: SEQUENCE; Schema: cesar; Owner: -
+--
+
+CREATE SEQUENCE cesar.doorbell_wake_webhook_drain
     START WITH 0
     INCREMENT BY 1
     MINVALUE 0
@@ -5839,6 +5938,13 @@ REVOKE ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, af
 GRANT ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) TO service_role;
 
 --
+-- Name: FUNCTION doorbell_await_writer(target text, writer bigint); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint) TO service_role;
+
+--
 -- Name: FUNCTION doorbell_call(target text, linger_ms integer); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -5867,6 +5973,13 @@ REVOKE ALL ON FUNCTION cesar.doorbell_hold(target text, hold_ms integer) FROM PU
 GRANT ALL ON FUNCTION cesar.doorbell_hold(target text, hold_ms integer) TO service_role;
 
 --
+-- Name: FUNCTION doorbell_last_writer(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_last_writer(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_last_writer(target text) TO service_role;
+
+--
 -- Name: FUNCTION doorbell_lock_key(target text); Type: ACL; Schema: cesar; Owner: -
 --
 
@@ -5886,6 +5999,20 @@ GRANT ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer) TO se
 
 REVOKE ALL ON FUNCTION cesar.doorbell_sequence(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.doorbell_sequence(target text) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_wake_class(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_wake_class(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_wake_class(target text) TO service_role;
+
+--
+-- Name: FUNCTION doorbell_wake_sequence(target text); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.doorbell_wake_sequence(target text) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_wake_sequence(target text) TO service_role;
 
 --
 -- Name: FUNCTION drop_retired_capture_stores(); Type: ACL; Schema: cesar; Owner: -

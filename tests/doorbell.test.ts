@@ -277,6 +277,46 @@ describe('doorbells', () => {
     }
   });
 
+  it('publish a writer that saw them held, for the drain to wake at its commit, and never make it wait', async () => {
+    await untilIdle();
+    const writer = postgres(stack.settings.SUPABASE_DB_URL!, { max: 1, onnotice: () => {} });
+    const lastWriter = async () => {
+      const [row] = await sql<[{ last: string }]>`
+        select cesar.doorbell_last_writer('job-drain')::text as last`;
+      return BigInt(row.last);
+    };
+    await sql`select cesar.doorbell_hold('job-drain', 60000)`;
+    try {
+      const [{ pid }] = await writer<[{ pid: number }]>`select pg_backend_pid() as pid`;
+      await writer.begin(async (tx) => {
+        await tx`select cesar.enqueue('system.noop', ${tx.json({ wake_probe: 1 })})`;
+        // Published before its commit: its backend in the low 23 bits.
+        expect(Number((await lastWriter()) & 8388607n)).toBe(pid);
+        // A look waits for an open writer only briefly (lock_timeout), then looks on: it
+        // answers at its own time-out, its job not committed yet.
+        const [look] = await sql<[{ work: boolean }]>`
+          select cesar.await_work('job-drain', 300) as work`;
+        expect(look.work).toBe(false);
+      });
+      const [after] = await sql<[{ work: boolean }]>`select cesar.await_work('job-drain', 0) as work`;
+      expect(after.work).toBe(true);
+      // A session holding that writer's lock (a drain waiting for it) makes no writer wait:
+      // the writer is just not published.
+      const published = await lastWriter();
+      await other.begin(async (tx) => {
+        const key = sql`cesar.doorbell_wake_class('job-drain'), ${pid}::int`;
+        await tx`select pg_advisory_lock_shared(${key})`;
+        await writer`select cesar.enqueue('system.noop', ${writer.json({ wake_probe: 2 })})`;
+        expect(await lastWriter()).toBe(published);
+        await tx`select pg_advisory_unlock_shared(${key})`;
+      });
+    } finally {
+      await sql`select cesar.doorbell_release('job-drain', 0)`;
+      await sql`delete from cesar.job_queue where payload ? 'wake_probe'`;
+      await writer.end();
+    }
+  });
+
   it('ring for a write after a called drain let go, however recent the call', async () => {
     await untilIdle();
     // A call on its way silences the writers until its drain holds the doorbell (a row of
