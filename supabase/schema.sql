@@ -75,6 +75,23 @@ CREATE FUNCTION cesar.action_jobs(actions jsonb) RETURNS TABLE(job_type text, pa
 $$;
 
 --
+-- Name: await_jobs(text, integer, text[], integer, integer, integer, jsonb); Type: PROCEDURE; Schema: cesar; Owner: -
+--
+
+CREATE PROCEDURE cesar.await_jobs(IN worker text, IN batch_size integer, IN job_types text[], IN default_lease_seconds integer, IN start_count integer, IN timeout_ms integer, INOUT step jsonb DEFAULT NULL::jsonb)
+    LANGUAGE plpgsql
+    AS $$
+begin
+  step := null;
+  if cesar.await_work('job-drain', timeout_ms, job_types) then
+    commit;
+    step := cesar.finish_and_claim(worker, '[]'::jsonb, '[]'::jsonb, batch_size, job_types,
+                                   default_lease_seconds, start_count);
+  end if;
+end
+$$;
+
+--
 -- Name: await_work(text, integer, text[]); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
@@ -5797,6 +5814,13 @@ GRANT USAGE ON SCHEMA public TO service_role;
 
 REVOKE ALL ON FUNCTION cesar.action_jobs(actions jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.action_jobs(actions jsonb) TO service_role;
+
+--
+-- Name: PROCEDURE await_jobs(IN worker text, IN batch_size integer, IN job_types text[], IN default_lease_seconds integer, IN start_count integer, IN timeout_ms integer, INOUT step jsonb); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON PROCEDURE cesar.await_jobs(IN worker text, IN batch_size integer, IN job_types text[], IN default_lease_seconds integer, IN start_count integer, IN timeout_ms integer, INOUT step jsonb) FROM PUBLIC;
+GRANT ALL ON PROCEDURE cesar.await_jobs(IN worker text, IN batch_size integer, IN job_types text[], IN default_lease_seconds integer, IN start_count integer, IN timeout_ms integer, INOUT step jsonb) TO service_role;
 
 --
 -- Name: FUNCTION await_work(target text, timeout_ms integer, job_types text[]); Type: ACL; Schema: cesar; Owner: -

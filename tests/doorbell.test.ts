@@ -298,7 +298,9 @@ describe('doorbells', () => {
           select cesar.await_work('job-drain', 300) as work`;
         expect(look.work).toBe(false);
       });
-      const [after] = await sql<[{ work: boolean }]>`select cesar.await_work('job-drain', 0) as work`;
+      const [after] = await sql<
+        [{ work: boolean }]
+      >`select cesar.await_work('job-drain', 0) as work`;
       expect(after.work).toBe(true);
       // A session holding that writer's lock (a drain waiting for it) makes no writer wait:
       // the writer is just not published.
@@ -314,6 +316,33 @@ describe('doorbells', () => {
       await sql`select cesar.doorbell_release('job-drain', 0)`;
       await sql`delete from cesar.job_queue where payload ? 'wake_probe'`;
       await writer.end();
+    }
+  });
+
+  it("let job-drain's wait claim what it waited for, a job enqueued after the wait began", async () => {
+    await untilIdle();
+    await sql`select cesar.doorbell_hold('job-drain', 60000)`;
+    try {
+      const waiting = sql<[{ step: { jobs: Array<Record<string, unknown>> } | null }]>`
+        call cesar.await_jobs('doorbell-test', 10, null, 60, 10, 5000, null)`.execute();
+      await sleep(200);
+      await other`select cesar.enqueue('system.noop', ${other.json({ awaited: true })})`;
+      const [{ step }] = await waiting;
+      // Claimed and started: its run_at is after the wait's transaction began, and the claim
+      // saw it due (a claim in that transaction would not have).
+      expect(step?.jobs).toEqual([
+        expect.objectContaining({ payload: { awaited: true }, started: true, attempts: 1 }),
+      ]);
+      const [row] = await sql<[{ status: string; locked_by: string }]>`
+        select status, locked_by from cesar.job_queue where payload ? 'awaited'`;
+      expect(row).toEqual({ status: 'running', locked_by: 'doorbell-test' });
+      // Nothing due: no claim, after the time-out.
+      const [none] = await sql<[{ step: unknown }]>`
+        call cesar.await_jobs('doorbell-test', 10, null, 60, 10, 100, null)`;
+      expect(none.step).toBeNull();
+    } finally {
+      await sql`select cesar.doorbell_release('job-drain', 0)`;
+      await sql`delete from cesar.job_queue where payload ? 'awaited'`;
     }
   });
 

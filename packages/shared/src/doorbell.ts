@@ -45,6 +45,12 @@ export interface ShiftOptions {
    * (the doorbell, which a drain's hold may answer), returning whether it rang.
    */
   ringContinuation: () => Promise<boolean>;
+  /**
+   * Waits up to `timeoutMs` for work of the shift's kind, in place of cesar.await_work, and
+   * takes it: true when work came, and the next pass runs what was taken, whatever the time
+   * (job-drain claims in the same round trip, see queue/app.ts).
+   */
+  awaitWork?: (timeoutMs: number) => Promise<boolean>;
 }
 
 export interface ShiftEnd {
@@ -146,7 +152,8 @@ export async function workShift(
       if (!more && !over() && target === 'job-drain' && !(blocked && await look())) {
         more = await awaitDeferred(sql, options, over);
       }
-      if (over()) break;
+      // Work taken by the wait is run before the shift ends.
+      if (over() && !(more && options.awaitWork)) break;
       called = more;
       if (more) continue;
       // Idle: let go, then look once more for what the writers that saw the hold committed.
@@ -275,7 +282,9 @@ async function awaitWorkUntil(
   let more = false;
   while (!more && !over() && performance.now() < until) {
     const sliceMs = Math.min(WAIT_SLICE_MS, until - performance.now());
-    more = await awaitWork(sql, options.target, sliceMs, options.jobTypes);
+    more = options.awaitWork
+      ? await options.awaitWork(sliceMs)
+      : await awaitWork(sql, options.target, sliceMs, options.jobTypes);
   }
   return more;
 }

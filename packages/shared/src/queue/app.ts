@@ -12,7 +12,7 @@ import {
 } from '../http/index.ts';
 import { addCounts, lingerMsField, workShift } from '../doorbell.ts';
 import { DRAIN_DEFAULTS, drainQueue, type DrainResult, type HandlerRegistry } from './drain.ts';
-import { ringIfJobsDue } from './queries.ts';
+import { awaitJobs, type FinishAndClaim, ringIfJobsDue } from './queries.ts';
 
 // Supabase stops a function at 150 s of wall clock on the free plan (400 s on paid plans).
 // A drain claims for at most 25 s by default, so it answers well inside that even when its
@@ -75,6 +75,8 @@ export function createJobDrainApp(deps: JobDrainDeps) {
     };
     const worker = `job-drain:${crypto.randomUUID()}`;
     let result: DrainResult | undefined;
+    // What the shift's wait claimed, for the next pass to run.
+    let taken: FinishAndClaim | null = null;
     const shift = await workShift(deps.sql, {
       target: 'job-drain',
       deadline: started + body.budget_ms,
@@ -84,7 +86,21 @@ export function createJobDrainApp(deps: JobDrainDeps) {
       // doorbell that cannot ring leaves the work to the tick; the jobs run are recorded.
       ringContinuation: () =>
         (deps.ringContinuation ?? ringIfJobsDue)(deps.sql, body.job_types ?? null),
+      // Waiting for work, claim it in the same round trip (a trickled job started one round
+      // trip through the pooler sooner).
+      awaitWork: async (timeoutMs) => {
+        taken = await awaitJobs(deps.sql, {
+          worker,
+          batchSize: body.batch_size,
+          jobTypes: body.job_types ?? null,
+          start: Math.min(body.batch_size, body.concurrency),
+          timeoutMs,
+        });
+        return taken !== null;
+      },
     }, async () => {
+      const claim = taken;
+      taken = null;
       const pass = await drainQueue(drainDeps, {
         worker,
         budgetMs: Math.max(0, started + body.budget_ms - performance.now()),
@@ -93,6 +109,7 @@ export function createJobDrainApp(deps: JobDrainDeps) {
         batchSize: body.batch_size,
         jobTypes: body.job_types ?? null,
         timeLimitMs: Math.max(0, started + HANDLER_TIME_LIMIT_MS - performance.now()),
+        taken: claim,
       });
       result = result ? addCounts(result, pass, DRAIN_COUNTS) : pass;
       if (pass.stopped !== 'empty') return 'budget';

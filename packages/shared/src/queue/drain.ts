@@ -10,6 +10,7 @@ import {
   type Completion,
   failJobs,
   type Failure,
+  type FinishAndClaim,
   finishAndClaim,
   type LeaseRenewal,
   renewLeases,
@@ -91,6 +92,12 @@ export interface DrainOptions {
    * keeps its job leased and the drain open until it stops. Default: budgetMs + 60 s.
    */
   timeLimitMs?: number;
+  /**
+   * A claim made for this drain before it began (job-drain's doorbell shift waits for work and
+   * claims it in one round trip: awaitJobs): its jobs run first, and it counts as the first
+   * claim. It asked for `min(batchSize, concurrency)` jobs.
+   */
+  taken?: FinishAndClaim | null;
 }
 
 export interface DrainResult {
@@ -536,31 +543,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       start,
     }).then((step) => {
       tally({ done: done.length, failed: failed.length }, step);
-      const jobs = step.jobs;
-      lastClaimFull = jobs.length > 0 && jobs.length >= start;
-      result.claimed += jobs.length;
-      const startNow: ClaimedJob[] = [];
-      for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
       reserved -= start;
       inFlight--;
-      startWave(startNow);
-      // A job that finished while the claim ran may have freed a capped slot the claim saw
-      // taken: record it and claim again (each pass needs a job to have finished).
-      if (jobs.length === 0 && completions.length + failures.length === 0) {
-        claiming = false;
-        // Nothing found again, and nothing finished since the last time: wait longer.
-        reclaimMs = emptyAt === settledRuns
-          ? Math.min(reclaimMs * 2, RECLAIM_WHILE_RUNNING_MAX_MS)
-          : RECLAIM_WHILE_RUNNING_MS;
-        emptyAt = settledRuns;
-        claimAgainAfter = running > 0 ? settledRuns : null;
-        clearTimeout(reclaimTimer);
-        if (running > 0) reclaimTimer = setTimeout(reclaim, reclaimMs);
-      } else if (jobs.length > 0) {
-        // More may be due than this batch (a claim sent beside it may have found none first).
-        claiming = true;
-        emptyAt = null;
-      }
+      took(step.jobs, start);
     }, (err) => {
       claimError ??= err;
       // The outcomes it carried were not recorded (one statement).
@@ -568,6 +553,32 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       reserved -= start;
       inFlight--;
     }).finally(() => wake());
+  }
+
+  /** Starts what a claim that asked for `asked` jobs took, and decides when to claim again. */
+  function took(jobs: ClaimedJob[], asked: number): void {
+    lastClaimFull = jobs.length > 0 && jobs.length >= asked;
+    result.claimed += jobs.length;
+    const startNow: ClaimedJob[] = [];
+    for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
+    startWave(startNow);
+    // A job that finished while the claim ran may have freed a capped slot the claim saw
+    // taken: record it and claim again (each pass needs a job to have finished).
+    if (jobs.length === 0 && completions.length + failures.length === 0) {
+      claiming = false;
+      // Nothing found again, and nothing finished since the last time: wait longer.
+      reclaimMs = emptyAt === settledRuns
+        ? Math.min(reclaimMs * 2, RECLAIM_WHILE_RUNNING_MAX_MS)
+        : RECLAIM_WHILE_RUNNING_MS;
+      emptyAt = settledRuns;
+      claimAgainAfter = running > 0 ? settledRuns : null;
+      clearTimeout(reclaimTimer);
+      if (running > 0) reclaimTimer = setTimeout(reclaim, reclaimMs);
+    } else if (jobs.length > 0) {
+      // More may be due than this batch (a claim sent beside it may have found none first).
+      claiming = true;
+      emptyAt = null;
+    }
   }
 
   /** The wait after an empty claim while jobs run is over: claim again (see claimAgainAfter). */
@@ -579,6 +590,16 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
 
   const ticker = setInterval(tick, TICK_MS);
+  if (options.taken) {
+    claims++;
+    tally({ done: 0, failed: 0 }, options.taken);
+    // None taken: the due work it saw could not be taken (a cap, a serial key), and the pass
+    // ends at once, as after a claim of its own that found nothing.
+    took(options.taken.jobs, Math.min(options.batchSize, options.concurrency));
+    // As after a claim of the pass's own: the handlers that finish at once have their outcome
+    // in before the next claim goes out, which records it (else one more claim a trickled job).
+    await new Promise((r) => setTimeout(r, 0));
+  }
   try {
     for (;;) {
       if (claimError) {

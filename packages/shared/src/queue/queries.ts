@@ -222,6 +222,36 @@ export async function finishAndClaim(
   return { ...step, jobs: step.jobs.map(fromJson) };
 }
 
+/**
+ * Waits up to `timeoutMs` for due jobs and claims them in the same round trip
+ * (cesar.await_jobs): null when none came; otherwise the claim, which may hold no job when
+ * the due work could not be taken (a cap, a serial key). The claim's options are claimJobs's.
+ */
+export async function awaitJobs(
+  sql: Sql,
+  options: {
+    worker: string;
+    batchSize: number;
+    jobTypes?: string[] | null;
+    defaultLeaseSeconds?: number;
+    start: number;
+    timeoutMs: number;
+  },
+): Promise<FinishAndClaim | null> {
+  const [row] = await sql<
+    Array<{ step: (Omit<FinishAndClaim, 'jobs'> & { jobs: RawJob[] }) | null }>
+  >`
+    call cesar.await_jobs(${options.worker}, ${options.batchSize}, ${
+    options.jobTypes ?? null
+  }::text[],
+      ${options.defaultLeaseSeconds ?? 60}, ${options.start}, ${
+    Math.max(0, Math.round(options.timeoutMs))
+  },
+      null)`;
+  const step = row!.step;
+  return step && { ...step, jobs: step.jobs.map(fromJson) };
+}
+
 // A claimed job as JSON (a claim_jobs row, its id as text): timestamps are strings there;
 // made into what claimJobs returns.
 type RawJob = Omit<ClaimedJob, 'run_at' | 'created_at' | 'locked_until'> & {
