@@ -85,8 +85,8 @@ begin
   step := null;
   if cesar.await_work('job-drain', timeout_ms, job_types) then
     commit;
-    step := cesar.finish_and_claim(worker, '[]'::jsonb, '[]'::jsonb, batch_size, job_types,
-                                   default_lease_seconds, start_count);
+    step := cesar.finish_and_claim(worker, '[]'::pg_catalog.jsonb, '[]'::pg_catalog.jsonb,
+                                   batch_size, job_types, default_lease_seconds, start_count);
   end if;
 end
 $$;
@@ -101,10 +101,11 @@ CREATE FUNCTION cesar.await_work(target text, timeout_ms integer, job_types text
     AS $$
 declare
   give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
+  next_look timestamptz;
   seen bigint;
   writer bigint;
-  -- Milliseconds since the last look; a look every 3.
-  idle integer := 0;
+  -- A writer published and not yet ended.
+  pending bigint;
 begin
   if cesar.doorbell_sequence(target) is null then
     raise exception 'no doorbell %', target using errcode = '22023';
@@ -117,18 +118,23 @@ begin
        or (target = 'job-drain' and cesar.jobs_due(await_work.job_types, clock_timestamp())) then
       return true;
     end if;
-    idle := 0;
+    next_look := least(give_up, clock_timestamp() + interval '3 milliseconds');
     loop
-      exit when clock_timestamp() >= give_up;
+      exit when clock_timestamp() >= next_look;
       writer := cesar.doorbell_last_writer(target);
       if writer is distinct from seen then
         seen := writer;
-        perform cesar.doorbell_await_writer(target, writer);
+        pending := writer;
+      end if;
+      if pending is null then
+        perform pg_sleep(0.001);
+      elsif cesar.doorbell_await_writer(
+              target, pending,
+              ceil(extract(epoch from next_look - clock_timestamp()) * 1000)::integer) then
+        -- It has ended: look now.
+        pending := null;
         exit;
       end if;
-      exit when idle >= 3;
-      perform pg_sleep(0.001);
-      idle := idle + 1;
     end loop;
     exit when clock_timestamp() >= give_up;
   end loop;
@@ -1208,21 +1214,28 @@ end
 $$;
 
 --
--- Name: doorbell_await_writer(text, bigint); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: doorbell_await_writer(text, bigint, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.doorbell_await_writer(target text, writer bigint) RETURNS void
+CREATE FUNCTION cesar.doorbell_await_writer(target text, writer bigint, timeout_ms integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path TO ''
-    SET lock_timeout TO '20ms'
+    SET lock_timeout TO '3ms'
     AS $$
 declare
   pid integer := (writer & 8388607)::integer;
 begin
+  perform set_config('lock_timeout', greatest(timeout_ms, 1) || 'ms', true);
   perform pg_advisory_lock_shared(cesar.doorbell_wake_class(target), pid);
   perform pg_advisory_unlock_shared(cesar.doorbell_wake_class(target), pid);
-exception when lock_not_available then
-  null;
+  return true;
+exception
+  when lock_not_available then
+    return false;
+  when query_canceled then
+    -- Not held when the cancel came during the wait: the unlock then only warns.
+    perform pg_advisory_unlock_shared(cesar.doorbell_wake_class(target), pid);
+    raise;
 end
 $$;
 
@@ -2626,7 +2639,8 @@ begin
     if cesar.doorbell_wake_sequence(target) is not null
        and pg_try_advisory_xact_lock(cesar.doorbell_wake_class(target), pg_backend_pid()) then
       perform setval(cesar.doorbell_wake_sequence(target),
-                     (pg_current_xact_id()::text::bigint << 23) | pg_backend_pid());
+                     ((pg_current_xact_id()::text::bigint & 1099511627775) << 23)
+                     | pg_backend_pid());
     end if;
     return false;
   end if;
@@ -5962,11 +5976,11 @@ REVOKE ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, af
 GRANT ALL ON FUNCTION cesar.cron_slots(f cesar.cron_schedule, timezone text, after timestamp with time zone, upto timestamp with time zone, max_slots integer) TO service_role;
 
 --
--- Name: FUNCTION doorbell_await_writer(target text, writer bigint); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION doorbell_await_writer(target text, writer bigint, timeout_ms integer); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint) TO service_role;
+REVOKE ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint, timeout_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_await_writer(target text, writer bigint, timeout_ms integer) TO service_role;
 
 --
 -- Name: FUNCTION doorbell_call(target text, linger_ms integer); Type: ACL; Schema: cesar; Owner: -

@@ -6,9 +6,11 @@
 -- a writer never waits for it), and publishes which in a sequence, which every session sees at
 -- once (not transactional), before its commit. The waiting drain reads the sequence every
 -- millisecond; when a new writer is there it asks for that lock, which it is granted the moment
--- the writer's transaction ends, and looks for work then. The periodic look stays (every
--- 3 ms), for writers the wake missed: one published over by another, a writer whose lock was
--- taken, work that comes due by time.
+-- the writer's transaction ends, and looks for work then. It waits until its next look is due
+-- (every 3 ms, as before), and then waits again after that look: the periodic look stays for
+-- what the wake misses (one writer published over by another, a writer whose lock was taken,
+-- work that comes due by time), and a writer whose commit waits for its WAL flush is woken for
+-- all the same.
 
 create sequence cesar.doorbell_wake_webhook_drain minvalue 0 start 0;
 create sequence cesar.doorbell_wake_job_drain minvalue 0 start 0;
@@ -35,8 +37,9 @@ as $$
   select hashtext('cesar.doorbell_wake:' || target)
 $$;
 
--- The last writer published: its transaction id shifted left 23 bits, its backend's pid in the
--- low 23 (Linux pids stay below 2^22), so that each transaction's value differs.
+-- The last writer published: the low 40 bits of its transaction id shifted left 23 bits (never
+-- negative), its backend's pid in the low 23 (Linux pids stay below 2^22), so that each
+-- transaction's value differs.
 create function cesar.doorbell_last_writer(target text) returns bigint
 language sql
 volatile
@@ -46,23 +49,33 @@ as $$
   select pg_sequence_last_value(cesar.doorbell_wake_sequence(target))
 $$;
 
--- Waits until the writer `writer` (a value of doorbell_last_writer) has ended its transaction,
--- at most lock_timeout: a long transaction is not waited for (the periodic look finds its
--- work). The lock is let go at once; a session-level one, so that it never piles up in the
--- caller's transaction.
-create function cesar.doorbell_await_writer(target text, writer bigint) returns void
+-- Waits up to `timeout_ms` until the writer `writer` (a value of doorbell_last_writer) has ended
+-- its transaction; whether it has. The lock is let go at once; a session-level one, so that it
+-- never piles up in the caller's transaction and the writer's next transaction can take it
+-- again. A cancel that lands once it is granted lets it go too: a pooled server connection
+-- keeps session locks, and one left would keep that writer's backend from being published.
+create function cesar.doorbell_await_writer(target text, writer bigint, timeout_ms integer)
+returns boolean
 language plpgsql
 volatile
 set search_path = ''
-set lock_timeout = '20ms'
+-- The SET clause keeps the set_config below to this function.
+set lock_timeout = '3ms'
 as $$
 declare
   pid integer := (writer & 8388607)::integer;
 begin
+  perform set_config('lock_timeout', greatest(timeout_ms, 1) || 'ms', true);
   perform pg_advisory_lock_shared(cesar.doorbell_wake_class(target), pid);
   perform pg_advisory_unlock_shared(cesar.doorbell_wake_class(target), pid);
-exception when lock_not_available then
-  null;
+  return true;
+exception
+  when lock_not_available then
+    return false;
+  when query_canceled then
+    -- Not held when the cancel came during the wait: the unlock then only warns.
+    perform pg_advisory_unlock_shared(cesar.doorbell_wake_class(target), pid);
+    raise;
 end
 $$;
 
@@ -90,7 +103,8 @@ begin
     if cesar.doorbell_wake_sequence(target) is not null
        and pg_try_advisory_xact_lock(cesar.doorbell_wake_class(target), pg_backend_pid()) then
       perform setval(cesar.doorbell_wake_sequence(target),
-                     (pg_current_xact_id()::text::bigint << 23) | pg_backend_pid());
+                     ((pg_current_xact_id()::text::bigint & 1099511627775) << 23)
+                     | pg_backend_pid());
     end if;
     return false;
   end if;
@@ -115,10 +129,11 @@ set search_path = ''
 as $$
 declare
   give_up timestamptz := clock_timestamp() + make_interval(secs => least(timeout_ms, 5000) / 1000.0);
+  next_look timestamptz;
   seen bigint;
   writer bigint;
-  -- Milliseconds since the last look; a look every 3.
-  idle integer := 0;
+  -- A writer published and not yet ended.
+  pending bigint;
 begin
   if cesar.doorbell_sequence(target) is null then
     raise exception 'no doorbell %', target using errcode = '22023';
@@ -131,18 +146,23 @@ begin
        or (target = 'job-drain' and cesar.jobs_due(await_work.job_types, clock_timestamp())) then
       return true;
     end if;
-    idle := 0;
+    next_look := least(give_up, clock_timestamp() + interval '3 milliseconds');
     loop
-      exit when clock_timestamp() >= give_up;
+      exit when clock_timestamp() >= next_look;
       writer := cesar.doorbell_last_writer(target);
       if writer is distinct from seen then
         seen := writer;
-        perform cesar.doorbell_await_writer(target, writer);
+        pending := writer;
+      end if;
+      if pending is null then
+        perform pg_sleep(0.001);
+      elsif cesar.doorbell_await_writer(
+              target, pending,
+              ceil(extract(epoch from next_look - clock_timestamp()) * 1000)::integer) then
+        -- It has ended: look now.
+        pending := null;
         exit;
       end if;
-      exit when idle >= 3;
-      perform pg_sleep(0.001);
-      idle := idle + 1;
     end loop;
     exit when clock_timestamp() >= give_up;
   end loop;
@@ -151,5 +171,5 @@ end
 $$;
 
 revoke execute on function cesar.doorbell_wake_sequence(text), cesar.doorbell_wake_class(text),
-  cesar.doorbell_last_writer(text), cesar.doorbell_await_writer(text, bigint)
+  cesar.doorbell_last_writer(text), cesar.doorbell_await_writer(text, bigint, integer)
   from public, anon, authenticated;

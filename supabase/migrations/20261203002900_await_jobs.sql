@@ -3,7 +3,7 @@
 -- after the writer's commit: a claim in the waiting transaction would not see a job enqueued
 -- after that transaction began as due) and claims them, started, as cesar.finish_and_claim
 -- does. A procedure: a function cannot commit. It has no SET clause (a procedure with one
--- cannot commit), so it names every object by its schema.
+-- cannot commit), so it names every object by its schema, types included.
 --
 -- `step` answers null when no work came within `timeout_ms`, and otherwise the claim's step
 -- (finish_and_claim's answer): its jobs are the drain's to run, none when the due work could
@@ -17,8 +17,8 @@ begin
   step := null;
   if cesar.await_work('job-drain', timeout_ms, job_types) then
     commit;
-    step := cesar.finish_and_claim(worker, '[]'::jsonb, '[]'::jsonb, batch_size, job_types,
-                                   default_lease_seconds, start_count);
+    step := cesar.finish_and_claim(worker, '[]'::pg_catalog.jsonb, '[]'::pg_catalog.jsonb,
+                                   batch_size, job_types, default_lease_seconds, start_count);
   end if;
 end
 $$;

@@ -5,8 +5,9 @@ import type { Sql } from './db.ts';
 // an invocation (the migration 20261203001000_coalesced_doorbells.sql has the database side).
 // While it works, and while it lingers for more, the drain holds its doorbell: writers find
 // it held and do not ring, and it takes what they commit. It lingers by waiting in the
-// database (cesar.await_work) for up to `lingerMs` after the last work it found; then it lets
-// go of the doorbell (which waits for writers that may have seen it held) and looks once more.
+// database (cesar.await_work, woken at such a writer's commit; job-drain's wait also claims:
+// ShiftOptions.awaitWork) for up to `lingerMs` after the last work it found; then it lets go
+// of the doorbell (which waits for writers that may have seen it held) and looks once more.
 // Stopped at a budget with work left, it hands the doorbell to the next invocation.
 
 export type DoorbellTarget = 'webhook/drain' | 'job-drain';
@@ -32,7 +33,10 @@ export type PassEnd =
 
 export interface ShiftOptions {
   target: DoorbellTarget;
-  /** performance.now() past which no pass starts and no wait begins. */
+  /**
+   * performance.now() past which no wait begins and no pass starts, but the one that runs what
+   * a wait took (awaitWork); no wait lasts past it.
+   */
   deadline: number;
   /** How long to wait for more work after the last that was found; 0 for one pass only. */
   lingerMs: number;
@@ -281,7 +285,8 @@ async function awaitWorkUntil(
 ): Promise<boolean> {
   let more = false;
   while (!more && !over() && performance.now() < until) {
-    const sliceMs = Math.min(WAIT_SLICE_MS, until - performance.now());
+    // Never past the deadline: a wait that takes work (awaitWork) commits the shift to a pass.
+    const sliceMs = Math.min(WAIT_SLICE_MS, Math.min(until, options.deadline) - performance.now());
     more = options.awaitWork
       ? await options.awaitWork(sliceMs)
       : await awaitWork(sql, options.target, sliceMs, options.jobTypes);

@@ -94,8 +94,8 @@ export interface DrainOptions {
   timeLimitMs?: number;
   /**
    * A claim made for this drain before it began (job-drain's doorbell shift waits for work and
-   * claims it in one round trip: awaitJobs): its jobs run first, and it counts as the first
-   * claim. It asked for `min(batchSize, concurrency)` jobs.
+   * claims it in one round trip: awaitJobs, at most batchSize jobs): its jobs run first, and
+   * it counts as the first claim.
    */
   taken?: FinishAndClaim | null;
 }
@@ -509,7 +509,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   // of the database's time each; 29,973 in one test's 25 s budget around a 300 ms handler.
   let claimAgainAfter: number | null = null;
   let settledRuns = 0;
-  // Whether the last claim answered took all it asked for: only then does a second go out
+  // Whether the last claim answered took a whole batch: only then does a second go out
   // beside one, as more is likely due. A pass begins with one claim: a drain woken for a
   // trickled job sent two, one of which found nothing (1,745 claims for 600 jobs at 100/s).
   let lastClaimFull = false;
@@ -545,7 +545,7 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
       tally({ done: done.length, failed: failed.length }, step);
       reserved -= start;
       inFlight--;
-      took(step.jobs, start);
+      took(step.jobs);
     }, (err) => {
       claimError ??= err;
       // The outcomes it carried were not recorded (one statement).
@@ -555,9 +555,9 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
     }).finally(() => wake());
   }
 
-  /** Starts what a claim that asked for `asked` jobs took, and decides when to claim again. */
-  function took(jobs: ClaimedJob[], asked: number): void {
-    lastClaimFull = jobs.length > 0 && jobs.length >= asked;
+  /** Starts what a claim took, and decides when to claim again. */
+  function took(jobs: ClaimedJob[]): void {
+    lastClaimFull = jobs.length >= options.batchSize;
     result.claimed += jobs.length;
     const startNow: ClaimedJob[] = [];
     for (const job of jobs) job.started ? startNow.push(job) : local.push(job);
@@ -590,17 +590,18 @@ export async function drainQueue(deps: DrainDeps, options: DrainOptions): Promis
   }
 
   const ticker = setInterval(tick, TICK_MS);
-  if (options.taken) {
-    claims++;
-    tally({ done: 0, failed: 0 }, options.taken);
-    // None taken: the due work it saw could not be taken (a cap, a serial key), and the pass
-    // ends at once, as after a claim of its own that found nothing.
-    took(options.taken.jobs, Math.min(options.batchSize, options.concurrency));
-    // As after a claim of the pass's own: the handlers that finish at once have their outcome
-    // in before the next claim goes out, which records it (else one more claim a trickled job).
-    await new Promise((r) => setTimeout(r, 0));
-  }
   try {
+    if (options.taken) {
+      claims++;
+      tally({ done: 0, failed: 0 }, options.taken);
+      // None taken: the due work it saw could not be taken (a cap, a serial key), and the pass
+      // ends at once, as after a claim of its own that found nothing.
+      took(options.taken.jobs);
+      // As after a claim of the pass's own: the handlers that finish at once have their
+      // outcome in before the next claim goes out, which records it (else one more claim a
+      // trickled job).
+      await new Promise((r) => setTimeout(r, 0));
+    }
     for (;;) {
       if (claimError) {
         // The database failed a claim, a start or an outcome: no more claims or starts (the
