@@ -899,9 +899,10 @@ CREATE FUNCTION cesar.complete_jobs(worker text, completions jsonb) RETURNS TABL
       and q.locked_by = complete_jobs.worker
     returning q.id, q.job_type, q.status
   ), counted as (
-    insert into cesar.job_totals as t (job_type, completed)
-    select d.job_type, count(*) from done d where d.status = 'completed' group by d.job_type
-    on conflict (job_type) do update set completed = t.completed + excluded.completed
+    insert into cesar.job_totals as t (job_type, slot, completed)
+    select d.job_type, cesar.job_totals_slot(), count(*)
+    from done d where d.status = 'completed' group by d.job_type
+    on conflict (job_type, slot) do update set completed = t.completed + excluded.completed
   )
   select d.id from done d where d.status = 'completed'
 $$;
@@ -1930,9 +1931,10 @@ CREATE FUNCTION cesar.fail_jobs(worker text, failures jsonb) RETURNS TABLE(id bi
       and q.locked_by = fail_jobs.worker
     returning q.id, q.status, q.job_type
   ), counted as (
-    insert into cesar.job_totals as t (job_type, failed)
-    select d.job_type, count(*) from done d where d.status = 'failed' group by d.job_type
-    on conflict (job_type) do update set failed = t.failed + excluded.failed
+    insert into cesar.job_totals as t (job_type, slot, failed)
+    select d.job_type, cesar.job_totals_slot(), count(*)
+    from done d where d.status = 'failed' group by d.job_type
+    on conflict (job_type, slot) do update set failed = t.failed + excluded.failed
   )
   select d.id, d.status from done d
 $$;
@@ -2048,6 +2050,17 @@ CREATE FUNCTION cesar.job_attempts_left(attempts integer, max_attempts integer) 
 CREATE FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN jsonb_build_object('attempt', attempt, 'at', at, 'kind', kind, 'error', message, 'worker', worker);
+
+--
+-- Name: job_totals_slot(); Type: FUNCTION; Schema: cesar; Owner: -
+--
+
+CREATE FUNCTION cesar.job_totals_slot() RETURNS smallint
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select (pg_backend_pid() % 64)::smallint
+$$;
 
 --
 -- Name: jobs_due(text[], timestamp with time zone); Type: FUNCTION; Schema: cesar; Owner: -
@@ -3492,8 +3505,15 @@ CREATE TABLE cesar.job_rate_windows (
 CREATE TABLE cesar.job_totals (
     job_type text NOT NULL,
     completed bigint DEFAULT 0 NOT NULL,
-    failed bigint DEFAULT 0 NOT NULL
+    failed bigint DEFAULT 0 NOT NULL,
+    slot smallint DEFAULT 0 NOT NULL
 );
+
+--
+-- Name: TABLE job_totals; Type: COMMENT; Schema: cesar; Owner: -
+--
+
+COMMENT ON TABLE cesar.job_totals IS 'Jobs completed and failed for good, per type, in slots (add a type''s rows up): kept when the jobs are pruned.';
 
 --
 -- Name: job_types; Type: TABLE; Schema: cesar; Owner: -
@@ -4239,7 +4259,7 @@ ALTER TABLE ONLY cesar.job_rate_windows
 --
 
 ALTER TABLE ONLY cesar.job_totals
-    ADD CONSTRAINT job_totals_pkey PRIMARY KEY (job_type);
+    ADD CONSTRAINT job_totals_pkey PRIMARY KEY (job_type, slot);
 
 --
 -- Name: job_types job_types_pkey; Type: CONSTRAINT; Schema: cesar; Owner: -
@@ -6176,6 +6196,13 @@ GRANT ALL ON FUNCTION cesar.job_attempts_left(attempts integer, max_attempts int
 
 REVOKE ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.job_error_entry(attempt integer, kind text, message text, worker text, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION job_totals_slot(); Type: ACL; Schema: cesar; Owner: -
+--
+
+REVOKE ALL ON FUNCTION cesar.job_totals_slot() FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.job_totals_slot() TO service_role;
 
 --
 -- Name: FUNCTION jobs_due(job_types text[], at timestamp with time zone); Type: ACL; Schema: cesar; Owner: -

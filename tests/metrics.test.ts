@@ -17,6 +17,8 @@ const sql = testSql();
 const fnSql = functionSql(4, 'api');
 const app = apiApp(fnSql);
 const jobType = `metrics.t${Date.now().toString(36)}`;
+// Four pools of one connection: four backends.
+const oneBackendEach = Array.from({ length: 4 }, () => testSql(undefined, 1));
 
 async function scrape(): Promise<Map<string, ParsedFamily>> {
   const res = await app.request('/api/metrics', { headers: auth });
@@ -118,6 +120,37 @@ describe('GET /api/metrics', () => {
     expect(valueOf((await scrape()).get('cesar_jobs_completed_total'), { job_type: jobType })).toBe(
       before + 1,
     );
+  });
+
+  it("adds up a type's totals counted by several backends (a slot each)", async () => {
+    const type = `${jobType}.slots`;
+    const before = valueOf((await scrape()).get('cesar_jobs_completed_total'), { job_type: type });
+    expect(before).toBeNaN();
+    // Backends whose slots (pid % 64) differ, each completing one job.
+    const others = oneBackendEach;
+    const pids = await Promise.all(
+      others.map(async (s) => (await s<[{ pid: number }]>`select pg_backend_pid() as pid`)[0].pid),
+    );
+    const slots = new Set(pids.map((pid) => pid % 64));
+    await sql`insert into cesar.job_queue (job_type) select ${type} from generate_series(1, 4)`;
+    for (const [i, other] of others.entries()) {
+      const [claimed] = await claimJobs(other, {
+        worker: `slots-${i}`,
+        batchSize: 1,
+        jobTypes: [type],
+      });
+      await completeJobs(other, `slots-${i}`, [{
+        id: claimed!.id,
+        attempt: claimed!.attempts,
+        result: null,
+      }]);
+    }
+    const [rows] = await sql<[{ n: number }]>`
+      select count(*)::int as n from cesar.job_totals where job_type = ${type}`;
+    expect(rows.n).toBe(slots.size);
+    expect(valueOf((await scrape()).get('cesar_jobs_completed_total'), { job_type: type })).toBe(4);
+    await sql`delete from cesar.job_queue where job_type = ${type}`;
+    await sql`delete from cesar.job_totals where job_type = ${type}`;
   });
 
   it('escapes label values', () => {

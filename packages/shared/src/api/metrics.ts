@@ -51,7 +51,8 @@ export async function collectMetrics(sql: Sql): Promise<string> {
       from cesar.job_queue where status = 'pending' and run_at <= now() group by 1 order by 1
     `,
     sql<Array<{ job_type: string; completed: string; failed: string }>>`
-      select job_type, completed::text, failed::text from cesar.job_totals order by 1
+      select job_type, sum(completed)::text as completed, sum(failed)::text as failed
+      from cesar.job_totals group by 1 order by 1
     `,
     sql<Array<{ pending: number; seconds: number | null }>>`
       select pending::int, extract(epoch from now() - oldest)::float8 as seconds
