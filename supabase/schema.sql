@@ -1308,7 +1308,7 @@ $$;
 -- Name: doorbell_hold(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.doorbell_hold(target text, hold_ms integer DEFAULT 3000) RETURNS void
+CREATE FUNCTION cesar.doorbell_hold(target text, hold_ms integer DEFAULT 3000) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1318,7 +1318,7 @@ begin
   if seq is null then
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
-  perform setval(seq, cesar.epoch_ms() + greatest(hold_ms, 0));
+  return setval(seq, cesar.epoch_ms() + greatest(hold_ms, 0));
 end
 $$;
 
@@ -1345,10 +1345,10 @@ CREATE FUNCTION cesar.doorbell_lock_key(target text) RETURNS bigint
 $$;
 
 --
--- Name: doorbell_release(text, integer); Type: FUNCTION; Schema: cesar; Owner: -
+-- Name: doorbell_release(text, integer, bigint); Type: FUNCTION; Schema: cesar; Owner: -
 --
 
-CREATE FUNCTION cesar.doorbell_release(target text, wait_ms integer DEFAULT 1000) RETURNS boolean
+CREATE FUNCTION cesar.doorbell_release(target text, wait_ms integer DEFAULT 1000, held bigint DEFAULT NULL::bigint) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1359,7 +1359,9 @@ begin
   if seq is null then
     raise exception 'no doorbell %', target using errcode = '22023';
   end if;
-  perform setval(seq, 0);
+  if held is null or pg_sequence_last_value(seq) = held then
+    perform setval(seq, 0);
+  end if;
   delete from cesar.doorbell_calls c where c.target = doorbell_release.target;
   loop
     if pg_try_advisory_xact_lock(cesar.doorbell_lock_key(target)) then
@@ -6045,11 +6047,11 @@ REVOKE ALL ON FUNCTION cesar.doorbell_lock_key(target text) FROM PUBLIC;
 GRANT ALL ON FUNCTION cesar.doorbell_lock_key(target text) TO service_role;
 
 --
--- Name: FUNCTION doorbell_release(target text, wait_ms integer); Type: ACL; Schema: cesar; Owner: -
+-- Name: FUNCTION doorbell_release(target text, wait_ms integer, held bigint); Type: ACL; Schema: cesar; Owner: -
 --
 
-REVOKE ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer) TO service_role;
+REVOKE ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer, held bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION cesar.doorbell_release(target text, wait_ms integer, held bigint) TO service_role;
 
 --
 -- Name: FUNCTION doorbell_sequence(target text); Type: ACL; Schema: cesar; Owner: -

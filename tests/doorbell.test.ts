@@ -346,6 +346,25 @@ describe('doorbells', () => {
     }
   });
 
+  it("are let go by a drain only while the hold is its own, not another drain's", async () => {
+    await untilIdle();
+    const held = async () =>
+      (await sql<[{ held: boolean }]>`select cesar.doorbell_held('job-drain') as held`)[0].held;
+    const [{ mine }] = await sql<[{ mine: string }]>`
+      select cesar.doorbell_hold('job-drain', 60000)::text as mine`;
+    // Another drain renews after it: the hold is that drain's now.
+    const [{ theirs }] = await sql<[{ theirs: string }]>`
+      select cesar.doorbell_hold('job-drain', 50000)::text as theirs`;
+    try {
+      await sql`select cesar.doorbell_release('job-drain', 0, ${mine}::bigint)`;
+      expect(await held()).toBe(true);
+      await sql`select cesar.doorbell_release('job-drain', 0, ${theirs}::bigint)`;
+      expect(await held()).toBe(false);
+    } finally {
+      await sql`select cesar.doorbell_release('job-drain', 0)`;
+    }
+  });
+
   it('ring for a write after a called drain let go, however recent the call', async () => {
     await untilIdle();
     // A call on its way silences the writers until its drain holds the doorbell (a row of

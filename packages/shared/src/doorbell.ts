@@ -127,7 +127,7 @@ export async function workShift(
         // The database away, or a batch given back: let go at once, so that writers call
         // again, and leave the rest to them and to the tick.
         await hold.stop();
-        await releaseDoorbell(sql, target, 0).catch(() => false);
+        await releaseDoorbell(sql, hold, target, 0).catch(() => false);
         return { passes, ended, continued: false };
       }
       // Another drain holds the work (the webhook's processor lease): wait for it, holding the
@@ -162,7 +162,7 @@ export async function workShift(
       if (more) continue;
       // Idle: let go, then look once more for what the writers that saw the hold committed.
       await hold.stop();
-      const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
+      const released = await releaseDoorbell(sql, hold, target, RELEASE_WAIT_MS);
       if (released && !(await look())) return { passes, ended, continued: false };
       if (blocked && released) {
         // The look sees the blocked work again, or what a writer committed while this drain
@@ -185,13 +185,13 @@ export async function workShift(
     }
     // Let go first, then look: a writer that saw the hold has committed by the look.
     await hold.stop();
-    const released = await releaseDoorbell(sql, target, RELEASE_WAIT_MS);
+    const released = await releaseDoorbell(sql, hold, target, RELEASE_WAIT_MS);
     const left = !released || await look();
     return { passes, ended, continued: left ? await handOver(sql, target) : false };
   } catch (err) {
     // A pass's own failure is the caller's to answer, as without a shift; the hold goes first.
     await hold.stop();
-    await releaseDoorbell(sql, target, 0).catch(() => false);
+    await releaseDoorbell(sql, hold, target, 0).catch(() => false);
     if (inPass) throw err;
     // The database went away while lingering or letting go: the next write or the tick calls
     // a drain. What the passes did is recorded.
@@ -207,18 +207,26 @@ interface Hold {
   start(): void;
   /** Stops renewing, once a renewal under way has landed (so none lands after a release). */
   stop(): Promise<void>;
+  /**
+   * The deadline this drain last set (cesar.doorbell_hold's answer): letting go clears the
+   * hold only while it is still this one, not another drain's (null: none set).
+   */
+  readonly held: string | null;
 }
 
 function holdDoorbell(sql: Sql, target: DoorbellTarget, deadline: number): Hold {
   let timer: ReturnType<typeof setInterval> | undefined;
   // One renewal at a time, so that stop() can wait for the last: none lands after a release.
   let renewing: Promise<unknown> | null = null;
+  let held: string | null = null;
   const renew = () => {
     // Past the deadline the drain only finishes what it took: the hold lapses, so that
     // writers and the tick can call another drain for what arrives meanwhile.
     if (performance.now() >= deadline) return void clearInterval(timer);
     if (renewing) return;
-    renewing = sql`select cesar.doorbell_hold(${target}, ${HOLD_MS})`
+    renewing = sql<Array<{ held: string }>>`
+      select cesar.doorbell_hold(${target}, ${HOLD_MS})::text as held`
+      .then(([row]) => (held = row!.held))
       // The database away: the hold lapses, which is the safe side.
       .catch((err) =>
         console.error(`${target}: doorbell hold not renewed: ${(err as Error).message}`)
@@ -235,6 +243,9 @@ function holdDoorbell(sql: Sql, target: DoorbellTarget, deadline: number): Hold 
       clearInterval(timer);
       timer = undefined;
       await renewing;
+    },
+    get held() {
+      return held;
     },
   };
   hold.start();
@@ -296,11 +307,12 @@ async function awaitWorkUntil(
 
 async function releaseDoorbell(
   sql: Sql,
+  hold: Hold,
   target: DoorbellTarget,
   waitMs: number,
 ): Promise<boolean> {
   const [row] = await sql<Array<{ released: boolean }>>`
-    select cesar.doorbell_release(${target}, ${waitMs}) as released`;
+    select cesar.doorbell_release(${target}, ${waitMs}, ${hold.held}::bigint) as released`;
   return row!.released;
 }
 
