@@ -227,10 +227,12 @@ function holdDoorbell(sql: Sql, target: DoorbellTarget, deadline: number): Hold 
     renewing = sql<Array<{ held: string }>>`
       select cesar.doorbell_hold(${target}, ${HOLD_MS})::text as held`
       .then(([row]) => (held = row!.held))
-      // The database away: the hold lapses, which is the safe side.
-      .catch((err) =>
-        console.error(`${target}: doorbell hold not renewed: ${(err as Error).message}`)
-      )
+      // The database away: the hold lapses, which is the safe side. Whether the renewal was
+      // set is unknown (its answer may be what was lost): letting go then clears any hold.
+      .catch((err) => {
+        held = null;
+        console.error(`${target}: doorbell hold not renewed: ${(err as Error).message}`);
+      })
       .finally(() => (renewing = null));
   };
   const hold: Hold = {
