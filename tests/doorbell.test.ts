@@ -73,6 +73,18 @@ async function untilRun(ids: string[], timeoutMs = 30_000) {
   }
 }
 
+/** Calls job-drain as a doorbell would (`linger_ms` and the rest in `body`). */
+function callJobDrain(body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(body),
+  });
+}
+
 async function writeProbe(note: string): Promise<string> {
   const [row] = await sql<[{ id: string }]>`
     insert into public.doorbell_probe (note) values (${note}) returning id`;
@@ -259,14 +271,7 @@ describe('doorbells', () => {
               values ('system.noop', 'doorbell-blocked', now() + interval '1 hour', '{"blocked": 1}'),
                      ('system.noop', 'doorbell-blocked', now(), '{"blocked": 2}')`;
     try {
-      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 }),
-      });
+      const res = await callJobDrain({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 });
       const answer = await res.json();
       expect(res.status).toBe(200);
       // It let go and ended: no pass after pass until its budget, no hand-over to another.
@@ -373,14 +378,7 @@ describe('doorbells', () => {
     await sql`insert into cesar.doorbell_calls (target, called_at)
               values ('job-drain', clock_timestamp() + interval '1 minute')`;
     try {
-      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000 }),
-      });
+      const res = await callJobDrain({ reason: 'doorbell', linger_ms: 2000 });
       expect(await res.json()).toMatchObject({ claimed: 0, continued: false });
       const before = await requestsMade();
       const id = await writeProbe('after a called drain let go');
@@ -413,14 +411,7 @@ describe('doorbells', () => {
     });
     await wrote;
     expect(await requestsMade()).toBe(before);
-    const drain = fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, cpu_budget_ms: 100 }),
-    });
+    const drain = callJobDrain({ reason: 'doorbell', linger_ms: 2000, cpu_budget_ms: 100 });
     // Committed while the drain waits, letting go, for the writers that saw its hold.
     await sleep(400);
     commit();
@@ -454,14 +445,7 @@ describe('doorbells', () => {
                         'elsewhere', now() + interval '1 hour')`;
       await sql`insert into cesar.job_queue (job_type, payload)
                 values ('system.noop', '{"tenant": "k", "keyed": 2}')`;
-      const res = await fetch(`${stack.settings.CESAR_FUNCTIONS_URL}/job-drain`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${stack.settings.CESAR_FUNCTION_SECRET}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 }),
-      });
+      const res = await callJobDrain({ reason: 'doorbell', linger_ms: 2000, budget_ms: 8000 });
       const answer = await res.json();
       expect(res.status).toBe(200);
       expect(answer).toMatchObject({ claimed: 0, continued: false });
