@@ -6,7 +6,6 @@ import { classifyFailure } from '../queue/index.ts';
 import type { ChangeEvent } from '../capture/index.ts';
 import { matchTemplates, renderActions } from './match.ts';
 import {
-  pendingEventsExist,
   type PlannedExecution,
   recordBatch,
   releaseEventProcessor,
@@ -88,8 +87,8 @@ export async function processEvents(
   };
   const overBudget = () => performance.now() - started >= options.budgetMs;
 
-  for (let first = true;; first = false) {
-    if (!first && !(await pendingEventsExist(deps.sql))) break;
+  for (;;) {
+    let pending = false;
     try {
       for (;;) {
         if (overBudget()) {
@@ -116,11 +115,14 @@ export async function processEvents(
           result.stopped = 'error';
           break;
         }
+        // Fewer than asked for: every event pending at the take is done. Whether more came
+        // meanwhile is asked as the lease is given back, not by a take that finds none.
+        if (events.length < options.batchSize) break;
       }
     } finally {
-      await releaseEventProcessor(deps.sql, holder);
+      pending = await releaseEventProcessor(deps.sql, holder);
     }
-    if (result.stopped !== 'empty') break;
+    if (result.stopped !== 'empty' || !pending) break;
   }
   result.duration_ms = Math.round(performance.now() - started);
   result.cpu_ms = Math.round(cpu.spentMs());

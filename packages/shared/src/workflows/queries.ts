@@ -25,14 +25,13 @@ export async function takeEventBatch(
   return row!.batch;
 }
 
-export async function releaseEventProcessor(sql: Sql, holder: string): Promise<void> {
-  await sql`select cesar.release_event_processor(${holder})`;
-}
-
-export async function pendingEventsExist(sql: Sql): Promise<boolean> {
+/**
+ * Gives the processor lease back and looks for pending events in the same statement (one round
+ * trip): whether some are pending, committed before the lease was given back included.
+ */
+export async function releaseEventProcessor(sql: Sql, holder: string): Promise<boolean> {
   const [row] = await sql<Array<{ pending: boolean }>>`
-    select cesar.events_pending() as pending
-  `;
+    select cesar.release_event_processor(${holder}), cesar.events_pending() as pending`;
   return row!.pending;
 }
 
