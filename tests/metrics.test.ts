@@ -127,13 +127,14 @@ describe('GET /api/metrics', () => {
     const before = valueOf((await scrape()).get('cesar_jobs_completed_total'), { job_type: type });
     expect(before).toBeNaN();
     // Backends whose slots (pid % 64) differ, each completing one job.
-    const others = oneBackendEach;
     const pids = await Promise.all(
-      others.map(async (s) => (await s<[{ pid: number }]>`select pg_backend_pid() as pid`)[0].pid),
+      oneBackendEach.map(async (s) =>
+        (await s<[{ pid: number }]>`select pg_backend_pid() as pid`)[0].pid
+      ),
     );
     const slots = new Set(pids.map((pid) => pid % 64));
     await sql`insert into cesar.job_queue (job_type) select ${type} from generate_series(1, 4)`;
-    for (const [i, other] of others.entries()) {
+    for (const [i, other] of oneBackendEach.entries()) {
       const [claimed] = await claimJobs(other, {
         worker: `slots-${i}`,
         batchSize: 1,

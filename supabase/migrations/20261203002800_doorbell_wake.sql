@@ -90,6 +90,7 @@ as $$
 declare
   -- target: a function and optional path, e.g. 'job-drain' or 'webhook/drain'.
   flag text := 'cesar.doorbell.' || regexp_replace(target, '[^a-z0-9_]', '_', 'g');
+  wake regclass;
 begin
   if coalesce(current_setting(flag, true), '') = 'rung' then
     return false;
@@ -100,9 +101,10 @@ begin
   -- them, and since no drain would wait for it either, it calls whatever the hold says.
   if pg_try_advisory_xact_lock_shared(cesar.doorbell_lock_key(target))
      and cesar.doorbell_held(target) then
-    if cesar.doorbell_wake_sequence(target) is not null
+    wake := cesar.doorbell_wake_sequence(target);
+    if wake is not null
        and pg_try_advisory_xact_lock(cesar.doorbell_wake_class(target), pg_backend_pid()) then
-      perform setval(cesar.doorbell_wake_sequence(target),
+      perform setval(wake,
                      ((pg_current_xact_id()::text::bigint & 1099511627775) << 23)
                      | pg_backend_pid());
     end if;

@@ -296,13 +296,13 @@ async function awaitWorkUntil(
   until: number,
   over: () => boolean,
 ): Promise<boolean> {
+  const wait = options.awaitWork ??
+    ((ms: number) => awaitWork(sql, options.target, ms, options.jobTypes));
+  // Never past the deadline: a wait that takes work (awaitWork) commits the shift to a pass.
+  const end = Math.min(until, options.deadline);
   let more = false;
   while (!more && !over() && performance.now() < until) {
-    // Never past the deadline: a wait that takes work (awaitWork) commits the shift to a pass.
-    const sliceMs = Math.min(WAIT_SLICE_MS, Math.min(until, options.deadline) - performance.now());
-    more = options.awaitWork
-      ? await options.awaitWork(sliceMs)
-      : await awaitWork(sql, options.target, sliceMs, options.jobTypes);
+    more = await wait(Math.min(WAIT_SLICE_MS, end - performance.now()));
   }
   return more;
 }

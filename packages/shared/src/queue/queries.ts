@@ -211,15 +211,14 @@ export async function finishAndClaim(
     start?: number;
   },
 ): Promise<FinishAndClaim> {
-  const [row] = await sql<Array<{ step: Omit<FinishAndClaim, 'jobs'> & { jobs: RawJob[] } }>>`
+  const [row] = await sql<Array<{ step: RawStep }>>`
     select cesar.finish_and_claim(${options.worker},
       ${sql.json(completionRows(options.completions) as never)},
       ${sql.json(failureRows(options.failures) as never)},
       ${options.batchSize}, ${options.jobTypes ?? null}::text[],
       ${options.defaultLeaseSeconds ?? 60}, ${options.start ?? null}::int) as step
   `;
-  const step = row!.step;
-  return { ...step, jobs: step.jobs.map(fromJson) };
+  return fromRawStep(row!.step);
 }
 
 /**
@@ -238,18 +237,20 @@ export async function awaitJobs(
     timeoutMs: number;
   },
 ): Promise<FinishAndClaim | null> {
-  const [row] = await sql<
-    Array<{ step: (Omit<FinishAndClaim, 'jobs'> & { jobs: RawJob[] }) | null }>
-  >`
-    call cesar.await_jobs(${options.worker}, ${options.batchSize}, ${
-    options.jobTypes ?? null
-  }::text[],
-      ${options.defaultLeaseSeconds ?? 60}, ${options.start}, ${
-    Math.max(0, Math.round(options.timeoutMs))
-  },
-      null)`;
-  const step = row!.step;
-  return step && { ...step, jobs: step.jobs.map(fromJson) };
+  const jobTypes = options.jobTypes ?? null;
+  const leaseSeconds = options.defaultLeaseSeconds ?? 60;
+  const timeoutMs = Math.max(0, Math.round(options.timeoutMs));
+  const [row] = await sql<Array<{ step: RawStep | null }>>`
+    call cesar.await_jobs(${options.worker}, ${options.batchSize}, ${jobTypes}::text[],
+                          ${leaseSeconds}, ${options.start}, ${timeoutMs}, null)`;
+  return row!.step && fromRawStep(row!.step);
+}
+
+// cesar.finish_and_claim's answer as JSON: its jobs are RawJobs.
+type RawStep = Omit<FinishAndClaim, 'jobs'> & { jobs: RawJob[] };
+
+function fromRawStep(step: RawStep): FinishAndClaim {
+  return { ...step, jobs: step.jobs.map(fromJson) };
 }
 
 // A claimed job as JSON (a claim_jobs row, its id as text): timestamps are strings there;
